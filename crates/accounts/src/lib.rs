@@ -1,0 +1,34 @@
+//! Gatehouse core: the domain types, the use cases every HTTP surface and the CLI call, and the
+//! ports (`Store`, `FileStore`, `Clock`) they depend on.
+//!
+//! This crate never speaks HTTP, SQL or SMTP: façades parse their wire shapes into the types
+//! here, call one method of [`Accounts`], and render the result in their own dialect.
+
+pub mod avatar;
+pub mod clock;
+pub mod domain;
+pub mod error;
+pub mod files;
+pub mod password;
+pub mod service;
+pub mod store;
+pub mod token;
+mod token_cache;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use clock::{Clock, SystemClock};
+pub use domain::{
+    EmailAddress, InvalidInput, Patch, Profile, ProfileUpdate, User, UserId, UserStatus, Username,
+};
+pub use error::{
+    AuthError, CreateUserError, LoginError, PictureError, ProfileError, TokenError, UserError,
+};
+pub use files::{FileId, FileStore, FileStoreError};
+pub use password::{Password, PasswordHasher, PasswordPolicyError};
+pub use service::{
+    Accounts, AccountsConfig, CacheStats, ClientInfo, LoginSession, NewUser, Picture, Principal,
+};
+pub use store::{Store, StoreError};
+pub use token::{ApiToken, CredentialKind, TokenId, TokenRef, TokenSecret};

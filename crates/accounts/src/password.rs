@@ -1,0 +1,206 @@
+//! Passwords: the policy a new password must meet, and argon2id hashing on a bounded
+//! blocking pool so hashing never stalls the async workers.
+
+use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+
+/// A password as typed by a user. `Debug` never prints it.
+#[derive(Clone)]
+pub struct Password(SecretString);
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password([REDACTED])")
+    }
+}
+
+/// Why a new password was refused, in words the user can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordPolicyError {
+    #[error("password must be at least {min} characters long")]
+    TooShort { min: usize },
+    #[error("password must be at most {max} characters long")]
+    TooLong { max: usize },
+}
+
+impl Password {
+    pub const MIN_CHARS: usize = 8;
+    /// Long passphrases are welcome; the bound only keeps hashing cost predictable.
+    pub const MAX_CHARS: usize = 1024;
+
+    /// Wraps a password given to authenticate: no policy, any length up to the maximum.
+    pub fn for_login(raw: String) -> Self {
+        Self(SecretString::from(raw))
+    }
+
+    /// Checks a new password against the policy (no composition rules).
+    pub fn new_checked(raw: String) -> Result<Self, PasswordPolicyError> {
+        let chars = raw.chars().count();
+        if chars < Self::MIN_CHARS {
+            return Err(PasswordPolicyError::TooShort {
+                min: Self::MIN_CHARS,
+            });
+        }
+        if chars > Self::MAX_CHARS {
+            return Err(PasswordPolicyError::TooLong {
+                max: Self::MAX_CHARS,
+            });
+        }
+        Ok(Self(SecretString::from(raw)))
+    }
+
+    fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+/// Argon2id with the configured cost, run on `spawn_blocking` behind a semaphore.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    params: Params,
+    permits: Semaphore,
+    waiting: AtomicI64,
+    /// Verified against when the user does not exist, so both cases cost one hash.
+    dummy_hash: String,
+}
+
+impl fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordHasher")
+            .field("m_cost", &self.inner.params.m_cost())
+            .field("t_cost", &self.inner.params.t_cost())
+            .field("p_cost", &self.inner.params.p_cost())
+            .finish()
+    }
+}
+
+impl PasswordHasher {
+    /// OWASP's argon2id minimum: m = 19456 KiB, t = 2, p = 1.
+    pub fn default_params() -> Params {
+        Params::new(19_456, 2, 1, None).expect("valid argon2 parameters")
+    }
+
+    /// `concurrency` hashes run at once (typically the number of cores); the rest queue.
+    pub fn new(params: Params, concurrency: usize) -> Self {
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let dummy_hash = argon
+            .hash_password(b"gatehouse-dummy-password", &salt)
+            .expect("argon2 hashes a constant")
+            .to_string();
+        Self {
+            inner: Arc::new(Inner {
+                params,
+                permits: Semaphore::new(concurrency.max(1)),
+                waiting: AtomicI64::new(0),
+                dummy_hash,
+            }),
+        }
+    }
+
+    /// Hash requests waiting for a free slot right now (a metric).
+    pub fn queue_len(&self) -> i64 {
+        self.inner.waiting.load(Ordering::Relaxed)
+    }
+
+    fn argon(params: Params) -> Argon2<'static> {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    }
+
+    async fn run<T: Send + 'static>(&self, job: impl FnOnce(&Inner) -> T + Send + 'static) -> T {
+        self.inner.waiting.fetch_add(1, Ordering::Relaxed);
+        let permit = self.inner.permits.acquire().await;
+        self.inner.waiting.fetch_sub(1, Ordering::Relaxed);
+        let _permit = permit.expect("the hashing semaphore is never closed");
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || job(&inner))
+            .await
+            .expect("password hashing does not panic")
+    }
+
+    /// A PHC string for a new password.
+    pub async fn hash(&self, password: &Password) -> String {
+        let password = password.clone();
+        self.run(move |inner| {
+            let salt = SaltString::generate(&mut rand::rngs::OsRng);
+            Self::argon(inner.params.clone())
+                .hash_password(password.expose().as_bytes(), &salt)
+                .expect("argon2 hashes any password within MAX_CHARS")
+                .to_string()
+        })
+        .await
+    }
+
+    /// Checks `password` against `stored`; with `None` (no such user) it spends the same
+    /// time on a dummy hash and answers `false`.
+    pub async fn verify(&self, stored: Option<String>, password: &Password) -> bool {
+        let password = password.clone();
+        self.run(move |inner| {
+            let (phc, known) = match &stored {
+                Some(s) => (s.as_str(), true),
+                None => (inner.dummy_hash.as_str(), false),
+            };
+            let Ok(parsed) = PasswordHash::new(phc) else {
+                tracing::warn!("stored password hash is not a valid PHC string");
+                return false;
+            };
+            let ok = Self::argon(inner.params.clone())
+                .verify_password(password.expose().as_bytes(), &parsed)
+                .is_ok();
+            ok && known
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> PasswordHasher {
+        PasswordHasher::new(Params::new(256, 1, 1, None).unwrap(), 2)
+    }
+
+    #[test]
+    fn policy_is_length_only() {
+        assert_eq!(
+            Password::new_checked("short".into()).unwrap_err(),
+            PasswordPolicyError::TooShort { min: 8 }
+        );
+        assert!(Password::new_checked("a".repeat(64)).is_ok());
+        assert!(Password::new_checked("a".repeat(1025)).is_err());
+        assert!(!format!("{:?}", Password::for_login("hunter22".into())).contains("hunter"));
+    }
+
+    #[tokio::test]
+    async fn hash_then_verify() {
+        let hasher = cheap();
+        let pw = Password::new_checked("correct horse".into()).unwrap();
+        let phc = hasher.hash(&pw).await;
+        assert!(phc.starts_with("$argon2id$"));
+        assert!(hasher.verify(Some(phc.clone()), &pw).await);
+        assert!(
+            !hasher
+                .verify(Some(phc), &Password::for_login("wrong horse".into()))
+                .await
+        );
+        assert!(!hasher.verify(None, &pw).await);
+        assert!(!hasher.verify(Some("garbage".into()), &pw).await);
+    }
+
+    #[test]
+    fn default_parameters_meet_the_floor() {
+        let p = PasswordHasher::default_params();
+        assert!(p.m_cost() >= 19_456 && p.t_cost() >= 2 && p.p_cost() >= 1);
+    }
+}

@@ -1,0 +1,558 @@
+//! The use cases. Every HTTP surface and the CLI call these and nothing below them.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use crate::avatar;
+use crate::clock::Clock;
+use crate::domain::{
+    EmailAddress, InvalidInput, ProfileChange, ProfileUpdate, User, UserId, UserStatus, Username,
+};
+use crate::error::{
+    AuthError, CreateUserError, LoginError, PictureError, ProfileError, TokenError, UserError,
+};
+use crate::files::{FileId, FileStore};
+use crate::password::{Password, PasswordHasher};
+use crate::store::{
+    FileRecord, NewUserRecord, SessionRecord, Store, StoreError, TokenLookup, Unique,
+};
+use crate::token::{ApiToken, CredentialKind, TokenId, TokenRef, TokenSecret};
+use crate::token_cache::TokenCache;
+
+/// Settings the use cases need; the server fills them from its configuration.
+#[derive(Debug, Clone)]
+pub struct AccountsConfig {
+    /// The service's public origin, e.g. `http://127.0.0.1:8080`; links and picture URLs
+    /// are built on it.
+    pub public_url: String,
+    pub session_ttl: Duration,
+    pub max_tokens_per_user: usize,
+    pub max_token_lifetime: Duration,
+    pub token_cache_ttl: Duration,
+    pub token_cache_capacity: usize,
+    pub max_picture_bytes: usize,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".into(),
+            session_ttl: Duration::days(30),
+            max_tokens_per_user: 100,
+            max_token_lifetime: Duration::days(3650),
+            token_cache_ttl: Duration::seconds(1),
+            token_cache_capacity: 100_000,
+            max_picture_bytes: 2 * 1024 * 1024,
+        }
+    }
+}
+
+/// Proof that a request carried a valid credential, and whose it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub kind: CredentialKind,
+    /// The API token's or the session's id.
+    pub credential_id: Uuid,
+    pub is_admin: bool,
+}
+
+/// Where a login came from, kept on the session.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A new account, as an operator or a sign-up form describes it.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: Username,
+    pub email: EmailAddress,
+    pub password: Option<Password>,
+    pub is_admin: bool,
+    pub status: UserStatus,
+    pub email_verified: bool,
+}
+
+/// What a successful password login returns. The secret is shown once.
+#[derive(Debug)]
+pub struct LoginSession {
+    pub session_id: Uuid,
+    pub secret: TokenSecret,
+    pub expires_at: DateTime<Utc>,
+    pub user: User,
+}
+
+/// Token-cache counters, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+}
+
+/// A stored picture's bytes and type.
+#[derive(Debug, Clone)]
+pub struct Picture {
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The core. Cheap to share (`Arc` it); holds no request state.
+#[derive(Debug)]
+pub struct Accounts {
+    store: Arc<dyn Store>,
+    files: Arc<dyn FileStore>,
+    clock: Arc<dyn Clock>,
+    hasher: PasswordHasher,
+    cache: TokenCache,
+    /// Last-used times waiting for `flush_usage`, so a token check never writes.
+    usage: Mutex<HashMap<(CredentialKind, Uuid), DateTime<Utc>>>,
+    config: AccountsConfig,
+}
+
+const AVATAR: &str = "avatar";
+
+fn token_name(raw: Option<String>) -> Result<String, InvalidInput> {
+    let name = raw.map(|n| n.trim().to_owned()).unwrap_or_default();
+    if name.is_empty() {
+        return Ok("token".into());
+    }
+    if name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(InvalidInput::new(
+            "name",
+            "must be at most 100 characters, without control characters",
+        ));
+    }
+    Ok(name)
+}
+
+impl Accounts {
+    pub fn new(
+        store: Arc<dyn Store>,
+        files: Arc<dyn FileStore>,
+        clock: Arc<dyn Clock>,
+        hasher: PasswordHasher,
+        config: AccountsConfig,
+    ) -> Self {
+        Self {
+            cache: TokenCache::new(config.token_cache_ttl, config.token_cache_capacity),
+            store,
+            files,
+            clock,
+            hasher,
+            usage: Mutex::new(HashMap::new()),
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &AccountsConfig {
+        &self.config
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Whether the store answers (for `/readyz`).
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+
+    pub fn cache_stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.cache.hits.load(Ordering::Relaxed),
+            misses: self.cache.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn password_queue_len(&self) -> i64 {
+        self.hasher.queue_len()
+    }
+
+    // ---------------------------------------------------------------- users
+
+    pub async fn create_user(&self, new: NewUser) -> Result<User, CreateUserError> {
+        let password_hash = match &new.password {
+            Some(p) => Some(self.hasher.hash(p).await),
+            None => None,
+        };
+        let record = NewUserRecord {
+            id: UserId::new(),
+            username: new.username,
+            email: new.email,
+            email_verified: new.email_verified,
+            status: new.status,
+            is_admin: new.is_admin,
+            password_hash,
+            created_at: self.clock.now(),
+        };
+        self.store.insert_user(&record).await.map_err(|e| match e {
+            StoreError::Conflict(Unique::Username) => CreateUserError::UsernameTaken,
+            StoreError::Conflict(Unique::Email) => CreateUserError::EmailTaken,
+            other => CreateUserError::Store(other),
+        })
+    }
+
+    pub async fn user(&self, id: UserId) -> Result<User, UserError> {
+        self.store.user_by_id(id).await?.ok_or(UserError::NotFound)
+    }
+
+    pub async fn user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        self.store.user_by_username(username).await
+    }
+
+    /// Finds a user by id, username or e-mail: how operators name users on the CLI.
+    pub async fn find_user(&self, reference: &str) -> Result<User, UserError> {
+        if let Ok(id) = reference.parse::<UserId>() {
+            if let Some(user) = self.store.user_by_id(id).await? {
+                return Ok(user);
+            }
+        }
+        if let Ok(email) = EmailAddress::parse(reference) {
+            if let Some(user) = self.store.user_by_email(&email).await? {
+                return Ok(user);
+            }
+        }
+        if let Ok(username) = Username::parse(reference) {
+            if let Some(user) = self.store.user_by_username(&username).await? {
+                return Ok(user);
+            }
+        }
+        Err(UserError::NotFound)
+    }
+
+    /// Sets a new password and ends every session of the user.
+    pub async fn set_password(&self, user: UserId, password: Password) -> Result<(), UserError> {
+        let hash = self.hasher.hash(&password).await;
+        let now = self.clock.now();
+        if !self.store.set_password_hash(user, &hash, true, now).await? {
+            return Err(UserError::NotFound);
+        }
+        self.cache.invalidate_user(user);
+        Ok(())
+    }
+
+    pub async fn update_profile(
+        &self,
+        user: UserId,
+        update: ProfileUpdate,
+    ) -> Result<User, ProfileError> {
+        let change = update.validate()?;
+        self.store
+            .update_profile(user, &change, self.clock.now())
+            .await?
+            .ok_or(ProfileError::NotFound)
+    }
+
+    /// Stores a new profile picture and points the `picture` claim at it; returns its URL.
+    pub async fn set_picture(&self, user: UserId, bytes: Vec<u8>) -> Result<String, PictureError> {
+        let max = self.config.max_picture_bytes;
+        if bytes.len() > max {
+            return Err(PictureError::TooLarge { max });
+        }
+        let png = tokio::task::spawn_blocking(move || avatar::normalize(&bytes))
+            .await
+            .map_err(|_| PictureError::NotAnImage)??;
+        if self.store.user_by_id(user).await?.is_none() {
+            return Err(PictureError::NotFound);
+        }
+        let record = FileRecord {
+            id: FileId::new(),
+            owner_id: user,
+            purpose: AVATAR.into(),
+            content_type: avatar::CONTENT_TYPE.into(),
+            size: png.len() as u64,
+            created_at: self.clock.now(),
+        };
+        let url = self.picture_url(record.id);
+        self.files.put(record.id, png).await?;
+        match self
+            .store
+            .replace_avatar(&record, &ProfileChange::picture(url.clone()))
+            .await
+        {
+            Ok(previous) => {
+                if let Some(old) = previous {
+                    if let Err(e) = self.files.delete(old).await {
+                        tracing::warn!(error = %e, file = %old, "could not delete a replaced avatar");
+                    }
+                }
+                Ok(url)
+            }
+            Err(e) => {
+                if let Err(cleanup) = self.files.delete(record.id).await {
+                    tracing::warn!(error = %cleanup, "could not delete an orphaned upload");
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The public URL of a stored picture.
+    pub fn picture_url(&self, id: FileId) -> String {
+        format!(
+            "{}/auth/v1/pictures/{id}",
+            self.config.public_url.trim_end_matches('/')
+        )
+    }
+
+    /// A stored picture, for anyone who has its (unguessable) URL, like any avatar URL.
+    pub async fn picture(&self, id: FileId) -> Result<Option<Picture>, PictureError> {
+        let Some(record) = self.store.file(id).await? else {
+            return Ok(None);
+        };
+        if record.purpose != AVATAR {
+            return Ok(None);
+        }
+        Ok(self.files.get(id).await?.map(|bytes| Picture {
+            content_type: record.content_type,
+            bytes,
+        }))
+    }
+
+    // ---------------------------------------------------------------- sessions
+
+    /// Password login: one argon2 verification whether or not the account exists.
+    pub async fn login(
+        &self,
+        login: &str,
+        password: Password,
+        client: ClientInfo,
+    ) -> Result<LoginSession, LoginError> {
+        let found = self.store.login_lookup(login.trim()).await?;
+        let (user, stored_hash) = match found {
+            Some((user, hash)) => (Some(user), hash),
+            None => (None, None),
+        };
+        let ok = self.hasher.verify(stored_hash, &password).await;
+        let user = match user {
+            Some(user) if ok => user,
+            _ => return Err(LoginError::InvalidCredentials),
+        };
+        if !user.can_authenticate() {
+            return Err(LoginError::AccountDisabled);
+        }
+        let now = self.clock.now();
+        let secret = TokenSecret::generate(CredentialKind::Session);
+        let session = SessionRecord {
+            id: Uuid::now_v7(),
+            user_id: user.id,
+            secret_hash: secret.hash(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + self.config.session_ttl,
+            client_ip: client.ip,
+            user_agent: client.user_agent.map(|ua| ua.chars().take(512).collect()),
+        };
+        self.store.insert_session(&session).await?;
+        Ok(LoginSession {
+            session_id: session.id,
+            secret,
+            expires_at: session.expires_at,
+            user,
+        })
+    }
+
+    /// Ends the session the principal authenticated with. `false` when the principal used
+    /// an API token (those are deleted, not logged out).
+    pub async fn logout(&self, principal: &Principal) -> Result<bool, StoreError> {
+        if principal.kind != CredentialKind::Session {
+            return Ok(false);
+        }
+        self.store.delete_session(principal.credential_id).await?;
+        self.cache.invalidate_credential(principal.credential_id);
+        Ok(true)
+    }
+
+    /// Checks a bearer secret (API token or session). Served from the cache when it can be.
+    pub async fn authenticate(&self, raw: &str) -> Result<Principal, AuthError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        let secret = TokenSecret::parse(raw).ok_or(AuthError::Invalid)?;
+        let hash = secret.hash();
+        let now = self.clock.now();
+        if let Some(principal) = self.cache.get(&hash, now) {
+            self.note_use(&principal, now);
+            return Ok(principal);
+        }
+        let generation = self.cache.generation();
+        let record = self
+            .store
+            .credential_by_hash(&hash)
+            .await?
+            .ok_or(AuthError::Invalid)?;
+        let expired = record.expires_at.is_some_and(|at| at <= now);
+        if record.disabled || expired || record.user_status == UserStatus::Disabled {
+            return Err(AuthError::Invalid);
+        }
+        let principal = Principal {
+            user_id: record.user_id,
+            kind: record.kind,
+            credential_id: record.id,
+            is_admin: record.user_is_admin,
+        };
+        self.cache
+            .insert(hash, principal.clone(), record.expires_at, now, generation);
+        self.note_use(&principal, now);
+        Ok(principal)
+    }
+
+    fn note_use(&self, principal: &Principal, now: DateTime<Utc>) {
+        self.usage
+            .lock()
+            .expect("usage lock poisoned")
+            .insert((principal.kind, principal.credential_id), now);
+    }
+
+    /// Writes the last-used times gathered since the previous flush; returns how many.
+    pub async fn flush_usage(&self) -> Result<usize, StoreError> {
+        let batch: Vec<_> = {
+            let mut usage = self.usage.lock().expect("usage lock poisoned");
+            usage
+                .drain()
+                .map(|((kind, id), at)| (kind, id, at))
+                .collect()
+        };
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        if let Err(e) = self.store.record_credential_use(&batch).await {
+            // Put them back (newer times win) so the next flush retries.
+            let mut usage = self.usage.lock().expect("usage lock poisoned");
+            for (kind, id, at) in batch {
+                let slot = usage.entry((kind, id)).or_insert(at);
+                *slot = (*slot).max(at);
+            }
+            return Err(e);
+        }
+        Ok(batch.len())
+    }
+
+    // ---------------------------------------------------------------- API tokens
+
+    /// A new API token; `expires_in` makes it a timed token. The secret is returned once.
+    pub async fn create_token(
+        &self,
+        user: UserId,
+        name: Option<String>,
+        expires_in: Option<Duration>,
+    ) -> Result<(ApiToken, TokenSecret), TokenError> {
+        let name = token_name(name)?;
+        if let Some(d) = expires_in {
+            if d <= Duration::zero() || d > self.config.max_token_lifetime {
+                return Err(InvalidInput::new(
+                    "expires_in",
+                    format!(
+                        "must be between 1 and {} seconds",
+                        self.config.max_token_lifetime.num_seconds()
+                    ),
+                )
+                .into());
+            }
+        }
+        let now = self.clock.now();
+        let secret = TokenSecret::generate(CredentialKind::ApiToken);
+        let token = ApiToken {
+            id: TokenId::new(),
+            user_id: user,
+            name,
+            mask: secret.mask(),
+            created_at: now,
+            expires_at: expires_in.map(|d| now + d),
+            disabled: false,
+            last_used_at: None,
+            rotated_at: None,
+        };
+        let max = self.config.max_tokens_per_user;
+        match self.store.insert_token(&token, &secret.hash(), max).await {
+            Ok(()) => Ok((token, secret)),
+            Err(StoreError::LimitReached) => Err(TokenError::TooMany { max }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// All of the user's API tokens, newest first, with pending last-used times merged in.
+    pub async fn list_tokens(&self, user: UserId) -> Result<Vec<ApiToken>, TokenError> {
+        let mut tokens = self.store.list_tokens(user).await?;
+        let usage = self.usage.lock().expect("usage lock poisoned");
+        for token in &mut tokens {
+            if let Some(at) = usage.get(&(CredentialKind::ApiToken, token.id.0)) {
+                token.last_used_at = Some(token.last_used_at.map_or(*at, |old| old.max(*at)));
+            }
+        }
+        Ok(tokens)
+    }
+
+    /// One of the user's tokens, named by id, secret or mask. Another user's token is
+    /// `NotFound`, exactly like a token that does not exist.
+    pub async fn token(&self, user: UserId, by: &TokenRef) -> Result<ApiToken, TokenError> {
+        let lookup = match by {
+            TokenRef::Id(id) => TokenLookup::Id(*id),
+            TokenRef::Secret(secret) => TokenLookup::Hash(secret.hash()),
+            TokenRef::Mask(mask) => TokenLookup::Mask(mask.clone()),
+        };
+        self.store
+            .find_token(user, &lookup)
+            .await?
+            .ok_or(TokenError::NotFound)
+    }
+
+    pub async fn set_token_disabled(
+        &self,
+        user: UserId,
+        by: &TokenRef,
+        disabled: bool,
+    ) -> Result<ApiToken, TokenError> {
+        let token = self.token(user, by).await?;
+        if !self
+            .store
+            .set_token_disabled(user, token.id, disabled)
+            .await?
+        {
+            return Err(TokenError::NotFound);
+        }
+        self.cache.invalidate_credential(token.id.0);
+        Ok(ApiToken { disabled, ..token })
+    }
+
+    pub async fn delete_token(&self, user: UserId, by: &TokenRef) -> Result<ApiToken, TokenError> {
+        let token = self.token(user, by).await?;
+        if !self.store.delete_token(user, token.id).await? {
+            return Err(TokenError::NotFound);
+        }
+        self.cache.invalidate_credential(token.id.0);
+        Ok(token)
+    }
+
+    /// A new secret for the same token (same id, name, expiry); the old secret stops working.
+    pub async fn rotate_token(
+        &self,
+        user: UserId,
+        by: &TokenRef,
+    ) -> Result<(ApiToken, TokenSecret), TokenError> {
+        let token = self.token(user, by).await?;
+        let secret = TokenSecret::generate(CredentialKind::ApiToken);
+        let now = self.clock.now();
+        if !self
+            .store
+            .rotate_token(user, token.id, &secret.hash(), &secret.mask(), now)
+            .await?
+        {
+            return Err(TokenError::NotFound);
+        }
+        self.cache.invalidate_credential(token.id.0);
+        let token = ApiToken {
+            mask: secret.mask(),
+            rotated_at: Some(now),
+            ..token
+        };
+        Ok((token, secret))
+    }
+}

@@ -1,0 +1,622 @@
+//! The `Store` on SQLite: the zero-configuration backend. One file, WAL mode, so the CLI can
+//! work on the database while the server runs. Write transactions start with
+//! `BEGIN IMMEDIATE` so two writers queue on the busy timeout instead of failing on upgrade.
+//!
+//! This crate owns its SQL and its error mapping; it never decides a business rule.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration as StdDuration;
+
+use accounts::domain::{Profile, ProfileChange};
+use accounts::files::FileId;
+use accounts::store::{
+    CredentialRecord, FileRecord, NewUserRecord, SessionRecord, Store, StoreError, TokenLookup,
+    Unique,
+};
+use accounts::token::{ApiToken, CredentialKind, TokenHash, TokenId};
+use accounts::{EmailAddress, User, UserId, UserStatus, Username};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, SqlitePool};
+use uuid::Uuid;
+
+/// The SQLite-backed store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+/// Maps a unique violation to the rule it broke. SQLite names the columns, not the index,
+/// in its message ("UNIQUE constraint failed: users.email").
+fn map_err(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            let msg = db.message();
+            if msg.contains("users.username") {
+                return StoreError::Conflict(Unique::Username);
+            }
+            if msg.contains("users.email") {
+                return StoreError::Conflict(Unique::Email);
+            }
+            if msg.contains(".secret_hash") {
+                return StoreError::Conflict(Unique::TokenHash);
+            }
+        }
+    }
+    backend(e)
+}
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Backend(format!("timestamp out of range: {ms}").into()))
+}
+
+fn opt_time(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    ms.map(time).transpose()
+}
+
+fn uuid(text: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(backend)
+}
+
+const USER_COLUMNS: &str = "u.id, u.username, u.email, u.email_verified, u.status, u.profile, \
+     u.created_at, u.updated_at, \
+     EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = 'admin') AS is_admin";
+
+fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
+    let get_text = |c: &str| -> Result<String, StoreError> { row.try_get(c).map_err(backend) };
+    let profile: Profile = serde_json::from_str(&get_text("profile")?).map_err(backend)?;
+    Ok(User {
+        id: UserId(uuid(&get_text("id")?)?),
+        username: Username::parse(&get_text("username")?).map_err(backend)?,
+        email: EmailAddress::parse(&get_text("email")?).map_err(backend)?,
+        email_verified: row.try_get("email_verified").map_err(backend)?,
+        status: UserStatus::from_str(&get_text("status")?).map_err(backend)?,
+        is_admin: row.try_get("is_admin").map_err(backend)?,
+        profile,
+        created_at: time(row.try_get("created_at").map_err(backend)?)?,
+        updated_at: time(row.try_get("updated_at").map_err(backend)?)?,
+    })
+}
+
+const TOKEN_COLUMNS: &str =
+    "id, user_id, name, mask, created_at, expires_at, disabled, last_used_at, rotated_at";
+
+fn token_from_row(row: &SqliteRow) -> Result<ApiToken, StoreError> {
+    let id: String = row.try_get("id").map_err(backend)?;
+    let user_id: String = row.try_get("user_id").map_err(backend)?;
+    Ok(ApiToken {
+        id: TokenId(uuid(&id)?),
+        user_id: UserId(uuid(&user_id)?),
+        name: row.try_get("name").map_err(backend)?,
+        mask: row.try_get("mask").map_err(backend)?,
+        created_at: time(row.try_get("created_at").map_err(backend)?)?,
+        expires_at: opt_time(row.try_get("expires_at").map_err(backend)?)?,
+        disabled: row.try_get("disabled").map_err(backend)?,
+        last_used_at: opt_time(row.try_get("last_used_at").map_err(backend)?)?,
+        rotated_at: opt_time(row.try_get("rotated_at").map_err(backend)?)?,
+    })
+}
+
+fn file_from_row(row: &SqliteRow) -> Result<FileRecord, StoreError> {
+    let id: String = row.try_get("id").map_err(backend)?;
+    let owner: String = row.try_get("owner_id").map_err(backend)?;
+    let size: i64 = row.try_get("size").map_err(backend)?;
+    Ok(FileRecord {
+        id: FileId(uuid(&id)?),
+        owner_id: UserId(uuid(&owner)?),
+        purpose: row.try_get("purpose").map_err(backend)?,
+        content_type: row.try_get("content_type").map_err(backend)?,
+        size: u64::try_from(size).map_err(backend)?,
+        created_at: time(row.try_get("created_at").map_err(backend)?)?,
+    })
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://path` or
+    /// `sqlite::memory:`) and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(backend)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(StdDuration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(backend)?;
+        MIGRATOR.run(&pool).await.map_err(backend)?;
+        Ok(Self { pool })
+    }
+
+    /// Opens `<dir>/gatehouse.db`.
+    pub async fn open_in(dir: &Path) -> Result<Self, StoreError> {
+        Self::connect(&format!("sqlite://{}", dir.join("gatehouse.db").display())).await
+    }
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, StoreError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)
+    }
+
+    async fn user_where(&self, clause: &str, value: &str) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE {clause}");
+        sqlx::query(&sql)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .map(|row| user_from_row(&row))
+            .transpose()
+    }
+
+    /// Names of the applied migrations, in order (for checks and `check-config`).
+    pub fn migration_names() -> Vec<String> {
+        MIGRATOR
+            .iter()
+            .map(|m| format!("{:04}_{}", m.version, m.description.replace(' ', "_")))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn insert_user(&self, user: &NewUserRecord) -> Result<User, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let id = user.id.to_string();
+        let at = millis(user.created_at);
+        sqlx::query(
+            "INSERT INTO users (id, username, email, email_verified, status, password_hash, \
+             profile, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, '{}', ?, ?)",
+        )
+        .bind(&id)
+        .bind(user.username.as_str())
+        .bind(user.email.as_str())
+        .bind(user.email_verified)
+        .bind(user.status.as_str())
+        .bind(user.password_hash.as_deref())
+        .bind(at)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if user.is_admin {
+            sqlx::query("INSERT INTO user_roles (user_id, role) VALUES (?, 'admin')")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(User {
+            id: user.id,
+            username: user.username.clone(),
+            email: user.email.clone(),
+            email_verified: user.email_verified,
+            status: user.status,
+            is_admin: user.is_admin,
+            profile: Profile::default(),
+            created_at: time(at)?,
+            updated_at: time(at)?,
+        })
+    }
+
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.user_where("u.id = ?", &id.to_string()).await
+    }
+
+    async fn user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        self.user_where("u.username = ?", username.as_str()).await
+    }
+
+    async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError> {
+        self.user_where("u.email = ?", email.as_str()).await
+    }
+
+    async fn login_lookup(
+        &self,
+        login: &str,
+    ) -> Result<Option<(User, Option<String>)>, StoreError> {
+        let login = login.trim().to_lowercase();
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, u.password_hash FROM users u \
+             WHERE u.username = ?1 OR u.email = ?1 LIMIT 1"
+        );
+        let Some(row) = sqlx::query(&sql)
+            .bind(&login)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+        else {
+            return Ok(None);
+        };
+        let hash: Option<String> = row.try_get("password_hash").map_err(backend)?;
+        Ok(Some((user_from_row(&row)?, hash)))
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        end_sessions: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let id = id.to_string();
+        let changed =
+            sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
+                .bind(password_hash)
+                .bind(millis(now))
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+        if changed == 0 {
+            return Ok(false);
+        }
+        if end_sessions {
+            sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn update_profile(
+        &self,
+        id: UserId,
+        change: &ProfileChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let id_text = id.to_string();
+        let Some(current): Option<String> =
+            sqlx::query_scalar("SELECT profile FROM users WHERE id = ?")
+                .bind(&id_text)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?
+        else {
+            return Ok(None);
+        };
+        let current: Profile = serde_json::from_str(&current).map_err(backend)?;
+        let updated = serde_json::to_string(&change.apply(&current)).map_err(backend)?;
+        sqlx::query("UPDATE users SET profile = ?, updated_at = ? WHERE id = ?")
+            .bind(updated)
+            .bind(millis(now))
+            .bind(&id_text)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        self.user_by_id(id).await
+    }
+
+    async fn replace_avatar(
+        &self,
+        file: &FileRecord,
+        change: &ProfileChange,
+    ) -> Result<Option<FileId>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let owner = file.owner_id.to_string();
+        let row = sqlx::query("SELECT profile, avatar_file_id FROM users WHERE id = ?")
+            .bind(&owner)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| StoreError::Backend("avatar owner does not exist".into()))?;
+        let profile: String = row.try_get("profile").map_err(backend)?;
+        let previous: Option<String> = row.try_get("avatar_file_id").map_err(backend)?;
+        let profile: Profile = serde_json::from_str(&profile).map_err(backend)?;
+        let profile = serde_json::to_string(&change.apply(&profile)).map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO files (id, owner_id, purpose, content_type, size, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(file.id.to_string())
+        .bind(&owner)
+        .bind(&file.purpose)
+        .bind(&file.content_type)
+        .bind(i64::try_from(file.size).map_err(backend)?)
+        .bind(millis(file.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query(
+            "UPDATE users SET profile = ?, avatar_file_id = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(profile)
+        .bind(file.id.to_string())
+        .bind(millis(file.created_at))
+        .bind(&owner)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if let Some(old) = &previous {
+            sqlx::query("DELETE FROM files WHERE id = ?")
+                .bind(old)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        previous.map(|p| uuid(&p).map(FileId)).transpose()
+    }
+
+    async fn file(&self, id: FileId) -> Result<Option<FileRecord>, StoreError> {
+        sqlx::query(
+            "SELECT id, owner_id, purpose, content_type, size, created_at FROM files WHERE id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .map(|row| file_from_row(&row))
+        .transpose()
+    }
+
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, secret_hash, created_at, last_seen_at, \
+             expires_at, client_ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(session.id.to_string())
+        .bind(session.user_id.to_string())
+        .bind(&session.secret_hash.0[..])
+        .bind(millis(session.created_at))
+        .bind(millis(session.last_seen_at))
+        .bind(millis(session.expires_at))
+        .bind(session.client_ip.as_deref())
+        .bind(session.user_agent.as_deref())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn credential_by_hash(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<CredentialRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT 'api' AS kind, t.id, t.user_id, t.expires_at, t.disabled, u.status, \
+               EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = 'admin') AS is_admin \
+             FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = ?1 \
+             UNION ALL \
+             SELECT 'session', s.id, s.user_id, s.expires_at, 0, u.status, \
+               EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = 'admin') \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.secret_hash = ?1",
+        )
+        .bind(&hash.0[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let kind: String = row.try_get("kind").map_err(backend)?;
+        let id: String = row.try_get("id").map_err(backend)?;
+        let user_id: String = row.try_get("user_id").map_err(backend)?;
+        let status: String = row.try_get("status").map_err(backend)?;
+        Ok(Some(CredentialRecord {
+            kind: if kind == "api" {
+                CredentialKind::ApiToken
+            } else {
+                CredentialKind::Session
+            },
+            id: uuid(&id)?,
+            user_id: UserId(uuid(&user_id)?),
+            expires_at: opt_time(row.try_get("expires_at").map_err(backend)?)?,
+            disabled: row.try_get("disabled").map_err(backend)?,
+            user_status: UserStatus::from_str(&status).map_err(backend)?,
+            user_is_admin: row.try_get("is_admin").map_err(backend)?,
+        }))
+    }
+
+    async fn record_credential_use(
+        &self,
+        uses: &[(CredentialKind, Uuid, DateTime<Utc>)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for (kind, id, at) in uses {
+            let sql = match kind {
+                CredentialKind::ApiToken => {
+                    "UPDATE api_tokens SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?"
+                }
+                CredentialKind::Session => {
+                    "UPDATE sessions SET last_seen_at = MAX(last_seen_at, ?) WHERE id = ?"
+                }
+            };
+            sqlx::query(sql)
+                .bind(millis(*at))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn insert_token(
+        &self,
+        token: &ApiToken,
+        hash: &TokenHash,
+        max_per_user: usize,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let user = token.user_id.to_string();
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE user_id = ?")
+            .bind(&user)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if usize::try_from(count).unwrap_or(usize::MAX) >= max_per_user {
+            return Err(StoreError::LimitReached);
+        }
+        sqlx::query(
+            "INSERT INTO api_tokens (id, user_id, name, secret_hash, mask, created_at, \
+             expires_at, disabled, last_used_at, rotated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(token.id.to_string())
+        .bind(&user)
+        .bind(&token.name)
+        .bind(&hash.0[..])
+        .bind(&token.mask)
+        .bind(millis(token.created_at))
+        .bind(token.expires_at.map(millis))
+        .bind(token.disabled)
+        .bind(token.last_used_at.map(millis))
+        .bind(token.rotated_at.map(millis))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_tokens(&self, user: UserId) -> Result<Vec<ApiToken>, StoreError> {
+        let sql = format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = ? ORDER BY created_at DESC, id DESC"
+        );
+        sqlx::query(&sql)
+            .bind(user.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(token_from_row)
+            .collect()
+    }
+
+    async fn find_token(
+        &self,
+        user: UserId,
+        by: &TokenLookup,
+    ) -> Result<Option<ApiToken>, StoreError> {
+        let clause = match by {
+            TokenLookup::Id(_) => "id = ?",
+            TokenLookup::Hash(_) => "secret_hash = ?",
+            TokenLookup::Mask(_) => "mask = ?",
+        };
+        let sql = format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = ? AND {clause} \
+             ORDER BY created_at DESC LIMIT 1"
+        );
+        let q = sqlx::query(&sql).bind(user.to_string());
+        let q = match by {
+            TokenLookup::Id(id) => q.bind(id.to_string()),
+            TokenLookup::Hash(hash) => q.bind(hash.0.to_vec()),
+            TokenLookup::Mask(mask) => q.bind(mask.clone()),
+        };
+        q.fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .map(|row| token_from_row(&row))
+            .transpose()
+    }
+
+    async fn set_token_disabled(
+        &self,
+        user: UserId,
+        id: TokenId,
+        disabled: bool,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE api_tokens SET disabled = ? WHERE id = ? AND user_id = ?")
+            .bind(disabled)
+            .bind(id.to_string())
+            .bind(user.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_token(&self, user: UserId, id: TokenId) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM api_tokens WHERE id = ? AND user_id = ?")
+            .bind(id.to_string())
+            .bind(user.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn rotate_token(
+        &self,
+        user: UserId,
+        id: TokenId,
+        hash: &TokenHash,
+        mask: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET secret_hash = ?, mask = ?, rotated_at = ? WHERE id = ? AND user_id = ?",
+        )
+        .bind(&hash.0[..])
+        .bind(mask)
+        .bind(millis(now))
+        .bind(id.to_string())
+        .bind(user.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+#[cfg(test)]
+mod contract {
+    use std::sync::Arc;
+
+    use accounts::Store;
+
+    use super::SqliteStore;
+
+    async fn scratch() -> (Arc<dyn Store>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).await.unwrap();
+        (Arc::new(store), dir)
+    }
+
+    accounts::store_contract_tests!(scratch());
+}
