@@ -1,0 +1,118 @@
+//! The composition root: builds the store, file store, hasher and core from the settings,
+//! once, and hands them down. Nothing here is global.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use accounts::{Accounts, AccountsConfig, PasswordHasher, SystemClock};
+use anyhow::Context;
+use store_sqlite::SqliteStore;
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::files::DiskFileStore;
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::telemetry;
+
+/// How often batched last-used times are written.
+const USAGE_FLUSH_EVERY: Duration = Duration::from_secs(5);
+
+/// Opens (creating and migrating if needed) everything the core needs.
+pub async fn open(settings: &Settings) -> anyhow::Result<Arc<Accounts>> {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "setting `data_dir`: cannot create {}",
+            settings.data_dir.display()
+        )
+    })?;
+    let store = SqliteStore::connect(&settings.database_url)
+        .await
+        .with_context(|| format!("opening the database {}", settings.database_url))?;
+    let files = DiskFileStore::new(settings.data_dir.join("files"))
+        .context("creating the files directory")?;
+    let hasher = PasswordHasher::new(
+        PasswordHasher::default_params(),
+        settings.password_hash_workers,
+    );
+    let config = AccountsConfig {
+        public_url: settings.public_url.clone(),
+        max_picture_bytes: settings.max_picture_bytes,
+        ..AccountsConfig::default()
+    };
+    Ok(Arc::new(Accounts::new(
+        Arc::new(store),
+        Arc::new(files),
+        Arc::new(SystemClock),
+        hasher,
+        config,
+    )))
+}
+
+/// `gatehouse serve`: runs until Ctrl-C or SIGTERM, then lets in-flight requests finish.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    telemetry::init(settings.log_format);
+    let accounts = open(&settings).await?;
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("setting `listen`: cannot listen on {}", settings.listen))?;
+    let state = AppState::new(
+        Arc::clone(&accounts),
+        Metrics::new(Arc::clone(&accounts)),
+        &settings,
+    );
+
+    let flusher = {
+        let accounts = Arc::clone(&accounts);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(USAGE_FLUSH_EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(e) = accounts.flush_usage().await {
+                    tracing::warn!(error = %e, "writing token last-used times failed; will retry");
+                }
+            }
+        })
+    };
+
+    let data_dir = settings.data_dir.display();
+    eprintln!(
+        "Gatehouse is listening on {} (data in {data_dir}).\n\
+         To create the first admin, run in another terminal:\n  \
+         gatehouse user create --data-dir {data_dir} --username admin --email you@example.com --admin --password-stdin\n\
+         then sign in with POST {}/auth/v1/login; API description: {}/auth/v1/openapi.json",
+        settings.public_url, settings.public_url, settings.public_url
+    );
+    http::serve(listener, state, shutdown_signal()).await?;
+    flusher.abort();
+    accounts
+        .flush_usage()
+        .await
+        .context("writing token last-used times at shutdown")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

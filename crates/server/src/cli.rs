@@ -1,0 +1,264 @@
+//! The command line: `serve` and the operator commands. Every command takes `--data-dir`,
+//! `--database-url` and `--config` anywhere on the line (or from `GATEHOUSE_*`), and works
+//! on the same database while the server runs.
+
+use std::io::Read;
+
+use accounts::service::NewUser;
+use accounts::token::TokenRef;
+use accounts::{EmailAddress, Password, UserStatus, Username};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::app;
+use crate::config::{self, Overrides, Settings};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "User accounts and API credentials, one binary."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// A TOML config file; flags and environment variables override it.
+    #[arg(long, env = "GATEHOUSE_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Where the database (by default) and uploaded files live [default: ./gatehouse-data].
+    #[arg(long, env = "GATEHOUSE_DATA_DIR", global = true, value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// sqlite://PATH [default: sqlite://<data-dir>/gatehouse.db].
+    #[arg(
+        long,
+        env = "GATEHOUSE_DATABASE_URL",
+        global = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+    /// Log lines as human text or JSON objects [default: text].
+    #[arg(
+        long,
+        env = "GATEHOUSE_LOG_FORMAT",
+        global = true,
+        value_name = "text|json"
+    )]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Validate the configuration and print the effective settings.
+    CheckConfig,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "GATEHOUSE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The origin clients reach this server at; links and picture URLs use it
+    /// [default: http://<listen>].
+    #[arg(long, env = "GATEHOUSE_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// How many password hashes may run at once [default: number of cores].
+    #[arg(long, env = "GATEHOUSE_PASSWORD_HASH_WORKERS", value_name = "N")]
+    pub password_hash_workers: Option<String>,
+    /// Largest accepted profile picture upload, in bytes [default: 2097152].
+    #[arg(long, env = "GATEHOUSE_MAX_PICTURE_BYTES", value_name = "BYTES")]
+    pub max_picture_bytes: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an active user and print its id.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// Give the user the instance-wide admin role.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's password (read from standard input); ends all their sessions.
+    SetPassword {
+        /// Id, username or e-mail.
+        #[arg(long)]
+        user: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token for a user and print only its secret.
+    Create {
+        /// Id, username or e-mail.
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Make it a timed token that stops working after this many seconds.
+        #[arg(long, value_name = "SECONDS")]
+        expires_in: Option<i64>,
+    },
+    /// Delete one of a user's tokens, named by id, masked form or secret.
+    Revoke {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        token: String,
+    },
+    /// List a user's tokens (never their secrets).
+    List {
+        #[arg(long)]
+        user: String,
+    },
+}
+
+impl Cli {
+    fn overrides(&self) -> Overrides {
+        let serve = match &self.command {
+            Command::Serve(args) => Some(args),
+            _ => None,
+        };
+        Overrides {
+            config: self.global.config.clone(),
+            data_dir: self.global.data_dir.clone(),
+            database_url: self.global.database_url.clone(),
+            log_format: self.global.log_format.clone(),
+            listen: serve.and_then(|s| s.listen.clone()),
+            public_url: serve
+                .and_then(|s| s.public_url.clone())
+                .or_else(|| std::env::var("GATEHOUSE_PUBLIC_URL").ok()),
+            password_hash_workers: serve.and_then(|s| s.password_hash_workers.clone()),
+            max_picture_bytes: serve.and_then(|s| s.max_picture_bytes.clone()),
+        }
+    }
+}
+
+/// Reads a password from standard input: the first line, without its line ending.
+fn password_from_stdin() -> anyhow::Result<String> {
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context("reading the password from standard input")?;
+    let line = input.lines().next().unwrap_or_default().to_owned();
+    Ok(line)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    config::check_env(std::env::vars())?;
+    let settings = Settings::resolve(cli.overrides())?;
+    match cli.command {
+        Command::Serve(_) => app::serve(settings).await,
+        Command::CheckConfig => {
+            println!("configuration is valid");
+            println!("data_dir              = {}", settings.data_dir.display());
+            println!("database_url          = {}", settings.database_url);
+            println!("listen                = {}", settings.listen);
+            println!("public_url            = {}", settings.public_url);
+            println!("log_format            = {:?}", settings.log_format);
+            println!("password_hash_workers = {}", settings.password_hash_workers);
+            println!("max_picture_bytes     = {}", settings.max_picture_bytes);
+            Ok(())
+        }
+        Command::User(command) => {
+            let accounts = app::open(&settings).await?;
+            match command {
+                UserCommand::Create {
+                    username,
+                    email,
+                    admin,
+                    password_stdin,
+                } => {
+                    let username = Username::parse(&username)?;
+                    let email = EmailAddress::parse(&email)?;
+                    let password = if password_stdin {
+                        Some(Password::new_checked(password_from_stdin()?)?)
+                    } else {
+                        None
+                    };
+                    let user = accounts
+                        .create_user(NewUser {
+                            username,
+                            email,
+                            password,
+                            is_admin: admin,
+                            status: UserStatus::Active,
+                            email_verified: true,
+                        })
+                        .await?;
+                    println!("{}", user.id);
+                }
+                UserCommand::SetPassword { user, .. } => {
+                    let password = Password::new_checked(password_from_stdin()?)?;
+                    let user = accounts.find_user(&user).await?;
+                    accounts.set_password(user.id, password).await?;
+                    eprintln!(
+                        "password set for {}; their sessions have ended",
+                        user.username
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Token(command) => {
+            let accounts = app::open(&settings).await?;
+            match command {
+                TokenCommand::Create {
+                    user,
+                    name,
+                    expires_in,
+                } => {
+                    let user = accounts.find_user(&user).await?;
+                    let (_, secret) = accounts
+                        .create_token(user.id, name, expires_in.map(chrono::Duration::seconds))
+                        .await?;
+                    println!("{}", secret.expose());
+                }
+                TokenCommand::Revoke { user, token } => {
+                    let user = accounts.find_user(&user).await?;
+                    let by = TokenRef::parse(&token).with_context(|| {
+                        format!("{token:?} is not a token id, masked token or token secret")
+                    })?;
+                    let revoked = accounts.delete_token(user.id, &by).await?;
+                    eprintln!("revoked token {} ({})", revoked.id, revoked.mask);
+                }
+                TokenCommand::List { user } => {
+                    let user = accounts.find_user(&user).await?;
+                    for t in accounts.list_tokens(user.id).await? {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}",
+                            t.id,
+                            t.mask,
+                            t.name,
+                            t.expires_at.map_or("never".into(), |at| at.to_rfc3339()),
+                            if t.disabled { "disabled" } else { "enabled" }
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}

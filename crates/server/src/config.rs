@@ -1,0 +1,360 @@
+//! Settings: defaults, then the optional config file, then `GATEHOUSE_*` environment
+//! variables and flags (clap merges those two). Everything is validated here, once, and
+//! every refusal names the setting it is about.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The environment variables Gatehouse reads; any other `GATEHOUSE_*` is a typo we refuse.
+pub const KNOWN_ENV: &[&str] = &[
+    "GATEHOUSE_CONFIG",
+    "GATEHOUSE_DATA_DIR",
+    "GATEHOUSE_DATABASE_URL",
+    "GATEHOUSE_LISTEN",
+    "GATEHOUSE_PUBLIC_URL",
+    "GATEHOUSE_LOG_FORMAT",
+    "GATEHOUSE_PASSWORD_HASH_WORKERS",
+    "GATEHOUSE_MAX_PICTURE_BYTES",
+];
+
+/// What the config file may contain (TOML). Unknown keys are refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub log_format: Option<String>,
+    pub password_hash_workers: Option<usize>,
+    pub max_picture_bytes: Option<usize>,
+}
+
+/// Values given on the command line or in the environment (already merged by clap).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub log_format: Option<String>,
+    pub password_hash_workers: Option<String>,
+    pub max_picture_bytes: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub log_format: LogFormat,
+    pub password_hash_workers: usize,
+    pub max_picture_bytes: usize,
+}
+
+/// A refused setting: which one, where it can be set, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("setting `{key}` ({flag}, {env}, or `{key}` in the config file): {reason}")]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub flag: &'static str,
+    pub env: &'static str,
+    pub reason: String,
+}
+
+fn refuse(key: &'static str, flag: &'static str, env: &'static str, reason: String) -> ConfigError {
+    ConfigError {
+        key,
+        flag,
+        env,
+        reason,
+    }
+}
+
+/// Refuses unknown `GATEHOUSE_*` variables in `vars` (usually `std::env::vars()`).
+pub fn check_env(vars: impl Iterator<Item = (String, String)>) -> anyhow::Result<()> {
+    let unknown: Vec<String> = vars
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with("GATEHOUSE_") && !KNOWN_ENV.contains(&k.as_str()))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "unknown environment variable(s) {}; Gatehouse reads only {}",
+        unknown.join(", "),
+        KNOWN_ENV.join(", ")
+    )
+}
+
+fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        anyhow::anyhow!(
+            "setting `config` (--config, GATEHOUSE_CONFIG): cannot read {}: {e}",
+            path.display()
+        )
+    })?;
+    toml::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "setting `config` (--config, GATEHOUSE_CONFIG): {} is not valid: {}",
+            path.display(),
+            e.message()
+        )
+    })
+}
+
+fn parse_count(
+    raw: Option<String>,
+    from_file: Option<usize>,
+    default: usize,
+    range: std::ops::RangeInclusive<usize>,
+    (key, flag, env): (&'static str, &'static str, &'static str),
+) -> Result<usize, ConfigError> {
+    let value = match raw {
+        Some(raw) => raw
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| refuse(key, flag, env, format!("{raw:?} is not a whole number")))?,
+        None => from_file.unwrap_or(default),
+    };
+    if !range.contains(&value) {
+        return Err(refuse(
+            key,
+            flag,
+            env,
+            format!(
+                "{value} is out of range {}..={}",
+                range.start(),
+                range.end()
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+impl Settings {
+    /// Resolves and validates; `Err` carries a message for the operator.
+    pub fn resolve(o: Overrides) -> anyhow::Result<Self> {
+        let file = match &o.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = o
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("gatehouse-data"));
+        if data_dir.as_os_str().is_empty() {
+            return Err(refuse(
+                "data_dir",
+                "--data-dir",
+                "GATEHOUSE_DATA_DIR",
+                "must not be empty".into(),
+            )
+            .into());
+        }
+
+        let database_url = o
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("gatehouse.db").display()));
+        let db = ("database_url", "--database-url", "GATEHOUSE_DATABASE_URL");
+        if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+            return Err(refuse(
+                db.0,
+                db.1,
+                db.2,
+                "PostgreSQL is not supported by this build yet; use a sqlite:// URL or leave it unset".into(),
+            )
+            .into());
+        }
+        if !database_url.starts_with("sqlite:") {
+            return Err(refuse(
+                db.0,
+                db.1,
+                db.2,
+                format!("{database_url:?} is not a sqlite:// URL"),
+            )
+            .into());
+        }
+
+        let listen_raw = o
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_raw.trim().parse().map_err(|_| {
+            refuse(
+                "listen",
+                "--listen",
+                "GATEHOUSE_LISTEN",
+                format!("{listen_raw:?} is not an address like 127.0.0.1:8080"),
+            )
+        })?;
+
+        let public_url = o
+            .public_url
+            .or(file.public_url)
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        let has_host = public_url
+            .split_once("://")
+            .is_some_and(|(_, rest)| !rest.is_empty() && !rest.contains(char::is_whitespace));
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) || !has_host {
+            return Err(refuse(
+                "public_url",
+                "--public-url",
+                "GATEHOUSE_PUBLIC_URL",
+                format!("{public_url:?} is not an http:// or https:// URL"),
+            )
+            .into());
+        }
+
+        let log_format = match o.log_format.or(file.log_format).as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(refuse(
+                    "log_format",
+                    "--log-format",
+                    "GATEHOUSE_LOG_FORMAT",
+                    format!("{other:?} is neither \"text\" nor \"json\""),
+                )
+                .into())
+            }
+        };
+
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let password_hash_workers = parse_count(
+            o.password_hash_workers,
+            file.password_hash_workers,
+            cores,
+            1..=256,
+            (
+                "password_hash_workers",
+                "--password-hash-workers",
+                "GATEHOUSE_PASSWORD_HASH_WORKERS",
+            ),
+        )?;
+        let max_picture_bytes = parse_count(
+            o.max_picture_bytes,
+            file.max_picture_bytes,
+            2 * 1024 * 1024,
+            1024..=64 * 1024 * 1024,
+            (
+                "max_picture_bytes",
+                "--max-picture-bytes",
+                "GATEHOUSE_MAX_PICTURE_BYTES",
+            ),
+        )?;
+
+        Ok(Self {
+            data_dir,
+            database_url,
+            listen,
+            public_url,
+            log_format,
+            password_hash_workers,
+            max_picture_bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(o: Overrides) -> String {
+        Settings::resolve(o).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let s = Settings::resolve(Overrides::default()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.data_dir, PathBuf::from("gatehouse-data"));
+        assert_eq!(s.database_url, "sqlite://gatehouse-data/gatehouse.db");
+        assert_eq!(s.public_url, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn every_refusal_names_its_setting() {
+        let e = err(Overrides {
+            listen: Some("nowhere".into()),
+            ..Overrides::default()
+        });
+        assert!(
+            e.contains("`listen`") && e.contains("GATEHOUSE_LISTEN"),
+            "{e}"
+        );
+        let e = err(Overrides {
+            database_url: Some("mysql://x".into()),
+            ..Overrides::default()
+        });
+        assert!(e.contains("GATEHOUSE_DATABASE_URL"), "{e}");
+        let e = err(Overrides {
+            public_url: Some("ftp://x".into()),
+            ..Overrides::default()
+        });
+        assert!(e.contains("GATEHOUSE_PUBLIC_URL"), "{e}");
+        let e = err(Overrides {
+            password_hash_workers: Some("0".into()),
+            ..Overrides::default()
+        });
+        assert!(e.contains("password_hash_workers"), "{e}");
+        let e = err(Overrides {
+            log_format: Some("xml".into()),
+            ..Overrides::default()
+        });
+        assert!(e.contains("GATEHOUSE_LOG_FORMAT"), "{e}");
+    }
+
+    #[test]
+    fn config_file_is_read_and_unknown_keys_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.toml");
+        std::fs::write(&good, "listen = \"127.0.0.1:9999\"\n").unwrap();
+        let s = Settings::resolve(Overrides {
+            config: Some(good.clone()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(s.listen.port(), 9999);
+        // Flags and environment win over the file.
+        let s = Settings::resolve(Overrides {
+            config: Some(good),
+            listen: Some("127.0.0.1:7000".into()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(s.listen.port(), 7000);
+
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "lisen = \"127.0.0.1:1\"\n").unwrap();
+        let e = err(Overrides {
+            config: Some(bad),
+            ..Overrides::default()
+        });
+        assert!(e.contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn unknown_environment_variables_are_refused() {
+        let vars = vec![
+            ("GATEHOUSE_LISTEN".to_string(), "x".to_string()),
+            ("GATEHOUSE_LISTNE".to_string(), "x".to_string()),
+            ("HOME".to_string(), "/root".to_string()),
+        ];
+        let e = check_env(vars.into_iter()).unwrap_err().to_string();
+        assert!(e.contains("GATEHOUSE_LISTNE") && !e.contains("HOME"), "{e}");
+    }
+}

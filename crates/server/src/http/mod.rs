@@ -1,0 +1,158 @@
+//! HTTP: the router that mounts every surface on one port, the cross-cutting layers
+//! (request id, one span per request, metrics, body limits, panic guard) and the
+//! operational endpoints. Surfaces live in `native/` and `dialects/`; each only maps its
+//! wire shapes and auth scheme to the core.
+
+pub mod auth;
+pub mod dialects;
+pub mod native;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use accounts::Accounts;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::config::Settings;
+use crate::metrics::Metrics;
+
+/// Largest request body outside the upload routes.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// Everything a handler may use. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub accounts: Arc<Accounts>,
+    pub metrics: Arc<Metrics>,
+    /// Upload routes accept this many bytes (the picture limit plus multipart framing).
+    pub max_upload_body: usize,
+}
+
+impl AppState {
+    pub fn new(accounts: Arc<Accounts>, metrics: Arc<Metrics>, settings: &Settings) -> Self {
+        Self {
+            accounts,
+            metrics,
+            max_upload_body: settings.max_picture_bytes + 64 * 1024,
+        }
+    }
+}
+
+/// The whole application on one router.
+pub fn router(state: AppState) -> Router {
+    let request_id = header::HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .merge(native::routes(&state))
+        .merge(dialects::freechat::routes(&state))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_metrics,
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<Body>| {
+                    let route = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("unmatched", MatchedPath::as_str);
+                    let request_id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    // The route template, never the URI: some paths carry tokens.
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        route,
+                        request_id,
+                        user_id = tracing::field::Empty,
+                    )
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a handler panicked");
+            native::ApiError::internal().into_response()
+        }))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then waits for in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    state.metrics.record(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.accounts.ready().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "readiness check: the database does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    native::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint").into_response()
+}

@@ -1,0 +1,203 @@
+//! The native API's error: RFC 9457 problem details with a stable `code`. Every core error
+//! maps here; internal failures are logged once, here, and never described to the caller.
+
+use accounts::{
+    AuthError, CreateUserError, FileStoreError, InvalidInput, LoginError, PictureError,
+    ProfileError, StoreError, TokenError, UserError,
+};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// `urn:gatehouse:problem:<code>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine-readable code, e.g. `invalid_credentials`.
+    pub code: String,
+    /// The request field the problem is about, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server failed; the failure is logged with this request's id",
+        )
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    pub fn invalid(input: InvalidInput) -> Self {
+        Self {
+            field: Some(input.field.to_owned()),
+            ..Self::new(StatusCode::BAD_REQUEST, "invalid_input", input.to_string())
+        }
+    }
+
+    fn logged(error: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %error, "request failed");
+        Self::internal()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Problem {
+            kind: format!("urn:gatehouse:problem:{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail,
+            code: self.code.to_owned(),
+            field: self.field,
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::logged(&e)
+    }
+}
+
+impl From<FileStoreError> for ApiError {
+    fn from(e: FileStoreError) -> Self {
+        Self::logged(&e)
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Missing => Self::unauthorized("send `Authorization: Bearer <token>`"),
+            AuthError::Invalid => Self::unauthorized(e.to_string()),
+            AuthError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                e.to_string(),
+            ),
+            LoginError::AccountDisabled => {
+                Self::new(StatusCode::FORBIDDEN, "account_disabled", e.to_string())
+            }
+            LoginError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<UserError> for ApiError {
+    fn from(e: UserError) -> Self {
+        match e {
+            UserError::NotFound => {
+                Self::new(StatusCode::NOT_FOUND, "user_not_found", e.to_string())
+            }
+            UserError::Password(p) => Self {
+                field: Some("password".into()),
+                ..Self::new(StatusCode::BAD_REQUEST, "weak_password", p.to_string())
+            },
+            UserError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<CreateUserError> for ApiError {
+    fn from(e: CreateUserError) -> Self {
+        match e {
+            CreateUserError::UsernameTaken | CreateUserError::EmailTaken => {
+                Self::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            CreateUserError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ProfileError> for ApiError {
+    fn from(e: ProfileError) -> Self {
+        match e {
+            ProfileError::Invalid(input) => Self::invalid(input),
+            ProfileError::NotFound => {
+                Self::new(StatusCode::NOT_FOUND, "user_not_found", e.to_string())
+            }
+            ProfileError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::NotFound => {
+                Self::new(StatusCode::NOT_FOUND, "token_not_found", e.to_string())
+            }
+            TokenError::Invalid(input) => Self::invalid(input),
+            TokenError::TooMany { .. } => {
+                Self::new(StatusCode::CONFLICT, "token_limit_reached", e.to_string())
+            }
+            TokenError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<PictureError> for ApiError {
+    fn from(e: PictureError) -> Self {
+        match e {
+            PictureError::TooLarge { .. } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
+            }
+            PictureError::NotAnImage | PictureError::TooManyPixels { .. } => Self {
+                field: Some("file".into()),
+                ..Self::new(StatusCode::BAD_REQUEST, "not_an_image", e.to_string())
+            },
+            PictureError::NotFound => {
+                Self::new(StatusCode::NOT_FOUND, "user_not_found", e.to_string())
+            }
+            PictureError::Store(e) => e.into(),
+            PictureError::Files(e) => e.into(),
+        }
+    }
+}

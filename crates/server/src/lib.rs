@@ -1,0 +1,11 @@
+//! The Gatehouse binary's library half: configuration, composition, telemetry and every
+//! HTTP surface. `main.rs` only parses the command line and calls in here, so tests can
+//! build the same application in-process.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod files;
+pub mod http;
+pub mod metrics;
+pub mod telemetry;
