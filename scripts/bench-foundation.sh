@@ -12,7 +12,7 @@
 #   WARMUP       warm-up seconds per target, discarded (default 2)
 #   THREADS      loadbench tokio worker threads (default: all CPUs)
 #   SKIP_BUILD=1 use the existing target/release binaries
-#   GATEHOUSE_BIN  server binary to run (default target/release/gatehouse)
+#   SERVER_BIN   server binary to run (default target/release/gatehouse)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -48,7 +48,7 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     echo
 fi
 
-GATEHOUSE="${GATEHOUSE_BIN:-target/release/gatehouse}"
+GATEHOUSE="${SERVER_BIN:-target/release/gatehouse}"
 LOADBENCH=target/release/loadbench
 for bin in "$GATEHOUSE" "$LOADBENCH"; do
     [[ -x "$bin" ]] || { echo "missing $bin (run without SKIP_BUILD=1)" >&2; exit 1; }
@@ -105,14 +105,15 @@ if [[ $ready != 1 ]]; then
 fi
 echo "ready: GET /healthz = 200"
 
-printf '%s\n' "$PASSWORD" |
-    "$GATEHOUSE" user create --data-dir "$DATA_DIR" --username bench --email bench@example.com --password-stdin
+USER_ID="$(printf '%s\n' "$PASSWORD" |
+    "$GATEHOUSE" user create --data-dir "$DATA_DIR" --username bench --email bench@example.com --password-stdin)"
+echo "user bench created: $USER_ID"
 TOKEN="$("$GATEHOUSE" token create --data-dir "$DATA_DIR" --user bench --name bench | tr -d '[:space:]')"
 if [[ -z "$TOKEN" ]]; then
     echo "token create printed no token" >&2
     exit 1
 fi
-echo "user bench and token created"
+echo "token created for bench"
 
 # Fail early (with the body) if the token does not work, instead of a run of 401s.
 code="$(curl -s -o "$DATA_DIR/details.json" -w '%{http_code}' --max-time 5 \

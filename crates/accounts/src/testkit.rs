@@ -72,3 +72,11 @@ impl FileStore for MemoryFileStore {
         Ok(())
     }
 }
+
+/// Argon2id with the smallest legal cost: tests that create many users stay fast. Never
+/// used outside tests; production uses [`PasswordHasher::default_params`].
+pub fn cheap_hasher() -> crate::password::PasswordHasher {
+    let params = argon2::Params::new(argon2::Params::MIN_M_COST.max(64), 1, 1, None)
+        .expect("valid argon2 parameters");
+    crate::password::PasswordHasher::new(params, 2)
+}

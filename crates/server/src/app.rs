@@ -56,11 +56,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("setting `listen`: cannot listen on {}", settings.listen))?;
-    let state = AppState::new(
-        Arc::clone(&accounts),
-        Metrics::new(Arc::clone(&accounts)),
-        &settings,
-    );
+    let state = AppState::new(Arc::clone(&accounts), Metrics::new(Arc::clone(&accounts)));
 
     let flusher = {
         let accounts = Arc::clone(&accounts);

@@ -26,7 +26,6 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::config::Settings;
 use crate::metrics::Metrics;
 
 /// Largest request body outside the upload routes.
@@ -42,11 +41,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(accounts: Arc<Accounts>, metrics: Arc<Metrics>, settings: &Settings) -> Self {
+    pub fn new(accounts: Arc<Accounts>, metrics: Arc<Metrics>) -> Self {
+        let max_upload_body = accounts.config().max_picture_bytes + 64 * 1024;
         Self {
             accounts,
             metrics,
-            max_upload_body: settings.max_picture_bytes + 64 * 1024,
+            max_upload_body,
         }
     }
 }

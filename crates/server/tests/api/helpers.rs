@@ -1,0 +1,173 @@
+//! `TestApp`: the real application (SQLite store, disk file store, HTTP on a loopback port),
+//! built in-process with a manual clock and cheap password hashing.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use accounts::service::NewUser;
+use accounts::testkit::{cheap_hasher, ManualClock};
+use accounts::{Accounts, AccountsConfig, EmailAddress, Password, UserId, UserStatus, Username};
+use gatehouse::files::DiskFileStore;
+use gatehouse::http::{self, AppState};
+use gatehouse::metrics::Metrics;
+use reqwest::header::AUTHORIZATION;
+use reqwest::{Client, RequestBuilder, Response};
+use store_sqlite::SqliteStore;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const MAX_TOKENS: usize = 5;
+pub const MAX_PICTURE: usize = 64 * 1024;
+
+pub struct TestApp {
+    pub base: String,
+    pub accounts: Arc<Accounts>,
+    pub clock: Arc<ManualClock>,
+    pub client: Client,
+    pub dir: TempDir,
+    _shutdown: oneshot::Sender<()>,
+}
+
+pub struct TestUser {
+    pub id: UserId,
+    /// An API token secret.
+    pub token: String,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).await.unwrap();
+        let files = DiskFileStore::new(dir.path().join("files")).unwrap();
+        let clock = Arc::new(ManualClock::new());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let config = AccountsConfig {
+            public_url: base.clone(),
+            max_tokens_per_user: MAX_TOKENS,
+            max_picture_bytes: MAX_PICTURE,
+            ..AccountsConfig::default()
+        };
+        let accounts = Arc::new(Accounts::new(
+            Arc::new(store),
+            Arc::new(files),
+            clock.clone(),
+            cheap_hasher(),
+            config,
+        ));
+        let state = AppState::new(accounts.clone(), Metrics::new(accounts.clone()));
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(http::serve(listener, state, async {
+            let _ = rx.await;
+        }));
+        Self {
+            base,
+            accounts,
+            clock,
+            client: Client::new(),
+            dir,
+            _shutdown: tx,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A new active user with the password [`PASSWORD`] and one API token.
+    pub async fn user(&self, name: &str) -> TestUser {
+        let user = self
+            .accounts
+            .create_user(NewUser {
+                username: Username::parse(name).unwrap(),
+                email: EmailAddress::parse(&format!("{name}@example.com")).unwrap(),
+                password: Some(Password::new_checked(PASSWORD.into()).unwrap()),
+                is_admin: false,
+                status: UserStatus::Active,
+                email_verified: true,
+            })
+            .await
+            .unwrap();
+        let (_, secret) = self
+            .accounts
+            .create_token(user.id, Some("test".into()), None)
+            .await
+            .unwrap();
+        TestUser {
+            id: user.id,
+            token: secret.expose().to_owned(),
+        }
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> RequestBuilder {
+        self.client
+            .get(self.url(path))
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+    }
+
+    pub fn post(&self, path: &str, token: &str) -> RequestBuilder {
+        self.client
+            .post(self.url(path))
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+    }
+
+    pub fn put(&self, path: &str, token: &str) -> RequestBuilder {
+        self.client
+            .put(self.url(path))
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+    }
+
+    pub fn patch(&self, path: &str, token: &str) -> RequestBuilder {
+        self.client
+            .patch(self.url(path))
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+    }
+
+    pub fn delete(&self, path: &str, token: &str) -> RequestBuilder {
+        self.client
+            .delete(self.url(path))
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+    }
+
+    /// Status of `GET path` with the given bearer token.
+    pub async fn status_with(&self, path: &str, token: &str) -> u16 {
+        self.get(path, token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+/// Asserts an RFC 9457 problem response with the given status and code; returns the body.
+pub async fn assert_problem(response: Response, status: u16, code: &str) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json"
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["type"], format!("urn:gatehouse:problem:{code}"));
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    body
+}
+
+/// A small PNG with a comment chunk and trailing bytes that re-encoding must drop.
+pub fn png_with_metadata(width: u32, height: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_pixel(width, height, image::Rgb([200, 30, 60]));
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    let mut bytes = out.into_inner();
+    bytes.extend_from_slice(b"GPS:51.5N,0.1W secret trailer");
+    bytes
+}
+
+pub fn multipart_file(bytes: Vec<u8>, filename: &str) -> reqwest::multipart::Form {
+    let part = reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned());
+    reqwest::multipart::Form::new().part("file", part)
+}

@@ -1,0 +1,10 @@
+//! The server's integration tests: one binary, one file per feature, every test on its own
+//! freshly built application (its own temp data directory, port and clock).
+
+mod cli;
+mod freechat;
+mod helpers;
+mod native_profile;
+mod native_session;
+mod native_tokens;
+mod ops;

@@ -1,0 +1,129 @@
+//! `/healthz`, `/readyz`, `/metrics`, request ids, the OpenAPI document and unknown routes.
+
+use serde_json::Value;
+
+use crate::helpers::{assert_problem, TestApp};
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = TestApp::spawn().await;
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "ok");
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status_and_the_token_cache() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.status_with("/api/v1/account/details", &alice.token)
+                .await,
+            200
+        );
+    }
+    assert_eq!(app.status_with("/auth/v1/me", "garbage").await, 401);
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            r#"http_requests_total{method="GET",route="/api/v1/account/details",status="200"} 3"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="/auth/v1/me",status="401"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"http_request_duration_seconds_count{method="GET",route="/api/v1/account/details"} 3"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("gatehouse_token_cache_hits_total 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("gatehouse_token_cache_misses_total 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("gatehouse_password_hash_queue_length 0"),
+        "{text}"
+    );
+    assert!(!text.contains(&alice.token), "no secret in metrics");
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = TestApp::spawn().await;
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let id = r.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(id.len(), 36);
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "abc-123");
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_problems() {
+    let app = TestApp::spawn().await;
+    let r = app.client.get(app.url("/nope")).send().await.unwrap();
+    assert_problem(r, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_native_route() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/auth/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    for (p, method) in [
+        ("/auth/v1/login", "post"),
+        ("/auth/v1/logout", "post"),
+        ("/auth/v1/me", "get"),
+        ("/auth/v1/me", "patch"),
+        ("/auth/v1/me/picture", "put"),
+        ("/auth/v1/pictures/{id}", "get"),
+        ("/auth/v1/tokens", "get"),
+        ("/auth/v1/tokens", "post"),
+        ("/auth/v1/tokens/{id}", "get"),
+        ("/auth/v1/tokens/{id}", "delete"),
+        ("/auth/v1/tokens/{id}/disable", "post"),
+        ("/auth/v1/tokens/{id}/enable", "post"),
+        ("/auth/v1/tokens/{id}/rotate", "post"),
+    ] {
+        assert!(
+            paths.get(p).and_then(|o| o.get(method)).is_some(),
+            "{method} {p} missing"
+        );
+    }
+    let documented: usize = paths.values().map(|o| o.as_object().unwrap().len()).sum();
+    assert_eq!(documented, 13, "a route was added without its test here");
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
