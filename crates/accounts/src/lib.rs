@@ -5,6 +5,7 @@
 //! here, call one method of [`Accounts`], and render the result in their own dialect.
 
 pub mod avatar;
+mod cache;
 pub mod clock;
 pub mod domain;
 pub mod error;
@@ -13,7 +14,6 @@ pub mod password;
 pub mod service;
 pub mod store;
 pub mod token;
-mod token_cache;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::avatar;
+use crate::cache::TtlCache;
 use crate::clock::Clock;
 use crate::domain::{
     EmailAddress, InvalidInput, ProfileChange, ProfileUpdate, User, UserId, UserStatus, Username,
@@ -20,8 +21,7 @@ use crate::password::{Password, PasswordHasher};
 use crate::store::{
     FileRecord, NewUserRecord, SessionRecord, Store, StoreError, TokenLookup, Unique,
 };
-use crate::token::{ApiToken, CredentialKind, TokenId, TokenRef, TokenSecret};
-use crate::token_cache::TokenCache;
+use crate::token::{ApiToken, CredentialKind, TokenHash, TokenId, TokenRef, TokenSecret};
 
 /// Settings the use cases need; the server fills them from its configuration.
 #[derive(Debug, Clone)]
@@ -32,8 +32,10 @@ pub struct AccountsConfig {
     pub session_ttl: Duration,
     pub max_tokens_per_user: usize,
     pub max_token_lifetime: Duration,
-    pub token_cache_ttl: Duration,
-    pub token_cache_capacity: usize,
+    /// How long cached credentials and user records are trusted; bounds how long a change
+    /// made by another process (the CLI, another replica) takes to be seen.
+    pub cache_ttl: Duration,
+    pub cache_capacity: usize,
     pub max_picture_bytes: usize,
 }
 
@@ -44,8 +46,8 @@ impl Default for AccountsConfig {
             session_ttl: Duration::days(30),
             max_tokens_per_user: 100,
             max_token_lifetime: Duration::days(3650),
-            token_cache_ttl: Duration::seconds(1),
-            token_cache_capacity: 100_000,
+            cache_ttl: Duration::seconds(1),
+            cache_capacity: 100_000,
             max_picture_bytes: 2 * 1024 * 1024,
         }
     }
@@ -102,6 +104,12 @@ pub struct Picture {
     pub bytes: Vec<u8>,
 }
 
+#[derive(Debug, Clone)]
+struct CachedCredential {
+    principal: Principal,
+    expires_at: Option<DateTime<Utc>>,
+}
+
 /// The core. Cheap to share (`Arc` it); holds no request state.
 #[derive(Debug)]
 pub struct Accounts {
@@ -109,7 +117,10 @@ pub struct Accounts {
     files: Arc<dyn FileStore>,
     clock: Arc<dyn Clock>,
     hasher: PasswordHasher,
-    cache: TokenCache,
+    /// Credential checks: secret hash -> who, until when.
+    credentials: TtlCache<TokenHash, CachedCredential>,
+    /// User records read on every authenticated request.
+    users: TtlCache<UserId, User>,
     /// Last-used times waiting for `flush_usage`, so a token check never writes.
     usage: Mutex<HashMap<(CredentialKind, Uuid), DateTime<Utc>>>,
     config: AccountsConfig,
@@ -140,7 +151,8 @@ impl Accounts {
         config: AccountsConfig,
     ) -> Self {
         Self {
-            cache: TokenCache::new(config.token_cache_ttl, config.token_cache_capacity),
+            credentials: TtlCache::new(config.cache_ttl, config.cache_capacity),
+            users: TtlCache::new(config.cache_ttl, config.cache_capacity),
             store,
             files,
             clock,
@@ -165,8 +177,8 @@ impl Accounts {
 
     pub fn cache_stats(&self) -> CacheStats {
         CacheStats {
-            hits: self.cache.hits.load(Ordering::Relaxed),
-            misses: self.cache.misses.load(Ordering::Relaxed),
+            hits: self.credentials.hits.load(Ordering::Relaxed),
+            misses: self.credentials.misses.load(Ordering::Relaxed),
         }
     }
 
@@ -198,8 +210,31 @@ impl Accounts {
         })
     }
 
+    /// A user by id, from the cache when it is fresh.
     pub async fn user(&self, id: UserId) -> Result<User, UserError> {
-        self.store.user_by_id(id).await?.ok_or(UserError::NotFound)
+        let now = self.clock.now();
+        if let Some(user) = self.users.get(&id, now, |_| true) {
+            return Ok(user);
+        }
+        let generation = self.users.generation();
+        let user = self
+            .store
+            .user_by_id(id)
+            .await?
+            .ok_or(UserError::NotFound)?;
+        self.users.insert(id, user.clone(), now, generation);
+        Ok(user)
+    }
+
+    /// Forgets everything cached about a user after a change to their account.
+    fn forget_user(&self, id: UserId) {
+        self.users.invalidate(|u| u.id == id);
+        self.credentials.invalidate(|c| c.principal.user_id == id);
+    }
+
+    fn forget_credential(&self, id: Uuid) {
+        self.credentials
+            .invalidate(|c| c.principal.credential_id == id);
     }
 
     pub async fn user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
@@ -233,7 +268,7 @@ impl Accounts {
         if !self.store.set_password_hash(user, &hash, true, now).await? {
             return Err(UserError::NotFound);
         }
-        self.cache.invalidate_user(user);
+        self.forget_user(user);
         Ok(())
     }
 
@@ -243,10 +278,13 @@ impl Accounts {
         update: ProfileUpdate,
     ) -> Result<User, ProfileError> {
         let change = update.validate()?;
-        self.store
+        let updated = self
+            .store
             .update_profile(user, &change, self.clock.now())
             .await?
-            .ok_or(ProfileError::NotFound)
+            .ok_or(ProfileError::NotFound)?;
+        self.users.invalidate(|u| u.id == user);
+        Ok(updated)
     }
 
     /// Stores a new profile picture and points the `picture` claim at it; returns its URL.
@@ -277,6 +315,7 @@ impl Accounts {
             .await
         {
             Ok(previous) => {
+                self.users.invalidate(|u| u.id == user);
                 if let Some(old) = previous {
                     if let Err(e) = self.files.delete(old).await {
                         tracing::warn!(error = %e, file = %old, "could not delete a replaced avatar");
@@ -365,7 +404,7 @@ impl Accounts {
             return Ok(false);
         }
         self.store.delete_session(principal.credential_id).await?;
-        self.cache.invalidate_credential(principal.credential_id);
+        self.forget_credential(principal.credential_id);
         Ok(true)
     }
 
@@ -378,11 +417,12 @@ impl Accounts {
         let secret = TokenSecret::parse(raw).ok_or(AuthError::Invalid)?;
         let hash = secret.hash();
         let now = self.clock.now();
-        if let Some(principal) = self.cache.get(&hash, now) {
-            self.note_use(&principal, now);
-            return Ok(principal);
+        let unexpired = |c: &CachedCredential| c.expires_at.is_none_or(|at| at > now);
+        if let Some(cached) = self.credentials.get(&hash, now, unexpired) {
+            self.note_use(&cached.principal, now);
+            return Ok(cached.principal);
         }
-        let generation = self.cache.generation();
+        let generation = self.credentials.generation();
         let record = self
             .store
             .credential_by_hash(&hash)
@@ -398,8 +438,11 @@ impl Accounts {
             credential_id: record.id,
             is_admin: record.user_is_admin,
         };
-        self.cache
-            .insert(hash, principal.clone(), record.expires_at, now, generation);
+        let cached = CachedCredential {
+            principal: principal.clone(),
+            expires_at: record.expires_at,
+        };
+        self.credentials.insert(hash, cached, now, generation);
         self.note_use(&principal, now);
         Ok(principal)
     }
@@ -518,7 +561,7 @@ impl Accounts {
         {
             return Err(TokenError::NotFound);
         }
-        self.cache.invalidate_credential(token.id.0);
+        self.forget_credential(token.id.0);
         Ok(ApiToken { disabled, ..token })
     }
 
@@ -527,7 +570,7 @@ impl Accounts {
         if !self.store.delete_token(user, token.id).await? {
             return Err(TokenError::NotFound);
         }
-        self.cache.invalidate_credential(token.id.0);
+        self.forget_credential(token.id.0);
         Ok(token)
     }
 
@@ -547,7 +590,7 @@ impl Accounts {
         {
             return Err(TokenError::NotFound);
         }
-        self.cache.invalidate_credential(token.id.0);
+        self.forget_credential(token.id.0);
         let token = ApiToken {
             mask: secret.mask(),
             rotated_at: Some(now),

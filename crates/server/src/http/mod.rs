@@ -88,8 +88,10 @@ pub fn router(state: AppState) -> Router {
                         user_id = tracing::field::Empty,
                     )
                 })
+                // One line per response at debug (`RUST_LOG=info,tower_http=debug` for an
+                // access log); server errors are logged at error by the default on_failure.
                 .on_request(())
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(CatchPanicLayer::custom(|_| {

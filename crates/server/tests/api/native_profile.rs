@@ -239,3 +239,43 @@ async fn profile_endpoints_need_a_credential() {
         assert_problem(r, 401, "unauthorized").await;
     }
 }
+
+#[tokio::test]
+async fn a_read_after_a_write_sees_the_write_despite_the_cache() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let get_me = || async {
+        app.get("/auth/v1/me", &alice.token)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    assert_eq!(get_me().await["nickname"], Value::Null); // now cached
+    app.patch("/auth/v1/me", &alice.token)
+        .json(&json!({"nickname": "Al"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get_me().await["nickname"], "Al");
+    let r = app
+        .put("/auth/v1/me/picture", &alice.token)
+        .multipart(multipart_file(png_with_metadata(1, 1), "a.png"))
+        .send()
+        .await
+        .unwrap();
+    let url = r.json::<Value>().await.unwrap()["picture"].clone();
+    assert_eq!(get_me().await["picture"], url);
+    let d: Value = app
+        .get("/api/v1/account/details", &alice.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(d["picture"], url);
+    assert_eq!(d["nickname"], "Al");
+}

@@ -176,7 +176,7 @@ fn request_id(headers: &HeaderMap) -> Option<String> {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct UserBasicInfo {
+pub struct UserBasicInfo {
     request_id: Option<String>,
     username: String,
     nickname: Option<String>,
@@ -197,7 +197,7 @@ impl UserBasicInfo {
 /// `UserDetailsDTO`. `birthdate` and `updatedAt` are date-times on this wire.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct UserDetails {
+pub struct UserDetails {
     request_id: Option<String>,
     username: String,
     nickname: Option<String>,
@@ -415,9 +415,9 @@ async fn get_own_basic(
     State(state): State<AppState>,
     Caller(me): Caller,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, FreeChatError> {
+) -> Result<Json<UserBasicInfo>, FreeChatError> {
     let user = state.accounts.user(me.user_id).await?;
-    Ok(Json(json(UserBasicInfo::new(user, request_id(&headers)))))
+    Ok(Json(UserBasicInfo::new(user, request_id(&headers))))
 }
 
 /// `GET /api/v1/account/basic/{username}`.
@@ -426,7 +426,7 @@ async fn get_user_basic(
     Caller(_): Caller,
     Path(username): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, FreeChatError> {
+) -> Result<Json<UserBasicInfo>, FreeChatError> {
     let not_found = || FreeChatError::new(StatusCode::NOT_FOUND, "User not found.");
     let username = Username::parse(&username).map_err(|_| not_found())?;
     let user = state
@@ -434,11 +434,7 @@ async fn get_user_basic(
         .user_by_username(&username)
         .await?
         .ok_or_else(not_found)?;
-    Ok(Json(json(UserBasicInfo::new(user, request_id(&headers)))))
-}
-
-fn json(value: impl Serialize) -> serde_json::Value {
-    serde_json::to_value(value).expect("DTOs serialize")
+    Ok(Json(UserBasicInfo::new(user, request_id(&headers))))
 }
 
 /// `GET /api/v1/account/details`.
@@ -446,9 +442,9 @@ async fn get_user_details(
     State(state): State<AppState>,
     Caller(me): Caller,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, FreeChatError> {
+) -> Result<Json<UserDetails>, FreeChatError> {
     let user = state.accounts.user(me.user_id).await?;
-    Ok(Json(json(UserDetails::new(user, request_id(&headers)))))
+    Ok(Json(UserDetails::new(user, request_id(&headers))))
 }
 
 /// `PUT /api/v1/account/details`: answers the JSON literal `true`.
