@@ -13,6 +13,6 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace
 echo "== freechat-sdk 0.1.0 against a real server"
-cargo build -p gatehouse
+# `cargo test` has just built target/debug/gatehouse (the CLI tests run it).
 tests/freechat/run.sh
 echo "== all tests passed"
