@@ -24,6 +24,11 @@ pub enum LoginError {
     /// The password was right but an administrator disabled the account.
     #[error("the account is disabled")]
     AccountDisabled,
+    /// The password was right but the e-mail address is not verified yet.
+    #[error("the e-mail address is not verified yet")]
+    EmailNotVerified,
+    #[error(transparent)]
+    Throttled(#[from] Throttled),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -85,4 +90,66 @@ pub enum PictureError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Files(#[from] FileStoreError),
+}
+
+/// Too many attempts; try again after the given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many attempts; retry in {} seconds", retry_after.num_seconds().max(1))]
+pub struct Throttled {
+    pub retry_after: chrono::Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignupError {
+    #[error("self-registration is switched off")]
+    Closed,
+    #[error("sign-up is limited to some e-mail domains, and this is not one of them")]
+    DomainNotAllowed,
+    #[error(transparent)]
+    Password(#[from] PasswordPolicyError),
+    #[error(transparent)]
+    Throttled(#[from] Throttled),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodeError {
+    /// Wrong, expired, used, of another purpose, or out of attempts: one answer for all.
+    #[error("the code or link is invalid or has expired")]
+    Invalid,
+    #[error(transparent)]
+    Password(#[from] PasswordPolicyError),
+    #[error(transparent)]
+    Throttled(#[from] Throttled),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangePasswordError {
+    #[error("the current password is wrong")]
+    WrongPassword,
+    #[error(transparent)]
+    Password(#[from] PasswordPolicyError),
+    #[error(transparent)]
+    Throttled(#[from] Throttled),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("no such session")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("this needs the admin role")]
+    Forbidden,
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }

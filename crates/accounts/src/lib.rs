@@ -4,12 +4,15 @@
 //! This crate never speaks HTTP, SQL or SMTP: façades parse their wire shapes into the types
 //! here, call one method of [`Accounts`], and render the result in their own dialect.
 
+pub mod audit;
 pub mod avatar;
 mod cache;
 pub mod clock;
 pub mod domain;
 pub mod error;
 pub mod files;
+pub mod lifecycle;
+pub mod mail;
 pub mod password;
 pub mod service;
 pub mod store;
@@ -23,9 +26,12 @@ pub use domain::{
     EmailAddress, InvalidInput, Patch, Profile, ProfileUpdate, User, UserId, UserStatus, Username,
 };
 pub use error::{
-    AuthError, CreateUserError, LoginError, PictureError, ProfileError, TokenError, UserError,
+    AdminError, AuthError, ChangePasswordError, CodeError, CreateUserError, LoginError,
+    PictureError, ProfileError, SessionError, SignupError, Throttled, TokenError, UserError,
 };
 pub use files::{FileId, FileStore, FileStoreError};
+pub use lifecycle::{Admin, DeliveryReport, Registration};
+pub use mail::{MailError, Mailer, OutgoingMail};
 pub use password::{Password, PasswordHasher, PasswordPolicyError};
 pub use service::{
     Accounts, AccountsConfig, CacheStats, ClientInfo, LoginSession, NewUser, Picture, Principal,

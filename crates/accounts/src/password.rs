@@ -27,6 +27,9 @@ pub enum PasswordPolicyError {
     TooShort { min: usize },
     #[error("password must be at most {max} characters long")]
     TooLong { max: usize },
+    /// Common, predictable, or built from the user's own name or e-mail.
+    #[error("password is too easy to guess: {reason}")]
+    TooWeak { reason: String },
 }
 
 impl Password {
@@ -39,8 +42,15 @@ impl Password {
         Self(SecretString::from(raw))
     }
 
-    /// Checks a new password against the policy (no composition rules).
+    /// Checks a new password against the policy without knowing whose it is.
     pub fn new_checked(raw: String) -> Result<Self, PasswordPolicyError> {
+        Self::new_for(raw, &[])
+    }
+
+    /// Checks a new password against the policy: length, then a strength estimate (zxcvbn)
+    /// that also penalises the user's own `user_inputs` (username, e-mail). No composition
+    /// rules.
+    pub fn new_for(raw: String, user_inputs: &[&str]) -> Result<Self, PasswordPolicyError> {
         let chars = raw.chars().count();
         if chars < Self::MIN_CHARS {
             return Err(PasswordPolicyError::TooShort {
@@ -51,6 +61,21 @@ impl Password {
             return Err(PasswordPolicyError::TooLong {
                 max: Self::MAX_CHARS,
             });
+        }
+        // The estimator's cost grows with length; a prefix this long already tells a weak
+        // password from a strong one.
+        let scored: String = raw.chars().take(100).collect();
+        let estimate = zxcvbn::zxcvbn(&scored, user_inputs);
+        if estimate.score() < zxcvbn::Score::Three {
+            let feedback = estimate.feedback();
+            let mut reason = feedback
+                .and_then(|f| f.warning())
+                .map(|w| w.to_string())
+                .unwrap_or_else(|| "it is a common or predictable password".into());
+            if let Some(hint) = feedback.and_then(|f| f.suggestions().first()) {
+                reason.push_str(&format!(" ({hint})"));
+            }
+            return Err(PasswordPolicyError::TooWeak { reason });
         }
         Ok(Self(SecretString::from(raw)))
     }
@@ -177,15 +202,39 @@ mod tests {
             Password::new_checked("short".into()).unwrap_err(),
             PasswordPolicyError::TooShort { min: 8 }
         );
-        assert!(Password::new_checked("a".repeat(64)).is_ok());
+        let long = "the quick brown fox jumps over the lazy dog ".repeat(2);
+        assert!(
+            Password::new_checked(long[..64].to_owned()).is_ok(),
+            "64 characters accepted"
+        );
         assert!(Password::new_checked("a".repeat(1025)).is_err());
         assert!(!format!("{:?}", Password::for_login("hunter22".into())).contains("hunter"));
+    }
+
+    #[test]
+    fn common_and_personal_passwords_are_refused_with_a_reason() {
+        for weak in ["password123", "qwertyuiop", "iloveyou1", "aaaaaaaaaaaa"] {
+            match Password::new_checked(weak.into()) {
+                Err(PasswordPolicyError::TooWeak { reason }) => assert!(!reason.is_empty()),
+                other => panic!("{weak}: {other:?}"),
+            }
+        }
+        let own = Password::new_for(
+            "alicesmith1990".into(),
+            &["alicesmith", "alicesmith@example.com"],
+        );
+        assert!(
+            matches!(own, Err(PasswordPolicyError::TooWeak { .. })),
+            "{own:?}"
+        );
+        assert!(Password::new_checked("correct horse battery staple".into()).is_ok());
+        assert!(Password::new_checked("vN7#qLp2-xW9".into()).is_ok());
     }
 
     #[tokio::test]
     async fn hash_then_verify() {
         let hasher = cheap();
-        let pw = Password::new_checked("correct horse".into()).unwrap();
+        let pw = Password::new_checked("correct horse battery".into()).unwrap();
         let phc = hasher.hash(&pw).await;
         assert!(phc.starts_with("$argon2id$"));
         assert!(hasher.verify(Some(phc.clone()), &pw).await);

@@ -5,8 +5,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
+use crate::audit::Outcome;
 use crate::avatar;
 use crate::cache::TtlCache;
 use crate::clock::Clock;
@@ -19,7 +21,7 @@ use crate::error::{
 use crate::files::{FileId, FileStore};
 use crate::password::{Password, PasswordHasher};
 use crate::store::{
-    FileRecord, NewUserRecord, SessionRecord, Store, StoreError, TokenLookup, Unique,
+    EndSessions, FileRecord, NewUserRecord, SessionRecord, Store, StoreError, TokenLookup, Unique,
 };
 use crate::token::{ApiToken, CredentialKind, TokenHash, TokenId, TokenRef, TokenSecret};
 
@@ -37,6 +39,79 @@ pub struct AccountsConfig {
     pub cache_ttl: Duration,
     pub cache_capacity: usize,
     pub max_picture_bytes: usize,
+    pub signup: SignupPolicy,
+    pub codes: CodePolicy,
+    pub throttle: ThrottlePolicy,
+}
+
+/// Who may register themselves.
+#[derive(Debug, Clone)]
+pub struct SignupPolicy {
+    pub enabled: bool,
+    /// When not empty, only addresses at these domains (lower-case) may sign up.
+    pub allowed_domains: Vec<String>,
+}
+
+impl Default for SignupPolicy {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allowed_domains: Vec::new(),
+        }
+    }
+}
+
+/// One-time codes: digits per purpose (a dialect may need 4), lifetimes, attempts.
+#[derive(Debug, Clone)]
+pub struct CodePolicy {
+    pub verify_email_digits: usize,
+    pub reset_password_digits: usize,
+    pub code_ttl: Duration,
+    pub link_ttl: Duration,
+    pub max_attempts: u32,
+}
+
+impl Default for CodePolicy {
+    fn default() -> Self {
+        Self {
+            verify_email_digits: 6,
+            reset_password_digits: 6,
+            code_ttl: Duration::minutes(10),
+            link_ttl: Duration::hours(1),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// Attempts allowed per window, by client address and by account. Windows are fixed and
+/// end, so nobody can lock an account for longer than one window at a time, and a password
+/// reset clears the account's login counters.
+#[derive(Debug, Clone)]
+pub struct ThrottlePolicy {
+    pub window: Duration,
+    pub login_per_ip: u32,
+    pub login_per_account: u32,
+    pub codes_per_ip: u32,
+    pub codes_per_account: u32,
+    /// Requests that send mail (verification, reset).
+    pub mail_per_ip: u32,
+    pub mail_per_account: u32,
+    pub signups_per_ip: u32,
+}
+
+impl Default for ThrottlePolicy {
+    fn default() -> Self {
+        Self {
+            window: Duration::minutes(15),
+            login_per_ip: 100,
+            login_per_account: 10,
+            codes_per_ip: 50,
+            codes_per_account: 10,
+            mail_per_ip: 20,
+            mail_per_account: 5,
+            signups_per_ip: 20,
+        }
+    }
 }
 
 impl Default for AccountsConfig {
@@ -49,6 +124,9 @@ impl Default for AccountsConfig {
             cache_ttl: Duration::seconds(1),
             cache_capacity: 100_000,
             max_picture_bytes: 2 * 1024 * 1024,
+            signup: SignupPolicy::default(),
+            codes: CodePolicy::default(),
+            throttle: ThrottlePolicy::default(),
         }
     }
 }
@@ -113,17 +191,19 @@ struct CachedCredential {
 /// The core. Cheap to share (`Arc` it); holds no request state.
 #[derive(Debug)]
 pub struct Accounts {
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
     files: Arc<dyn FileStore>,
-    clock: Arc<dyn Clock>,
-    hasher: PasswordHasher,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) hasher: PasswordHasher,
     /// Credential checks: secret hash -> who, until when.
     credentials: TtlCache<TokenHash, CachedCredential>,
     /// User records read on every authenticated request.
     users: TtlCache<UserId, User>,
     /// Last-used times waiting for `flush_usage`, so a token check never writes.
     usage: Mutex<HashMap<(CredentialKind, Uuid), DateTime<Utc>>>,
-    config: AccountsConfig,
+    /// Woken when mail is queued, so delivery does not wait for its next tick.
+    pub(crate) mail_queued: Notify,
+    pub(crate) config: AccountsConfig,
 }
 
 const AVATAR: &str = "avatar";
@@ -158,6 +238,7 @@ impl Accounts {
             clock,
             hasher,
             usage: Mutex::new(HashMap::new()),
+            mail_queued: Notify::new(),
             config,
         }
     }
@@ -227,12 +308,12 @@ impl Accounts {
     }
 
     /// Forgets everything cached about a user after a change to their account.
-    fn forget_user(&self, id: UserId) {
+    pub(crate) fn forget_user(&self, id: UserId) {
         self.users.invalidate(|u| u.id == id);
         self.credentials.invalidate(|c| c.principal.user_id == id);
     }
 
-    fn forget_credential(&self, id: Uuid) {
+    pub(crate) fn forget_credential(&self, id: Uuid) {
         self.credentials
             .invalidate(|c| c.principal.credential_id == id);
     }
@@ -265,7 +346,11 @@ impl Accounts {
     pub async fn set_password(&self, user: UserId, password: Password) -> Result<(), UserError> {
         let hash = self.hasher.hash(&password).await;
         let now = self.clock.now();
-        if !self.store.set_password_hash(user, &hash, true, now).await? {
+        if !self
+            .store
+            .set_password_hash(user, &hash, EndSessions::All, now)
+            .await?
+        {
             return Err(UserError::NotFound);
         }
         self.forget_user(user);
@@ -356,14 +441,33 @@ impl Accounts {
 
     // ---------------------------------------------------------------- sessions
 
-    /// Password login: one argon2 verification whether or not the account exists.
+    /// Password login: one argon2 verification whether or not the account exists, after the
+    /// per-address and per-account throttles.
     pub async fn login(
         &self,
         login: &str,
         password: Password,
         client: ClientInfo,
     ) -> Result<LoginSession, LoginError> {
-        let found = self.store.login_lookup(login.trim()).await?;
+        let login = login.trim().to_lowercase();
+        let t = &self.config.throttle;
+        let limits = [
+            self.limit_ip("login", &client, t.login_per_ip),
+            self.limit_account("login", &login, t.login_per_account),
+        ];
+        if let Err(throttled) = self.throttle(&limits).await? {
+            self.audit(
+                "login",
+                None,
+                None,
+                Outcome::Failure,
+                &client,
+                Some("throttled"),
+            )
+            .await;
+            return Err(throttled.into());
+        }
+        let found = self.store.login_lookup(&login).await?;
         let (user, stored_hash) = match found {
             Some((user, hash)) => (Some(user), hash),
             None => (None, None),
@@ -371,10 +475,43 @@ impl Accounts {
         let ok = self.hasher.verify(stored_hash, &password).await;
         let user = match user {
             Some(user) if ok => user,
-            _ => return Err(LoginError::InvalidCredentials),
+            other => {
+                let subject = other.map(|u| u.id);
+                self.audit(
+                    "login",
+                    None,
+                    subject,
+                    Outcome::Failure,
+                    &client,
+                    Some("invalid credentials"),
+                )
+                .await;
+                return Err(LoginError::InvalidCredentials);
+            }
         };
         if !user.can_authenticate() {
+            self.audit(
+                "login",
+                Some(user.id),
+                Some(user.id),
+                Outcome::Failure,
+                &client,
+                Some("account disabled"),
+            )
+            .await;
             return Err(LoginError::AccountDisabled);
+        }
+        if user.status == UserStatus::Pending {
+            self.audit(
+                "login",
+                Some(user.id),
+                Some(user.id),
+                Outcome::Failure,
+                &client,
+                Some("e-mail not verified"),
+            )
+            .await;
+            return Err(LoginError::EmailNotVerified);
         }
         let now = self.clock.now();
         let secret = TokenSecret::generate(CredentialKind::Session);
@@ -385,10 +522,22 @@ impl Accounts {
             created_at: now,
             last_seen_at: now,
             expires_at: now + self.config.session_ttl,
-            client_ip: client.ip,
-            user_agent: client.user_agent.map(|ua| ua.chars().take(512).collect()),
+            client_ip: client.ip.clone(),
+            user_agent: client
+                .user_agent
+                .as_ref()
+                .map(|ua| ua.chars().take(512).collect()),
         };
         self.store.insert_session(&session).await?;
+        self.audit(
+            "login",
+            Some(user.id),
+            Some(user.id),
+            Outcome::Success,
+            &client,
+            None,
+        )
+        .await;
         Ok(LoginSession {
             session_id: session.id,
             secret,

@@ -6,8 +6,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::audit::{AuditEvent, AuditFilter};
 use crate::domain::{EmailAddress, ProfileChange, User, UserId, UserStatus, Username};
 use crate::files::FileId;
+use crate::mail::{OutgoingMail, QueuedMail};
 use crate::token::{ApiToken, CredentialKind, TokenHash, TokenId};
 
 /// Which uniqueness rule a write broke. Backends map their own constraint errors to this
@@ -76,6 +78,80 @@ pub enum TokenLookup {
     Mask(String),
 }
 
+/// Which sessions a password change ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndSessions {
+    None,
+    All,
+    AllExcept(Uuid),
+}
+
+/// What a one-time code is for; a code redeems only for its own purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CodePurpose {
+    VerifyEmail,
+    ResetPassword,
+}
+
+impl CodePurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+        }
+    }
+}
+
+/// A one-time code and its link token, both stored only as hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRecord {
+    pub id: Uuid,
+    pub user_id: UserId,
+    pub purpose: CodePurpose,
+    pub code_hash: TokenHash,
+    pub link_hash: TokenHash,
+    pub created_at: DateTime<Utc>,
+    pub code_expires_at: DateTime<Utc>,
+    pub link_expires_at: DateTime<Utc>,
+}
+
+/// How a redemption names its code: a typed code for a known user, or a link token.
+#[derive(Debug, Clone)]
+pub enum CodeLookup {
+    Code { user: UserId, hash: TokenHash },
+    Link(TokenHash),
+}
+
+/// What redeeming a code does, in the same transaction that consumes it.
+#[derive(Debug, Clone)]
+pub enum CodeEffect {
+    /// Marks the e-mail verified and a pending account active.
+    VerifyEmail,
+    /// Replaces the password hash and ends every session.
+    SetPassword(String),
+}
+
+/// The outcome of `redeem_code`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    /// Consumed; the effect is applied.
+    Redeemed(UserId),
+    /// A live code exists but this one is wrong; `attempts_left` more tries before it dies.
+    Wrong { attempts_left: u32 },
+    /// No live code: never issued, expired, used, superseded or out of attempts.
+    NoCode,
+}
+
+/// One rate-limit counter to hit: at most `limit` hits per window for `key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimit {
+    pub key: String,
+    pub limit: u32,
+}
+
+/// A login session as listed to its owner.
+pub type SessionInfo = SessionRecord;
+
 /// A stored file's metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRecord {
@@ -85,6 +161,14 @@ pub struct FileRecord {
     pub content_type: String,
     pub size: u64,
     pub created_at: DateTime<Utc>,
+}
+
+/// The outbox at a glance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MailCounts {
+    pub queued: u64,
+    pub sent: u64,
+    pub failed: u64,
 }
 
 #[async_trait]
@@ -101,13 +185,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The user and their password hash, by username or e-mail (as typed at login).
     async fn login_lookup(&self, login: &str)
         -> Result<Option<(User, Option<String>)>, StoreError>;
-    /// Replaces the password hash; with `end_sessions`, deletes all of the user's sessions in
-    /// the same transaction. `false` when the user does not exist.
+    /// Inserts a pending user, their verification code and its e-mail, in one transaction.
+    /// Fails with `Conflict(Username)` or `Conflict(Email)` and then writes nothing.
+    async fn register_user(
+        &self,
+        user: &NewUserRecord,
+        code: &CodeRecord,
+        mail: &OutgoingMail,
+    ) -> Result<User, StoreError>;
+    /// Replaces the password hash and ends the chosen sessions, in one transaction.
+    /// `false` when the user does not exist.
     async fn set_password_hash(
         &self,
         id: UserId,
         password_hash: &str,
-        end_sessions: bool,
+        end_sessions: EndSessions,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
     /// Applies `change` to the stored profile atomically; `None` when the user does not exist.
@@ -127,10 +219,84 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<FileId>, StoreError>;
     async fn file(&self, id: FileId) -> Result<Option<FileRecord>, StoreError>;
 
+    // ---- one-time codes ----
+    /// Replaces the user's live codes of the same purpose with `code` and queues `mail`, in
+    /// one transaction.
+    async fn issue_code(&self, code: &CodeRecord, mail: &OutgoingMail) -> Result<(), StoreError>;
+    /// Checks a code of `purpose` and, when it matches, consumes it and applies `effect`, all in
+    /// one transaction; a wrong code spends one of `max_attempts`. Codes past their expiry, used,
+    /// or out of attempts never redeem.
+    async fn redeem_code(
+        &self,
+        purpose: CodePurpose,
+        lookup: &CodeLookup,
+        effect: &CodeEffect,
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Redemption, StoreError>;
+
     // ---- sessions ----
     async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
     /// `false` when there was no such session.
     async fn delete_session(&self, id: Uuid) -> Result<bool, StoreError>;
+    /// The user's unexpired sessions, newest first.
+    async fn list_sessions(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionInfo>, StoreError>;
+    /// Deletes one of the user's sessions; `false` when the user has no such session.
+    async fn delete_user_session(&self, user: UserId, id: Uuid) -> Result<bool, StoreError>;
+    /// Deletes the user's sessions, but `except`; returns the ids deleted.
+    async fn delete_sessions(
+        &self,
+        user: UserId,
+        except: Option<Uuid>,
+    ) -> Result<Vec<Uuid>, StoreError>;
+
+    // ---- throttling ----
+    /// Counts one hit on every limit, all or nothing, in fixed windows of `window` starting at
+    /// each key's first hit. When any key is at its limit nothing is counted and the answer is
+    /// the time until the latest of the full windows ends.
+    async fn hit_rate_limits(
+        &self,
+        limits: &[RateLimit],
+        window: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<chrono::Duration>, StoreError>;
+
+    /// Deletes these counters (a proven owner is no longer throttled).
+    async fn clear_rate_limits(&self, keys: &[String]) -> Result<(), StoreError>;
+
+    // ---- audit ----
+    async fn insert_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// Newest first.
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError>;
+
+    // ---- mail outbox ----
+    async fn enqueue_mail(
+        &self,
+        mail: &OutgoingMail,
+        now: DateTime<Utc>,
+    ) -> Result<Uuid, StoreError>;
+    /// Leases up to `limit` queued messages that are due (`next_attempt_at <= now` and no live
+    /// lease) until `lease_until`, so two workers never send the same message at once.
+    async fn claim_mail(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<QueuedMail>, StoreError>;
+    async fn mark_mail_sent(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Records a failed attempt; `retry_at: None` gives up (status failed).
+    async fn mark_mail_failed(
+        &self,
+        id: Uuid,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+    /// How many messages are queued, sent and failed (admin console, tests).
+    async fn mail_counts(&self) -> Result<MailCounts, StoreError>;
 
     // ---- credentials (API tokens and sessions) ----
     async fn credential_by_hash(

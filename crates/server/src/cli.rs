@@ -167,7 +167,14 @@ fn password_from_stdin() -> anyhow::Result<String> {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    config::check_env(std::env::vars())?;
+    let unknown = config::unknown_env(std::env::vars());
+    if !unknown.is_empty() {
+        eprintln!(
+            "warning: ignoring unknown environment variable(s) {}; Gatehouse reads {}",
+            unknown.join(", "),
+            config::KNOWN_ENV.join(", ")
+        );
+    }
     let settings = Settings::resolve(cli.overrides())?;
     match cli.command {
         Command::Serve(_) => app::serve(settings).await,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// The environment variables Gatehouse reads; any other `GATEHOUSE_*` is a typo we refuse.
+/// The environment variables Gatehouse reads; any other `GATEHOUSE_*` gets a warning.
 pub const KNOWN_ENV: &[&str] = &[
     "GATEHOUSE_CONFIG",
     "GATEHOUSE_DATA_DIR",
@@ -82,20 +82,16 @@ fn refuse(key: &'static str, flag: &'static str, env: &'static str, reason: Stri
     }
 }
 
-/// Refuses unknown `GATEHOUSE_*` variables in `vars` (usually `std::env::vars()`).
-pub fn check_env(vars: impl Iterator<Item = (String, String)>) -> anyhow::Result<()> {
-    let unknown: Vec<String> = vars
+/// Unknown `GATEHOUSE_*` variables in `vars` (usually `std::env::vars()`), for a warning.
+/// Not refused: Kubernetes injects `GATEHOUSE_SERVICE_HOST`, `GATEHOUSE_PORT`, ... into pods
+/// when a Service is named `gatehouse`, and refusing those would stop the pod.
+pub fn unknown_env(vars: impl Iterator<Item = (String, String)>) -> Vec<String> {
+    let mut unknown: Vec<String> = vars
         .map(|(k, _)| k)
         .filter(|k| k.starts_with("GATEHOUSE_") && !KNOWN_ENV.contains(&k.as_str()))
         .collect();
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    anyhow::bail!(
-        "unknown environment variable(s) {}; Gatehouse reads only {}",
-        unknown.join(", "),
-        KNOWN_ENV.join(", ")
-    )
+    unknown.sort();
+    unknown
 }
 
 fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -348,13 +344,15 @@ mod tests {
     }
 
     #[test]
-    fn unknown_environment_variables_are_refused() {
+    fn unknown_environment_variables_are_found() {
         let vars = vec![
             ("GATEHOUSE_LISTEN".to_string(), "x".to_string()),
             ("GATEHOUSE_LISTNE".to_string(), "x".to_string()),
             ("HOME".to_string(), "/root".to_string()),
         ];
-        let e = check_env(vars.into_iter()).unwrap_err().to_string();
-        assert!(e.contains("GATEHOUSE_LISTNE") && !e.contains("HOME"), "{e}");
+        assert_eq!(
+            unknown_env(vars.into_iter()),
+            vec!["GATEHOUSE_LISTNE".to_string()]
+        );
     }
 }

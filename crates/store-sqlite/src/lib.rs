@@ -4,15 +4,20 @@
 //!
 //! This crate owns its SQL and its error mapping; it never decides a business rule.
 
+mod lifecycle;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration as StdDuration;
 
+use accounts::audit::{AuditEvent, AuditFilter};
 use accounts::domain::{Profile, ProfileChange};
 use accounts::files::FileId;
+use accounts::mail::{OutgoingMail, QueuedMail};
 use accounts::store::{
-    CredentialRecord, FileRecord, NewUserRecord, SessionRecord, Store, StoreError, TokenLookup,
-    Unique,
+    CodeEffect, CodeLookup, CodePurpose, CodeRecord, CredentialRecord, EndSessions, FileRecord,
+    MailCounts, NewUserRecord, RateLimit, Redemption, SessionInfo, SessionRecord, Store,
+    StoreError, TokenLookup, Unique,
 };
 use accounts::token::{ApiToken, CredentialKind, TokenHash, TokenId};
 use accounts::{EmailAddress, User, UserId, UserStatus, Username};
@@ -21,7 +26,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 /// The SQLite-backed store.
@@ -32,13 +37,13 @@ pub struct SqliteStore {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Backend(Box::new(e))
 }
 
 /// Maps a unique violation to the rule it broke. SQLite names the columns, not the index,
 /// in its message ("UNIQUE constraint failed: users.email").
-fn map_err(e: sqlx::Error) -> StoreError {
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &e {
         if db.is_unique_violation() {
             let msg = db.message();
@@ -56,20 +61,20 @@ fn map_err(e: sqlx::Error) -> StoreError {
     backend(e)
 }
 
-fn millis(t: DateTime<Utc>) -> i64 {
+pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) fn time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms)
         .ok_or_else(|| StoreError::Backend(format!("timestamp out of range: {ms}").into()))
 }
 
-fn opt_time(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+pub(crate) fn opt_time(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
     ms.map(time).transpose()
 }
 
-fn uuid(text: &str) -> Result<Uuid, StoreError> {
+pub(crate) fn uuid(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(backend)
 }
 
@@ -112,6 +117,25 @@ fn token_from_row(row: &SqliteRow) -> Result<ApiToken, StoreError> {
     })
 }
 
+fn session_from_row(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
+    let id: String = row.try_get("id").map_err(backend)?;
+    let user: String = row.try_get("user_id").map_err(backend)?;
+    let hash: Vec<u8> = row.try_get("secret_hash").map_err(backend)?;
+    Ok(SessionRecord {
+        id: uuid(&id)?,
+        user_id: UserId(uuid(&user)?),
+        secret_hash: TokenHash(
+            hash.try_into()
+                .map_err(|_| StoreError::Backend("secret hash is not 32 bytes".into()))?,
+        ),
+        created_at: time(row.try_get("created_at").map_err(backend)?)?,
+        last_seen_at: time(row.try_get("last_seen_at").map_err(backend)?)?,
+        expires_at: time(row.try_get("expires_at").map_err(backend)?)?,
+        client_ip: row.try_get("client_ip").map_err(backend)?,
+        user_agent: row.try_get("user_agent").map_err(backend)?,
+    })
+}
+
 fn file_from_row(row: &SqliteRow) -> Result<FileRecord, StoreError> {
     let id: String = row.try_get("id").map_err(backend)?;
     let owner: String = row.try_get("owner_id").map_err(backend)?;
@@ -123,6 +147,47 @@ fn file_from_row(row: &SqliteRow) -> Result<FileRecord, StoreError> {
         content_type: row.try_get("content_type").map_err(backend)?,
         size: u64::try_from(size).map_err(backend)?,
         created_at: time(row.try_get("created_at").map_err(backend)?)?,
+    })
+}
+
+async fn insert_user_tx(
+    conn: &mut SqliteConnection,
+    user: &NewUserRecord,
+) -> Result<User, StoreError> {
+    let id = user.id.to_string();
+    let at = millis(user.created_at);
+    sqlx::query(
+        "INSERT INTO users (id, username, email, email_verified, status, password_hash, \
+             profile, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, '{}', ?, ?)",
+    )
+    .bind(&id)
+    .bind(user.username.as_str())
+    .bind(user.email.as_str())
+    .bind(user.email_verified)
+    .bind(user.status.as_str())
+    .bind(user.password_hash.as_deref())
+    .bind(at)
+    .bind(at)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    if user.is_admin {
+        sqlx::query("INSERT INTO user_roles (user_id, role) VALUES (?, 'admin')")
+            .bind(&id)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    Ok(User {
+        id: user.id,
+        username: user.username.clone(),
+        email: user.email.clone(),
+        email_verified: user.email_verified,
+        status: user.status,
+        is_admin: user.is_admin,
+        profile: Profile::default(),
+        created_at: time(at)?,
+        updated_at: time(at)?,
     })
 }
 
@@ -191,42 +256,23 @@ impl Store for SqliteStore {
 
     async fn insert_user(&self, user: &NewUserRecord) -> Result<User, StoreError> {
         let mut tx = self.begin_write().await?;
-        let id = user.id.to_string();
-        let at = millis(user.created_at);
-        sqlx::query(
-            "INSERT INTO users (id, username, email, email_verified, status, password_hash, \
-             profile, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, '{}', ?, ?)",
-        )
-        .bind(&id)
-        .bind(user.username.as_str())
-        .bind(user.email.as_str())
-        .bind(user.email_verified)
-        .bind(user.status.as_str())
-        .bind(user.password_hash.as_deref())
-        .bind(at)
-        .bind(at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        if user.is_admin {
-            sqlx::query("INSERT INTO user_roles (user_id, role) VALUES (?, 'admin')")
-                .bind(&id)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
+        let created = insert_user_tx(&mut tx, user).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(User {
-            id: user.id,
-            username: user.username.clone(),
-            email: user.email.clone(),
-            email_verified: user.email_verified,
-            status: user.status,
-            is_admin: user.is_admin,
-            profile: Profile::default(),
-            created_at: time(at)?,
-            updated_at: time(at)?,
-        })
+        Ok(created)
+    }
+
+    async fn register_user(
+        &self,
+        user: &NewUserRecord,
+        code: &CodeRecord,
+        mail: &OutgoingMail,
+    ) -> Result<User, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let created = insert_user_tx(&mut tx, user).await?;
+        lifecycle::insert_code(&mut tx, code).await?;
+        lifecycle::enqueue(&mut tx, mail, user.created_at).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(created)
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -266,7 +312,7 @@ impl Store for SqliteStore {
         &self,
         id: UserId,
         password_hash: &str,
-        end_sessions: bool,
+        end_sessions: EndSessions,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
@@ -283,9 +329,15 @@ impl Store for SqliteStore {
         if changed == 0 {
             return Ok(false);
         }
-        if end_sessions {
-            sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+        let keep = match end_sessions {
+            EndSessions::None => None,
+            EndSessions::All => Some(String::new()),
+            EndSessions::AllExcept(session) => Some(session.to_string()),
+        };
+        if let Some(keep) = keep {
+            sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id <> ?")
                 .bind(&id)
+                .bind(keep)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
@@ -385,6 +437,207 @@ impl Store for SqliteStore {
         .map_err(map_err)?
         .map(|row| file_from_row(&row))
         .transpose()
+    }
+
+    async fn issue_code(&self, code: &CodeRecord, mail: &OutgoingMail) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        lifecycle::insert_code(&mut tx, code).await?;
+        lifecycle::enqueue(&mut tx, mail, code.created_at).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn redeem_code(
+        &self,
+        purpose: CodePurpose,
+        lookup: &CodeLookup,
+        effect: &CodeEffect,
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Redemption, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let outcome =
+            lifecycle::redeem(&mut tx, purpose, lookup, effect, max_attempts, now).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(outcome)
+    }
+
+    async fn list_sessions(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, secret_hash, created_at, last_seen_at, expires_at, client_ip, user_agent              FROM sessions WHERE user_id = ? AND expires_at > ? ORDER BY created_at DESC, id DESC",
+        )
+        .bind(user.to_string())
+        .bind(millis(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn delete_user_session(&self, user: UserId, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE id = ? AND user_id = ?")
+            .bind(id.to_string())
+            .bind(user.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_sessions(
+        &self,
+        user: UserId,
+        except: Option<Uuid>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("DELETE FROM sessions WHERE user_id = ? AND id <> ? RETURNING id")
+                .bind(user.to_string())
+                .bind(except.map(|e| e.to_string()).unwrap_or_default())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+        ids.iter().map(|i| uuid(i)).collect()
+    }
+
+    async fn hit_rate_limits(
+        &self,
+        limits: &[RateLimit],
+        window: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<chrono::Duration>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let outcome = lifecycle::hit_limits(&mut tx, limits, window, now).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(outcome)
+    }
+
+    async fn clear_rate_limits(&self, keys: &[String]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for key in keys {
+            sqlx::query("DELETE FROM rate_limits WHERE key = ?")
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn insert_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_events (id, at, action, actor_id, subject_id, outcome, client_ip,              user_agent, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(event.id.to_string())
+        .bind(millis(event.at))
+        .bind(&event.action)
+        .bind(event.actor.map(|u| u.to_string()))
+        .bind(event.subject.map(|u| u.to_string()))
+        .bind(event.outcome.as_str())
+        .bind(event.client_ip.as_deref())
+        .bind(event.user_agent.as_deref())
+        .bind(event.detail.as_deref())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+        let (sql, values) = lifecycle::audit_query(filter);
+        let mut query = sqlx::query(&sql);
+        for v in values {
+            query = query.bind(v);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.iter().map(lifecycle::audit_from_row).collect()
+    }
+
+    async fn enqueue_mail(
+        &self,
+        mail: &OutgoingMail,
+        now: DateTime<Utc>,
+    ) -> Result<Uuid, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        lifecycle::enqueue(&mut conn, mail, now).await
+    }
+
+    async fn claim_mail(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE outbox SET leased_until = ?1 WHERE id IN (                SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?2                  AND (leased_until IS NULL OR leased_until <= ?2)                ORDER BY next_attempt_at, id LIMIT ?3)              RETURNING id, to_address, subject, text_body, html_body, attempts, created_at",
+        )
+        .bind(millis(lease_until))
+        .bind(millis(now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        let mut claimed: Vec<QueuedMail> = rows
+            .iter()
+            .map(lifecycle::queued_from_row)
+            .collect::<Result<_, _>>()?;
+        claimed.sort_by_key(|m| m.id);
+        Ok(claimed)
+    }
+
+    async fn mark_mail_sent(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, leased_until = NULL WHERE id = ?",
+        )
+        .bind(millis(now))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn mark_mail_failed(
+        &self,
+        id: Uuid,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let error: String = error.chars().take(1000).collect();
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, leased_until = NULL,              status = CASE WHEN ? IS NULL THEN 'failed' ELSE 'queued' END,              next_attempt_at = COALESCE(?, next_attempt_at) WHERE id = ?",
+        )
+        .bind(error)
+        .bind(retry_at.map(millis))
+        .bind(retry_at.map(millis))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn mail_counts(&self) -> Result<MailCounts, StoreError> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let mut counts = MailCounts::default();
+        for row in rows {
+            let status: String = row.try_get("status").map_err(backend)?;
+            let n: i64 = row.try_get("n").map_err(backend)?;
+            let n = u64::try_from(n).unwrap_or(0);
+            match status.as_str() {
+                "queued" => counts.queued = n,
+                "sent" => counts.sent = n,
+                _ => counts.failed = n,
+            }
+        }
+        Ok(counts)
     }
 
     async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {

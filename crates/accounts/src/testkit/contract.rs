@@ -9,14 +9,17 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use crate::audit::{AuditEvent, AuditFilter, Outcome};
 use crate::domain::{
     EmailAddress, Patch, ProfileChange, ProfileUpdate, UserId, UserStatus, Username,
 };
 use crate::files::FileId;
+use crate::mail::OutgoingMail;
 use crate::store::{
-    FileRecord, NewUserRecord, SessionRecord, Store, StoreError, TokenLookup, Unique,
+    CodeEffect, CodeLookup, CodePurpose, CodeRecord, EndSessions, FileRecord, NewUserRecord,
+    RateLimit, Redemption, SessionRecord, Store, StoreError, TokenLookup, Unique,
 };
-use crate::token::{ApiToken, CredentialKind, TokenId, TokenSecret};
+use crate::token::{ApiToken, CredentialKind, TokenHash, TokenId, TokenSecret};
 
 /// Expands to one `#[tokio::test]` per contract case.
 #[macro_export]
@@ -33,7 +36,16 @@ macro_rules! store_contract_tests {
             tokens_are_found_only_within_their_owner,
             disable_delete_and_rotate_take_effect,
             credential_use_is_recorded,
-            sessions_can_be_deleted
+            sessions_can_be_deleted,
+            registration_writes_user_code_and_mail_or_nothing,
+            codes_redeem_once_within_attempts_and_expiry,
+            code_effects_are_applied_with_the_redemption,
+            sessions_are_listed_and_ended_by_owner,
+            rate_limits_count_all_or_nothing_and_reset_per_window,
+            rate_limits_hold_under_parallel_hits,
+            audit_events_filter_and_page,
+            outbox_claims_lease_retry_and_give_up,
+            outbox_claims_never_overlap
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -171,7 +183,7 @@ pub async fn password_change_can_end_sessions(store: Arc<dyn Store>) {
     store.insert_session(&session).await.unwrap();
 
     assert!(store
-        .set_password_hash(user.id, "h2", false, now())
+        .set_password_hash(user.id, "h2", EndSessions::None, now())
         .await
         .unwrap());
     assert!(store
@@ -180,7 +192,7 @@ pub async fn password_change_can_end_sessions(store: Arc<dyn Store>) {
         .unwrap()
         .is_some());
     assert!(store
-        .set_password_hash(user.id, "h3", true, now())
+        .set_password_hash(user.id, "h3", EndSessions::All, now())
         .await
         .unwrap());
     assert!(store
@@ -192,7 +204,7 @@ pub async fn password_change_can_end_sessions(store: Arc<dyn Store>) {
     assert_eq!(hash.as_deref(), Some("h3"));
 
     assert!(!store
-        .set_password_hash(UserId::new(), "h", true, now())
+        .set_password_hash(UserId::new(), "h", EndSessions::All, now())
         .await
         .unwrap());
 }
@@ -494,4 +506,553 @@ pub async fn sessions_can_be_deleted(store: Arc<dyn Store>) {
         .unwrap()
         .is_none());
     assert!(!store.delete_session(session.id).await.unwrap());
+}
+
+fn hash(text: &str) -> TokenHash {
+    use sha2::Digest;
+    TokenHash(sha2::Sha256::digest(text.as_bytes()).into())
+}
+
+fn code_for(user: UserId, purpose: CodePurpose, code: &str, link: &str) -> CodeRecord {
+    CodeRecord {
+        id: Uuid::now_v7(),
+        user_id: user,
+        purpose,
+        code_hash: hash(code),
+        link_hash: hash(link),
+        created_at: now(),
+        code_expires_at: now() + Duration::minutes(10),
+        link_expires_at: now() + Duration::hours(1),
+    }
+}
+
+fn mail_to(to: &str) -> OutgoingMail {
+    OutgoingMail {
+        to: EmailAddress::parse(to).unwrap(),
+        subject: "s".into(),
+        text: "t".into(),
+        html: "<p>h</p>".into(),
+    }
+}
+
+fn by_code(user: UserId, code: &str) -> CodeLookup {
+    CodeLookup::Code {
+        user,
+        hash: hash(code),
+    }
+}
+
+pub async fn registration_writes_user_code_and_mail_or_nothing(store: Arc<dyn Store>) {
+    let mut record = new_user("paul");
+    record.status = UserStatus::Pending;
+    let code = code_for(record.id, CodePurpose::VerifyEmail, "111111", "link-a");
+    let user = store
+        .register_user(&record, &code, &mail_to("paul@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(user.status, UserStatus::Pending);
+    assert_eq!(store.mail_counts().await.unwrap().queued, 1);
+
+    let mut clash = new_user("paula");
+    clash.email = record.email.clone();
+    let code2 = code_for(clash.id, CodePurpose::VerifyEmail, "222222", "link-b");
+    let err = store
+        .register_user(&clash, &code2, &mail_to("paul@example.com"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Unique::Email)),
+        "{err:?}"
+    );
+    assert!(store.user_by_id(clash.id).await.unwrap().is_none());
+    assert_eq!(
+        store.mail_counts().await.unwrap().queued,
+        1,
+        "no mail for the failed write"
+    );
+    let redeemed = store
+        .redeem_code(
+            CodePurpose::VerifyEmail,
+            &CodeLookup::Link(hash("link-b")),
+            &CodeEffect::VerifyEmail,
+            5,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(redeemed, Redemption::NoCode, "no code for the failed write");
+}
+
+pub async fn codes_redeem_once_within_attempts_and_expiry(store: Arc<dyn Store>) {
+    let user = new_user("quinn");
+    store.insert_user(&user).await.unwrap();
+    let verify = CodePurpose::VerifyEmail;
+    let effect = CodeEffect::VerifyEmail;
+    store
+        .issue_code(
+            &code_for(user.id, verify, "123456", "l1"),
+            &mail_to("quinn@example.com"),
+        )
+        .await
+        .unwrap();
+
+    // Wrong tries count down; the fifth kills the code even for the right value.
+    for left in (0..5).rev() {
+        let r = store
+            .redeem_code(verify, &by_code(user.id, "000000"), &effect, 5, now())
+            .await
+            .unwrap();
+        assert_eq!(
+            r,
+            Redemption::Wrong {
+                attempts_left: left
+            }
+        );
+    }
+    let r = store
+        .redeem_code(verify, &by_code(user.id, "123456"), &effect, 5, now())
+        .await
+        .unwrap();
+    assert_eq!(r, Redemption::NoCode);
+
+    // A new code supersedes the old one; it redeems once.
+    store
+        .issue_code(
+            &code_for(user.id, verify, "654321", "l2"),
+            &mail_to("quinn@example.com"),
+        )
+        .await
+        .unwrap();
+    let reset = CodePurpose::ResetPassword;
+    let r = store
+        .redeem_code(reset, &by_code(user.id, "654321"), &effect, 5, now())
+        .await
+        .unwrap();
+    assert_eq!(r, Redemption::NoCode, "a code of another purpose");
+    let r = store
+        .redeem_code(verify, &by_code(user.id, "654321"), &effect, 5, now())
+        .await
+        .unwrap();
+    assert_eq!(r, Redemption::Redeemed(user.id));
+    let r = store
+        .redeem_code(verify, &by_code(user.id, "654321"), &effect, 5, now())
+        .await
+        .unwrap();
+    assert_eq!(r, Redemption::NoCode, "single use");
+    let r = store
+        .redeem_code(verify, &CodeLookup::Link(hash("l2")), &effect, 5, now())
+        .await
+        .unwrap();
+    assert_eq!(r, Redemption::NoCode, "the link died with its code");
+
+    // Codes expire after 10 minutes, links after an hour.
+    store
+        .issue_code(
+            &code_for(user.id, verify, "777777", "l3"),
+            &mail_to("quinn@example.com"),
+        )
+        .await
+        .unwrap();
+    let later = now() + Duration::minutes(11);
+    let r = store
+        .redeem_code(verify, &by_code(user.id, "777777"), &effect, 5, later)
+        .await
+        .unwrap();
+    assert_eq!(r, Redemption::NoCode);
+    let r = store
+        .redeem_code(verify, &CodeLookup::Link(hash("l3")), &effect, 5, later)
+        .await
+        .unwrap();
+    assert_eq!(r, Redemption::Redeemed(user.id));
+    store
+        .issue_code(
+            &code_for(user.id, verify, "888888", "l4"),
+            &mail_to("quinn@example.com"),
+        )
+        .await
+        .unwrap();
+    let r = store
+        .redeem_code(
+            verify,
+            &CodeLookup::Link(hash("l4")),
+            &effect,
+            5,
+            now() + Duration::minutes(61),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r, Redemption::NoCode);
+}
+
+pub async fn code_effects_are_applied_with_the_redemption(store: Arc<dyn Store>) {
+    let mut record = new_user("rita");
+    record.status = UserStatus::Pending;
+    store.insert_user(&record).await.unwrap();
+    store
+        .issue_code(
+            &code_for(record.id, CodePurpose::VerifyEmail, "1", "v"),
+            &mail_to("rita@example.com"),
+        )
+        .await
+        .unwrap();
+    store
+        .redeem_code(
+            CodePurpose::VerifyEmail,
+            &by_code(record.id, "1"),
+            &CodeEffect::VerifyEmail,
+            5,
+            now(),
+        )
+        .await
+        .unwrap();
+    let user = store.user_by_id(record.id).await.unwrap().unwrap();
+    assert_eq!(user.status, UserStatus::Active);
+    assert!(user.email_verified);
+
+    let (session, secret) = new_session(record.id);
+    store.insert_session(&session).await.unwrap();
+    store
+        .issue_code(
+            &code_for(record.id, CodePurpose::ResetPassword, "2", "r"),
+            &mail_to("rita@example.com"),
+        )
+        .await
+        .unwrap();
+    let r = store
+        .redeem_code(
+            CodePurpose::ResetPassword,
+            &by_code(record.id, "2"),
+            &CodeEffect::SetPassword("new-hash".into()),
+            5,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r, Redemption::Redeemed(record.id));
+    let (_, stored) = store.login_lookup("rita").await.unwrap().unwrap();
+    assert_eq!(stored.as_deref(), Some("new-hash"));
+    assert!(
+        store
+            .credential_by_hash(&secret.hash())
+            .await
+            .unwrap()
+            .is_none(),
+        "sessions ended"
+    );
+}
+
+pub async fn sessions_are_listed_and_ended_by_owner(store: Arc<dyn Store>) {
+    let user = new_user("sam");
+    let other = new_user("sue");
+    store.insert_user(&user).await.unwrap();
+    store.insert_user(&other).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (s, _) = new_session(user.id);
+        store.insert_session(&s).await.unwrap();
+        ids.push(s.id);
+    }
+    let listed = store.list_sessions(user.id, now()).await.unwrap();
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[0].client_ip.as_deref(), Some("127.0.0.1"));
+    assert!(
+        store
+            .list_sessions(user.id, now() + Duration::days(2))
+            .await
+            .unwrap()
+            .is_empty(),
+        "expired are not listed"
+    );
+
+    assert!(!store.delete_user_session(other.id, ids[0]).await.unwrap());
+    assert!(store.delete_user_session(user.id, ids[0]).await.unwrap());
+    let ended = store.delete_sessions(user.id, Some(ids[1])).await.unwrap();
+    assert_eq!(ended, vec![ids[2]]);
+    let left: Vec<Uuid> = store
+        .list_sessions(user.id, now())
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(left, vec![ids[1]]);
+    assert_eq!(
+        store.delete_sessions(user.id, None).await.unwrap(),
+        vec![ids[1]]
+    );
+
+    let (keep, keep_secret) = new_session(user.id);
+    let (gone, gone_secret) = new_session(user.id);
+    store.insert_session(&keep).await.unwrap();
+    store.insert_session(&gone).await.unwrap();
+    store
+        .set_password_hash(user.id, "h", EndSessions::AllExcept(keep.id), now())
+        .await
+        .unwrap();
+    assert!(store
+        .credential_by_hash(&keep_secret.hash())
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .credential_by_hash(&gone_secret.hash())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub async fn rate_limits_count_all_or_nothing_and_reset_per_window(store: Arc<dyn Store>) {
+    let window = Duration::minutes(15);
+    let a = RateLimit {
+        key: "login:ip:1".into(),
+        limit: 3,
+    };
+    let b = RateLimit {
+        key: "login:account:x".into(),
+        limit: 10,
+    };
+    let t0 = now();
+    for _ in 0..3 {
+        assert_eq!(
+            store
+                .hit_rate_limits(&[a.clone(), b.clone()], window, t0)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    let retry = store
+        .hit_rate_limits(&[a.clone(), b.clone()], window, t0 + Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(retry, Some(Duration::minutes(10)));
+    // The refused hit counted nowhere: `b` has 3 hits, so 7 more pass on their own.
+    for _ in 0..7 {
+        assert_eq!(
+            store
+                .hit_rate_limits(std::slice::from_ref(&b), window, t0)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    assert!(store
+        .hit_rate_limits(std::slice::from_ref(&b), window, t0)
+        .await
+        .unwrap()
+        .is_some());
+    // Windows end.
+    assert_eq!(
+        store
+            .hit_rate_limits(&[a.clone()], window, t0 + window)
+            .await
+            .unwrap(),
+        None
+    );
+    // Clearing forgets the counter.
+    store.clear_rate_limits(&[b.key.clone()]).await.unwrap();
+    assert_eq!(store.hit_rate_limits(&[b], window, t0).await.unwrap(), None);
+}
+
+pub async fn rate_limits_hold_under_parallel_hits(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let limit = RateLimit {
+                key: "code:account:p".into(),
+                limit: 5,
+            };
+            store
+                .hit_rate_limits(&[limit], Duration::minutes(15), now())
+                .await
+                .unwrap()
+        }));
+    }
+    let mut allowed = 0;
+    for t in tasks {
+        if t.await.unwrap().is_none() {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 5);
+}
+
+pub async fn audit_events_filter_and_page(store: Arc<dyn Store>) {
+    let alice = new_user("tara");
+    store.insert_user(&alice).await.unwrap();
+    let mut ids = Vec::new();
+    for (i, action) in ["login", "login", "token.create", "login"]
+        .iter()
+        .enumerate()
+    {
+        let event = AuditEvent {
+            id: Uuid::now_v7(),
+            at: now() + Duration::seconds(i as i64),
+            action: (*action).into(),
+            actor: (i != 1).then_some(alice.id),
+            subject: Some(alice.id),
+            outcome: if i == 1 {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            },
+            client_ip: Some("10.0.0.1".into()),
+            user_agent: None,
+            detail: (i == 1).then(|| "wrong password".into()),
+        };
+        store.insert_audit(&event).await.unwrap();
+        ids.push(event);
+    }
+    let all = store
+        .list_audit(&AuditFilter {
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(all[0], ids[3], "newest first, every field round-trips");
+    let logins = store
+        .list_audit(&AuditFilter {
+            action: Some("login".into()),
+            user: Some(alice.id),
+            limit: 2,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        logins.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![ids[3].id, ids[1].id]
+    );
+    let next = store
+        .list_audit(&AuditFilter {
+            action: Some("login".into()),
+            before: Some(ids[1].id),
+            limit: 2,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        next.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![ids[0].id]
+    );
+    let window = store
+        .list_audit(&AuditFilter {
+            since: Some(ids[1].at),
+            until: Some(ids[3].at),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(window.len(), 2);
+    let nobody = store
+        .list_audit(&AuditFilter {
+            user: Some(UserId::new()),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(nobody.is_empty());
+}
+
+pub async fn outbox_claims_lease_retry_and_give_up(store: Arc<dyn Store>) {
+    let t0 = now();
+    for to in ["a@example.com", "b@example.com", "c@example.com"] {
+        store.enqueue_mail(&mail_to(to), t0).await.unwrap();
+    }
+    let first = store
+        .claim_mail(t0, t0 + Duration::minutes(5), 2)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 2);
+    assert_eq!(
+        first[0].mail,
+        mail_to("a@example.com"),
+        "oldest first, round-trips"
+    );
+    let second = store
+        .claim_mail(t0, t0 + Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1, "leased messages are not claimed twice");
+    assert!(store
+        .claim_mail(t0, t0 + Duration::minutes(5), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    store.mark_mail_sent(first[0].id, t0).await.unwrap();
+    store
+        .mark_mail_failed(
+            first[1].id,
+            "connection refused",
+            Some(t0 + Duration::seconds(30)),
+        )
+        .await
+        .unwrap();
+    store
+        .mark_mail_failed(second[0].id, "550 no such user", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.mail_counts().await.unwrap(),
+        crate::store::MailCounts {
+            queued: 1,
+            sent: 1,
+            failed: 1
+        }
+    );
+
+    assert!(store
+        .claim_mail(t0 + Duration::seconds(29), t0 + Duration::minutes(6), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let retry = store
+        .claim_mail(t0 + Duration::seconds(30), t0 + Duration::minutes(6), 10)
+        .await
+        .unwrap();
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].id, first[1].id);
+    assert_eq!(retry[0].attempts, 1);
+    // An expired lease (a worker that died) makes the message due again.
+    let again = store
+        .claim_mail(t0 + Duration::minutes(7), t0 + Duration::minutes(12), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+}
+
+pub async fn outbox_claims_never_overlap(store: Arc<dyn Store>) {
+    let t0 = now();
+    for i in 0..20 {
+        store
+            .enqueue_mail(&mail_to(&format!("m{i}@example.com")), t0)
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store
+                .claim_mail(t0, t0 + Duration::minutes(5), 8)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    for t in tasks {
+        for m in t.await.unwrap() {
+            total += 1;
+            assert!(seen.insert(m.id), "claimed twice: {}", m.id);
+        }
+    }
+    assert_eq!(total, 20);
 }

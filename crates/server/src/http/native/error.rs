@@ -2,8 +2,9 @@
 //! maps here; internal failures are logged once, here, and never described to the caller.
 
 use accounts::{
-    AuthError, CreateUserError, FileStoreError, InvalidInput, LoginError, PictureError,
-    ProfileError, StoreError, TokenError, UserError,
+    AdminError, AuthError, ChangePasswordError, CodeError, CreateUserError, FileStoreError,
+    InvalidInput, LoginError, PasswordPolicyError, PictureError, ProfileError, SessionError,
+    SignupError, StoreError, Throttled, TokenError, UserError,
 };
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -32,6 +33,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub detail: String,
     pub field: Option<String>,
+    /// Seconds, for `Retry-After` on 429.
+    pub retry_after: Option<i64>,
 }
 
 impl ApiError {
@@ -41,6 +44,7 @@ impl ApiError {
             code,
             detail: detail.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -88,6 +92,9 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
         response
     }
 }
@@ -125,6 +132,10 @@ impl From<LoginError> for ApiError {
             LoginError::AccountDisabled => {
                 Self::new(StatusCode::FORBIDDEN, "account_disabled", e.to_string())
             }
+            LoginError::EmailNotVerified => {
+                Self::new(StatusCode::FORBIDDEN, "email_not_verified", e.to_string())
+            }
+            LoginError::Throttled(t) => t.into(),
             LoginError::Store(e) => e.into(),
         }
     }
@@ -136,10 +147,7 @@ impl From<UserError> for ApiError {
             UserError::NotFound => {
                 Self::new(StatusCode::NOT_FOUND, "user_not_found", e.to_string())
             }
-            UserError::Password(p) => Self {
-                field: Some("password".into()),
-                ..Self::new(StatusCode::BAD_REQUEST, "weak_password", p.to_string())
-            },
+            UserError::Password(p) => p.into(),
             UserError::Store(e) => e.into(),
         }
     }
@@ -198,6 +206,87 @@ impl From<PictureError> for ApiError {
             }
             PictureError::Store(e) => e.into(),
             PictureError::Files(e) => e.into(),
+        }
+    }
+}
+
+impl From<Throttled> for ApiError {
+    fn from(t: Throttled) -> Self {
+        Self {
+            retry_after: Some(t.retry_after.num_seconds().max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "throttled", t.to_string())
+        }
+    }
+}
+
+impl From<PasswordPolicyError> for ApiError {
+    fn from(p: PasswordPolicyError) -> Self {
+        Self {
+            field: Some("password".into()),
+            ..Self::new(StatusCode::BAD_REQUEST, "weak_password", p.to_string())
+        }
+    }
+}
+
+impl From<SignupError> for ApiError {
+    fn from(e: SignupError) -> Self {
+        match e {
+            SignupError::Closed => Self::new(StatusCode::FORBIDDEN, "signup_closed", e.to_string()),
+            SignupError::DomainNotAllowed => Self {
+                field: Some("email".into()),
+                ..Self::new(StatusCode::FORBIDDEN, "domain_not_allowed", e.to_string())
+            },
+            SignupError::Password(p) => p.into(),
+            SignupError::Throttled(t) => t.into(),
+            SignupError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<CodeError> for ApiError {
+    fn from(e: CodeError) -> Self {
+        match e {
+            CodeError::Invalid => Self::new(StatusCode::BAD_REQUEST, "invalid_code", e.to_string()),
+            CodeError::Password(p) => p.into(),
+            CodeError::Throttled(t) => t.into(),
+            CodeError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ChangePasswordError> for ApiError {
+    fn from(e: ChangePasswordError) -> Self {
+        match e {
+            ChangePasswordError::WrongPassword => Self {
+                field: Some("current_password".into()),
+                ..Self::new(StatusCode::BAD_REQUEST, "wrong_password", e.to_string())
+            },
+            ChangePasswordError::Password(p) => Self {
+                field: Some("new_password".into()),
+                ..p.into()
+            },
+            ChangePasswordError::Throttled(t) => t.into(),
+            ChangePasswordError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::NotFound => {
+                Self::new(StatusCode::NOT_FOUND, "session_not_found", e.to_string())
+            }
+            SessionError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
+            AdminError::Store(e) => e.into(),
         }
     }
 }

@@ -1,0 +1,864 @@
+//! Account lifecycle use cases: sign-up, e-mail verification, password reset and change,
+//! sessions, throttling, the audit trail and mail delivery. Same `Accounts`, second file.
+
+use chrono::{DateTime, Duration, Utc};
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::audit::{AuditEvent, AuditFilter, Outcome};
+use crate::domain::{EmailAddress, UserId, UserStatus, Username};
+use crate::error::{
+    AdminError, ChangePasswordError, CodeError, SessionError, SignupError, Throttled,
+};
+use crate::mail::{templates, MailError, Mailer, OutgoingMail};
+use crate::password::Password;
+use crate::service::{Accounts, ClientInfo, Principal};
+use crate::store::{
+    CodeEffect, CodeLookup, CodePurpose, CodeRecord, EndSessions, NewUserRecord, RateLimit,
+    Redemption, SessionInfo, StoreError, Unique,
+};
+use crate::token::{CredentialKind, TokenHash};
+
+/// A self-registration as submitted.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub username: Username,
+    pub email: EmailAddress,
+    pub password: String,
+}
+
+/// Proof that the caller holds the instance-wide admin role.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin(UserId);
+
+impl Admin {
+    pub fn user_id(self) -> UserId {
+        self.0
+    }
+}
+
+/// What one delivery round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub sent: usize,
+    pub retrying: usize,
+    pub gave_up: usize,
+}
+
+/// Attempts before a message is given up (about a day and a half with the back-off).
+pub const MAX_MAIL_ATTEMPTS: u32 = 30;
+
+fn backoff(attempts_so_far: u32) -> Duration {
+    let seconds = 5_i64.saturating_mul(1_i64 << attempts_so_far.min(10));
+    Duration::seconds(seconds.min(3600))
+}
+
+fn random_digits(n: usize) -> String {
+    let mut rng = rand::rngs::OsRng;
+    (0..n)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect()
+}
+
+fn random_link_token() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::rngs::OsRng;
+    (0..32)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+fn sha256(parts: &[&str]) -> TokenHash {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    TokenHash(hasher.finalize().into())
+}
+
+/// A code's hash is bound to its user and purpose, so a code of another account or purpose
+/// never matches.
+fn code_hash(user: UserId, purpose: CodePurpose, code: &str) -> TokenHash {
+    sha256(&["code", &user.to_string(), purpose.as_str(), code.trim()])
+}
+
+fn link_hash(purpose: CodePurpose, token: &str) -> TokenHash {
+    sha256(&["link", purpose.as_str(), token.trim()])
+}
+
+impl Accounts {
+    // ------------------------------------------------------------ throttling
+
+    pub(crate) fn limit_ip(&self, what: &str, client: &ClientInfo, limit: u32) -> RateLimit {
+        let ip = client.ip.as_deref().unwrap_or("unknown");
+        RateLimit {
+            key: format!("{what}:ip:{ip}"),
+            limit,
+        }
+    }
+
+    pub(crate) fn limit_account(&self, what: &str, account: &str, limit: u32) -> RateLimit {
+        RateLimit {
+            key: format!("{what}:account:{}", account.trim().to_lowercase()),
+            limit,
+        }
+    }
+
+    /// Counts one attempt against every limit; `Ok(Err(_))` when one is exhausted.
+    pub(crate) async fn throttle(
+        &self,
+        limits: &[RateLimit],
+    ) -> Result<Result<(), Throttled>, StoreError> {
+        let window = self.config.throttle.window;
+        let now = self.clock.now();
+        Ok(
+            match self.store.hit_rate_limits(limits, window, now).await? {
+                None => Ok(()),
+                Some(retry_after) => Err(Throttled { retry_after }),
+            },
+        )
+    }
+
+    // ------------------------------------------------------------ audit
+
+    /// Records an audit event. A failure to record is logged, never turned into a failure of
+    /// the action (the action has already happened).
+    pub(crate) async fn audit(
+        &self,
+        action: &str,
+        actor: Option<UserId>,
+        subject: Option<UserId>,
+        outcome: Outcome,
+        client: &ClientInfo,
+        detail: Option<&str>,
+    ) {
+        let event = AuditEvent {
+            id: Uuid::now_v7(),
+            at: self.clock.now(),
+            action: action.to_owned(),
+            actor,
+            subject,
+            outcome,
+            client_ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+            detail: detail.map(str::to_owned),
+        };
+        if let Err(e) = self.store.insert_audit(&event).await {
+            tracing::error!(error = %e, action, "could not record an audit event");
+        }
+    }
+
+    /// The admin capability, for callers that hold the admin role.
+    pub fn admin(&self, principal: &Principal) -> Result<Admin, AdminError> {
+        if principal.is_admin {
+            Ok(Admin(principal.user_id))
+        } else {
+            Err(AdminError::Forbidden)
+        }
+    }
+
+    pub async fn audit_log(
+        &self,
+        _admin: Admin,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditEvent>, AdminError> {
+        Ok(self.store.list_audit(filter).await?)
+    }
+
+    // ------------------------------------------------------------ codes
+
+    fn new_code(&self, user: UserId, purpose: CodePurpose) -> (CodeRecord, String, String) {
+        let policy = &self.config.codes;
+        let digits = match purpose {
+            CodePurpose::VerifyEmail => policy.verify_email_digits,
+            CodePurpose::ResetPassword => policy.reset_password_digits,
+        };
+        let code = random_digits(digits);
+        let link = random_link_token();
+        let now = self.clock.now();
+        let record = CodeRecord {
+            id: Uuid::now_v7(),
+            user_id: user,
+            purpose,
+            code_hash: code_hash(user, purpose, &code),
+            link_hash: link_hash(purpose, &link),
+            created_at: now,
+            code_expires_at: now + policy.code_ttl,
+            link_expires_at: now + policy.link_ttl,
+        };
+        (record, code, link)
+    }
+
+    fn link_url(&self, page: &str, token: &str) -> String {
+        format!(
+            "{}/auth/v1/{page}?token={token}",
+            self.config.public_url.trim_end_matches('/')
+        )
+    }
+
+    fn verification_mail(
+        &self,
+        to: &EmailAddress,
+        username: &Username,
+        code: &str,
+        link: &str,
+    ) -> OutgoingMail {
+        templates::verify_email(
+            to,
+            username.as_str(),
+            code,
+            &self.link_url("verify-email/confirm", link),
+            self.config.codes.code_ttl.num_minutes(),
+        )
+    }
+
+    async fn enqueue(&self, mail: &OutgoingMail) -> Result<(), StoreError> {
+        self.store.enqueue_mail(mail, self.clock.now()).await?;
+        self.mail_queued.notify_one();
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ sign-up
+
+    /// Self-registration. The answer is the same whether or not the username or e-mail is
+    /// taken (no enumeration): the owner of the address learns what happened by e-mail.
+    pub async fn register(&self, reg: Registration, client: ClientInfo) -> Result<(), SignupError> {
+        let policy = &self.config.signup;
+        if !policy.enabled {
+            return Err(SignupError::Closed);
+        }
+        let domain = reg
+            .email
+            .as_str()
+            .rsplit_once('@')
+            .map(|(_, d)| d)
+            .unwrap_or_default();
+        if !policy.allowed_domains.is_empty() && !policy.allowed_domains.iter().any(|d| d == domain)
+        {
+            return Err(SignupError::DomainNotAllowed);
+        }
+        let t = &self.config.throttle;
+        self.throttle(&[self.limit_ip("signup", &client, t.signups_per_ip)])
+            .await??;
+        let password =
+            Password::new_for(reg.password, &[reg.username.as_str(), reg.email.as_str()])?;
+        let password_hash = self.hasher.hash(&password).await;
+        let id = UserId::new();
+        let (code_record, code, link) = self.new_code(id, CodePurpose::VerifyEmail);
+        let mail = self.verification_mail(&reg.email, &reg.username, &code, &link);
+        let record = NewUserRecord {
+            id,
+            username: reg.username.clone(),
+            email: reg.email.clone(),
+            email_verified: false,
+            status: UserStatus::Pending,
+            is_admin: false,
+            password_hash: Some(password_hash),
+            created_at: self.clock.now(),
+        };
+        match self.store.register_user(&record, &code_record, &mail).await {
+            Ok(user) => {
+                self.mail_queued.notify_one();
+                self.audit(
+                    "signup",
+                    Some(user.id),
+                    Some(user.id),
+                    Outcome::Success,
+                    &client,
+                    None,
+                )
+                .await;
+            }
+            Err(StoreError::Conflict(Unique::Email)) => {
+                let reset = format!(
+                    "{}/auth/v1/password/forgot",
+                    self.config.public_url.trim_end_matches('/')
+                );
+                self.enqueue(&templates::already_registered(&reg.email, &reset))
+                    .await?;
+                self.audit(
+                    "signup",
+                    None,
+                    None,
+                    Outcome::Failure,
+                    &client,
+                    Some("e-mail taken"),
+                )
+                .await;
+            }
+            Err(StoreError::Conflict(Unique::Username)) => {
+                let signup = format!(
+                    "{}/auth/v1/signup",
+                    self.config.public_url.trim_end_matches('/')
+                );
+                self.enqueue(&templates::username_taken(
+                    &reg.email,
+                    reg.username.as_str(),
+                    &signup,
+                ))
+                .await?;
+                self.audit(
+                    "signup",
+                    None,
+                    None,
+                    Outcome::Failure,
+                    &client,
+                    Some("username taken"),
+                )
+                .await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// Sends a new verification code to a pending address. Always `Ok` for unknown or
+    /// already verified addresses (no enumeration); throttled per address and client.
+    pub async fn resend_verification(
+        &self,
+        email: &str,
+        client: ClientInfo,
+    ) -> Result<(), CodeError> {
+        let t = &self.config.throttle;
+        self.throttle(&[
+            self.limit_ip("mail", &client, t.mail_per_ip),
+            self.limit_account("mail", email, t.mail_per_account),
+        ])
+        .await??;
+        let Ok(email) = EmailAddress::parse(email) else {
+            return Ok(());
+        };
+        let Some(user) = self.store.user_by_email(&email).await? else {
+            return Ok(());
+        };
+        if user.email_verified || user.status == UserStatus::Disabled {
+            return Ok(());
+        }
+        let (record, code, link) = self.new_code(user.id, CodePurpose::VerifyEmail);
+        let mail = self.verification_mail(&user.email, &user.username, &code, &link);
+        self.store.issue_code(&record, &mail).await?;
+        self.mail_queued.notify_one();
+        self.audit(
+            "email.verification_sent",
+            None,
+            Some(user.id),
+            Outcome::Success,
+            &client,
+            None,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Redeems a verification code typed by the owner of `email`.
+    pub async fn verify_email_code(
+        &self,
+        email: &str,
+        code: &str,
+        client: ClientInfo,
+    ) -> Result<(), CodeError> {
+        let user = self.code_owner(email, &client).await?;
+        let lookup = user.map(|u| CodeLookup::Code {
+            user: u,
+            hash: code_hash(u, CodePurpose::VerifyEmail, code),
+        });
+        self.redeem(
+            CodePurpose::VerifyEmail,
+            lookup,
+            CodeEffect::VerifyEmail,
+            &client,
+            "email.verify",
+        )
+        .await
+    }
+
+    /// Redeems a verification link token (after the confirmation click).
+    pub async fn verify_email_link(
+        &self,
+        token: &str,
+        client: ClientInfo,
+    ) -> Result<(), CodeError> {
+        let t = &self.config.throttle;
+        self.throttle(&[self.limit_ip("code", &client, t.codes_per_ip)])
+            .await??;
+        let lookup = CodeLookup::Link(link_hash(CodePurpose::VerifyEmail, token));
+        self.redeem(
+            CodePurpose::VerifyEmail,
+            Some(lookup),
+            CodeEffect::VerifyEmail,
+            &client,
+            "email.verify",
+        )
+        .await
+    }
+
+    /// Throttles code entry for `email` and finds its account (`None` if there is none; the
+    /// caller then answers exactly as for a wrong code).
+    async fn code_owner(
+        &self,
+        email: &str,
+        client: &ClientInfo,
+    ) -> Result<Option<UserId>, CodeError> {
+        let t = &self.config.throttle;
+        self.throttle(&[
+            self.limit_ip("code", client, t.codes_per_ip),
+            self.limit_account("code", email, t.codes_per_account),
+        ])
+        .await??;
+        let Ok(email) = EmailAddress::parse(email) else {
+            return Ok(None);
+        };
+        Ok(self.store.user_by_email(&email).await?.map(|u| u.id))
+    }
+
+    async fn redeem(
+        &self,
+        purpose: CodePurpose,
+        lookup: Option<CodeLookup>,
+        effect: CodeEffect,
+        client: &ClientInfo,
+        action: &str,
+    ) -> Result<(), CodeError> {
+        let Some(lookup) = lookup else {
+            self.audit(
+                action,
+                None,
+                None,
+                Outcome::Failure,
+                client,
+                Some("unknown account"),
+            )
+            .await;
+            return Err(CodeError::Invalid);
+        };
+        let max = self.config.codes.max_attempts;
+        let now = self.clock.now();
+        match self
+            .store
+            .redeem_code(purpose, &lookup, &effect, max, now)
+            .await?
+        {
+            Redemption::Redeemed(user) => {
+                self.forget_user(user);
+                self.audit(
+                    action,
+                    Some(user),
+                    Some(user),
+                    Outcome::Success,
+                    client,
+                    None,
+                )
+                .await;
+                Ok(())
+            }
+            Redemption::Wrong { attempts_left } => {
+                let subject = match lookup {
+                    CodeLookup::Code { user, .. } => Some(user),
+                    CodeLookup::Link(_) => None,
+                };
+                let detail = format!("wrong code, {attempts_left} attempts left");
+                self.audit(
+                    action,
+                    None,
+                    subject,
+                    Outcome::Failure,
+                    client,
+                    Some(&detail),
+                )
+                .await;
+                Err(CodeError::Invalid)
+            }
+            Redemption::NoCode => {
+                self.audit(
+                    action,
+                    None,
+                    None,
+                    Outcome::Failure,
+                    client,
+                    Some("no live code"),
+                )
+                .await;
+                Err(CodeError::Invalid)
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ password reset
+
+    /// Sends a reset code and link to the account with this username or e-mail, if there is
+    /// one. The answer is the same either way.
+    pub async fn request_password_reset(
+        &self,
+        login: &str,
+        client: ClientInfo,
+    ) -> Result<(), CodeError> {
+        let t = &self.config.throttle;
+        self.throttle(&[
+            self.limit_ip("mail", &client, t.mail_per_ip),
+            self.limit_account("mail", login, t.mail_per_account),
+        ])
+        .await??;
+        let found = self
+            .store
+            .login_lookup(&login.trim().to_lowercase())
+            .await?;
+        let Some((user, _)) = found.filter(|(u, _)| u.can_authenticate()) else {
+            self.audit(
+                "password.reset_requested",
+                None,
+                None,
+                Outcome::Failure,
+                &client,
+                Some("unknown account"),
+            )
+            .await;
+            return Ok(());
+        };
+        let (record, code, link) = self.new_code(user.id, CodePurpose::ResetPassword);
+        let mail = templates::reset_password(
+            &user.email,
+            user.username.as_str(),
+            &code,
+            &self.link_url("password/reset", &link),
+            self.config.codes.code_ttl.num_minutes(),
+        );
+        self.store.issue_code(&record, &mail).await?;
+        self.mail_queued.notify_one();
+        self.audit(
+            "password.reset_requested",
+            None,
+            Some(user.id),
+            Outcome::Success,
+            &client,
+            None,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Sets a new password with a reset code sent to `email`; ends every session.
+    pub async fn reset_password_with_code(
+        &self,
+        email: &str,
+        code: &str,
+        new_password: String,
+        client: ClientInfo,
+    ) -> Result<(), CodeError> {
+        let owner = self.code_owner(email, &client).await?;
+        let inputs = match owner {
+            Some(id) => self
+                .user(id)
+                .await
+                .ok()
+                .map(|u| (u.username.to_string(), u.email.to_string())),
+            None => None,
+        };
+        let password = match &inputs {
+            Some((name, mail)) => Password::new_for(new_password, &[name, mail])?,
+            None => Password::new_checked(new_password)?,
+        };
+        let hash = self.hasher.hash(&password).await;
+        let lookup = owner.map(|u| CodeLookup::Code {
+            user: u,
+            hash: code_hash(u, CodePurpose::ResetPassword, code),
+        });
+        self.redeem(
+            CodePurpose::ResetPassword,
+            lookup,
+            CodeEffect::SetPassword(hash),
+            &client,
+            "password.reset",
+        )
+        .await?;
+        if let Some((username, email)) = inputs {
+            self.clear_login_limits(&[&username, &email]).await;
+        }
+        Ok(())
+    }
+
+    /// Sets a new password with a reset link token; ends every session.
+    pub async fn reset_password_with_link(
+        &self,
+        token: &str,
+        new_password: String,
+        client: ClientInfo,
+    ) -> Result<(), CodeError> {
+        let t = &self.config.throttle;
+        self.throttle(&[self.limit_ip("code", &client, t.codes_per_ip)])
+            .await??;
+        let password = Password::new_checked(new_password)?;
+        let hash = self.hasher.hash(&password).await;
+        let lookup = CodeLookup::Link(link_hash(CodePurpose::ResetPassword, token));
+        let max = self.config.codes.max_attempts;
+        let now = self.clock.now();
+        match self
+            .store
+            .redeem_code(
+                CodePurpose::ResetPassword,
+                &lookup,
+                &CodeEffect::SetPassword(hash),
+                max,
+                now,
+            )
+            .await?
+        {
+            Redemption::Redeemed(user) => {
+                self.forget_user(user);
+                self.audit(
+                    "password.reset",
+                    Some(user),
+                    Some(user),
+                    Outcome::Success,
+                    &client,
+                    None,
+                )
+                .await;
+                if let Ok(u) = self.user(user).await {
+                    self.clear_login_limits(&[u.username.as_str(), u.email.as_str()])
+                        .await;
+                }
+                Ok(())
+            }
+            _ => {
+                self.audit(
+                    "password.reset",
+                    None,
+                    None,
+                    Outcome::Failure,
+                    &client,
+                    Some("invalid link"),
+                )
+                .await;
+                Err(CodeError::Invalid)
+            }
+        }
+    }
+
+    /// After a successful reset the owner has proved themselves: their login counters go.
+    async fn clear_login_limits(&self, logins: &[&str]) {
+        let keys: Vec<String> = logins
+            .iter()
+            .map(|l| self.limit_account("login", l, 0).key)
+            .collect();
+        if let Err(e) = self.store.clear_rate_limits(&keys).await {
+            tracing::warn!(error = %e, "could not clear login throttling after a reset");
+        }
+    }
+
+    // ------------------------------------------------------------ password change
+
+    /// Changes the caller's password after checking the current one; optionally ends every
+    /// other session (the one making the request stays).
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current: Password,
+        new_password: String,
+        end_other_sessions: bool,
+        client: ClientInfo,
+    ) -> Result<(), ChangePasswordError> {
+        let user = self.user(principal.user_id).await.map_err(|e| match e {
+            crate::error::UserError::Store(s) => ChangePasswordError::Store(s),
+            _ => ChangePasswordError::WrongPassword,
+        })?;
+        let t = &self.config.throttle;
+        self.throttle(&[
+            self.limit_ip("login", &client, t.login_per_ip),
+            self.limit_account("login", user.username.as_str(), t.login_per_account),
+        ])
+        .await??;
+        let stored = self
+            .store
+            .login_lookup(user.username.as_str())
+            .await?
+            .and_then(|(_, h)| h);
+        if !self.hasher.verify(stored, &current).await {
+            self.audit(
+                "password.change",
+                Some(user.id),
+                Some(user.id),
+                Outcome::Failure,
+                &client,
+                Some("wrong current password"),
+            )
+            .await;
+            return Err(ChangePasswordError::WrongPassword);
+        }
+        let password =
+            Password::new_for(new_password, &[user.username.as_str(), user.email.as_str()])?;
+        let hash = self.hasher.hash(&password).await;
+        let end = match (end_other_sessions, principal.kind) {
+            (false, _) => EndSessions::None,
+            (true, CredentialKind::Session) => EndSessions::AllExcept(principal.credential_id),
+            (true, CredentialKind::ApiToken) => EndSessions::All,
+        };
+        self.store
+            .set_password_hash(user.id, &hash, end, self.clock.now())
+            .await?;
+        self.forget_user(user.id);
+        self.enqueue(&templates::password_changed(
+            &user.email,
+            user.username.as_str(),
+        ))
+        .await?;
+        self.audit(
+            "password.change",
+            Some(user.id),
+            Some(user.id),
+            Outcome::Success,
+            &client,
+            None,
+        )
+        .await;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ sessions
+
+    /// The caller's live sessions, newest first.
+    pub async fn sessions(&self, principal: &Principal) -> Result<Vec<SessionInfo>, SessionError> {
+        Ok(self
+            .store
+            .list_sessions(principal.user_id, self.clock.now())
+            .await?)
+    }
+
+    pub async fn end_session(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        client: ClientInfo,
+    ) -> Result<(), SessionError> {
+        if !self
+            .store
+            .delete_user_session(principal.user_id, id)
+            .await?
+        {
+            return Err(SessionError::NotFound);
+        }
+        self.forget_credential(id);
+        self.audit(
+            "session.end",
+            Some(principal.user_id),
+            Some(principal.user_id),
+            Outcome::Success,
+            &client,
+            None,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Ends every session of the caller but the one making the request (all of them when the
+    /// caller used an API token, or with `including_current`). Returns how many ended.
+    pub async fn end_sessions(
+        &self,
+        principal: &Principal,
+        including_current: bool,
+        client: ClientInfo,
+    ) -> Result<usize, SessionError> {
+        let keep = (principal.kind == CredentialKind::Session && !including_current)
+            .then_some(principal.credential_id);
+        let ended = self.store.delete_sessions(principal.user_id, keep).await?;
+        for id in &ended {
+            self.forget_credential(*id);
+        }
+        let detail = format!("{} sessions", ended.len());
+        self.audit(
+            "session.end_many",
+            Some(principal.user_id),
+            Some(principal.user_id),
+            Outcome::Success,
+            &client,
+            Some(&detail),
+        )
+        .await;
+        Ok(ended.len())
+    }
+
+    // ------------------------------------------------------------ mail delivery
+
+    /// Waits until mail is queued in this process (or `timeout` passes).
+    pub async fn mail_queued(&self, timeout: std::time::Duration) {
+        let _ = tokio::time::timeout(timeout, self.mail_queued.notified()).await;
+    }
+
+    /// One delivery round: claims due messages, sends each, and records the outcome with
+    /// exponential back-off for temporary failures.
+    pub async fn deliver_mail(
+        &self,
+        mailer: &dyn Mailer,
+        batch: u32,
+    ) -> Result<DeliveryReport, StoreError> {
+        let now = self.clock.now();
+        let claimed = self
+            .store
+            .claim_mail(now, now + Duration::minutes(5), batch)
+            .await?;
+        let mut report = DeliveryReport::default();
+        for queued in claimed {
+            match mailer.send(&queued.mail).await {
+                Ok(()) => {
+                    self.store
+                        .mark_mail_sent(queued.id, self.clock.now())
+                        .await?;
+                    report.sent += 1;
+                }
+                Err(e) => {
+                    let attempts = queued.attempts + 1;
+                    let retry_at: Option<DateTime<Utc>> = match e {
+                        MailError::Temporary(_) if attempts < MAX_MAIL_ATTEMPTS => {
+                            Some(self.clock.now() + backoff(queued.attempts))
+                        }
+                        _ => None,
+                    };
+                    tracing::warn!(mail = %queued.id, attempts, error = %e, retry = retry_at.is_some(), "mail delivery failed");
+                    self.store
+                        .mark_mail_failed(queued.id, &e.to_string(), retry_at)
+                        .await?;
+                    if retry_at.is_some() {
+                        report.retrying += 1;
+                    } else {
+                        report.gave_up += 1;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    pub async fn mail_counts(&self) -> Result<crate::store::MailCounts, StoreError> {
+        self.store.mail_counts().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_digits_and_links_are_long() {
+        let code = random_digits(6);
+        assert_eq!(code.len(), 6);
+        assert!(code.chars().all(|c| c.is_ascii_digit()));
+        assert_eq!(random_link_token().len(), 32); // 190 bits
+    }
+
+    #[test]
+    fn code_hashes_are_bound_to_user_and_purpose() {
+        let (a, b) = (UserId::new(), UserId::new());
+        let h = code_hash(a, CodePurpose::VerifyEmail, "123456");
+        assert_ne!(h, code_hash(b, CodePurpose::VerifyEmail, "123456"));
+        assert_ne!(h, code_hash(a, CodePurpose::ResetPassword, "123456"));
+        assert_eq!(h, code_hash(a, CodePurpose::VerifyEmail, " 123456 "));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(0), Duration::seconds(5));
+        assert_eq!(backoff(1), Duration::seconds(10));
+        assert_eq!(backoff(20), Duration::seconds(3600));
+    }
+}
