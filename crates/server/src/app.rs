@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use accounts::service::{SignupPolicy, ThrottlePolicy};
 use accounts::{Accounts, AccountsConfig, PasswordHasher, SystemClock};
 use anyhow::Context;
 use store_sqlite::SqliteStore;
@@ -38,6 +39,15 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Arc<Accounts>> {
     let config = AccountsConfig {
         public_url: settings.public_url.clone(),
         max_picture_bytes: settings.max_picture_bytes,
+        signup: SignupPolicy {
+            enabled: settings.signup_enabled,
+            allowed_domains: settings.signup_domains.clone(),
+        },
+        throttle: ThrottlePolicy {
+            login_per_ip: settings.login_attempts_per_ip,
+            login_per_account: settings.login_attempts_per_account,
+            ..ThrottlePolicy::default()
+        },
         ..AccountsConfig::default()
     };
     Ok(Arc::new(Accounts::new(

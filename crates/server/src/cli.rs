@@ -50,6 +50,18 @@ pub struct GlobalArgs {
         value_name = "text|json"
     )]
     pub log_format: Option<String>,
+    /// Deliver mail over SMTP: smtp://[user:pass@]host[:port][?tls=required] or smtps://...
+    /// [default: write .eml files under <data-dir>/mail/].
+    #[arg(long, env = "GATEHOUSE_SMTP_URL", global = true, value_name = "URL")]
+    pub smtp_url: Option<String>,
+    /// The From address of outgoing mail [default: Gatehouse <gatehouse@localhost>].
+    #[arg(
+        long,
+        env = "GATEHOUSE_MAIL_FROM",
+        global = true,
+        value_name = "ADDRESS"
+    )]
+    pub mail_from: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +93,18 @@ pub struct ServeArgs {
     /// Largest accepted profile picture upload, in bytes [default: 2097152].
     #[arg(long, env = "GATEHOUSE_MAX_PICTURE_BYTES", value_name = "BYTES")]
     pub max_picture_bytes: Option<String>,
+    /// Self-registration: open or closed [default: open].
+    #[arg(long, env = "GATEHOUSE_SIGNUP", value_name = "open|closed")]
+    pub signup: Option<String>,
+    /// Limit self-registration to these e-mail domains (comma-separated).
+    #[arg(long, env = "GATEHOUSE_SIGNUP_DOMAINS", value_name = "DOMAINS")]
+    pub signup_domains: Option<String>,
+    /// Login attempts per client address per 15 minutes [default: 100].
+    #[arg(long, env = "GATEHOUSE_LOGIN_ATTEMPTS_PER_IP", value_name = "N")]
+    pub login_attempts_per_ip: Option<String>,
+    /// Login attempts per account per 15 minutes [default: 10].
+    #[arg(long, env = "GATEHOUSE_LOGIN_ATTEMPTS_PER_ACCOUNT", value_name = "N")]
+    pub login_attempts_per_account: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,6 +176,12 @@ impl Cli {
                 .or_else(|| std::env::var("GATEHOUSE_PUBLIC_URL").ok()),
             password_hash_workers: serve.and_then(|s| s.password_hash_workers.clone()),
             max_picture_bytes: serve.and_then(|s| s.max_picture_bytes.clone()),
+            signup: serve.and_then(|s| s.signup.clone()),
+            signup_domains: serve.and_then(|s| s.signup_domains.clone()),
+            login_attempts_per_ip: serve.and_then(|s| s.login_attempts_per_ip.clone()),
+            login_attempts_per_account: serve.and_then(|s| s.login_attempts_per_account.clone()),
+            smtp_url: self.global.smtp_url.clone(),
+            mail_from: self.global.mail_from.clone(),
         }
     }
 }
@@ -187,6 +217,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("log_format            = {:?}", settings.log_format);
             println!("password_hash_workers = {}", settings.password_hash_workers);
             println!("max_picture_bytes     = {}", settings.max_picture_bytes);
+            println!(
+                "signup                = {}",
+                if settings.signup_enabled {
+                    "open"
+                } else {
+                    "closed"
+                }
+            );
+            println!(
+                "signup_domains        = {}",
+                settings.signup_domains.join(",")
+            );
+            println!(
+                "login_attempts        = {} per address, {} per account, per 15 min",
+                settings.login_attempts_per_ip, settings.login_attempts_per_account
+            );
+            println!(
+                "mail                  = {}",
+                match &settings.smtp_url {
+                    Some(url) => format!("SMTP {}", crate::config::redact_url(url)),
+                    None => format!("files in {}", settings.data_dir.join("mail").display()),
+                }
+            );
             Ok(())
         }
         Command::User(command) => {

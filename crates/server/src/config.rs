@@ -17,6 +17,12 @@ pub const KNOWN_ENV: &[&str] = &[
     "GATEHOUSE_LOG_FORMAT",
     "GATEHOUSE_PASSWORD_HASH_WORKERS",
     "GATEHOUSE_MAX_PICTURE_BYTES",
+    "GATEHOUSE_SIGNUP",
+    "GATEHOUSE_SIGNUP_DOMAINS",
+    "GATEHOUSE_LOGIN_ATTEMPTS_PER_IP",
+    "GATEHOUSE_LOGIN_ATTEMPTS_PER_ACCOUNT",
+    "GATEHOUSE_SMTP_URL",
+    "GATEHOUSE_MAIL_FROM",
 ];
 
 /// What the config file may contain (TOML). Unknown keys are refused.
@@ -30,6 +36,12 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub password_hash_workers: Option<usize>,
     pub max_picture_bytes: Option<usize>,
+    pub signup: Option<String>,
+    pub signup_domains: Option<Vec<String>>,
+    pub login_attempts_per_ip: Option<usize>,
+    pub login_attempts_per_account: Option<usize>,
+    pub smtp_url: Option<String>,
+    pub mail_from: Option<String>,
 }
 
 /// Values given on the command line or in the environment (already merged by clap).
@@ -43,6 +55,12 @@ pub struct Overrides {
     pub log_format: Option<String>,
     pub password_hash_workers: Option<String>,
     pub max_picture_bytes: Option<String>,
+    pub signup: Option<String>,
+    pub signup_domains: Option<String>,
+    pub login_attempts_per_ip: Option<String>,
+    pub login_attempts_per_account: Option<String>,
+    pub smtp_url: Option<String>,
+    pub mail_from: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +79,14 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub password_hash_workers: usize,
     pub max_picture_bytes: usize,
+    pub signup_enabled: bool,
+    /// Lower-case domains; empty means any.
+    pub signup_domains: Vec<String>,
+    pub login_attempts_per_ip: u32,
+    pub login_attempts_per_account: u32,
+    /// `None`: mail is written as `.eml` files under `<data_dir>/mail/`.
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
 }
 
 /// A refused setting: which one, where it can be set, and why.
@@ -79,6 +105,20 @@ fn refuse(key: &'static str, flag: &'static str, env: &'static str, reason: Stri
         flag,
         env,
         reason,
+    }
+}
+
+/// A URL with its password replaced, for printing.
+pub fn redact_url(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, rest)), Some(_)) => match rest.split_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
     }
 }
 
@@ -253,6 +293,89 @@ impl Settings {
             ),
         )?;
 
+        let signup_enabled = match o.signup.or(file.signup).as_deref().map(str::trim) {
+            None | Some("open") => true,
+            Some("closed") => false,
+            Some(other) => {
+                return Err(refuse(
+                    "signup",
+                    "--signup",
+                    "GATEHOUSE_SIGNUP",
+                    format!("{other:?} is neither \"open\" nor \"closed\""),
+                )
+                .into())
+            }
+        };
+        let domains: Vec<String> = match o.signup_domains {
+            Some(list) => list.split(',').map(str::to_owned).collect(),
+            None => file.signup_domains.unwrap_or_default(),
+        };
+        let mut signup_domains = Vec::new();
+        for d in domains {
+            let d = d.trim().trim_start_matches('@').to_lowercase();
+            if d.is_empty() {
+                continue;
+            }
+            if accounts::EmailAddress::parse(&format!("x@{d}")).is_err() {
+                return Err(refuse(
+                    "signup_domains",
+                    "--signup-domains",
+                    "GATEHOUSE_SIGNUP_DOMAINS",
+                    format!("{d:?} is not a domain name"),
+                )
+                .into());
+            }
+            signup_domains.push(d);
+        }
+        let attempts = |raw, from_file, key, flag, env| -> Result<u32, ConfigError> {
+            let n = parse_count(raw, from_file, 0, 1..=1_000_000_000, (key, flag, env))?;
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        };
+        let defaults = accounts::service::ThrottlePolicy::default();
+        let login_attempts_per_ip = match (&o.login_attempts_per_ip, file.login_attempts_per_ip) {
+            (None, None) => defaults.login_per_ip,
+            _ => attempts(
+                o.login_attempts_per_ip,
+                file.login_attempts_per_ip,
+                "login_attempts_per_ip",
+                "--login-attempts-per-ip",
+                "GATEHOUSE_LOGIN_ATTEMPTS_PER_IP",
+            )?,
+        };
+        let login_attempts_per_account = match (
+            &o.login_attempts_per_account,
+            file.login_attempts_per_account,
+        ) {
+            (None, None) => defaults.login_per_account,
+            _ => attempts(
+                o.login_attempts_per_account,
+                file.login_attempts_per_account,
+                "login_attempts_per_account",
+                "--login-attempts-per-account",
+                "GATEHOUSE_LOGIN_ATTEMPTS_PER_ACCOUNT",
+            )?,
+        };
+
+        let smtp_url = o
+            .smtp_url
+            .or(file.smtp_url)
+            .filter(|u| !u.trim().is_empty());
+        if let Some(url) = &smtp_url {
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return Err(refuse(
+                    "smtp_url",
+                    "--smtp-url",
+                    "GATEHOUSE_SMTP_URL",
+                    "must start with smtp:// or smtps://".into(),
+                )
+                .into());
+            }
+        }
+        let mail_from = o
+            .mail_from
+            .or(file.mail_from)
+            .unwrap_or_else(|| "Gatehouse <gatehouse@localhost>".into());
+
         Ok(Self {
             data_dir,
             database_url,
@@ -261,6 +384,12 @@ impl Settings {
             log_format,
             password_hash_workers,
             max_picture_bytes,
+            signup_enabled,
+            signup_domains,
+            login_attempts_per_ip,
+            login_attempts_per_account,
+            smtp_url,
+            mail_from,
         })
     }
 }
@@ -312,6 +441,26 @@ mod tests {
             ..Overrides::default()
         });
         assert!(e.contains("GATEHOUSE_LOG_FORMAT"), "{e}");
+        let e = err(Overrides {
+            signup: Some("maybe".into()),
+            ..Overrides::default()
+        });
+        assert!(e.contains("GATEHOUSE_SIGNUP"), "{e}");
+        let e = err(Overrides {
+            signup_domains: Some("example.com, not a domain".into()),
+            ..Overrides::default()
+        });
+        assert!(e.contains("GATEHOUSE_SIGNUP_DOMAINS"), "{e}");
+        let e = err(Overrides {
+            login_attempts_per_ip: Some("many".into()),
+            ..Overrides::default()
+        });
+        assert!(e.contains("GATEHOUSE_LOGIN_ATTEMPTS_PER_IP"), "{e}");
+        let e = err(Overrides {
+            smtp_url: Some("http://mail".into()),
+            ..Overrides::default()
+        });
+        assert!(e.contains("GATEHOUSE_SMTP_URL"), "{e}");
     }
 
     #[test]

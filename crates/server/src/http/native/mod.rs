@@ -4,14 +4,16 @@
 //! Who may call what: `/login` and `/pictures/{id}` are public; everything else needs a
 //! bearer credential (session or API token) and acts only on the caller's own account.
 
+pub mod account;
 mod error;
 mod extract;
 pub mod me;
+mod pages;
 pub mod session;
 pub mod tokens;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -42,12 +44,25 @@ use crate::http::AppState;
         tokens::enable,
         tokens::rotate,
         tokens::delete,
+        account::signup,
+        account::verify_email,
+        account::resend_verification,
+        account::forgot_password,
+        account::reset_password,
+        account::change_password,
+        account::list_sessions,
+        account::end_session,
+        account::end_other_sessions,
+        account::end_all_sessions,
+        account::audit_log,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "sessions", description = "Password login and logout"),
         (name = "profile", description = "The current user's claims and picture"),
         (name = "tokens", description = "The current user's API tokens"),
+        (name = "lifecycle", description = "Sign-up, verification, password reset and change, sessions"),
+        (name = "admin", description = "Administration (admin role)"),
     )
 )]
 pub struct ApiDoc;
@@ -92,4 +107,31 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/auth/v1/tokens/{id}/disable", post(tokens::disable))
         .route("/auth/v1/tokens/{id}/enable", post(tokens::enable))
         .route("/auth/v1/tokens/{id}/rotate", post(tokens::rotate))
+        .route("/auth/v1/signup", post(account::signup))
+        .route("/auth/v1/verify-email", post(account::verify_email))
+        .route(
+            "/auth/v1/verify-email/resend",
+            post(account::resend_verification),
+        )
+        .route(
+            "/auth/v1/verify-email/confirm",
+            get(pages::verify_page).post(pages::verify_submit),
+        )
+        .route("/auth/v1/password/forgot", post(account::forgot_password))
+        .route(
+            "/auth/v1/password/reset",
+            get(pages::reset_page).post(account::reset_password),
+        )
+        .route("/auth/v1/password/reset/confirm", post(pages::reset_submit))
+        .route("/auth/v1/password/change", post(account::change_password))
+        .route(
+            "/auth/v1/sessions",
+            get(account::list_sessions).delete(account::end_all_sessions),
+        )
+        .route(
+            "/auth/v1/sessions/end-others",
+            post(account::end_other_sessions),
+        )
+        .route("/auth/v1/sessions/{id}", delete(account::end_session))
+        .route("/auth/v1/admin/audit", get(account::audit_log))
 }

@@ -1,0 +1,442 @@
+//! The account lifecycle on the native API: sign-up, e-mail verification, password reset and
+//! change, sessions, and the admin audit log.
+//!
+//! Who may call what: sign-up, verification, forgotten-password and reset endpoints are
+//! public (and throttled); password change and sessions need a credential and act on the
+//! caller's account; `/admin/audit` needs the admin role.
+
+use accounts::audit::{AuditEvent, AuditFilter};
+use accounts::lifecycle::Registration;
+use accounts::store::SessionInfo;
+use accounts::{EmailAddress, Password, Username};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::{ApiError, ApiJson, ApiPath, Authenticated};
+use crate::http::auth::Client;
+use crate::http::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignupRequest {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// The same answer whatever happened to the request, so it reveals no account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    pub status: &'static str,
+    pub detail: &'static str,
+}
+
+fn accepted(detail: &'static str) -> Response {
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(Accepted {
+            status: "accepted",
+            detail,
+        }),
+    )
+        .into_response()
+}
+
+const CHECK_MAIL: &str =
+    "if the address can receive it, a message with a code and a link is on its way";
+
+/// Register an account; it stays pending until the e-mail address is verified.
+#[utoipa::path(
+    post, path = "/auth/v1/signup", tag = "lifecycle",
+    request_body = SignupRequest,
+    responses(
+        (status = 202, description = "Same answer whether or not the name or address is taken", body = Accepted),
+        (status = 400, description = "Invalid username, e-mail or weak password", body = super::Problem),
+        (status = 403, description = "Sign-up closed, or the domain is not allowed", body = super::Problem),
+        (status = 429, description = "Too many sign-ups from this address", body = super::Problem),
+    )
+)]
+pub async fn signup(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(body): ApiJson<SignupRequest>,
+) -> Result<Response, ApiError> {
+    let username = Username::parse(&body.username).map_err(ApiError::invalid)?;
+    let email = EmailAddress::parse(&body.email).map_err(ApiError::invalid)?;
+    state
+        .accounts
+        .register(
+            Registration {
+                username,
+                email,
+                password: body.password,
+            },
+            client,
+        )
+        .await?;
+    Ok(accepted(CHECK_MAIL))
+}
+
+/// Either a typed code with its address, or a link token.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum CodeOrLink {
+    Code { email: String, code: String },
+    Link { token: String },
+}
+
+/// Verify an e-mail address with the code or the link token from the message.
+#[utoipa::path(
+    post, path = "/auth/v1/verify-email", tag = "lifecycle",
+    request_body = CodeOrLink,
+    responses(
+        (status = 204, description = "Verified; the account is active"),
+        (status = 400, description = "Wrong, expired, used or exhausted code", body = super::Problem),
+        (status = 429, body = super::Problem),
+    )
+)]
+pub async fn verify_email(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(body): ApiJson<CodeOrLink>,
+) -> Result<StatusCode, ApiError> {
+    match body {
+        CodeOrLink::Code { email, code } => {
+            state
+                .accounts
+                .verify_email_code(&email, &code, client)
+                .await?
+        }
+        CodeOrLink::Link { token } => state.accounts.verify_email_link(&token, client).await?,
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailRequest {
+    pub email: String,
+}
+
+/// Send a new verification code to a pending address.
+#[utoipa::path(
+    post, path = "/auth/v1/verify-email/resend", tag = "lifecycle",
+    request_body = EmailRequest,
+    responses((status = 202, body = Accepted), (status = 429, body = super::Problem))
+)]
+pub async fn resend_verification(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(body): ApiJson<EmailRequest>,
+) -> Result<Response, ApiError> {
+    state
+        .accounts
+        .resend_verification(&body.email, client)
+        .await?;
+    Ok(accepted(CHECK_MAIL))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgotRequest {
+    /// Username or e-mail address.
+    pub login: String,
+}
+
+/// Ask for a password reset code and link. The answer never says whether the account exists.
+#[utoipa::path(
+    post, path = "/auth/v1/password/forgot", tag = "lifecycle",
+    request_body = ForgotRequest,
+    responses((status = 202, body = Accepted), (status = 429, body = super::Problem))
+)]
+pub async fn forgot_password(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(body): ApiJson<ForgotRequest>,
+) -> Result<Response, ApiError> {
+    state
+        .accounts
+        .request_password_reset(&body.login, client)
+        .await?;
+    Ok(accepted(CHECK_MAIL))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum ResetRequest {
+    Code {
+        email: String,
+        code: String,
+        new_password: String,
+    },
+    Link {
+        token: String,
+        new_password: String,
+    },
+}
+
+/// Set a new password with a reset code or link token; every session ends.
+#[utoipa::path(
+    post, path = "/auth/v1/password/reset", tag = "lifecycle",
+    request_body = ResetRequest,
+    responses(
+        (status = 204, description = "Password set; all sessions ended"),
+        (status = 400, description = "Invalid code, or weak password", body = super::Problem),
+        (status = 429, body = super::Problem),
+    )
+)]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(body): ApiJson<ResetRequest>,
+) -> Result<StatusCode, ApiError> {
+    match body {
+        ResetRequest::Code {
+            email,
+            code,
+            new_password,
+        } => {
+            state
+                .accounts
+                .reset_password_with_code(&email, &code, new_password, client)
+                .await?
+        }
+        ResetRequest::Link {
+            token,
+            new_password,
+        } => {
+            state
+                .accounts
+                .reset_password_with_link(&token, new_password, client)
+                .await?
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+    /// End every other session (default false).
+    #[serde(default)]
+    pub end_other_sessions: bool,
+}
+
+/// Change the caller's password.
+#[utoipa::path(
+    post, path = "/auth/v1/password/change", tag = "lifecycle",
+    security(("bearer" = [])),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 400, description = "Wrong current password, or weak new password", body = super::Problem),
+        (status = 401, body = super::Problem),
+        (status = 429, body = super::Problem),
+    )
+)]
+pub async fn change_password(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authenticated(principal): Authenticated,
+    ApiJson(body): ApiJson<ChangePasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .accounts
+        .change_password(
+            &principal,
+            Password::for_login(body.current_password),
+            body.new_password,
+            body.end_other_sessions,
+            client,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The session this request authenticated with.
+    pub current: bool,
+}
+
+impl SessionView {
+    fn new(s: SessionInfo, current: Uuid) -> Self {
+        Self {
+            current: s.id == current,
+            id: s.id,
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            expires_at: s.expires_at,
+            client_ip: s.client_ip,
+            user_agent: s.user_agent,
+        }
+    }
+}
+
+/// The caller's live sessions, newest first.
+#[utoipa::path(
+    get, path = "/auth/v1/sessions", tag = "lifecycle",
+    security(("bearer" = [])),
+    responses((status = 200, body = [SessionView]), (status = 401, body = super::Problem))
+)]
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<axum::Json<Vec<SessionView>>, ApiError> {
+    let sessions = state.accounts.sessions(&principal).await?;
+    Ok(axum::Json(
+        sessions
+            .into_iter()
+            .map(|s| SessionView::new(s, principal.credential_id))
+            .collect(),
+    ))
+}
+
+/// End one of the caller's sessions.
+#[utoipa::path(
+    delete, path = "/auth/v1/sessions/{id}", tag = "lifecycle",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 401, body = super::Problem), (status = 404, body = super::Problem))
+)]
+pub async fn end_session(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authenticated(principal): Authenticated,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state.accounts.end_session(&principal, id, client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ended {
+    pub ended: usize,
+}
+
+/// End every session of the caller except the current one.
+#[utoipa::path(
+    post, path = "/auth/v1/sessions/end-others", tag = "lifecycle",
+    security(("bearer" = [])),
+    responses((status = 200, body = Ended), (status = 401, body = super::Problem))
+)]
+pub async fn end_other_sessions(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authenticated(principal): Authenticated,
+) -> Result<axum::Json<Ended>, ApiError> {
+    let ended = state
+        .accounts
+        .end_sessions(&principal, false, client)
+        .await?;
+    Ok(axum::Json(Ended { ended }))
+}
+
+/// End every session of the caller, the current one included.
+#[utoipa::path(
+    delete, path = "/auth/v1/sessions", tag = "lifecycle",
+    security(("bearer" = [])),
+    responses((status = 200, body = Ended), (status = 401, body = super::Problem))
+)]
+pub async fn end_all_sessions(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authenticated(principal): Authenticated,
+) -> Result<axum::Json<Ended>, ApiError> {
+    let ended = state
+        .accounts
+        .end_sessions(&principal, true, client)
+        .await?;
+    Ok(axum::Json(Ended { ended }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Events where this user acted or was acted on.
+    pub user: Option<Uuid>,
+    pub action: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// The last id of the previous page.
+    pub before: Option<Uuid>,
+    /// 1 to 1000 (default 100).
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditView {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub action: String,
+    pub actor: Option<Uuid>,
+    pub subject: Option<Uuid>,
+    /// `success` or `failure`.
+    pub outcome: &'static str,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl From<AuditEvent> for AuditView {
+    fn from(e: AuditEvent) -> Self {
+        Self {
+            id: e.id,
+            at: e.at,
+            action: e.action,
+            actor: e.actor.map(|u| u.0),
+            subject: e.subject.map(|u| u.0),
+            outcome: e.outcome.as_str(),
+            client_ip: e.client_ip,
+            user_agent: e.user_agent,
+            detail: e.detail,
+        }
+    }
+}
+
+/// The audit log, newest first (admins only).
+#[utoipa::path(
+    get, path = "/auth/v1/admin/audit", tag = "admin",
+    security(("bearer" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, body = [AuditView]),
+        (status = 400, body = super::Problem),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Not an admin", body = super::Problem),
+    )
+)]
+pub async fn audit_log(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<Vec<AuditView>>, ApiError> {
+    let admin = state.accounts.admin(&principal)?;
+    let Query(q) = query
+        .map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", r.body_text()))?;
+    let filter = AuditFilter {
+        user: q.user.map(accounts::UserId),
+        action: q.action,
+        since: q.since,
+        until: q.until,
+        before: q.before,
+        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    let events = state.accounts.audit_log(admin, &filter).await?;
+    Ok(axum::Json(
+        events.into_iter().map(AuditView::from).collect(),
+    ))
+}
