@@ -11,6 +11,9 @@ use crate::clock::Clock;
 use crate::files::{FileId, FileStore, FileStoreError};
 
 pub mod contract;
+pub mod memory_mailer;
+
+pub use memory_mailer::{code_in, MemoryMailer};
 
 /// A clock that moves only when the test says so.
 #[derive(Debug)]

@@ -5,7 +5,8 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use accounts::service::NewUser;
-use accounts::testkit::{cheap_hasher, ManualClock};
+use accounts::testkit::{cheap_hasher, ManualClock, MemoryMailer};
+use accounts::OutgoingMail;
 use accounts::{Accounts, AccountsConfig, EmailAddress, Password, UserId, UserStatus, Username};
 use gatehouse::files::DiskFileStore;
 use gatehouse::http::{self, AppState};
@@ -27,6 +28,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub client: Client,
     pub dir: TempDir,
+    /// Receives the outbox when a test calls [`TestApp::mail_to`].
+    pub mailer: MemoryMailer,
     _shutdown: oneshot::Sender<()>,
 }
 
@@ -38,18 +41,24 @@ pub struct TestUser {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// An app whose core configuration the test adjusts first.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut AccountsConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open_in(dir.path()).await.unwrap();
         let files = DiskFileStore::new(dir.path().join("files")).unwrap();
         let clock = Arc::new(ManualClock::new());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let config = AccountsConfig {
+        let mut config = AccountsConfig {
             public_url: base.clone(),
             max_tokens_per_user: MAX_TOKENS,
             max_picture_bytes: MAX_PICTURE,
             ..AccountsConfig::default()
         };
+        adjust(&mut config);
         let accounts = Arc::new(Accounts::new(
             Arc::new(store),
             Arc::new(files),
@@ -68,8 +77,35 @@ impl TestApp {
             clock,
             client: Client::new(),
             dir,
+            mailer: MemoryMailer::new(),
             _shutdown: tx,
         }
+    }
+
+    /// Delivers the outbox and returns every message `address` has received so far.
+    pub async fn mail_to(&self, address: &str) -> Vec<OutgoingMail> {
+        self.accounts.deliver_mail(&self.mailer, 100).await.unwrap();
+        self.mailer.sent_to(address)
+    }
+
+    /// The code in the latest message to `address`.
+    pub async fn latest_code(&self, address: &str) -> String {
+        let mails = self.mail_to(address).await;
+        let last = mails.last().expect("a message was sent");
+        accounts::testkit::code_in(&last.text, 6)
+            .expect("the message has a code")
+            .to_owned()
+    }
+
+    /// The link token in the latest message to `address`.
+    pub async fn latest_link_token(&self, address: &str) -> String {
+        let mails = self.mail_to(address).await;
+        let text = &mails.last().expect("a message was sent").text;
+        let start = text.find("token=").expect("the message has a link") + "token=".len();
+        text[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -77,6 +113,25 @@ impl TestApp {
     }
 
     /// A new active user with the password [`PASSWORD`] and one API token.
+    /// Signs in with the password and returns the session token.
+    pub async fn login(&self, login: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/auth/v1/login"))
+            .json(&serde_json::json!({"login": login, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn session(&self, login: &str, password: &str) -> String {
+        let r = self.login(login, password).await;
+        assert_eq!(r.status(), 200);
+        r.json::<serde_json::Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     pub async fn user(&self, name: &str) -> TestUser {
         let user = self
             .accounts

@@ -4,6 +4,7 @@
 mod cli;
 mod freechat;
 mod helpers;
+mod lifecycle;
 mod native_profile;
 mod native_session;
 mod native_tokens;
