@@ -9,10 +9,12 @@ use accounts::{Accounts, AccountsConfig, PasswordHasher, SystemClock};
 use anyhow::Context;
 use store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::config::Settings;
 use crate::files::DiskFileStore;
 use crate::http::{self, AppState};
+use crate::mail;
 use crate::metrics::Metrics;
 use crate::telemetry;
 
@@ -89,7 +91,29 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
          then sign in with POST {}/auth/v1/login; API description: {}/auth/v1/openapi.json",
         settings.public_url, settings.public_url, settings.public_url
     );
-    http::serve(listener, state, shutdown_signal()).await?;
+    let mailer = mail::configured_mailer(
+        settings.smtp_url.as_deref(),
+        &settings.mail_from,
+        &settings.data_dir,
+    )?;
+    // One stop signal for the HTTP server and the mail delivery loop.
+    let (stop, stopped) = watch::channel(());
+    let until_stopped = |mut rx: watch::Receiver<()>| async move {
+        let _ = rx.changed().await;
+    };
+    let delivery = tokio::spawn(mail::run_delivery(
+        Arc::clone(&accounts),
+        mailer,
+        until_stopped(stopped),
+    ));
+    http::serve(listener, state, async move {
+        shutdown_signal().await;
+        let _ = stop.send(());
+    })
+    .await?;
+    if delivery.await.is_err() {
+        tracing::error!("the mail delivery task failed");
+    }
     flusher.abort();
     accounts
         .flush_usage()

@@ -7,5 +7,6 @@ pub mod cli;
 pub mod config;
 pub mod files;
 pub mod http;
+pub mod mail;
 pub mod metrics;
 pub mod telemetry;

@@ -17,7 +17,7 @@ use accounts::{Accounts, MailError, Mailer, OutgoingMail};
 use async_trait::async_trait;
 use lettre::message::header::ContentTransferEncoding;
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
-use lettre::transport::smtp::Error as SmtpError;
+use lettre::transport::smtp::{AsyncSmtpTransportBuilder, Error as SmtpError};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use uuid::Uuid;
 
@@ -47,12 +47,17 @@ pub struct MailFrom(Mailbox);
 impl MailFrom {
     /// Accepts `gatehouse@example.com` or `Gatehouse <gatehouse@example.com>`.
     pub fn parse(from: &str) -> Result<Self, ConfigError> {
-        from.trim().parse::<Mailbox>().map(Self).map_err(|e| ConfigError {
-            key: "mail_from",
-            flag: "--mail-from",
-            env: "GATEHOUSE_MAIL_FROM",
-            reason: format!("{from:?} is not a mail address like `Gatehouse <auth@example.com>`: {e}"),
-        })
+        from.trim()
+            .parse::<Mailbox>()
+            .map(Self)
+            .map_err(|e| ConfigError {
+                key: "mail_from",
+                flag: "--mail-from",
+                env: "GATEHOUSE_MAIL_FROM",
+                reason: format!(
+                    "{from:?} is not a mail address like `Gatehouse <auth@example.com>`: {e}"
+                ),
+            })
     }
 }
 
@@ -86,6 +91,12 @@ pub fn configured_mailer(
             Ok(Arc::new(mailer))
         }
     }
+}
+
+/// Checks an SMTP URL (`GATEHOUSE_SMTP_URL`) without connecting, so settings can be
+/// refused when they are loaded rather than when the server starts.
+pub fn check_smtp_url(url: &str) -> Result<(), ConfigError> {
+    smtp_builder(url).map(drop)
 }
 
 /// Drains the outbox until `shutdown` completes: a round of up to [`DELIVERY_BATCH`]
@@ -159,24 +170,11 @@ impl SmtpMailer {
     /// `smtps://host:465` (TLS from the start), `smtp://127.0.0.1:2525` (plain, for a local
     /// relay). The user name and password are percent-decoded.
     pub fn new(url: &str, from: MailFrom) -> Result<Self, ConfigError> {
-        let relay = without_credentials(url);
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|e| ConfigError {
-                key: "smtp_url",
-                flag: "--smtp-url",
-                env: "GATEHOUSE_SMTP_URL",
-                // lettre's message never repeats the URL, so no password leaks through it.
-                reason: format!(
-                    "{relay} is not a usable SMTP URL (smtp://user:password@host:587?tls=required, \
-                     smtps://host:465 or smtp://127.0.0.1:25): {e}"
-                ),
-            })?
-            .timeout(Some(SMTP_TIMEOUT))
-            .build();
+        let transport = smtp_builder(url)?.timeout(Some(SMTP_TIMEOUT)).build();
         Ok(Self {
             transport,
             from,
-            relay,
+            relay: without_credentials(url),
         })
     }
 }
@@ -231,10 +229,25 @@ impl Mailer for FileMailer {
         );
         let path = self.dir.join(&name);
         let partial = self.dir.join(format!(".{name}.partial"));
-        let io = |e: std::io::Error| MailError::Temporary(format!("writing {}: {e}", path.display()));
+        let io =
+            |e: std::io::Error| MailError::Temporary(format!("writing {}: {e}", path.display()));
         tokio::fs::write(&partial, bytes).await.map_err(io)?;
         tokio::fs::rename(&partial, &path).await.map_err(io)
     }
+}
+
+fn smtp_builder(url: &str) -> Result<AsyncSmtpTransportBuilder, ConfigError> {
+    AsyncSmtpTransport::<Tokio1Executor>::from_url(url.trim()).map_err(|e| ConfigError {
+        key: "smtp_url",
+        flag: "--smtp-url",
+        env: "GATEHOUSE_SMTP_URL",
+        // lettre's message never repeats the URL, so the password cannot leak through it.
+        reason: format!(
+            "{} is not a usable SMTP URL (smtp://user:password@host:587?tls=required, \
+             smtps://host:465 or smtp://127.0.0.1:25): {e}",
+            without_credentials(url)
+        ),
+    })
 }
 
 /// The message as it goes on the wire. An address lettre cannot take will never send, so
@@ -290,7 +303,9 @@ fn without_credentials(url: &str) -> String {
         Some((scheme, rest)) => {
             let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
             let (authority, tail) = rest.split_at(authority_end);
-            let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
             format!("{scheme}://{host}{tail}")
         }
         None => "the value".to_owned(),
@@ -307,7 +322,10 @@ mod tests {
         OutgoingMail {
             to: EmailAddress::parse("alice@example.com").unwrap(),
             subject: "Réinitialiser".into(),
-            text: format!("Hello,\n\nYour code: 123456\n\n{}\n", "long line ".repeat(20)),
+            text: format!(
+                "Hello,\n\nYour code: 123456\n\n{}\n",
+                "long line ".repeat(20)
+            ),
             html: "<p>Your code: <strong>123456</strong></p>".into(),
         }
     }
@@ -319,34 +337,60 @@ mod tests {
             "smtp://mail.example.com:587?tls=required"
         );
         assert_eq!(without_credentials("smtps://a@b@host"), "smtps://host");
-        assert_eq!(without_credentials("smtp://127.0.0.1:2525"), "smtp://127.0.0.1:2525");
+        assert_eq!(
+            without_credentials("smtp://127.0.0.1:2525"),
+            "smtp://127.0.0.1:2525"
+        );
         assert_eq!(without_credentials("garbage"), "the value");
     }
 
     #[test]
     fn the_sender_is_validated_and_named() {
-        assert_eq!(MailFrom::parse(DEFAULT_MAIL_FROM).unwrap().0.email.domain(), "localhost");
+        assert_eq!(
+            MailFrom::parse(DEFAULT_MAIL_FROM).unwrap().0.email.domain(),
+            "localhost"
+        );
         assert!(MailFrom::parse("auth@example.com").is_ok());
         let err = MailFrom::parse("not an address").unwrap_err().to_string();
         assert!(err.contains("GATEHOUSE_MAIL_FROM"), "{err}");
     }
 
-    #[tokio::test]
-    async fn a_bad_smtp_url_is_refused_by_name_without_its_password() {
-        for url in ["http://host", "smtp://host?tls=sometimes", "smtp://", "not a url"] {
-            let err = SmtpMailer::new(url, MailFrom::parse(DEFAULT_MAIL_FROM).unwrap())
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains("GATEHOUSE_SMTP_URL"), "{url}: {err}");
+    #[test]
+    fn smtp_urls_are_checked_without_connecting() {
+        for url in [
+            "smtp://user:p%40ss@mail.example.com:587?tls=required",
+            "smtp://mail.example.com?tls=opportunistic",
+            "smtps://mail.example.com:465",
+            "smtp://127.0.0.1:2525",
+        ] {
+            check_smtp_url(url).unwrap();
         }
+        for url in [
+            "http://host",
+            "smtp://host?tls=sometimes",
+            "smtp://",
+            "not a url",
+            "ftp://user:hunter2@host",
+        ] {
+            let err = check_smtp_url(url).unwrap_err().to_string();
+            assert!(err.contains("GATEHOUSE_SMTP_URL"), "{url}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bad_smtp_url_is_refused_when_the_mailer_is_built() {
         let err = configured_mailer(
-            Some("ftp://user:hunter2@host"),
+            Some("smtp://user:hunter2@host?tls=sometimes"),
             DEFAULT_MAIL_FROM,
             Path::new("."),
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("GATEHOUSE_SMTP_URL") && !err.contains("hunter2"), "{err}");
+        assert!(
+            err.contains("GATEHOUSE_SMTP_URL") && !err.contains("hunter2"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -357,7 +401,10 @@ mod tests {
         )
         .unwrap();
         let debug = format!("{mailer:?}");
-        assert!(!debug.contains("hunter2") && debug.contains("127.0.0.1:2525"), "{debug}");
+        assert!(
+            !debug.contains("hunter2") && debug.contains("127.0.0.1:2525"),
+            "{debug}"
+        );
     }
 
     #[test]
@@ -365,11 +412,25 @@ mod tests {
         let from = MailFrom::parse(DEFAULT_MAIL_FROM).unwrap();
         let raw = String::from_utf8(build_message(&from, &mail()).unwrap().formatted()).unwrap();
         assert!(raw.contains("Content-Type: multipart/alternative"), "{raw}");
-        assert!(raw.contains("Content-Type: text/plain; charset=utf-8"), "{raw}");
-        assert!(raw.contains("Content-Type: text/html; charset=utf-8"), "{raw}");
-        assert_eq!(raw.matches("Content-Transfer-Encoding: quoted-printable").count(), 2, "{raw}");
+        assert!(
+            raw.contains("Content-Type: text/plain; charset=utf-8"),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("Content-Type: text/html; charset=utf-8"),
+            "{raw}"
+        );
+        assert_eq!(
+            raw.matches("Content-Transfer-Encoding: quoted-printable")
+                .count(),
+            2,
+            "{raw}"
+        );
         assert!(raw.contains("Your code: 123456"), "{raw}");
         assert!(raw.contains("To: alice@example.com"), "{raw}");
-        assert!(raw.contains("@localhost>"), "a Message-ID in the sender's domain: {raw}");
+        assert!(
+            raw.contains("@localhost>"),
+            "a Message-ID in the sender's domain: {raw}"
+        );
     }
 }
