@@ -343,7 +343,12 @@ impl Accounts {
     }
 
     /// Sets a new password and ends every session of the user.
-    pub async fn set_password(&self, user: UserId, password: Password) -> Result<(), UserError> {
+    pub async fn set_password(
+        &self,
+        user: UserId,
+        password: Password,
+        client: &ClientInfo,
+    ) -> Result<(), UserError> {
         let hash = self.hasher.hash(&password).await;
         let now = self.clock.now();
         if !self
@@ -354,6 +359,15 @@ impl Accounts {
             return Err(UserError::NotFound);
         }
         self.forget_user(user);
+        self.audit(
+            "password.set",
+            None,
+            Some(user),
+            Outcome::Success,
+            client,
+            None,
+        )
+        .await;
         Ok(())
     }
 
@@ -361,6 +375,7 @@ impl Accounts {
         &self,
         user: UserId,
         update: ProfileUpdate,
+        client: &ClientInfo,
     ) -> Result<User, ProfileError> {
         let change = update.validate()?;
         let updated = self
@@ -369,11 +384,25 @@ impl Accounts {
             .await?
             .ok_or(ProfileError::NotFound)?;
         self.users.invalidate(|u| u.id == user);
+        self.audit(
+            "profile.update",
+            Some(user),
+            Some(user),
+            Outcome::Success,
+            client,
+            None,
+        )
+        .await;
         Ok(updated)
     }
 
     /// Stores a new profile picture and points the `picture` claim at it; returns its URL.
-    pub async fn set_picture(&self, user: UserId, bytes: Vec<u8>) -> Result<String, PictureError> {
+    pub async fn set_picture(
+        &self,
+        user: UserId,
+        bytes: Vec<u8>,
+        client: &ClientInfo,
+    ) -> Result<String, PictureError> {
         let max = self.config.max_picture_bytes;
         if bytes.len() > max {
             return Err(PictureError::TooLarge { max });
@@ -401,6 +430,15 @@ impl Accounts {
         {
             Ok(previous) => {
                 self.users.invalidate(|u| u.id == user);
+                self.audit(
+                    "profile.picture",
+                    Some(user),
+                    Some(user),
+                    Outcome::Success,
+                    client,
+                    None,
+                )
+                .await;
                 if let Some(old) = previous {
                     if let Err(e) = self.files.delete(old).await {
                         tracing::warn!(error = %e, file = %old, "could not delete a replaced avatar");
@@ -635,6 +673,7 @@ impl Accounts {
         user: UserId,
         name: Option<String>,
         expires_in: Option<Duration>,
+        client: &ClientInfo,
     ) -> Result<(ApiToken, TokenSecret), TokenError> {
         let name = token_name(name)?;
         if let Some(d) = expires_in {
@@ -664,10 +703,20 @@ impl Accounts {
         };
         let max = self.config.max_tokens_per_user;
         match self.store.insert_token(&token, &secret.hash(), max).await {
-            Ok(()) => Ok((token, secret)),
+            Ok(()) => {
+                self.audit_token("token.create", &token, client).await;
+                Ok((token, secret))
+            }
             Err(StoreError::LimitReached) => Err(TokenError::TooMany { max }),
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn audit_token(&self, action: &str, token: &ApiToken, client: &ClientInfo) {
+        let detail = format!("token {} ({})", token.id, token.mask);
+        let user = Some(token.user_id);
+        self.audit(action, user, user, Outcome::Success, client, Some(&detail))
+            .await;
     }
 
     /// All of the user's API tokens, newest first, with pending last-used times merged in.
@@ -701,6 +750,7 @@ impl Accounts {
         user: UserId,
         by: &TokenRef,
         disabled: bool,
+        client: &ClientInfo,
     ) -> Result<ApiToken, TokenError> {
         let token = self.token(user, by).await?;
         if !self
@@ -711,15 +761,27 @@ impl Accounts {
             return Err(TokenError::NotFound);
         }
         self.forget_credential(token.id.0);
+        let action = if disabled {
+            "token.disable"
+        } else {
+            "token.enable"
+        };
+        self.audit_token(action, &token, client).await;
         Ok(ApiToken { disabled, ..token })
     }
 
-    pub async fn delete_token(&self, user: UserId, by: &TokenRef) -> Result<ApiToken, TokenError> {
+    pub async fn delete_token(
+        &self,
+        user: UserId,
+        by: &TokenRef,
+        client: &ClientInfo,
+    ) -> Result<ApiToken, TokenError> {
         let token = self.token(user, by).await?;
         if !self.store.delete_token(user, token.id).await? {
             return Err(TokenError::NotFound);
         }
         self.forget_credential(token.id.0);
+        self.audit_token("token.delete", &token, client).await;
         Ok(token)
     }
 
@@ -728,6 +790,7 @@ impl Accounts {
         &self,
         user: UserId,
         by: &TokenRef,
+        client: &ClientInfo,
     ) -> Result<(ApiToken, TokenSecret), TokenError> {
         let token = self.token(user, by).await?;
         let secret = TokenSecret::generate(CredentialKind::ApiToken);
@@ -740,6 +803,7 @@ impl Accounts {
             return Err(TokenError::NotFound);
         }
         self.forget_credential(token.id.0);
+        self.audit_token("token.rotate", &token, client).await;
         let token = ApiToken {
             mask: secret.mask(),
             rotated_at: Some(now),

@@ -4,7 +4,7 @@
 
 use std::io::Read;
 
-use accounts::service::NewUser;
+use accounts::service::{ClientInfo, NewUser};
 use accounts::token::TokenRef;
 use accounts::{EmailAddress, Password, UserStatus, Username};
 use anyhow::Context;
@@ -196,6 +196,14 @@ fn password_from_stdin() -> anyhow::Result<String> {
     Ok(line)
 }
 
+/// How operator commands appear in the audit log.
+fn cli_client() -> ClientInfo {
+    ClientInfo {
+        ip: None,
+        user_agent: Some("gatehouse-cli".into()),
+    }
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let unknown = config::unknown_env(std::env::vars());
     if !unknown.is_empty() {
@@ -273,7 +281,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 UserCommand::SetPassword { user, .. } => {
                     let password = Password::new_checked(password_from_stdin()?)?;
                     let user = accounts.find_user(&user).await?;
-                    accounts.set_password(user.id, password).await?;
+                    accounts
+                        .set_password(user.id, password, &cli_client())
+                        .await?;
                     eprintln!(
                         "password set for {}; their sessions have ended",
                         user.username
@@ -292,7 +302,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 } => {
                     let user = accounts.find_user(&user).await?;
                     let (_, secret) = accounts
-                        .create_token(user.id, name, expires_in.map(chrono::Duration::seconds))
+                        .create_token(
+                            user.id,
+                            name,
+                            expires_in.map(chrono::Duration::seconds),
+                            &cli_client(),
+                        )
                         .await?;
                     println!("{}", secret.expose());
                 }
@@ -301,7 +316,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     let by = TokenRef::parse(&token).with_context(|| {
                         format!("{token:?} is not a token id, masked token or token secret")
                     })?;
-                    let revoked = accounts.delete_token(user.id, &by).await?;
+                    let revoked = accounts.delete_token(user.id, &by, &cli_client()).await?;
                     eprintln!("revoked token {} ({})", revoked.id, revoked.mask);
                 }
                 TokenCommand::List { user } => {

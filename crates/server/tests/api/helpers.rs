@@ -147,7 +147,7 @@ impl TestApp {
             .unwrap();
         let (_, secret) = self
             .accounts
-            .create_token(user.id, Some("test".into()), None)
+            .create_token(user.id, Some("test".into()), None, &Default::default())
             .await
             .unwrap();
         TestUser {

@@ -24,7 +24,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, NaiveDateTime, SecondsFormat};
 use serde::{Deserialize, Serialize};
 
-use crate::http::auth::{bearer, record_user};
+use crate::http::auth::{bearer, record_user, Client};
 use crate::http::AppState;
 
 pub fn routes(state: &AppState) -> Router<AppState> {
@@ -327,11 +327,12 @@ impl From<DetailsUpdate> for ProfileUpdate {
 /// `POST /api/v1/account/token`: a new token without expiry, as `text/plain`.
 async fn create_token(
     State(state): State<AppState>,
+    Client(client): Client,
     Caller(me): Caller,
 ) -> Result<Response, FreeChatError> {
     let (_, secret) = state
         .accounts
-        .create_token(me.user_id, Some("freechat".into()), None)
+        .create_token(me.user_id, Some("freechat".into()), None, &client)
         .await?;
     Ok(text(secret.expose().to_owned()))
 }
@@ -339,6 +340,7 @@ async fn create_token(
 /// `POST /api/v1/account/token/{duration}`: a timed token, `duration` in seconds.
 async fn create_token_with_duration(
     State(state): State<AppState>,
+    Client(client): Client,
     Caller(me): Caller,
     Path(duration): Path<String>,
 ) -> Result<Response, FreeChatError> {
@@ -358,6 +360,7 @@ async fn create_token_with_duration(
             me.user_id,
             Some("freechat".into()),
             Some(chrono::Duration::seconds(seconds)),
+            &client,
         )
         .await?;
     Ok(text(secret.expose().to_owned()))
@@ -371,12 +374,13 @@ fn token_ref(raw: &str) -> Result<TokenRef, FreeChatError> {
 /// `PUT /api/v1/account/token/{token}`: disable; answers the token as given.
 async fn disable_token(
     State(state): State<AppState>,
+    Client(client): Client,
     Caller(me): Caller,
     Path(token): Path<String>,
 ) -> Result<Response, FreeChatError> {
     state
         .accounts
-        .set_token_disabled(me.user_id, &token_ref(&token)?, true)
+        .set_token_disabled(me.user_id, &token_ref(&token)?, true, &client)
         .await?;
     Ok(text(token))
 }
@@ -384,12 +388,13 @@ async fn disable_token(
 /// `DELETE /api/v1/account/token/{token}`: delete; answers the token as given.
 async fn delete_token(
     State(state): State<AppState>,
+    Client(client): Client,
     Caller(me): Caller,
     Path(token): Path<String>,
 ) -> Result<Response, FreeChatError> {
     state
         .accounts
-        .delete_token(me.user_id, &token_ref(&token)?)
+        .delete_token(me.user_id, &token_ref(&token)?, &client)
         .await?;
     Ok(text(token))
 }
@@ -450,13 +455,14 @@ async fn get_user_details(
 /// `PUT /api/v1/account/details`: answers the JSON literal `true`.
 async fn update_user_info(
     State(state): State<AppState>,
+    Client(client): Client,
     Caller(me): Caller,
     body: Result<Json<DetailsUpdate>, JsonRejection>,
 ) -> Result<Json<bool>, FreeChatError> {
     let Json(update) = body.map_err(|r| FreeChatError::new(r.status(), r.body_text()))?;
     state
         .accounts
-        .update_profile(me.user_id, update.into())
+        .update_profile(me.user_id, update.into(), &client)
         .await?;
     Ok(Json(true))
 }
@@ -464,6 +470,7 @@ async fn update_user_info(
 /// `POST /api/v1/account/picture`: multipart part `file`; answers the picture URL.
 async fn upload_user_picture(
     State(state): State<AppState>,
+    Client(client): Client,
     Caller(me): Caller,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, FreeChatError> {
@@ -472,6 +479,9 @@ async fn upload_user_picture(
     let bytes = crate::http::native::me::read_file_part(multipart)
         .await
         .map_err(|e| FreeChatError::new(e.status, e.detail))?;
-    let url = state.accounts.set_picture(me.user_id, bytes).await?;
+    let url = state
+        .accounts
+        .set_picture(me.user_id, bytes, &client)
+        .await?;
     Ok(text(url))
 }

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{ApiError, ApiJson, ApiPath, Authenticated};
+use crate::http::auth::Client;
 use crate::http::AppState;
 
 /// The OIDC standard claims; `null` when not set.
@@ -196,12 +197,13 @@ pub async fn get_me(
 )]
 pub async fn patch_me(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiJson(body): ApiJson<ProfilePatch>,
 ) -> Result<axum::Json<UserView>, ApiError> {
     let user = state
         .accounts
-        .update_profile(principal.user_id, body.into())
+        .update_profile(principal.user_id, body.into(), &client)
         .await?;
     Ok(axum::Json(user.into()))
 }
@@ -260,11 +262,15 @@ pub async fn read_file_part(mut multipart: Multipart) -> Result<Vec<u8>, ApiErro
 )]
 pub async fn put_picture(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     multipart: Multipart,
 ) -> Result<axum::Json<PictureUploaded>, ApiError> {
     let bytes = read_file_part(multipart).await?;
-    let picture = state.accounts.set_picture(principal.user_id, bytes).await?;
+    let picture = state
+        .accounts
+        .set_picture(principal.user_id, bytes, &client)
+        .await?;
     Ok(axum::Json(PictureUploaded { picture }))
 }
 

@@ -1,5 +1,6 @@
 //! The current user's API tokens: create, list, get, disable, enable, rotate, delete.
 
+use accounts::service::ClientInfo;
 use accounts::token::{ApiToken, TokenRef};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,6 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{ApiError, ApiJson, ApiPath, Authenticated};
+use crate::http::auth::Client;
 use crate::http::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -79,6 +81,7 @@ fn token_ref(raw: &str) -> Result<TokenRef, ApiError> {
 )]
 pub async fn create(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<Response, ApiError> {
@@ -88,6 +91,7 @@ pub async fn create(
             principal.user_id,
             body.name,
             body.expires_in.map(chrono::Duration::seconds),
+            &client,
         )
         .await?;
     let created = TokenCreated {
@@ -138,10 +142,11 @@ async fn set_disabled(
     principal: accounts::Principal,
     id: String,
     disabled: bool,
+    client: ClientInfo,
 ) -> Result<axum::Json<TokenView>, ApiError> {
     let token = state
         .accounts
-        .set_token_disabled(principal.user_id, &token_ref(&id)?, disabled)
+        .set_token_disabled(principal.user_id, &token_ref(&id)?, disabled, &client)
         .await?;
     Ok(axum::Json(TokenView::new(token, state.accounts.now())))
 }
@@ -155,10 +160,11 @@ async fn set_disabled(
 )]
 pub async fn disable(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<TokenView>, ApiError> {
-    set_disabled(state, principal, id, true).await
+    set_disabled(state, principal, id, true, client).await
 }
 
 /// Enable a disabled token.
@@ -170,10 +176,11 @@ pub async fn disable(
 )]
 pub async fn enable(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<TokenView>, ApiError> {
-    set_disabled(state, principal, id, false).await
+    set_disabled(state, principal, id, false, client).await
 }
 
 /// Rotate a token: a new secret for the same token; the old secret stops working.
@@ -185,12 +192,13 @@ pub async fn enable(
 )]
 pub async fn rotate(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<TokenCreated>, ApiError> {
     let (token, secret) = state
         .accounts
-        .rotate_token(principal.user_id, &token_ref(&id)?)
+        .rotate_token(principal.user_id, &token_ref(&id)?, &client)
         .await?;
     Ok(axum::Json(TokenCreated {
         token: secret.expose().to_owned(),
@@ -207,12 +215,13 @@ pub async fn rotate(
 )]
 pub async fn delete(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state
         .accounts
-        .delete_token(principal.user_id, &token_ref(&id)?)
+        .delete_token(principal.user_id, &token_ref(&id)?, &client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
