@@ -23,10 +23,18 @@ pub struct Response {
     pub keep_alive: bool,
 }
 
-/// Builds the bytes of one GET request (built once per target, reused).
-pub fn build_request(authority: &str, path: &str, header: Option<(&str, &str)>) -> Vec<u8> {
+/// Builds the bytes of one request (built once per connection, reused). With a body,
+/// Content-Length is added, and `Content-Type: application/json` unless `header` is a
+/// Content-Type.
+pub fn build_request(
+    method: &str,
+    authority: &str,
+    path: &str,
+    header: Option<(&str, &str)>,
+    body: Option<&[u8]>,
+) -> Vec<u8> {
     let mut s = format!(
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: gatehouse-loadbench\r\nAccept: */*\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: gatehouse-loadbench\r\nAccept: */*\r\n"
     );
     if let Some((name, value)) = header {
         s.push_str(name);
@@ -34,8 +42,18 @@ pub fn build_request(authority: &str, path: &str, header: Option<(&str, &str)>) 
         s.push_str(value);
         s.push_str("\r\n");
     }
+    if let Some(body) = body {
+        if !header.is_some_and(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
+            s.push_str("Content-Type: application/json\r\n");
+        }
+        s.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     s.push_str("\r\n");
-    s.into_bytes()
+    let mut bytes = s.into_bytes();
+    if let Some(body) = body {
+        bytes.extend_from_slice(body);
+    }
+    bytes
 }
 
 fn bad(msg: impl Into<String>) -> io::Error {
@@ -322,7 +340,13 @@ mod tests {
             req
         });
         let mut conn = Conn::new(client);
-        let req = build_request("127.0.0.1:1", "/x", Some(("Authorization", "Bearer t")));
+        let req = build_request(
+            "GET",
+            "127.0.0.1:1",
+            "/x",
+            Some(("Authorization", "Bearer t")),
+            None,
+        );
         let res = conn.request(&req).await;
         drop(conn);
         (res, srv.await.unwrap())
@@ -342,6 +366,26 @@ mod tests {
         let req = String::from_utf8(req).unwrap();
         assert!(req.starts_with("GET /x HTTP/1.1\r\nHost: 127.0.0.1:1\r\n"));
         assert!(req.contains("\r\nAuthorization: Bearer t\r\n"));
+    }
+
+    #[test]
+    fn post_with_body() {
+        let req = build_request("POST", "h:1", "/login", None, Some(br#"{"a":1}"#));
+        assert_eq!(
+            String::from_utf8(req).unwrap(),
+            "POST /login HTTP/1.1\r\nHost: h:1\r\nUser-Agent: gatehouse-loadbench\r\nAccept: */*\r\n\
+             Content-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}"
+        );
+        let req = build_request(
+            "PUT",
+            "h",
+            "/p",
+            Some(("content-type", "text/plain")),
+            Some(b"x"),
+        );
+        let req = String::from_utf8(req).unwrap();
+        assert!(req.contains("\r\ncontent-type: text/plain\r\nContent-Length: 1\r\n\r\nx"));
+        assert!(!req.contains("application/json"));
     }
 
     #[tokio::test]

@@ -1,7 +1,10 @@
 //! `loadbench`: HTTP/1.1 keep-alive load generator for Gatehouse benchmarks on
-//! loopback. Not a test; see `loadbench --help` and `scripts/bench-foundation.sh`.
+//! loopback, plus `loadbench hash-ceiling` (the argon2id login ceiling of this machine and
+//! build). Not a test; see `loadbench --help`, `scripts/bench-foundation.sh` and
+//! `scripts/bench-logins.sh`.
 
 mod args;
+mod ceiling;
 mod http;
 
 use std::collections::BTreeMap;
@@ -13,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::Barrier;
 use tokio::time::{timeout_at, Instant};
 
-use args::{Args, Target};
+use args::{Args, Command, Target};
 use http::Conn;
 
 /// One error kind: how many times, and the first example's detail.
@@ -63,17 +66,43 @@ struct TargetResult {
 
 struct Plan {
     addr: SocketAddr,
-    request: Arc<Vec<u8>>,
     warmup_end: Instant,
     end: Instant,
     timeout: Duration,
 }
 
-async fn worker(plan: Arc<Plan>, conn: Conn, start: Arc<Barrier>) -> WorkerStats {
+/// A paced connection's schedule: its first send, then one every `interval`.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    first: Instant,
+    interval: Duration,
+}
+
+async fn worker(
+    plan: Arc<Plan>,
+    request: Vec<u8>,
+    pace: Option<Pace>,
+    conn: Conn,
+    start: Arc<Barrier>,
+) -> WorkerStats {
     let mut st = WorkerStats::default();
     let mut conn = Some(conn);
+    let mut next = pace.map(|p| p.first);
     start.wait().await;
     loop {
+        // Paced: wait for the scheduled time, and measure latency from it, so a request
+        // sent late (because the previous one was slow) counts its wait.
+        let scheduled = match next {
+            Some(t) if t >= plan.end => break,
+            Some(t) => {
+                tokio::time::sleep_until(t).await;
+                Some(t)
+            }
+            None => None,
+        };
+        if let (Some(t), Some(p)) = (next, pace) {
+            next = Some(t + p.interval);
+        }
         if Instant::now() >= plan.end {
             break;
         }
@@ -99,10 +128,11 @@ async fn worker(plan: Arc<Plan>, conn: Conn, start: Arc<Barrier>) -> WorkerStats
             },
         };
         let t0 = Instant::now();
+        let from = scheduled.unwrap_or(t0);
         let deadline = (t0 + plan.timeout).min(plan.end);
-        let res = timeout_at(deadline, c.request(&plan.request)).await;
-        let elapsed = t0.elapsed();
-        let measured = t0 >= plan.warmup_end;
+        let res = timeout_at(deadline, c.request(&request)).await;
+        let elapsed = from.elapsed();
+        let measured = from >= plan.warmup_end;
         let map = if measured {
             &mut st.errors
         } else {
@@ -158,73 +188,124 @@ fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[idx]) / 1000.0
 }
 
-async fn run_target(
-    args: &Args,
-    addr: SocketAddr,
-    target: &Target,
-) -> Result<TargetResult, String> {
+/// The request connection `i` of `target` sends: `{i}` in the body becomes `i`.
+fn request_for(args: &Args, target: &Target, i: usize) -> Vec<u8> {
     let path = format!("{}{}", args.url.base_path, target.path);
     let header = target
         .header
         .as_ref()
         .map(|(n, v)| (n.as_str(), v.as_str()));
-    let request = Arc::new(http::build_request(&args.url.authority, &path, header));
+    let body = target
+        .body
+        .as_ref()
+        .map(|b| b.replace("{i}", &i.to_string()));
+    http::build_request(
+        &target.method,
+        &args.url.authority,
+        &path,
+        header,
+        body.as_deref().map(str::as_bytes),
+    )
+}
 
+/// Runs `targets` at the same time (one shared warm-up and measured window).
+async fn run_group(
+    args: &Args,
+    addr: SocketAddr,
+    targets: &[&Target],
+) -> Result<Vec<TargetResult>, String> {
     // Open every connection first so the clock starts with all of them ready.
-    let mut conns = Vec::with_capacity(args.connections);
-    for _ in 0..args.connections {
-        let c = tokio::time::timeout(Duration::from_secs(5), Conn::connect(addr))
-            .await
-            .map_err(|_| format!("connect to {addr}: timed out"))?
-            .map_err(|e| format!("connect to {addr}: {e}"))?;
-        conns.push(c);
+    let mut conns = Vec::new();
+    for (ti, t) in targets.iter().enumerate() {
+        for i in 0..t.connections {
+            let c = tokio::time::timeout(Duration::from_secs(5), Conn::connect(addr))
+                .await
+                .map_err(|_| format!("connect to {addr}: timed out"))?
+                .map_err(|e| format!("connect to {addr}: {e}"))?;
+            conns.push((ti, i, c));
+        }
     }
 
-    let barrier = Arc::new(Barrier::new(args.connections + 1));
+    let barrier = Arc::new(Barrier::new(conns.len() + 1));
     // Workers block on the barrier until `start`, so all begin together.
-    let mut handles = Vec::with_capacity(args.connections);
     let start = Instant::now() + Duration::from_millis(50);
     let plan = Arc::new(Plan {
         addr,
-        request,
         warmup_end: start + args.warmup,
         end: start + args.warmup + args.duration,
         timeout: args.timeout,
     });
-    for c in conns {
-        handles.push(tokio::spawn(worker(plan.clone(), c, barrier.clone())));
+    let mut handles = Vec::with_capacity(conns.len());
+    for (ti, i, c) in conns {
+        let t = targets[ti];
+        // Connection i of n sends every n/rate seconds, offset by i/rate: evenly spread.
+        let pace = t.rate.map(|rate| Pace {
+            first: start + Duration::from_secs_f64(i as f64 / rate),
+            interval: Duration::from_secs_f64(t.connections as f64 / rate),
+        });
+        let req = request_for(args, t, i);
+        let h = tokio::spawn(worker(plan.clone(), req, pace, c, barrier.clone()));
+        handles.push((ti, h));
     }
     tokio::time::sleep_until(start).await;
     barrier.wait().await;
 
-    let mut all = WorkerStats::default();
-    for h in handles {
+    let mut per_target: Vec<WorkerStats> = targets.iter().map(|_| WorkerStats::default()).collect();
+    for (ti, h) in handles {
         let st = h.await.map_err(|e| format!("worker panicked: {e}"))?;
+        let all = &mut per_target[ti];
         all.latencies_us.extend_from_slice(&st.latencies_us);
         all.reconnects += st.reconnects;
         all.warmup_ok += st.warmup_ok;
         merge_errors(&mut all.errors, st.errors);
         merge_errors(&mut all.warmup_errors, st.warmup_errors);
     }
-    all.latencies_us.sort_unstable();
-    let lat = &all.latencies_us;
-    let ok = lat.len() as u64;
-    let errors: u64 = all.errors.values().map(|e| e.count).sum();
-    Ok(TargetResult {
-        name: target.name.clone(),
-        requests: ok + errors,
-        ok,
-        errors,
-        rps: ok as f64 / args.duration.as_secs_f64(),
-        p50: percentile_ms(lat, 0.50),
-        p90: percentile_ms(lat, 0.90),
-        p99: percentile_ms(lat, 0.99),
-        max: lat.last().map_or(f64::NAN, |&m| f64::from(m) / 1000.0),
-        reconnects: all.reconnects,
-        warmup_ok: all.warmup_ok,
-        error_kinds: all.errors,
-        warmup_error_kinds: all.warmup_errors,
-    })
+    Ok(targets
+        .iter()
+        .zip(per_target)
+        .map(|(t, mut all)| {
+            all.latencies_us.sort_unstable();
+            let lat = &all.latencies_us;
+            let ok = lat.len() as u64;
+            let errors: u64 = all.errors.values().map(|e| e.count).sum();
+            TargetResult {
+                name: t.name.clone(),
+                requests: ok + errors,
+                ok,
+                errors,
+                rps: ok as f64 / args.duration.as_secs_f64(),
+                p50: percentile_ms(lat, 0.50),
+                p90: percentile_ms(lat, 0.90),
+                p99: percentile_ms(lat, 0.99),
+                max: lat.last().map_or(f64::NAN, |&m| f64::from(m) / 1000.0),
+                reconnects: all.reconnects,
+                warmup_ok: all.warmup_ok,
+                error_kinds: all.errors,
+                warmup_error_kinds: all.warmup_errors,
+            }
+        })
+        .collect())
+}
+
+fn describe(t: &Target) -> String {
+    let mut s = format!("{} = {} {}", t.name, t.method, t.path);
+    if let Some((n, _)) = &t.header {
+        s.push_str(&format!(" (+ {n} header)"));
+    }
+    if let Some(b) = &t.body {
+        let per = if b.contains("{i}") {
+            ", {i} = connection index"
+        } else {
+            ""
+        };
+        s.push_str(&format!(" (+ {}-byte body{per})", b.len()));
+    }
+    s.push_str(&format!(", {} connections", t.connections));
+    match t.rate {
+        Some(r) => s.push_str(&format!(", paced at {r} req/s")),
+        None => s.push_str(", closed loop"),
+    }
+    s
 }
 
 async fn resolve_loopback(url: &args::Url) -> Result<SocketAddr, String> {
@@ -275,39 +356,53 @@ async fn run(args: Args) -> ExitCode {
         }
     };
     println!(
-        "loadbench: {} ({addr}), {} connections, warmup {:.1}s + measured {:.1}s per target, {} targets",
+        "loadbench: {} ({addr}), warmup {:.1}s + measured {:.1}s {}, {} targets",
         args.url.authority,
-        args.connections,
         args.warmup.as_secs_f64(),
         args.duration.as_secs_f64(),
+        if args.concurrent {
+            "with all targets at once"
+        } else {
+            "per target, one after another"
+        },
         args.targets.len()
     );
 
+    let groups: Vec<Vec<&Target>> = if args.concurrent {
+        vec![args.targets.iter().collect()]
+    } else {
+        args.targets.iter().map(|t| vec![t]).collect()
+    };
     let mut results = Vec::new();
     let mut failed = false;
-    for t in &args.targets {
-        let hdr = t
-            .header
-            .as_ref()
-            .map(|(n, _)| format!(" (+ {n} header)"))
-            .unwrap_or_default();
-        println!("running {} = GET {}{hdr} ...", t.name, t.path);
-        match run_target(&args, addr, t).await {
-            Ok(r) => {
-                if r.errors > 0 || !r.warmup_error_kinds.is_empty() {
-                    eprintln!("ERRORS for target {}:", r.name);
-                    print_errors("measured", &r.error_kinds);
-                    print_errors("warmup", &r.warmup_error_kinds);
-                    failed = true;
+    for group in groups {
+        if group.len() > 1 {
+            println!("running concurrently:");
+            for t in &group {
+                println!("  {}", describe(t));
+            }
+        } else {
+            println!("running {} ...", describe(group[0]));
+        }
+        match run_group(&args, addr, &group).await {
+            Ok(rs) => {
+                for r in rs {
+                    if r.errors > 0 || !r.warmup_error_kinds.is_empty() {
+                        eprintln!("ERRORS for target {}:", r.name);
+                        print_errors("measured", &r.error_kinds);
+                        print_errors("warmup", &r.warmup_error_kinds);
+                        failed = true;
+                    }
+                    if r.ok == 0 {
+                        eprintln!("ERROR: target {} had no successful responses", r.name);
+                        failed = true;
+                    }
+                    results.push(r);
                 }
-                if r.ok == 0 {
-                    eprintln!("ERROR: target {} had no successful responses", r.name);
-                    failed = true;
-                }
-                results.push(r);
             }
             Err(e) => {
-                eprintln!("ERROR: target {}: {e}", t.name);
+                let names: Vec<&str> = group.iter().map(|t| t.name.as_str()).collect();
+                eprintln!("ERROR: target {}: {e}", names.join(", "));
                 failed = true;
             }
         }
@@ -337,7 +432,7 @@ async fn run(args: Args) -> ExitCode {
             fmt_ms(r.max)
         );
     }
-    if let Some(first) = results.first() {
+    if let Some(first) = results.first().filter(|_| !args.concurrent) {
         for r in &results[1..] {
             if first.rps > 0.0 {
                 println!("ratio {}/{} = {:.2}", r.name, first.name, r.rps / first.rps);
@@ -367,7 +462,7 @@ async fn run(args: Args) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let args = match args::parse(std::env::args().skip(1)) {
+    let command = match args::parse(std::env::args().skip(1)) {
         Ok(Some(a)) => a,
         Ok(None) => {
             print!("{}", args::USAGE);
@@ -380,8 +475,11 @@ fn main() -> ExitCode {
     };
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
-    if let Some(n) = args.threads {
-        builder.worker_threads(n);
+    if let Command::Load(Args {
+        threads: Some(n), ..
+    }) = &command
+    {
+        builder.worker_threads(*n);
     }
     let rt = match builder.build() {
         Ok(rt) => rt,
@@ -390,7 +488,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    rt.block_on(run(args))
+    match command {
+        Command::Load(args) => rt.block_on(run(args)),
+        Command::HashCeiling(args) => rt.block_on(ceiling::run(args)),
+    }
 }
 
 #[cfg(test)]

@@ -844,13 +844,13 @@ pub async fn rate_limits_count_all_or_nothing_and_reset_per_window(store: Arc<dy
     // Windows end.
     assert_eq!(
         store
-            .hit_rate_limits(&[a.clone()], window, t0 + window)
+            .hit_rate_limits(std::slice::from_ref(&a), window, t0 + window)
             .await
             .unwrap(),
         None
     );
     // Clearing forgets the counter.
-    store.clear_rate_limits(&[b.key.clone()]).await.unwrap();
+    store.clear_rate_limits(std::slice::from_ref(&b.key)).await.unwrap();
     assert_eq!(store.hit_rate_limits(&[b], window, t0).await.unwrap(), None);
 }
 
