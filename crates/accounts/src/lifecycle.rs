@@ -46,7 +46,7 @@ pub struct DeliveryReport {
     pub gave_up: usize,
 }
 
-/// Attempts before a message is given up (about a day and a half with the back-off).
+/// Attempts before a message is given up (about 21 hours with the back-off).
 pub const MAX_MAIL_ATTEMPTS: u32 = 30;
 
 fn backoff(attempts_so_far: u32) -> Duration {
@@ -798,35 +798,49 @@ impl Accounts {
             .claim_mail(now, now + Duration::minutes(5), batch)
             .await?;
         let mut report = DeliveryReport::default();
+        let mut first_error = None;
+        let mut relay_down: Option<String> = None;
         for queued in claimed {
-            match mailer.send(&queued.mail).await {
+            let outcome = match &relay_down {
+                // After a temporary failure the rest of the round is not tried (each try could
+                // wait for the relay's timeout); they are rescheduled like the failed one.
+                Some(reason) => Err(MailError::Temporary(format!("not tried: {reason}"))),
+                None => mailer.send(&queued.mail).await,
+            };
+            let recorded = match outcome {
                 Ok(()) => {
-                    self.store
-                        .mark_mail_sent(queued.id, self.clock.now())
-                        .await?;
                     report.sent += 1;
+                    self.store.mark_mail_sent(queued.id, self.clock.now()).await
                 }
                 Err(e) => {
                     let attempts = queued.attempts + 1;
-                    let retry_at: Option<DateTime<Utc>> = match e {
-                        MailError::Temporary(_) if attempts < MAX_MAIL_ATTEMPTS => {
+                    let retry_at: Option<DateTime<Utc>> = match &e {
+                        MailError::Temporary(reason) if attempts < MAX_MAIL_ATTEMPTS => {
+                            relay_down.get_or_insert_with(|| reason.clone());
                             Some(self.clock.now() + backoff(queued.attempts))
                         }
                         _ => None,
                     };
                     tracing::warn!(mail = %queued.id, attempts, error = %e, retry = retry_at.is_some(), "mail delivery failed");
-                    self.store
-                        .mark_mail_failed(queued.id, &e.to_string(), retry_at)
-                        .await?;
                     if retry_at.is_some() {
                         report.retrying += 1;
                     } else {
                         report.gave_up += 1;
                     }
+                    self.store
+                        .mark_mail_failed(queued.id, &e.to_string(), retry_at)
+                        .await
                 }
+            };
+            // A store failure here leaves this one message leased; keep going with the rest.
+            if let Err(e) = recorded {
+                first_error.get_or_insert(e);
             }
         }
-        Ok(report)
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
     }
 
     pub async fn mail_counts(&self) -> Result<crate::store::MailCounts, StoreError> {

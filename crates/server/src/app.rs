@@ -65,6 +65,11 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Arc<Accounts>> {
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     telemetry::init(settings.log_format);
     let accounts = open(&settings).await?;
+    let mailer = mail::configured_mailer(
+        settings.smtp_url.as_deref(),
+        &settings.mail_from,
+        &settings.data_dir,
+    )?;
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("setting `listen`: cannot listen on {}", settings.listen))?;
@@ -91,11 +96,6 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
          then sign in with POST {}/auth/v1/login; API description: {}/auth/v1/openapi.json",
         settings.public_url, settings.public_url, settings.public_url
     );
-    let mailer = mail::configured_mailer(
-        settings.smtp_url.as_deref(),
-        &settings.mail_from,
-        &settings.data_dir,
-    )?;
     // One stop signal for the HTTP server and the mail delivery loop.
     let (stop, stopped) = watch::channel(());
     let until_stopped = |mut rx: watch::Receiver<()>| async move {

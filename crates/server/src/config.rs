@@ -361,20 +361,13 @@ impl Settings {
             .or(file.smtp_url)
             .filter(|u| !u.trim().is_empty());
         if let Some(url) = &smtp_url {
-            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
-                return Err(refuse(
-                    "smtp_url",
-                    "--smtp-url",
-                    "GATEHOUSE_SMTP_URL",
-                    "must start with smtp:// or smtps://".into(),
-                )
-                .into());
-            }
+            crate::mail::check_smtp_url(url)?;
         }
         let mail_from = o
             .mail_from
             .or(file.mail_from)
-            .unwrap_or_else(|| "Gatehouse <gatehouse@localhost>".into());
+            .unwrap_or_else(|| crate::mail::DEFAULT_MAIL_FROM.into());
+        crate::mail::MailFrom::parse(&mail_from)?;
 
         Ok(Self {
             data_dir,

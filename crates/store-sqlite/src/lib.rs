@@ -591,7 +591,9 @@ impl Store for SqliteStore {
 
     async fn mark_mail_sent(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, leased_until = NULL WHERE id = ?",
+            // The bodies hold live codes and links: they are not kept once delivered.
+            "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, leased_until = NULL, \
+             text_body = '', html_body = '' WHERE id = ?",
         )
         .bind(millis(now))
         .bind(id.to_string())
@@ -608,11 +610,15 @@ impl Store for SqliteStore {
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         let error: String = error.chars().take(1000).collect();
+        // Given up (no retry): the bodies, which hold live codes and links, are not kept.
         sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, leased_until = NULL,              status = CASE WHEN ? IS NULL THEN 'failed' ELSE 'queued' END,              next_attempt_at = COALESCE(?, next_attempt_at) WHERE id = ?",
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?1, leased_until = NULL, \
+             status = CASE WHEN ?2 IS NULL THEN 'failed' ELSE 'queued' END, \
+             text_body = CASE WHEN ?2 IS NULL THEN '' ELSE text_body END, \
+             html_body = CASE WHEN ?2 IS NULL THEN '' ELSE html_body END, \
+             next_attempt_at = COALESCE(?2, next_attempt_at) WHERE id = ?3",
         )
         .bind(error)
-        .bind(retry_at.map(millis))
         .bind(retry_at.map(millis))
         .bind(id.to_string())
         .execute(&self.pool)
@@ -854,6 +860,53 @@ impl Store for SqliteStore {
         .await
         .map_err(map_err)?;
         Ok(done.rows_affected() > 0)
+    }
+}
+
+#[cfg(test)]
+mod outbox_secrets {
+    use accounts::mail::OutgoingMail;
+    use accounts::{EmailAddress, Store};
+    use chrono::{Duration, Utc};
+    use sqlx::Row;
+
+    use super::SqliteStore;
+
+    /// Delivered and abandoned messages keep no body: bodies carry live codes and links.
+    #[tokio::test]
+    async fn bodies_are_cleared_once_sent_or_given_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).await.unwrap();
+        let now = Utc::now();
+        let mail = OutgoingMail {
+            to: EmailAddress::parse("a@example.com").unwrap(),
+            subject: "code".into(),
+            text: "Your code: 123456".into(),
+            html: "<p>123456</p>".into(),
+        };
+        let sent = store.enqueue_mail(&mail, now).await.unwrap();
+        let abandoned = store.enqueue_mail(&mail, now).await.unwrap();
+        let retried = store.enqueue_mail(&mail, now).await.unwrap();
+        store.mark_mail_sent(sent, now).await.unwrap();
+        store
+            .mark_mail_failed(abandoned, "550", None)
+            .await
+            .unwrap();
+        store
+            .mark_mail_failed(retried, "421", Some(now + Duration::seconds(5)))
+            .await
+            .unwrap();
+        for (id, kept) in [(sent, false), (abandoned, false), (retried, true)] {
+            let row = sqlx::query("SELECT text_body, html_body FROM outbox WHERE id = ?")
+                .bind(id.to_string())
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+            let text: String = row.get("text_body");
+            let html: String = row.get("html_body");
+            assert_eq!(text.contains("123456"), kept, "{id}");
+            assert_eq!(html.contains("123456"), kept, "{id}");
+        }
     }
 }
 

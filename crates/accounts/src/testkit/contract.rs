@@ -850,7 +850,10 @@ pub async fn rate_limits_count_all_or_nothing_and_reset_per_window(store: Arc<dy
         None
     );
     // Clearing forgets the counter.
-    store.clear_rate_limits(std::slice::from_ref(&b.key)).await.unwrap();
+    store
+        .clear_rate_limits(std::slice::from_ref(&b.key))
+        .await
+        .unwrap();
     assert_eq!(store.hit_rate_limits(&[b], window, t0).await.unwrap(), None);
 }
 
