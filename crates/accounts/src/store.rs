@@ -210,8 +210,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: DateTime<Utc>,
     ) -> Result<Option<User>, StoreError>;
     /// Records `file` as the user's avatar and applies `change` (the new picture URL) in one
-    /// transaction. Returns the previous avatar's id (its record is deleted), or `Ok(None)`
-    /// with nothing written when the user does not exist: check with `user_by_id` first.
+    /// transaction. Returns the previous avatar's id (its record is deleted), `None` when
+    /// there was none. Fails, writing nothing, when the user does not exist.
     async fn replace_avatar(
         &self,
         file: &FileRecord,

@@ -372,8 +372,15 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?");
+        let row = sqlx::query(&sql)
+            .bind(&id_text)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let user = user_from_row(&row)?;
         tx.commit().await.map_err(map_err)?;
-        self.user_by_id(id).await
+        Ok(Some(user))
     }
 
     async fn replace_avatar(
@@ -616,7 +623,7 @@ impl Store for SqliteStore {
              status = CASE WHEN ?2 IS NULL THEN 'failed' ELSE 'queued' END, \
              text_body = CASE WHEN ?2 IS NULL THEN '' ELSE text_body END, \
              html_body = CASE WHEN ?2 IS NULL THEN '' ELSE html_body END, \
-             next_attempt_at = COALESCE(?2, next_attempt_at) WHERE id = ?3",
+             next_attempt_at = COALESCE(?2, next_attempt_at) WHERE id = ?3 AND status = 'queued'",
         )
         .bind(error)
         .bind(retry_at.map(millis))

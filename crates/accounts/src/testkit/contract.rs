@@ -45,7 +45,11 @@ macro_rules! store_contract_tests {
             rate_limits_hold_under_parallel_hits,
             audit_events_filter_and_page,
             outbox_claims_lease_retry_and_give_up,
-            outbox_claims_never_overlap
+            outbox_claims_never_overlap,
+            a_late_failure_never_revives_a_sent_message,
+            a_code_redeems_once_under_parallel_attempts,
+            registration_maps_a_taken_username,
+            avatar_of_a_missing_user_fails_and_writes_nothing
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -1058,4 +1062,148 @@ pub async fn outbox_claims_never_overlap(store: Arc<dyn Store>) {
         }
     }
     assert_eq!(total, 20);
+}
+
+pub async fn a_late_failure_never_revives_a_sent_message(store: Arc<dyn Store>) {
+    let t0 = now();
+    let id = store
+        .enqueue_mail(&mail_to("late@example.com"), t0)
+        .await
+        .unwrap();
+    store
+        .claim_mail(t0, t0 + Duration::minutes(5), 1)
+        .await
+        .unwrap();
+    store.mark_mail_sent(id, t0).await.unwrap();
+    // A worker whose lease ran out reports its failure after another worker sent it.
+    store
+        .mark_mail_failed(id, "timeout", Some(t0))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.mail_counts().await.unwrap(),
+        crate::store::MailCounts {
+            queued: 0,
+            sent: 1,
+            failed: 0
+        }
+    );
+    assert!(store
+        .claim_mail(t0 + Duration::hours(1), t0 + Duration::hours(2), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn a_code_redeems_once_under_parallel_attempts(store: Arc<dyn Store>) {
+    let user = new_user("uma");
+    store.insert_user(&user).await.unwrap();
+    let purpose = CodePurpose::VerifyEmail;
+    store
+        .issue_code(
+            &code_for(user.id, purpose, "424242", "lu"),
+            &mail_to("uma@example.com"),
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let store = Arc::clone(&store);
+        let guess = if i % 2 == 0 { "424242" } else { "000000" };
+        tasks.push(tokio::spawn(async move {
+            store
+                .redeem_code(
+                    purpose,
+                    &by_code(user.id, guess),
+                    &CodeEffect::VerifyEmail,
+                    5,
+                    now(),
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    let mut redeemed = 0;
+    for t in tasks {
+        if matches!(t.await.unwrap(), Redemption::Redeemed(_)) {
+            redeemed += 1;
+        }
+    }
+    assert_eq!(redeemed, 1);
+
+    // Parallel wrong guesses never get more than the allowed attempts.
+    store
+        .issue_code(
+            &code_for(user.id, purpose, "515151", "lv"),
+            &mail_to("uma@example.com"),
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store
+                .redeem_code(
+                    purpose,
+                    &by_code(user.id, "000000"),
+                    &CodeEffect::VerifyEmail,
+                    5,
+                    now(),
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    let mut wrong = 0;
+    for t in tasks {
+        if matches!(t.await.unwrap(), Redemption::Wrong { .. }) {
+            wrong += 1;
+        }
+    }
+    assert_eq!(wrong, 5);
+    let r = store
+        .redeem_code(
+            purpose,
+            &by_code(user.id, "515151"),
+            &CodeEffect::VerifyEmail,
+            5,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r, Redemption::NoCode);
+}
+
+pub async fn registration_maps_a_taken_username(store: Arc<dyn Store>) {
+    let first = new_user("vera");
+    store.insert_user(&first).await.unwrap();
+    let mut clash = new_user("vera");
+    clash.email = EmailAddress::parse("other-vera@example.com").unwrap();
+    let code = code_for(clash.id, CodePurpose::VerifyEmail, "1", "lw");
+    let err = store
+        .register_user(&clash, &code, &mail_to("other-vera@example.com"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Unique::Username)),
+        "{err:?}"
+    );
+    assert_eq!(store.mail_counts().await.unwrap().queued, 0);
+}
+
+pub async fn avatar_of_a_missing_user_fails_and_writes_nothing(store: Arc<dyn Store>) {
+    let file = FileRecord {
+        id: FileId::new(),
+        owner_id: UserId::new(),
+        purpose: "avatar".into(),
+        content_type: "image/png".into(),
+        size: 1,
+        created_at: now(),
+    };
+    assert!(store
+        .replace_avatar(&file, &ProfileChange::picture("http://x/1".into()))
+        .await
+        .is_err());
+    assert_eq!(store.file(file.id).await.unwrap(), None);
 }

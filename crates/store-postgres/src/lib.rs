@@ -1,0 +1,915 @@
+//! The `Store` on PostgreSQL: the backend for several Gatehouse processes on one database.
+//! Same tables, columns, index names and migration file names as `store-sqlite`, with native
+//! types (UUID, TIMESTAMPTZ, BYTEA, BOOLEAN, JSONB).
+//!
+//! Concurrency: row locks, not SERIALIZABLE. Every method is one transaction at PostgreSQL's
+//! default READ COMMITTED, and a method whose write depends on what it read first locks the
+//! rows it reads, so concurrent callers queue instead of failing and nothing needs a retry:
+//! - `insert_token` and `issue_code` lock the owner's `users` row (`FOR NO KEY UPDATE`, which
+//!   does not block foreign-key checks), so a per-user count or the superseding of live codes
+//!   is decided by one transaction at a time;
+//! - `hit_rate_limits` creates missing counters, then locks every counter it touches
+//!   (`FOR UPDATE`) in key order, so parallel hits queue and two multi-key hits cannot
+//!   deadlock; a refused hit rolls back, so it counts nowhere and creates nothing;
+//!   `clear_rate_limits` and `record_credential_use` also touch rows in a fixed order;
+//! - `redeem_code`, `update_profile` and `replace_avatar` lock the row they read and rewrite;
+//! - `claim_mail` leases with `FOR UPDATE SKIP LOCKED`, so parallel workers take disjoint
+//!   messages without waiting on each other.
+//!
+//! Times are truncated to milliseconds before they are written, as SQLite stores them, so a
+//! value reads back the same from either backend.
+//!
+//! This crate owns its SQL, its migrations and its error mapping (unique violations by
+//! constraint name); it never decides a business rule.
+
+mod lifecycle;
+
+use std::str::FromStr;
+use std::time::Duration as StdDuration;
+
+use accounts::audit::{AuditEvent, AuditFilter};
+use accounts::domain::{Profile, ProfileChange};
+use accounts::files::FileId;
+use accounts::mail::{OutgoingMail, QueuedMail};
+use accounts::store::{
+    CodeEffect, CodeLookup, CodePurpose, CodeRecord, CredentialRecord, EndSessions, FileRecord,
+    MailCounts, NewUserRecord, RateLimit, Redemption, SessionInfo, SessionRecord, Store,
+    StoreError, TokenLookup, Unique,
+};
+use accounts::token::{ApiToken, CredentialKind, TokenHash, TokenId};
+use accounts::{EmailAddress, User, UserId, UserStatus, Username};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, PgPool, Row};
+use uuid::Uuid;
+
+/// The PostgreSQL-backed store.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Connections per process when the caller does not choose.
+const DEFAULT_MAX_CONNECTIONS: u32 = 8;
+
+pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+/// Maps a unique violation to the rule it broke, by the name of the index PostgreSQL reports
+/// (the names are set in `migrations/`).
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            match db.constraint() {
+                Some("users_username_key") => return StoreError::Conflict(Unique::Username),
+                Some("users_email_key") => return StoreError::Conflict(Unique::Email),
+                Some("api_tokens_secret_hash_key" | "sessions_secret_hash_key") => {
+                    return StoreError::Conflict(Unique::TokenHash)
+                }
+                _ => {}
+            }
+        }
+    }
+    backend(e)
+}
+
+/// The instant as stored: whole milliseconds, like SQLite's INTEGER columns.
+pub(crate) fn stored(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
+pub(crate) fn token_hash(bytes: Vec<u8>) -> Result<TokenHash, StoreError> {
+    Ok(TokenHash(bytes.try_into().map_err(|_| {
+        StoreError::Backend("secret hash is not 32 bytes".into())
+    })?))
+}
+
+const USER_COLUMNS: &str = "u.id, u.username, u.email, u.email_verified, u.status, \
+     u.profile::text AS profile, u.created_at, u.updated_at, \
+     EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = 'admin') AS is_admin";
+
+fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
+    let get_text = |c: &str| -> Result<String, StoreError> { row.try_get(c).map_err(backend) };
+    let profile: Profile = serde_json::from_str(&get_text("profile")?).map_err(backend)?;
+    Ok(User {
+        id: UserId(row.try_get("id").map_err(backend)?),
+        username: Username::parse(&get_text("username")?).map_err(backend)?,
+        email: EmailAddress::parse(&get_text("email")?).map_err(backend)?,
+        email_verified: row.try_get("email_verified").map_err(backend)?,
+        status: UserStatus::from_str(&get_text("status")?).map_err(backend)?,
+        is_admin: row.try_get("is_admin").map_err(backend)?,
+        profile,
+        created_at: row.try_get("created_at").map_err(backend)?,
+        updated_at: row.try_get("updated_at").map_err(backend)?,
+    })
+}
+
+const TOKEN_COLUMNS: &str =
+    "id, user_id, name, mask, created_at, expires_at, disabled, last_used_at, rotated_at";
+
+fn token_from_row(row: &PgRow) -> Result<ApiToken, StoreError> {
+    Ok(ApiToken {
+        id: TokenId(row.try_get("id").map_err(backend)?),
+        user_id: UserId(row.try_get("user_id").map_err(backend)?),
+        name: row.try_get("name").map_err(backend)?,
+        mask: row.try_get("mask").map_err(backend)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+        expires_at: row.try_get("expires_at").map_err(backend)?,
+        disabled: row.try_get("disabled").map_err(backend)?,
+        last_used_at: row.try_get("last_used_at").map_err(backend)?,
+        rotated_at: row.try_get("rotated_at").map_err(backend)?,
+    })
+}
+
+fn session_from_row(row: &PgRow) -> Result<SessionRecord, StoreError> {
+    Ok(SessionRecord {
+        id: row.try_get("id").map_err(backend)?,
+        user_id: UserId(row.try_get("user_id").map_err(backend)?),
+        secret_hash: token_hash(row.try_get("secret_hash").map_err(backend)?)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+        last_seen_at: row.try_get("last_seen_at").map_err(backend)?,
+        expires_at: row.try_get("expires_at").map_err(backend)?,
+        client_ip: row.try_get("client_ip").map_err(backend)?,
+        user_agent: row.try_get("user_agent").map_err(backend)?,
+    })
+}
+
+fn file_from_row(row: &PgRow) -> Result<FileRecord, StoreError> {
+    let size: i64 = row.try_get("size").map_err(backend)?;
+    Ok(FileRecord {
+        id: FileId(row.try_get("id").map_err(backend)?),
+        owner_id: UserId(row.try_get("owner_id").map_err(backend)?),
+        purpose: row.try_get("purpose").map_err(backend)?,
+        content_type: row.try_get("content_type").map_err(backend)?,
+        size: u64::try_from(size).map_err(backend)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+    })
+}
+
+/// Locks the user's row for the rest of the transaction, so per-user decisions (how many
+/// tokens, which codes are live) are made one transaction at a time. `FOR NO KEY UPDATE`
+/// leaves foreign-key checks (inserts of the user's sessions, files) unblocked.
+pub(crate) async fn lock_user(conn: &mut PgConnection, id: UserId) -> Result<(), StoreError> {
+    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
+async fn insert_user_tx(conn: &mut PgConnection, user: &NewUserRecord) -> Result<User, StoreError> {
+    let at = stored(user.created_at);
+    sqlx::query(
+        "INSERT INTO users (id, username, email, email_verified, status, password_hash, \
+             profile, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, '{}', $7, $7)",
+    )
+    .bind(user.id.0)
+    .bind(user.username.as_str())
+    .bind(user.email.as_str())
+    .bind(user.email_verified)
+    .bind(user.status.as_str())
+    .bind(user.password_hash.as_deref())
+    .bind(at)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    if user.is_admin {
+        sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, 'admin')")
+            .bind(user.id.0)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    Ok(User {
+        id: user.id,
+        username: user.username.clone(),
+        email: user.email.clone(),
+        email_verified: user.email_verified,
+        status: user.status,
+        is_admin: user.is_admin,
+        profile: Profile::default(),
+        created_at: at,
+        updated_at: at,
+    })
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database`) and
+    /// applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with_pool_size(url, DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// Like `connect`, with at most `max_connections` connections, for when several
+    /// processes share the server's `max_connections`.
+    pub async fn connect_with_pool_size(
+        url: &str,
+        max_connections: u32,
+    ) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(backend)?
+            .application_name("gatehouse");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(StdDuration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(backend)?;
+        MIGRATOR.run(&pool).await.map_err(backend)?;
+        Ok(Self { pool })
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, StoreError> {
+        self.pool.begin().await.map_err(backend)
+    }
+
+    async fn user_where(
+        &self,
+        clause: &str,
+        bind: impl for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+    ) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE {clause}");
+        sqlx::query(&sql)
+            .bind(bind)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .map(|row| user_from_row(&row))
+            .transpose()
+    }
+
+    /// Names of the applied migrations, in order (for checks and `check-config`); the same
+    /// list as `store-sqlite`'s.
+    pub fn migration_names() -> Vec<String> {
+        MIGRATOR
+            .iter()
+            .map(|m| format!("{:04}_{}", m.version, m.description.replace(' ', "_")))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn insert_user(&self, user: &NewUserRecord) -> Result<User, StoreError> {
+        let mut tx = self.begin().await?;
+        let created = insert_user_tx(&mut tx, user).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(created)
+    }
+
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.user_where("u.id = $1", id.0).await
+    }
+
+    async fn user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        self.user_where("u.username = $1", username.as_str().to_owned())
+            .await
+    }
+
+    async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError> {
+        self.user_where("u.email = $1", email.as_str().to_owned())
+            .await
+    }
+
+    async fn login_lookup(
+        &self,
+        login: &str,
+    ) -> Result<Option<(User, Option<String>)>, StoreError> {
+        let login = login.trim().to_lowercase();
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, u.password_hash FROM users u \
+             WHERE u.username = $1 OR u.email = $1 LIMIT 1"
+        );
+        let Some(row) = sqlx::query(&sql)
+            .bind(&login)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+        else {
+            return Ok(None);
+        };
+        let hash: Option<String> = row.try_get("password_hash").map_err(backend)?;
+        Ok(Some((user_from_row(&row)?, hash)))
+    }
+
+    async fn register_user(
+        &self,
+        user: &NewUserRecord,
+        code: &CodeRecord,
+        mail: &OutgoingMail,
+    ) -> Result<User, StoreError> {
+        let mut tx = self.begin().await?;
+        let created = insert_user_tx(&mut tx, user).await?;
+        lifecycle::insert_code(&mut tx, code).await?;
+        lifecycle::enqueue(&mut tx, mail, user.created_at).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(created)
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        end_sessions: EndSessions,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let changed =
+            sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                .bind(password_hash)
+                .bind(stored(now))
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+        if changed == 0 {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        let keep = match end_sessions {
+            EndSessions::None => None,
+            EndSessions::All => Some(None),
+            EndSessions::AllExcept(session) => Some(Some(session)),
+        };
+        if let Some(keep) = keep {
+            sqlx::query(
+                "DELETE FROM sessions WHERE user_id = $1 AND ($2::uuid IS NULL OR id <> $2)",
+            )
+            .bind(id.0)
+            .bind(keep)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn update_profile(
+        &self,
+        id: UserId,
+        change: &ProfileChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        let mut tx = self.begin().await?;
+        let Some(current): Option<String> =
+            sqlx::query_scalar("SELECT profile::text FROM users WHERE id = $1 FOR NO KEY UPDATE")
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?
+        else {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(None);
+        };
+        let current: Profile = serde_json::from_str(&current).map_err(backend)?;
+        let updated = serde_json::to_string(&change.apply(&current)).map_err(backend)?;
+        let sql = format!(
+            "UPDATE users AS u SET profile = $1::jsonb, updated_at = $2 WHERE u.id = $3 \
+             RETURNING {USER_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(updated)
+            .bind(stored(now))
+            .bind(id.0)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let user = user_from_row(&row)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Some(user))
+    }
+
+    async fn replace_avatar(
+        &self,
+        file: &FileRecord,
+        change: &ProfileChange,
+    ) -> Result<Option<FileId>, StoreError> {
+        let mut tx = self.begin().await?;
+        let owner = file.owner_id.0;
+        // Same answer as store-sqlite for a missing owner: an error, so the caller cleans up
+        // the stored bytes.
+        let row = sqlx::query(
+            "SELECT profile::text AS profile, avatar_file_id FROM users WHERE id = $1 \
+             FOR NO KEY UPDATE",
+        )
+        .bind(owner)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .ok_or_else(|| StoreError::Backend("avatar owner does not exist".into()))?;
+        let profile: String = row.try_get("profile").map_err(backend)?;
+        let previous: Option<Uuid> = row.try_get("avatar_file_id").map_err(backend)?;
+        let profile: Profile = serde_json::from_str(&profile).map_err(backend)?;
+        let profile = serde_json::to_string(&change.apply(&profile)).map_err(backend)?;
+        let at = stored(file.created_at);
+        sqlx::query(
+            "INSERT INTO files (id, owner_id, purpose, content_type, size, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(file.id.0)
+        .bind(owner)
+        .bind(&file.purpose)
+        .bind(&file.content_type)
+        .bind(i64::try_from(file.size).map_err(backend)?)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query(
+            "UPDATE users SET profile = $1::jsonb, avatar_file_id = $2, updated_at = $3 \
+             WHERE id = $4",
+        )
+        .bind(profile)
+        .bind(file.id.0)
+        .bind(at)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if let Some(old) = previous {
+            sqlx::query("DELETE FROM files WHERE id = $1")
+                .bind(old)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(previous.map(FileId))
+    }
+
+    async fn file(&self, id: FileId) -> Result<Option<FileRecord>, StoreError> {
+        sqlx::query(
+            "SELECT id, owner_id, purpose, content_type, size, created_at FROM files \
+             WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .map(|row| file_from_row(&row))
+        .transpose()
+    }
+
+    async fn issue_code(&self, code: &CodeRecord, mail: &OutgoingMail) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        // Two issues for one user in parallel must not both leave a live code.
+        lock_user(&mut tx, code.user_id).await?;
+        lifecycle::insert_code(&mut tx, code).await?;
+        lifecycle::enqueue(&mut tx, mail, code.created_at).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn redeem_code(
+        &self,
+        purpose: CodePurpose,
+        lookup: &CodeLookup,
+        effect: &CodeEffect,
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Redemption, StoreError> {
+        let mut tx = self.begin().await?;
+        let outcome =
+            lifecycle::redeem(&mut tx, purpose, lookup, effect, max_attempts, now).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(outcome)
+    }
+
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, secret_hash, created_at, last_seen_at, \
+             expires_at, client_ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(session.id)
+        .bind(session.user_id.0)
+        .bind(&session.secret_hash.0[..])
+        .bind(stored(session.created_at))
+        .bind(stored(session.last_seen_at))
+        .bind(stored(session.expires_at))
+        .bind(session.client_ip.as_deref())
+        .bind(session.user_agent.as_deref())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_sessions(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, secret_hash, created_at, last_seen_at, expires_at, client_ip, \
+             user_agent FROM sessions WHERE user_id = $1 AND expires_at > $2 \
+             ORDER BY created_at DESC, id DESC",
+        )
+        .bind(user.0)
+        .bind(stored(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn delete_user_session(&self, user: UserId, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_sessions(
+        &self,
+        user: UserId,
+        except: Option<Uuid>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        sqlx::query_scalar(
+            "DELETE FROM sessions WHERE user_id = $1 AND ($2::uuid IS NULL OR id <> $2) \
+             RETURNING id",
+        )
+        .bind(user.0)
+        .bind(except)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)
+    }
+
+    async fn hit_rate_limits(
+        &self,
+        limits: &[RateLimit],
+        window: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<chrono::Duration>, StoreError> {
+        let mut tx = self.begin().await?;
+        let outcome = lifecycle::hit_limits(&mut tx, limits, window, now).await?;
+        if outcome.is_some() {
+            // Refused: nothing counts, and the counters this call created go away.
+            tx.rollback().await.map_err(map_err)?;
+        } else {
+            tx.commit().await.map_err(map_err)?;
+        }
+        Ok(outcome)
+    }
+
+    async fn clear_rate_limits(&self, keys: &[String]) -> Result<(), StoreError> {
+        let mut keys: Vec<&String> = keys.iter().collect();
+        // Key order, as `hit_rate_limits` locks them, so the two cannot deadlock.
+        keys.sort();
+        keys.dedup();
+        let mut tx = self.begin().await?;
+        for key in keys {
+            sqlx::query("DELETE FROM rate_limits WHERE key = $1")
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn insert_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_events (id, at, action, actor_id, subject_id, outcome, client_ip, \
+             user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(event.id)
+        .bind(stored(event.at))
+        .bind(&event.action)
+        .bind(event.actor.map(|u| u.0))
+        .bind(event.subject.map(|u| u.0))
+        .bind(event.outcome.as_str())
+        .bind(event.client_ip.as_deref())
+        .bind(event.user_agent.as_deref())
+        .bind(event.detail.as_deref())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = lifecycle::audit_query(filter)
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(lifecycle::audit_from_row).collect()
+    }
+
+    async fn enqueue_mail(
+        &self,
+        mail: &OutgoingMail,
+        now: DateTime<Utc>,
+    ) -> Result<Uuid, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        lifecycle::enqueue(&mut conn, mail, now).await
+    }
+
+    async fn claim_mail(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
+        // One statement: rows another worker is leasing right now are skipped, not waited on.
+        let rows = sqlx::query(
+            "UPDATE outbox SET leased_until = $1 WHERE id IN ( \
+                SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= $2 \
+                  AND (leased_until IS NULL OR leased_until <= $2) \
+                ORDER BY next_attempt_at, id LIMIT $3 \
+                FOR UPDATE SKIP LOCKED) \
+             RETURNING id, to_address, subject, text_body, html_body, attempts, created_at",
+        )
+        .bind(stored(lease_until))
+        .bind(stored(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let mut claimed: Vec<QueuedMail> = rows
+            .iter()
+            .map(lifecycle::queued_from_row)
+            .collect::<Result<_, _>>()?;
+        claimed.sort_by_key(|m| m.id);
+        Ok(claimed)
+    }
+
+    async fn mark_mail_sent(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            // The bodies hold live codes and links: they are not kept once delivered.
+            "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, \
+             leased_until = NULL, text_body = '', html_body = '' WHERE id = $2",
+        )
+        .bind(stored(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn mark_mail_failed(
+        &self,
+        id: Uuid,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let error: String = error.chars().take(1000).collect();
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $1, leased_until = NULL, \
+             status = CASE WHEN $2::timestamptz IS NULL THEN 'failed' ELSE 'queued' END, \
+             next_attempt_at = COALESCE($2, next_attempt_at) WHERE id = $3 AND status = 'queued'",
+        )
+        .bind(error)
+        .bind(retry_at.map(stored))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn mail_counts(&self) -> Result<MailCounts, StoreError> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let mut counts = MailCounts::default();
+        for row in rows {
+            let status: String = row.try_get("status").map_err(backend)?;
+            let n: i64 = row.try_get("n").map_err(backend)?;
+            let n = u64::try_from(n).unwrap_or(0);
+            match status.as_str() {
+                "queued" => counts.queued = n,
+                "sent" => counts.sent = n,
+                _ => counts.failed = n,
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn credential_by_hash(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<CredentialRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT 'api' AS kind, t.id, t.user_id, t.expires_at, t.disabled, u.status, \
+               EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = 'admin') \
+               AS is_admin \
+             FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = $1 \
+             UNION ALL \
+             SELECT 'session', s.id, s.user_id, s.expires_at, FALSE, u.status, \
+               EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = 'admin') \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.secret_hash = $1",
+        )
+        .bind(&hash.0[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let kind: String = row.try_get("kind").map_err(backend)?;
+        let status: String = row.try_get("status").map_err(backend)?;
+        Ok(Some(CredentialRecord {
+            kind: if kind == "api" {
+                CredentialKind::ApiToken
+            } else {
+                CredentialKind::Session
+            },
+            id: row.try_get("id").map_err(backend)?,
+            user_id: UserId(row.try_get("user_id").map_err(backend)?),
+            expires_at: row.try_get("expires_at").map_err(backend)?,
+            disabled: row.try_get("disabled").map_err(backend)?,
+            user_status: UserStatus::from_str(&status).map_err(backend)?,
+            user_is_admin: row.try_get("is_admin").map_err(backend)?,
+        }))
+    }
+
+    async fn record_credential_use(
+        &self,
+        uses: &[(CredentialKind, Uuid, DateTime<Utc>)],
+    ) -> Result<(), StoreError> {
+        // A fixed row order, so two processes flushing overlapping batches cannot deadlock.
+        let mut uses: Vec<_> = uses
+            .iter()
+            .map(|(kind, id, at)| (matches!(kind, CredentialKind::Session), *id, *at))
+            .collect();
+        uses.sort_by_key(|(is_session, id, _)| (*is_session, *id));
+        let mut tx = self.begin().await?;
+        for (is_session, id, at) in uses {
+            // GREATEST ignores NULL, so a first use is written as is.
+            let sql = if is_session {
+                "UPDATE sessions SET last_seen_at = GREATEST(last_seen_at, $1) WHERE id = $2"
+            } else {
+                "UPDATE api_tokens SET last_used_at = GREATEST(last_used_at, $1) WHERE id = $2"
+            };
+            sqlx::query(sql)
+                .bind(stored(at))
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn insert_token(
+        &self,
+        token: &ApiToken,
+        hash: &TokenHash,
+        max_per_user: usize,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        // Count and insert under the owner's row lock, so parallel creations cannot pass the
+        // limit (the count is a new snapshot taken after the lock is granted).
+        lock_user(&mut tx, token.user_id).await?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE user_id = $1")
+            .bind(token.user_id.0)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if usize::try_from(count).unwrap_or(usize::MAX) >= max_per_user {
+            tx.rollback().await.map_err(map_err)?;
+            return Err(StoreError::LimitReached);
+        }
+        sqlx::query(
+            "INSERT INTO api_tokens (id, user_id, name, secret_hash, mask, created_at, \
+             expires_at, disabled, last_used_at, rotated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(token.id.0)
+        .bind(token.user_id.0)
+        .bind(&token.name)
+        .bind(&hash.0[..])
+        .bind(&token.mask)
+        .bind(stored(token.created_at))
+        .bind(token.expires_at.map(stored))
+        .bind(token.disabled)
+        .bind(token.last_used_at.map(stored))
+        .bind(token.rotated_at.map(stored))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_tokens(&self, user: UserId) -> Result<Vec<ApiToken>, StoreError> {
+        let sql = format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = $1 \
+             ORDER BY created_at DESC, id DESC"
+        );
+        sqlx::query(&sql)
+            .bind(user.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(token_from_row)
+            .collect()
+    }
+
+    async fn find_token(
+        &self,
+        user: UserId,
+        by: &TokenLookup,
+    ) -> Result<Option<ApiToken>, StoreError> {
+        let clause = match by {
+            TokenLookup::Id(_) => "id = $2",
+            TokenLookup::Hash(_) => "secret_hash = $2",
+            TokenLookup::Mask(_) => "mask = $2",
+        };
+        let sql = format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = $1 AND {clause} \
+             ORDER BY created_at DESC LIMIT 1"
+        );
+        let q = sqlx::query(&sql).bind(user.0);
+        let q = match by {
+            TokenLookup::Id(id) => q.bind(id.0),
+            TokenLookup::Hash(hash) => q.bind(hash.0.to_vec()),
+            TokenLookup::Mask(mask) => q.bind(mask.clone()),
+        };
+        q.fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .map(|row| token_from_row(&row))
+            .transpose()
+    }
+
+    async fn set_token_disabled(
+        &self,
+        user: UserId,
+        id: TokenId,
+        disabled: bool,
+    ) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE api_tokens SET disabled = $1 WHERE id = $2 AND user_id = $3")
+                .bind(disabled)
+                .bind(id.0)
+                .bind(user.0)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_token(&self, user: UserId, id: TokenId) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
+            .bind(id.0)
+            .bind(user.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn rotate_token(
+        &self,
+        user: UserId,
+        id: TokenId,
+        hash: &TokenHash,
+        mask: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET secret_hash = $1, mask = $2, rotated_at = $3 \
+             WHERE id = $4 AND user_id = $5",
+        )
+        .bind(&hash.0[..])
+        .bind(mask)
+        .bind(stored(now))
+        .bind(id.0)
+        .bind(user.0)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
