@@ -12,6 +12,12 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace
+echo "== the HTTP and CLI tests again, on PostgreSQL"
+if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || [[ "${GATEHOUSE_REQUIRE_POSTGRES:-}" == 1 ]]; then
+    GATEHOUSE_TEST_BACKEND=postgres cargo test -p gatehouse --test api
+else
+    echo "skipped: PostgreSQL not reachable on 127.0.0.1:5432 (the SQLite run above covered the same tests)"
+fi
 echo "== freechat-sdk 0.1.0 against a real server"
 # `cargo test` has just built target/debug/gatehouse (the CLI tests run it).
 tests/freechat/run.sh

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use accounts::service::{SignupPolicy, ThrottlePolicy};
+use accounts::Store;
 use accounts::{Accounts, AccountsConfig, PasswordHasher, SystemClock};
 use anyhow::Context;
+use store_postgres::PostgresStore;
 use store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -29,9 +31,7 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Arc<Accounts>> {
             settings.data_dir.display()
         )
     })?;
-    let store = SqliteStore::connect(&settings.database_url)
-        .await
-        .with_context(|| format!("opening the database {}", settings.database_url))?;
+    let store = open_store(&settings.database_url).await?;
     let files = DiskFileStore::new(settings.data_dir.join("files"))
         .context("creating the files directory")?;
     let hasher = PasswordHasher::new(
@@ -53,12 +53,28 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Arc<Accounts>> {
         ..AccountsConfig::default()
     };
     Ok(Arc::new(Accounts::new(
-        Arc::new(store),
+        store,
         Arc::new(files),
         Arc::new(SystemClock),
         hasher,
         config,
     )))
+}
+
+/// The store the URL names: PostgreSQL for `postgres://`, SQLite otherwise.
+pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let shown = crate::config::redact_url(url);
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = PostgresStore::connect(url)
+            .await
+            .with_context(|| format!("setting `database_url`: opening {shown}"))?;
+        Ok(Arc::new(store))
+    } else {
+        let store = SqliteStore::connect(url)
+            .await
+            .with_context(|| format!("setting `database_url`: opening {shown}"))?;
+        Ok(Arc::new(store))
+    }
 }
 
 /// `gatehouse serve`: runs until Ctrl-C or SIGTERM, then lets in-flight requests finish.

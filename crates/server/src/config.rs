@@ -205,21 +205,17 @@ impl Settings {
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("gatehouse.db").display()));
         let db = ("database_url", "--database-url", "GATEHOUSE_DATABASE_URL");
-        if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        let is_postgres =
+            database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
+        if !is_postgres && !database_url.starts_with("sqlite:") {
             return Err(refuse(
                 db.0,
                 db.1,
                 db.2,
-                "PostgreSQL is not supported by this build yet; use a sqlite:// URL or leave it unset".into(),
-            )
-            .into());
-        }
-        if !database_url.starts_with("sqlite:") {
-            return Err(refuse(
-                db.0,
-                db.1,
-                db.2,
-                format!("{database_url:?} is not a sqlite:// URL"),
+                format!(
+                    "{} is neither a sqlite:// nor a postgres:// URL",
+                    redact_url(&database_url)
+                ),
             )
             .into());
         }
@@ -414,6 +410,12 @@ mod tests {
             e.contains("`listen`") && e.contains("GATEHOUSE_LISTEN"),
             "{e}"
         );
+        let s = Settings::resolve(Overrides {
+            database_url: Some("postgres://u:secret@db/gatehouse".into()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert!(s.database_url.starts_with("postgres://"));
         let e = err(Overrides {
             database_url: Some("mysql://x".into()),
             ..Overrides::default()

@@ -24,6 +24,9 @@
 
 mod lifecycle;
 
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
 use std::str::FromStr;
 use std::time::Duration as StdDuration;
 

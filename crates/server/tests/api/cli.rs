@@ -9,11 +9,22 @@ use std::time::Duration;
 use crate::helpers::{TestApp, PASSWORD};
 
 fn gatehouse(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    gatehouse_on(data_dir, None, args, stdin)
+}
+
+/// The binary on `data_dir`, and on `database_url` when given (the app's PostgreSQL).
+fn gatehouse_on(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-    cmd.args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env_remove("GATEHOUSE_DATABASE_URL")
+    cmd.args(args).arg("--data-dir").arg(data_dir);
+    if let Some(url) = database_url {
+        cmd.arg("--database-url").arg(url);
+    }
+    cmd.env_remove("GATEHOUSE_DATABASE_URL")
         .env_remove("GATEHOUSE_CONFIG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -43,6 +54,9 @@ fn stdout(o: &Output) -> String {
 async fn cli_users_and_tokens_work_against_a_running_server() {
     let app = TestApp::spawn().await;
     let dir = app.dir.path();
+    let db = app.database_url();
+    let gatehouse =
+        |dir: &Path, args: &[&str], stdin: Option<&str>| gatehouse_on(dir, Some(&db), args, stdin);
 
     let id = stdout(&gatehouse(
         dir,

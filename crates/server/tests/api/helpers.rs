@@ -7,12 +7,14 @@ use std::sync::Arc;
 use accounts::service::NewUser;
 use accounts::testkit::{cheap_hasher, ManualClock, MemoryMailer};
 use accounts::OutgoingMail;
+use accounts::Store;
 use accounts::{Accounts, AccountsConfig, EmailAddress, Password, UserId, UserStatus, Username};
 use gatehouse::files::DiskFileStore;
 use gatehouse::http::{self, AppState};
 use gatehouse::metrics::Metrics;
 use reqwest::header::AUTHORIZATION;
 use reqwest::{Client, RequestBuilder, Response};
+use store_postgres::testkit::{scratch_database, small_store, ScratchDatabase};
 use store_sqlite::SqliteStore;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -22,6 +24,21 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub const MAX_TOKENS: usize = 5;
 pub const MAX_PICTURE: usize = 64 * 1024;
 
+/// Which store the whole suite runs on: `GATEHOUSE_TEST_BACKEND=postgres` (scripts/test.sh
+/// runs the suite once per backend), SQLite otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn backend() -> Backend {
+    match std::env::var("GATEHOUSE_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        _ => Backend::Sqlite,
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub accounts: Arc<Accounts>,
@@ -30,6 +47,8 @@ pub struct TestApp {
     pub dir: TempDir,
     /// Receives the outbox when a test calls [`TestApp::mail_to`].
     pub mailer: MemoryMailer,
+    /// The scratch database when the tests run on PostgreSQL (dropped with the app).
+    pub postgres: Option<ScratchDatabase>,
     _shutdown: oneshot::Sender<()>,
 }
 
@@ -47,7 +66,18 @@ impl TestApp {
     /// An app whose core configuration the test adjusts first.
     pub async fn spawn_with(adjust: impl FnOnce(&mut AccountsConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open_in(dir.path()).await.unwrap();
+        let (store, postgres): (Arc<dyn Store>, Option<ScratchDatabase>) = match backend() {
+            Backend::Sqlite => (
+                Arc::new(SqliteStore::open_in(dir.path()).await.unwrap()),
+                None,
+            ),
+            Backend::Postgres => {
+                let db = scratch_database()
+                    .await
+                    .expect("GATEHOUSE_TEST_BACKEND=postgres needs a reachable PostgreSQL");
+                (Arc::new(small_store(&db).await), Some(db))
+            }
+        };
         let files = DiskFileStore::new(dir.path().join("files")).unwrap();
         let clock = Arc::new(ManualClock::new());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -60,7 +90,7 @@ impl TestApp {
         };
         adjust(&mut config);
         let accounts = Arc::new(Accounts::new(
-            Arc::new(store),
+            store,
             Arc::new(files),
             clock.clone(),
             cheap_hasher(),
@@ -78,6 +108,7 @@ impl TestApp {
             client: Client::new(),
             dir,
             mailer: MemoryMailer::new(),
+            postgres,
             _shutdown: tx,
         }
     }
@@ -106,6 +137,17 @@ impl TestApp {
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric())
             .collect()
+    }
+
+    /// `--database-url` for a `gatehouse` process on this app's database.
+    pub fn database_url(&self) -> String {
+        match &self.postgres {
+            Some(db) => db.url.clone(),
+            None => format!(
+                "sqlite://{}",
+                self.dir.path().join("gatehouse.db").display()
+            ),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
