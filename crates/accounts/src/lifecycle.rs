@@ -441,7 +441,7 @@ impl Accounts {
             .await?
         {
             Redemption::Redeemed(user) => {
-                self.forget_user(user);
+                self.forget_user(user).await;
                 self.audit(
                     action,
                     Some(user),
@@ -605,7 +605,7 @@ impl Accounts {
             .await?
         {
             Redemption::Redeemed(user) => {
-                self.forget_user(user);
+                self.forget_user(user).await;
                 self.audit(
                     "password.reset",
                     Some(user),
@@ -697,7 +697,7 @@ impl Accounts {
         self.store
             .set_password_hash(user.id, &hash, end, self.clock.now())
             .await?;
-        self.forget_user(user.id);
+        self.forget_user(user.id).await;
         self.enqueue(&templates::password_changed(
             &user.email,
             user.username.as_str(),
@@ -738,7 +738,7 @@ impl Accounts {
         {
             return Err(SessionError::NotFound);
         }
-        self.forget_credential(id);
+        self.forget_credential(id).await;
         self.audit(
             "session.end",
             Some(principal.user_id),
@@ -763,7 +763,7 @@ impl Accounts {
             .then_some(principal.credential_id);
         let ended = self.store.delete_sessions(principal.user_id, keep).await?;
         for id in &ended {
-            self.forget_credential(*id);
+            self.forget_credential(*id).await;
         }
         let detail = format!("{} sessions", ended.len());
         self.audit(

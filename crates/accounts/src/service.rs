@@ -21,7 +21,8 @@ use crate::error::{
 use crate::files::{FileId, FileStore};
 use crate::password::{Password, PasswordHasher};
 use crate::store::{
-    EndSessions, FileRecord, NewUserRecord, SessionRecord, Store, StoreError, TokenLookup, Unique,
+    EndSessions, FileRecord, Invalidation, NewUserRecord, SessionRecord, Store, StoreError,
+    TokenLookup, Unique,
 };
 use crate::token::{ApiToken, CredentialKind, TokenHash, TokenId, TokenRef, TokenSecret};
 
@@ -307,15 +308,52 @@ impl Accounts {
         Ok(user)
     }
 
-    /// Forgets everything cached about a user after a change to their account.
-    pub(crate) fn forget_user(&self, id: UserId) {
-        self.users.invalidate(|u| u.id == id);
-        self.credentials.invalidate(|c| c.principal.user_id == id);
+    /// Forgets everything cached about a user after a change to their account, here and in
+    /// every other process on the same database.
+    pub(crate) async fn forget_user(&self, id: UserId) {
+        self.broadcast(Invalidation::User(id)).await;
     }
 
-    pub(crate) fn forget_credential(&self, id: Uuid) {
-        self.credentials
-            .invalidate(|c| c.principal.credential_id == id);
+    pub(crate) async fn forget_credential(&self, id: Uuid) {
+        self.broadcast(Invalidation::Credential(id)).await;
+    }
+
+    async fn broadcast(&self, what: Invalidation) {
+        self.apply_invalidation(what);
+        if let Err(e) = self.store.publish_invalidation(what).await {
+            // The other processes' caches still expire within `cache_ttl`.
+            tracing::warn!(error = %e, "could not tell other processes about a revocation");
+        }
+    }
+
+    /// Drops cached entries made stale by a change (here or in another process).
+    pub fn apply_invalidation(&self, what: Invalidation) {
+        match what {
+            Invalidation::Credential(id) => {
+                self.credentials
+                    .invalidate(|c| c.principal.credential_id == id);
+            }
+            Invalidation::User(id) => {
+                self.users.invalidate(|u| u.id == id);
+                self.credentials.invalidate(|c| c.principal.user_id == id);
+            }
+            Invalidation::All => {
+                self.users.invalidate(|_| true);
+                self.credentials.invalidate(|_| true);
+            }
+        }
+    }
+
+    /// Applies other processes' invalidations until the store's stream ends; returns at
+    /// once for a backend without one.
+    pub async fn follow_invalidations(&self) -> Result<(), StoreError> {
+        let Some(mut incoming) = self.store.subscribe_invalidations().await? else {
+            return Ok(());
+        };
+        while let Some(what) = incoming.recv().await {
+            self.apply_invalidation(what);
+        }
+        Ok(())
     }
 
     pub async fn user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
@@ -358,7 +396,7 @@ impl Accounts {
         {
             return Err(UserError::NotFound);
         }
-        self.forget_user(user);
+        self.forget_user(user).await;
         self.audit(
             "password.set",
             None,
@@ -383,7 +421,7 @@ impl Accounts {
             .update_profile(user, &change, self.clock.now())
             .await?
             .ok_or(ProfileError::NotFound)?;
-        self.users.invalidate(|u| u.id == user);
+        self.forget_user(user).await;
         self.audit(
             "profile.update",
             Some(user),
@@ -429,7 +467,7 @@ impl Accounts {
             .await
         {
             Ok(previous) => {
-                self.users.invalidate(|u| u.id == user);
+                self.forget_user(user).await;
                 self.audit(
                     "profile.picture",
                     Some(user),
@@ -591,7 +629,7 @@ impl Accounts {
             return Ok(false);
         }
         self.store.delete_session(principal.credential_id).await?;
-        self.forget_credential(principal.credential_id);
+        self.forget_credential(principal.credential_id).await;
         Ok(true)
     }
 
@@ -760,7 +798,7 @@ impl Accounts {
         {
             return Err(TokenError::NotFound);
         }
-        self.forget_credential(token.id.0);
+        self.forget_credential(token.id.0).await;
         let action = if disabled {
             "token.disable"
         } else {
@@ -780,7 +818,7 @@ impl Accounts {
         if !self.store.delete_token(user, token.id).await? {
             return Err(TokenError::NotFound);
         }
-        self.forget_credential(token.id.0);
+        self.forget_credential(token.id.0).await;
         self.audit_token("token.delete", &token, client).await;
         Ok(token)
     }
@@ -802,7 +840,7 @@ impl Accounts {
         {
             return Err(TokenError::NotFound);
         }
-        self.forget_credential(token.id.0);
+        self.forget_credential(token.id.0).await;
         self.audit_token("token.rotate", &token, client).await;
         let token = ApiToken {
             mask: secret.mask(),

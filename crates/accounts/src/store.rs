@@ -163,6 +163,17 @@ pub struct FileRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// A change that makes cached credentials or user records stale in every process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalidation {
+    /// One API token or session was revoked, disabled or rotated.
+    Credential(Uuid),
+    /// Something about this user changed (password, profile, status, sessions).
+    User(UserId),
+    /// Notifications may have been missed (a lost connection): forget everything.
+    All,
+}
+
 /// The outbox at a glance.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MailCounts {
@@ -175,6 +186,19 @@ pub struct MailCounts {
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Tells every other process on this database to drop what `what` makes stale. A
+    /// single-process backend has nobody to tell (the default).
+    async fn publish_invalidation(&self, _what: Invalidation) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// A stream of other processes' invalidations, when the backend has one.
+    async fn subscribe_invalidations(
+        &self,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<Invalidation>>, StoreError> {
+        Ok(None)
+    }
 
     // ---- users ----
     /// Fails with `Conflict(Username)` or `Conflict(Email)`.

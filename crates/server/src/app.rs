@@ -91,6 +91,16 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("setting `listen`: cannot listen on {}", settings.listen))?;
     let state = AppState::new(Arc::clone(&accounts), Metrics::new(Arc::clone(&accounts)));
 
+    // Other replicas' revocations (PostgreSQL LISTEN/NOTIFY); nothing to follow on SQLite.
+    let follower = {
+        let accounts = Arc::clone(&accounts);
+        tokio::spawn(async move {
+            if let Err(e) = accounts.follow_invalidations().await {
+                tracing::error!(error = %e, "cannot follow other replicas' revocations; caches expire within a second instead");
+            }
+        })
+    };
+
     let flusher = {
         let accounts = Arc::clone(&accounts);
         tokio::spawn(async move {
@@ -131,6 +141,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::error!("the mail delivery task failed");
     }
     flusher.abort();
+    follower.abort();
     accounts
         .flush_usage()
         .await

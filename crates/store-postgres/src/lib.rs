@@ -22,6 +22,7 @@
 //! This crate owns its SQL, its migrations and its error mapping (unique violations by
 //! constraint name); it never decides a business rule.
 
+mod invalidation;
 mod lifecycle;
 
 #[cfg(feature = "testkit")]
@@ -36,8 +37,8 @@ use accounts::files::FileId;
 use accounts::mail::{OutgoingMail, QueuedMail};
 use accounts::store::{
     CodeEffect, CodeLookup, CodePurpose, CodeRecord, CredentialRecord, EndSessions, FileRecord,
-    MailCounts, NewUserRecord, RateLimit, Redemption, SessionInfo, SessionRecord, Store,
-    StoreError, TokenLookup, Unique,
+    Invalidation, MailCounts, NewUserRecord, RateLimit, Redemption, SessionInfo, SessionRecord,
+    Store, StoreError, TokenLookup, Unique,
 };
 use accounts::token::{ApiToken, CredentialKind, TokenHash, TokenId};
 use accounts::{EmailAddress, User, UserId, UserStatus, Username};
@@ -201,6 +202,9 @@ async fn insert_user_tx(conn: &mut PgConnection, user: &NewUserRecord) -> Result
     })
 }
 
+/// The LISTEN/NOTIFY channel that carries cache invalidations between processes.
+const INVALIDATION_CHANNEL: &str = "gatehouse_invalidate";
+
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`) and
     /// applies pending migrations.
@@ -264,6 +268,22 @@ impl Store for PostgresStore {
             .await
             .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn publish_invalidation(&self, what: Invalidation) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(INVALIDATION_CHANNEL)
+            .bind(invalidation::encode(what))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn subscribe_invalidations(
+        &self,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<Invalidation>>, StoreError> {
+        invalidation::subscribe(&self.pool).await.map(Some)
     }
 
     async fn insert_user(&self, user: &NewUserRecord) -> Result<User, StoreError> {

@@ -26,3 +26,21 @@ accounts::store_contract_tests!(match scratch().await {
     Some(store_and_guard) => std::future::ready(store_and_guard),
     None => return,
 });
+
+/// A revocation published by one process reaches another's subscription.
+#[tokio::test]
+async fn invalidations_cross_processes_through_notify() {
+    use accounts::store::Invalidation;
+    let Some(db) = scratch_database().await else {
+        return;
+    };
+    let listening = small_store(&db).await;
+    let publishing = small_store(&db).await;
+    let mut incoming = listening.subscribe_invalidations().await.unwrap().unwrap();
+    let what = Invalidation::Credential(uuid::Uuid::now_v7());
+    publishing.publish_invalidation(what).await.unwrap();
+    let received = tokio::time::timeout(std::time::Duration::from_secs(1), incoming.recv())
+        .await
+        .expect("delivered within a second");
+    assert_eq!(received, Some(what));
+}

@@ -10,4 +10,5 @@ mod native_profile;
 mod native_session;
 mod native_tokens;
 mod ops;
+mod replicas;
 mod smtp_sink;

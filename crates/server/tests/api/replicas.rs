@@ -1,0 +1,264 @@
+//! Two `gatehouse serve` processes on one PostgreSQL database behave as one service:
+//! revocations reach the other replica within a second, throttling counts are shared, and
+//! queued mail is delivered once. Skipped (saying so) when PostgreSQL is not reachable.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use store_postgres::testkit::scratch_database;
+
+use crate::helpers::PASSWORD;
+
+/// A server process, killed when dropped.
+struct Replica {
+    base: String,
+    mail_dir: PathBuf,
+    _child: tokio::process::Child,
+}
+
+async fn start_replica(database_url: &str, dir: &Path) -> Replica {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+            database_url,
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env_remove("GATEHOUSE_SMTP_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return Replica {
+                base,
+                mail_dir: dir.join("mail"),
+                _child: child,
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("replica on port {port} did not become ready");
+}
+
+fn cli(database_url: &str, args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(args)
+        .args([
+            "--database-url",
+            database_url,
+            "--data-dir",
+            "/nonexistent-unused",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+async fn status(client: &reqwest::Client, replica: &Replica, token: &str) -> u16 {
+    client
+        .get(format!("{}/api/v1/account/details", replica.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Polls `replica` until `token` is refused; returns how long that took.
+async fn time_until_refused(client: &reqwest::Client, replica: &Replica, token: &str) -> Duration {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        if status(client, replica, token).await == 401 {
+            return started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the other replica still accepts the revoked token after 5 s");
+}
+
+#[tokio::test]
+async fn two_replicas_on_one_postgres_behave_as_one_service() {
+    let Some(db) = scratch_database().await else {
+        return;
+    };
+    let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // The schema is migrated once before two processes start at the same moment.
+    let _first = store_postgres::PostgresStore::connect(&db.url)
+        .await
+        .unwrap();
+    let a = start_replica(&db.url, dirs.0.path()).await;
+    let b = start_replica(&db.url, dirs.1.path()).await;
+    let client = reqwest::Client::new();
+
+    cli(
+        &db.url,
+        &[
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--password-stdin",
+        ],
+        PASSWORD,
+    );
+    let owner = cli(&db.url, &["token", "create", "--user", "alice"], "");
+
+    // A token made through one replica works on the other, and both have it cached.
+    let created: Value = client
+        .post(format!("{}/auth/v1/tokens", a.base))
+        .bearer_auth(&owner)
+        .json(&json!({"name": "shared"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = created["token"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    for replica in [&a, &b] {
+        assert_eq!(status(&client, replica, &token).await, 200);
+    }
+
+    // Disabled through A: refused by B within a second.
+    let r = client
+        .post(format!("{}/auth/v1/tokens/{id}/disable", a.base))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let took = time_until_refused(&client, &b, &token).await;
+    println!("disable reached the other replica in {took:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+
+    // Rotated through B: the old secret is refused by A within a second.
+    client
+        .post(format!("{}/auth/v1/tokens/{id}/enable", b.base))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status(&client, &a, &token).await,
+        200,
+        "re-enabled, cached again on A"
+    );
+    let rotated: Value = client
+        .post(format!("{}/auth/v1/tokens/{id}/rotate", b.base))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let took = time_until_refused(&client, &a, &token).await;
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert_eq!(
+        status(&client, &a, rotated["token"].as_str().unwrap()).await,
+        200
+    );
+
+    // Deleted through FreeChat on A: refused by B.
+    let fresh = client
+        .post(format!("{}/api/v1/account/token", a.base))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(status(&client, &b, &fresh).await, 200);
+    client
+        .delete(format!("{}/api/v1/account/token/{fresh}", a.base))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert!(time_until_refused(&client, &b, &fresh).await < Duration::from_secs(1));
+
+    // Throttling is counted once for both: 10 attempts per account per window in all.
+    let login = |replica: &Replica, password: &str| {
+        client
+            .post(format!("{}/auth/v1/login", replica.base))
+            .json(&json!({"login": "alice", "password": password}))
+            .send()
+    };
+    for i in 0..10 {
+        let replica = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(login(replica, "wrong guess").await.unwrap().status(), 401);
+    }
+    assert_eq!(login(&a, PASSWORD).await.unwrap().status(), 429);
+    assert_eq!(login(&b, PASSWORD).await.unwrap().status(), 429);
+
+    // Mail queued once is delivered once, by whichever worker claims it.
+    let r = client
+        .post(format!("{}/auth/v1/signup", b.base))
+        .json(&json!({"username": "newcomer", "email": "new@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let count = || {
+        [&a.mail_dir, &b.mail_dir]
+            .iter()
+            .map(|d| {
+                std::fs::read_dir(d).map_or(0, |entries| {
+                    entries
+                        .filter(|e| {
+                            e.as_ref()
+                                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                        })
+                        .count()
+                })
+            })
+            .sum::<usize>()
+    };
+    let started = Instant::now();
+    while count() == 0 && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await; // both workers had their turns
+    assert_eq!(count(), 1);
+}
