@@ -13,6 +13,8 @@
 #   THREADS      loadbench tokio worker threads (default: all CPUs)
 #   SKIP_BUILD=1 use the existing target/release binaries
 #   SERVER_BIN   server binary to run (default target/release/gatehouse)
+#   BACKEND      sqlite (default) or postgres: a scratch database on PG_ADMIN_URL
+#                (default postgres://postgres@127.0.0.1:5432/postgres), dropped afterwards
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -57,6 +59,9 @@ done
 DATA_DIR="$(mktemp -d -t gatehouse-bench.XXXXXX)"
 SERVER_LOG="$DATA_DIR/server.log"
 SERVER_PID=""
+BACKEND="${BACKEND:-sqlite}"
+PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+PG_DB=""
 
 cleanup() {
     local rc=$?
@@ -74,13 +79,28 @@ cleanup() {
         tail -n 30 "$SERVER_LOG" >&2 || true
     fi
     rm -rf "$DATA_DIR"
+    if [[ -n "$PG_DB" ]]; then
+        psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
+    fi
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+case "$BACKEND" in
+    sqlite) ;;
+    postgres)
+        PG_DB="gh_bench_$$"
+        psql "$PG_ADMIN_URL" -qc "CREATE DATABASE $PG_DB" >/dev/null
+        # Read by `serve` and by the CLI calls below alike.
+        export GATEHOUSE_DATABASE_URL="${PG_ADMIN_URL%/*}/$PG_DB"
+        ;;
+    *) echo "BACKEND must be sqlite or postgres" >&2; exit 2 ;;
+esac
+
 echo "== server"
+echo "backend:  $BACKEND${PG_DB:+ (database $PG_DB)}"
 echo "data dir: $DATA_DIR"
 echo "listen:   127.0.0.1:$PORT"
 "$GATEHOUSE" serve --data-dir "$DATA_DIR" --listen "127.0.0.1:$PORT" >"$SERVER_LOG" 2>&1 &
