@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use accounts::files::FileStore;
 use accounts::service::{SignupPolicy, ThrottlePolicy};
 use accounts::Store;
 use accounts::{Accounts, AccountsConfig, PasswordHasher, SystemClock};
@@ -18,6 +19,7 @@ use crate::files::DiskFileStore;
 use crate::http::{self, AppState};
 use crate::mail;
 use crate::metrics::Metrics;
+use crate::object_files::ObjectFileStore;
 use crate::telemetry;
 
 /// How often batched last-used times are written.
@@ -32,8 +34,13 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Arc<Accounts>> {
         )
     })?;
     let store = open_store(&settings.database_url).await?;
-    let files = DiskFileStore::new(settings.data_dir.join("files"))
-        .context("creating the files directory")?;
+    let files: Arc<dyn FileStore> = match &settings.files_url {
+        Some(url) => Arc::new(ObjectFileStore::from_url(url).map_err(anyhow::Error::msg)?),
+        None => Arc::new(
+            DiskFileStore::new(settings.data_dir.join("files"))
+                .context("creating the files directory")?,
+        ),
+    };
     let hasher = PasswordHasher::new(
         PasswordHasher::default_params(),
         settings.password_hash_workers,
@@ -54,7 +61,7 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Arc<Accounts>> {
     };
     Ok(Arc::new(Accounts::new(
         store,
-        Arc::new(files),
+        files,
         Arc::new(SystemClock),
         hasher,
         config,

@@ -62,6 +62,10 @@ pub struct GlobalArgs {
         value_name = "ADDRESS"
     )]
     pub mail_from: Option<String>,
+    /// Keep uploaded files in an S3-compatible object store:
+    /// s3://bucket[/prefix][?endpoint=…&region=…] [default: <data-dir>/files/].
+    #[arg(long, env = "GATEHOUSE_FILES_URL", global = true, value_name = "URL")]
+    pub files_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +80,17 @@ pub enum Command {
     Token(TokenCommand),
     /// Validate the configuration and print the effective settings.
     CheckConfig,
+    /// Copy a whole deployment from SQLite into an empty PostgreSQL database, then check the
+    /// copy (row counts, and a sample of rows per table compared field by field). Stop the
+    /// server first: rows written after the copy starts are not copied.
+    Migrate {
+        /// The deployment to copy: sqlite://PATH (brought to this build's schema first).
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// An empty PostgreSQL database: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 #[derive(Debug, Args, Default)]
@@ -182,6 +197,7 @@ impl Cli {
             login_attempts_per_account: serve.and_then(|s| s.login_attempts_per_account.clone()),
             smtp_url: self.global.smtp_url.clone(),
             mail_from: self.global.mail_from.clone(),
+            files_url: self.global.files_url.clone(),
         }
     }
 }
@@ -216,6 +232,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::resolve(cli.overrides())?;
     match cli.command {
         Command::Serve(_) => app::serve(settings).await,
+        Command::Migrate { from, to } => {
+            let report =
+                store_copy::copy_sqlite_to_postgres(&from, &to, |step| eprintln!("{step}"))
+                    .await
+                    .context("migrate failed; no rows were written to the target")?;
+            println!("{report}");
+            eprintln!(
+                "uploaded files are not in the database: point the PostgreSQL deployment at the \
+                 same file store ({})",
+                settings.files_url.clone().unwrap_or_else(|| settings
+                    .data_dir
+                    .join("files")
+                    .display()
+                    .to_string())
+            );
+            Ok(())
+        }
         Command::CheckConfig => {
             println!("configuration is valid");
             println!("data_dir              = {}", settings.data_dir.display());

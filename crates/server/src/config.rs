@@ -23,6 +23,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "GATEHOUSE_LOGIN_ATTEMPTS_PER_ACCOUNT",
     "GATEHOUSE_SMTP_URL",
     "GATEHOUSE_MAIL_FROM",
+    "GATEHOUSE_FILES_URL",
 ];
 
 /// What the config file may contain (TOML). Unknown keys are refused.
@@ -42,6 +43,7 @@ pub struct FileConfig {
     pub login_attempts_per_account: Option<usize>,
     pub smtp_url: Option<String>,
     pub mail_from: Option<String>,
+    pub files_url: Option<String>,
 }
 
 /// Values given on the command line or in the environment (already merged by clap).
@@ -61,6 +63,7 @@ pub struct Overrides {
     pub login_attempts_per_account: Option<String>,
     pub smtp_url: Option<String>,
     pub mail_from: Option<String>,
+    pub files_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +90,8 @@ pub struct Settings {
     /// `None`: mail is written as `.eml` files under `<data_dir>/mail/`.
     pub smtp_url: Option<String>,
     pub mail_from: String,
+    /// `None`: uploaded files live under `<data_dir>/files/`; `s3://…`: in an object store.
+    pub files_url: Option<String>,
 }
 
 /// A refused setting: which one, where it can be set, and why.
@@ -365,6 +370,14 @@ impl Settings {
             .unwrap_or_else(|| crate::mail::DEFAULT_MAIL_FROM.into());
         crate::mail::MailFrom::parse(&mail_from)?;
 
+        let files_url = o
+            .files_url
+            .or(file.files_url)
+            .filter(|u| !u.trim().is_empty());
+        if let Some(url) = &files_url {
+            crate::object_files::ObjectFileStore::from_url(url).map_err(anyhow::Error::msg)?;
+        }
+
         Ok(Self {
             data_dir,
             database_url,
@@ -379,6 +392,7 @@ impl Settings {
             login_attempts_per_account,
             smtp_url,
             mail_from,
+            files_url,
         })
     }
 }

@@ -9,4 +9,5 @@ pub mod files;
 pub mod http;
 pub mod mail;
 pub mod metrics;
+pub mod object_files;
 pub mod telemetry;

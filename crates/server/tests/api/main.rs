@@ -9,6 +9,7 @@ mod mail;
 mod native_profile;
 mod native_session;
 mod native_tokens;
+mod object_files;
 mod ops;
 mod replicas;
 mod smtp_sink;

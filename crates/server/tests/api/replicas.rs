@@ -262,3 +262,66 @@ async fn two_replicas_on_one_postgres_behave_as_one_service() {
     tokio::time::sleep(Duration::from_millis(1500)).await; // both workers had their turns
     assert_eq!(count(), 1);
 }
+
+#[tokio::test]
+async fn migrate_copies_a_sqlite_deployment_that_then_serves_from_postgres() {
+    let Some(db) = scratch_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+    cli(
+        &sqlite,
+        &[
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--password-stdin",
+        ],
+        PASSWORD,
+    );
+    let token = cli(
+        &sqlite,
+        &["token", "create", "--user", "alice", "--name", "old"],
+        "",
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["migrate", "--from", &sqlite, "--to", &db.url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("users") && report.contains("api_tokens"),
+        "{report}"
+    );
+
+    // The copied deployment serves the same account and token from PostgreSQL.
+    let served_dir = tempfile::tempdir().unwrap();
+    let served = start_replica(&db.url, served_dir.path()).await;
+    let client = reqwest::Client::new();
+    assert_eq!(status(&client, &served, &token).await, 200);
+    let r = client
+        .post(format!("{}/auth/v1/login", served.base))
+        .json(&json!({"login": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // A second copy into a database that now holds data is refused.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["migrate", "--from", &sqlite, "--to", &db.url])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds data"));
+}

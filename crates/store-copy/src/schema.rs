@@ -1,0 +1,596 @@
+//! What the copy knows about the schema: every table of the latest migration, in an order
+//! that satisfies the foreign keys, with each column's type on both backends; and the checks
+//! that a database really has that schema, so a table or column added by a later migration
+//! stops the copy instead of being left behind. Never reads or writes rows.
+
+use sqlx::{PgConnection, SqliteConnection};
+
+use crate::{CopyError, Side};
+
+/// How a column is stored: the SQLite representation on the left, PostgreSQL's on the right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// TEXT uuid -> UUID.
+    Uuid,
+    /// TEXT -> TEXT.
+    Text,
+    /// INTEGER milliseconds since the Unix epoch -> TIMESTAMPTZ.
+    Time,
+    /// INTEGER 0/1 -> BOOLEAN.
+    Bool,
+    /// BLOB -> BYTEA.
+    Bytes,
+    /// TEXT holding JSON -> JSONB.
+    Json,
+    /// INTEGER -> INTEGER (32 bits in PostgreSQL).
+    Int32,
+    /// INTEGER -> BIGINT.
+    Int64,
+}
+
+impl Kind {
+    /// The declared type in the SQLite migrations.
+    fn sqlite_type(self) -> &'static str {
+        match self {
+            Self::Uuid | Self::Text | Self::Json => "TEXT",
+            Self::Time | Self::Bool | Self::Int32 | Self::Int64 => "INTEGER",
+            Self::Bytes => "BLOB",
+        }
+    }
+
+    /// The type as `information_schema.columns.data_type` names it.
+    fn postgres_type(self) -> &'static str {
+        match self {
+            Self::Uuid => "uuid",
+            Self::Text => "text",
+            Self::Time => "timestamp with time zone",
+            Self::Bool => "boolean",
+            Self::Bytes => "bytea",
+            Self::Json => "jsonb",
+            Self::Int32 => "integer",
+            Self::Int64 => "bigint",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Column {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub nullable: bool,
+    /// Never printed in an error (password hashes).
+    pub secret: bool,
+}
+
+const fn required(name: &'static str, kind: Kind) -> Column {
+    Column {
+        name,
+        kind,
+        nullable: false,
+        secret: false,
+    }
+}
+
+const fn optional(name: &'static str, kind: Kind) -> Column {
+    Column {
+        name,
+        kind,
+        nullable: true,
+        secret: false,
+    }
+}
+
+const fn secret(column: Column) -> Column {
+    Column {
+        secret: true,
+        ..column
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Table {
+    pub name: &'static str,
+    /// The primary key's columns: the copy pages and samples in this order.
+    pub key: &'static [&'static str],
+    pub columns: &'static [Column],
+}
+
+impl Table {
+    /// Positions of the key's columns in `columns`.
+    pub fn key_positions(&self) -> Vec<usize> {
+        self.key
+            .iter()
+            .map(|k| {
+                self.columns
+                    .iter()
+                    .position(|c| c.name == *k)
+                    .expect("every key column is listed in its table's columns")
+            })
+            .collect()
+    }
+
+    pub fn column_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(|c| c.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+use Kind::*;
+
+/// Every table of the latest migration (`0002_lifecycle`), parents before children. Every
+/// owned table references only `users`; `users.avatar_file_id` is not a foreign key.
+pub(crate) const TABLES: &[Table] = &[
+    Table {
+        name: "users",
+        key: &["id"],
+        columns: &[
+            required("id", Uuid),
+            required("username", Text),
+            required("email", Text),
+            required("email_verified", Bool),
+            required("status", Text),
+            secret(optional("password_hash", Text)),
+            required("profile", Json),
+            optional("avatar_file_id", Uuid),
+            required("created_at", Time),
+            required("updated_at", Time),
+        ],
+    },
+    Table {
+        name: "user_roles",
+        key: &["user_id", "role"],
+        columns: &[required("user_id", Uuid), required("role", Text)],
+    },
+    Table {
+        name: "sessions",
+        key: &["id"],
+        columns: &[
+            required("id", Uuid),
+            required("user_id", Uuid),
+            required("secret_hash", Bytes),
+            required("created_at", Time),
+            required("last_seen_at", Time),
+            required("expires_at", Time),
+            optional("client_ip", Text),
+            optional("user_agent", Text),
+        ],
+    },
+    Table {
+        name: "api_tokens",
+        key: &["id"],
+        columns: &[
+            required("id", Uuid),
+            required("user_id", Uuid),
+            required("name", Text),
+            required("secret_hash", Bytes),
+            required("mask", Text),
+            required("created_at", Time),
+            optional("expires_at", Time),
+            required("disabled", Bool),
+            optional("last_used_at", Time),
+            optional("rotated_at", Time),
+        ],
+    },
+    Table {
+        name: "files",
+        key: &["id"],
+        columns: &[
+            required("id", Uuid),
+            required("owner_id", Uuid),
+            required("purpose", Text),
+            required("content_type", Text),
+            required("size", Int64),
+            required("created_at", Time),
+        ],
+    },
+    Table {
+        name: "one_time_codes",
+        key: &["id"],
+        columns: &[
+            required("id", Uuid),
+            required("user_id", Uuid),
+            required("purpose", Text),
+            required("code_hash", Bytes),
+            required("link_hash", Bytes),
+            required("created_at", Time),
+            required("code_expires_at", Time),
+            required("link_expires_at", Time),
+            required("attempts", Int32),
+            optional("consumed_at", Time),
+        ],
+    },
+    Table {
+        name: "rate_limits",
+        key: &["key"],
+        columns: &[
+            required("key", Text),
+            required("window_start", Time),
+            required("hits", Int32),
+        ],
+    },
+    Table {
+        name: "audit_events",
+        key: &["id"],
+        columns: &[
+            required("id", Uuid),
+            required("at", Time),
+            required("action", Text),
+            optional("actor_id", Uuid),
+            optional("subject_id", Uuid),
+            required("outcome", Text),
+            optional("client_ip", Text),
+            optional("user_agent", Text),
+            optional("detail", Text),
+        ],
+    },
+    Table {
+        name: "outbox",
+        key: &["id"],
+        columns: &[
+            required("id", Uuid),
+            required("to_address", Text),
+            required("subject", Text),
+            required("text_body", Text),
+            required("html_body", Text),
+            required("created_at", Time),
+            required("status", Text),
+            required("attempts", Int32),
+            required("next_attempt_at", Time),
+            optional("leased_until", Time),
+            optional("last_error", Text),
+            optional("sent_at", Time),
+        ],
+    },
+];
+
+/// sqlx's own bookkeeping: each side keeps its own, it is never copied.
+const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
+
+/// A column as a database describes it.
+struct Found {
+    name: String,
+    declared_type: String,
+    nullable: bool,
+}
+
+/// Checks that the SQLite database has exactly the tables and columns of `TABLES` (besides
+/// SQLite's and sqlx's own).
+pub(crate) async fn check_sqlite(conn: &mut SqliteConnection) -> Result<(), CopyError> {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' \
+         AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> ? ORDER BY name",
+    )
+    .bind(MIGRATIONS_TABLE)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(CopyError::sqlx(Side::Source, "listing the source's tables"))?;
+    let mut problems = Vec::new();
+    for name in &names {
+        if !TABLES.iter().any(|t| t.name == name) {
+            problems.push(format!("table {name} is not copied by this build"));
+        }
+    }
+    for table in TABLES {
+        if !names.iter().any(|n| n == table.name) {
+            problems.push(format!("table {} is missing", table.name));
+            continue;
+        }
+        let rows: Vec<(String, String, bool)> =
+            sqlx::query_as("SELECT name, type, \"notnull\" FROM pragma_table_info(?) ORDER BY cid")
+                .bind(table.name)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(CopyError::sqlx(
+                    Side::Source,
+                    "reading the source's columns",
+                ))?;
+        let found = rows
+            .into_iter()
+            .map(|(name, declared_type, not_null)| Found {
+                name,
+                declared_type: declared_type.to_uppercase(),
+                nullable: !not_null,
+            })
+            .collect::<Vec<_>>();
+        compare_columns(table, &found, Kind::sqlite_type, &mut problems);
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(CopyError::Schema {
+            side: Side::Source,
+            problems,
+        })
+    }
+}
+
+/// Checks that every table of `TABLES` exists in the PostgreSQL database (its current
+/// schema) with exactly these columns and types. Other tables there are not Gatehouse's
+/// concern: what could be left behind is decided by the source's check.
+pub(crate) async fn check_postgres(conn: &mut PgConnection) -> Result<(), CopyError> {
+    let mut problems = Vec::new();
+    for table in TABLES {
+        let rows: Vec<(String, String, bool)> = sqlx::query_as(
+            "SELECT column_name::text, data_type::text, is_nullable = 'YES' \
+             FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1 \
+             ORDER BY ordinal_position",
+        )
+        .bind(table.name)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(CopyError::sqlx(
+            Side::Target,
+            "reading the target's columns",
+        ))?;
+        if rows.is_empty() {
+            problems.push(format!("table {} is missing", table.name));
+            continue;
+        }
+        let found = rows
+            .into_iter()
+            .map(|(name, declared_type, nullable)| Found {
+                name,
+                declared_type,
+                nullable,
+            })
+            .collect::<Vec<_>>();
+        compare_columns(table, &found, Kind::postgres_type, &mut problems);
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(CopyError::Schema {
+            side: Side::Target,
+            problems,
+        })
+    }
+}
+
+fn compare_columns(
+    table: &Table,
+    found: &[Found],
+    type_of: fn(Kind) -> &'static str,
+    problems: &mut Vec<String>,
+) {
+    for f in found {
+        if !table.columns.iter().any(|c| c.name == f.name) {
+            problems.push(format!(
+                "column {}.{} is not copied by this build",
+                table.name, f.name
+            ));
+        }
+    }
+    for column in table.columns {
+        let Some(f) = found.iter().find(|f| f.name == column.name) else {
+            problems.push(format!("column {}.{} is missing", table.name, column.name));
+            continue;
+        };
+        let expected = type_of(column.kind);
+        if f.declared_type != expected {
+            problems.push(format!(
+                "column {}.{} is {}, expected {expected}",
+                table.name, column.name, f.declared_type
+            ));
+        }
+        if f.nullable != column.nullable {
+            problems.push(format!(
+                "column {}.{} is {}, expected {}",
+                table.name,
+                column.name,
+                null_word(f.nullable),
+                null_word(column.nullable)
+            ));
+        }
+    }
+}
+
+fn null_word(nullable: bool) -> &'static str {
+    if nullable {
+        "nullable"
+    } else {
+        "NOT NULL"
+    }
+}
+
+/// One row of sqlx's migration history.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct Applied {
+    pub version: i64,
+    pub description: String,
+    pub success: bool,
+}
+
+impl Applied {
+    /// As `SqliteStore::migration_names` spells it.
+    fn name(&self) -> String {
+        format!("{:04}_{}", self.version, self.description.replace(' ', "_"))
+    }
+}
+
+/// Compares a database's migration history with this build's migrations (`known`, names as
+/// `migration_names()` gives them). `Ok` lists the migrations still to apply (empty when the
+/// database is current); a database that has migrations this build lacks, or a failed one,
+/// is refused.
+pub(crate) fn pending_migrations(
+    side: Side,
+    applied: &[Applied],
+    known: &[String],
+) -> Result<Vec<String>, CopyError> {
+    if let Some(dirty) = applied.iter().find(|a| !a.success) {
+        return Err(CopyError::History {
+            side,
+            detail: format!(
+                "migration {} failed part-way; repair the database before copying it",
+                dirty.name()
+            ),
+        });
+    }
+    let unknown: Vec<String> = applied
+        .iter()
+        .map(Applied::name)
+        .filter(|name| !known.contains(name))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(CopyError::Newer {
+            side,
+            unknown: unknown.join(", "),
+            latest: known.last().cloned().unwrap_or_default(),
+        });
+    }
+    Ok(known
+        .iter()
+        .filter(|name| !applied.iter().any(|a| &a.name() == *name))
+        .cloned()
+        .collect())
+}
+
+/// The SQLite database's migration history; a database without one is not Gatehouse's.
+pub(crate) async fn sqlite_history(conn: &mut SqliteConnection) -> Result<Vec<Applied>, CopyError> {
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)",
+    )
+    .bind(MIGRATIONS_TABLE)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(CopyError::sqlx(
+        Side::Source,
+        "reading the source's migration history",
+    ))?;
+    if !exists {
+        return Err(CopyError::History {
+            side: Side::Source,
+            detail: "it has no migration history, so it is not a Gatehouse database".into(),
+        });
+    }
+    sqlx::query_as("SELECT version, description, success FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(CopyError::sqlx(
+            Side::Source,
+            "reading the source's migration history",
+        ))
+}
+
+/// The PostgreSQL database's migration history; empty for a database never migrated.
+pub(crate) async fn postgres_history(conn: &mut PgConnection) -> Result<Vec<Applied>, CopyError> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(MIGRATIONS_TABLE)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(CopyError::sqlx(
+            Side::Target,
+            "reading the target's migration history",
+        ))?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as("SELECT version, description, success FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(CopyError::sqlx(
+            Side::Target,
+            "reading the target's migration history",
+        ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(version: i64, description: &str) -> Applied {
+        Applied {
+            version,
+            description: description.into(),
+            success: true,
+        }
+    }
+
+    fn known() -> Vec<String> {
+        vec!["0001_foundation".into(), "0002_lifecycle".into()]
+    }
+
+    #[test]
+    fn a_current_history_has_nothing_pending() {
+        let history = [applied(1, "foundation"), applied(2, "lifecycle")];
+        assert!(pending_migrations(Side::Source, &history, &known())
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn an_older_history_lists_what_is_pending() {
+        let history = [applied(1, "foundation")];
+        assert_eq!(
+            pending_migrations(Side::Source, &history, &known()).unwrap(),
+            vec!["0002_lifecycle".to_owned()]
+        );
+    }
+
+    #[test]
+    fn a_newer_history_is_refused_naming_the_unknown_migration() {
+        let history = [
+            applied(1, "foundation"),
+            applied(2, "lifecycle"),
+            applied(3, "webauthn keys"),
+        ];
+        let err = pending_migrations(Side::Source, &history, &known()).unwrap_err();
+        assert!(matches!(err, CopyError::Newer { .. }), "{err}");
+        assert!(err.to_string().contains("0003_webauthn_keys"), "{err}");
+    }
+
+    #[test]
+    fn a_failed_migration_is_refused() {
+        let mut failed = applied(2, "lifecycle");
+        failed.success = false;
+        let err = pending_migrations(Side::Target, &[applied(1, "foundation"), failed], &known())
+            .unwrap_err();
+        assert!(err.to_string().contains("failed part-way"), "{err}");
+    }
+
+    #[test]
+    fn every_key_column_is_a_required_uuid_or_text_column_of_its_table() {
+        // Paging and lookups bind keys as SQLite's text and PostgreSQL's UUID or text.
+        for table in TABLES {
+            for position in table.key_positions() {
+                let column = &table.columns[position];
+                assert!(!column.nullable, "{}.{}", table.name, column.name);
+                assert!(
+                    matches!(column.kind, Kind::Uuid | Kind::Text),
+                    "{}.{}",
+                    table.name,
+                    column.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_migrations_create_exactly_the_tables_copied() {
+        // The migration files themselves, both backends', so a new CREATE TABLE fails here
+        // even on a machine without PostgreSQL.
+        let mut copied: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
+        copied.sort_unstable();
+        for backend in ["store-sqlite", "store-postgres"] {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(backend)
+                .join("migrations");
+            let mut created = Vec::new();
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let sql = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+                created.extend(
+                    sql.split("CREATE TABLE ")
+                        .skip(1)
+                        .filter_map(|rest| rest.split_whitespace().next())
+                        .map(str::to_owned),
+                );
+            }
+            created.sort_unstable();
+            assert_eq!(created, copied, "{}", dir.display());
+        }
+    }
+}
