@@ -9,7 +9,10 @@ pub mod native;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use accounts::Accounts;
@@ -62,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(dialects::freechat::routes(&state))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(middleware::from_fn(close_if_body_unread))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             record_metrics,
@@ -127,6 +131,61 @@ async fn record_metrics(State(state): State<AppState>, req: Request, next: Next)
         response.status().as_u16(),
         started.elapsed(),
     );
+    response
+}
+
+/// A request body that records whether it was read to its end.
+struct TrackedBody {
+    inner: Body,
+    finished: Arc<AtomicBool>,
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) {
+            self.finished.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Answers `Connection: close` when a handler refused a request without reading its body
+/// (a failed authentication, say). The server cannot reuse such a connection, and without
+/// the header a client pools it and sees its next request fail on a closed connection.
+async fn close_if_body_unread(req: Request, next: Next) -> Response {
+    use http_body::Body as _;
+    if req.body().is_end_stream() {
+        return next.run(req).await;
+    }
+    let finished = Arc::new(AtomicBool::new(false));
+    let (parts, body) = req.into_parts();
+    let tracked = TrackedBody {
+        inner: body,
+        finished: Arc::clone(&finished),
+    };
+    let mut response = next
+        .run(Request::from_parts(parts, Body::new(tracked)))
+        .await;
+    if !finished.load(Ordering::Relaxed) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     response
 }
 

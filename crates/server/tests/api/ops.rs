@@ -138,3 +138,62 @@ async fn the_openapi_document_describes_every_native_route() {
     assert_eq!(documented, 24, "a route was added without its test here");
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+/// One HTTP/1.1 exchange on `stream`; returns the head of the answer (status line, headers).
+async fn exchange(stream: &mut tokio::net::TcpStream, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        answer.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&answer).to_string();
+        if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if rest.len() >= length || n == 0 {
+                return head.to_ascii_lowercase();
+            }
+        }
+        assert!(n > 0, "connection closed mid-answer");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_request_with_an_unread_body_says_connection_close() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let put = |token: &str| {
+        let body = r#"{"nickname":"Al"}"#;
+        format!(
+            "PUT /api/v1/account/details HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    // Refused before the body was read: the server will not reuse the connection, and says so.
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = exchange(&mut stream, &put("gh_dead")).await;
+    assert!(head.starts_with("http/1.1 401"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+
+    // A request whose body was read keeps the connection alive for the next one.
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = exchange(&mut stream, &put(&alice.token)).await;
+    assert!(
+        head.starts_with("http/1.1 200") && !head.contains("connection: close"),
+        "{head}"
+    );
+    let head = exchange(&mut stream, &put(&alice.token)).await;
+    assert!(
+        head.starts_with("http/1.1 200"),
+        "the same connection served a second request: {head}"
+    );
+}
