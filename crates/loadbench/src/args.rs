@@ -26,9 +26,11 @@ OPTIONS:
     --connections N | NAME=N Concurrent keep-alive connections: N for every target (default 64),
                              NAME=N for one target (repeatable, overrides N).
     --rate NAME=R            Pace target NAME at R requests/s in total over its connections (each
-                             connection sends on a fixed schedule; latency is measured from the
-                             scheduled send time, so a late request counts its wait). Default: closed
-                             loop, each connection sends its next request as soon as it has a response.
+                             connection sends on a fixed schedule, ~1 ms timer resolution). A request
+                             held up because the previous response came after its scheduled time
+                             counts its latency from that time, so slow responses are not hidden.
+                             Default: closed loop, each connection sends its next request as soon as
+                             it has a response.
     --concurrent             Run all targets at the same time (one shared warm-up and measured window)
                              instead of one after another.
     --duration-secs S        Measured seconds per target (default 10; fractions allowed).

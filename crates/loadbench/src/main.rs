@@ -88,10 +88,14 @@ async fn worker(
     let mut st = WorkerStats::default();
     let mut conn = Some(conn);
     let mut next = pace.map(|p| p.first);
+    // When the previous response arrived (paced mode).
+    let mut prev_done: Option<Instant> = None;
     start.wait().await;
     loop {
-        // Paced: wait for the scheduled time, and measure latency from it, so a request
-        // sent late (because the previous one was slow) counts its wait.
+        // Paced: wait for the scheduled time. A request that is late because the previous
+        // response came after its scheduled time counts from that time (the wait is the
+        // server's doing); one that is late only because tokio's timer has millisecond
+        // granularity counts from when it was sent.
         let scheduled = match next {
             Some(t) if t >= plan.end => break,
             Some(t) => {
@@ -128,10 +132,14 @@ async fn worker(
             },
         };
         let t0 = Instant::now();
-        let from = scheduled.unwrap_or(t0);
+        let from = match scheduled {
+            Some(t) if prev_done.is_some_and(|d| d > t) => t,
+            _ => t0,
+        };
         let deadline = (t0 + plan.timeout).min(plan.end);
         let res = timeout_at(deadline, c.request(&request)).await;
         let elapsed = from.elapsed();
+        prev_done = Some(Instant::now());
         let measured = from >= plan.warmup_end;
         let map = if measured {
             &mut st.errors

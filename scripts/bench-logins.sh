@@ -1,0 +1,359 @@
+#!/usr/bin/env bash
+# Login benchmark (not a test; run by hand). A release `gatehouse serve` on loopback with a
+# fresh data dir, LOGIN_CONNECTIONS users and one API token, then:
+#   ceiling  `loadbench hash-ceiling`: time of one argon2id hash (the one a login costs,
+#            m=19456 KiB t=2 p=1) and ceiling = cores / that time, in logins/s; built with
+#            the same profile and RUSTFLAGS as the server, in the same cargo invocation;
+#            measured right before and right after (a), and the mean of the two is used
+#   (a)      logins alone: POST /auth/v1/login, each connection as its own user, closed loop
+#   (b)      the same logins plus a latency probe at the same time:
+#            GET /api/v1/account/details with the Bearer token, PROBE_CONNECTIONS connections
+#            paced at PROBE_RATE req/s in total (latency counted from the scheduled send)
+# and a summary of the three goals:
+#   1. logins/s (a) >= 0.85 x the ceiling
+#   2. p99 of the probe GET in (b) < 10 ms
+#   3. logins/s (a) >= 136 (best peer at these argon2id parameters, 16 clients)
+#
+# Environment overrides:
+#   BUILD              default | native (default: default). default = a plain release build,
+#                      what you would ship; native = RUSTFLAGS="-C target-cpu=native" built
+#                      into target/native (tied to this CPU; not a portable binary)
+#   HASH_WORKERS       the server's --password-hash-workers (default: the server's, = cores)
+#   LOGIN_CONNECTIONS  concurrent login clients (default 16)
+#   PROBE_CONNECTIONS  probe connections in (b) (default 4)
+#   PROBE_RATE         probe requests/s in total in (b) (default 200; 0 = closed loop, i.e.
+#                      every probe connection sends again as soon as it has its answer)
+#   DURATION           measured seconds per run (default 15)
+#   WARMUP             warm-up seconds per run, discarded (default 3)
+#   HASH_ITERATIONS    timed hashes per ceiling measurement (default 50)
+#   THREADS            loadbench tokio worker threads (default 1: it needs little CPU here,
+#                      and every cycle it uses is taken from the server's cores)
+#   QUIET_WAIT         before each measurement, wait up to this many seconds for the machine
+#                      to be >= 90% idle over 2 s (default 60; 0 = do not wait). This machine
+#                      is shared: a compile running beside the benchmark takes its cores.
+#   PORT               listen port (default: a free port picked by python3, else 18081)
+#   SKIP_BUILD=1       use the binaries already built for BUILD
+# Exit status: 0 all goals met, 3 a goal missed, anything else a setup or measurement error.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+BUILD="${BUILD:-default}"
+LOGIN_CONNECTIONS="${LOGIN_CONNECTIONS:-16}"
+PROBE_CONNECTIONS="${PROBE_CONNECTIONS:-4}"
+PROBE_RATE="${PROBE_RATE:-200}"
+DURATION="${DURATION:-15}"
+WARMUP="${WARMUP:-3}"
+HASH_ITERATIONS="${HASH_ITERATIONS:-50}"
+THREADS="${THREADS:-1}"
+QUIET_WAIT="${QUIET_WAIT:-60}"
+PASSWORD='bench-logins 7Qx!fir kettle'
+GOAL_RATIO=0.85
+GOAL_P99_MS=10
+GOAL_PEER_PER_S=136
+
+case "$BUILD" in
+default)
+    unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
+    TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+    ;;
+native)
+    unset CARGO_ENCODED_RUSTFLAGS
+    export RUSTFLAGS="-C target-cpu=native"
+    TARGET_DIR=target/native
+    ;;
+*)
+    echo "BUILD must be default or native, got '$BUILD'" >&2
+    exit 2
+    ;;
+esac
+export CARGO_TARGET_DIR="$TARGET_DIR"
+
+if [[ -z "${PORT:-}" ]]; then
+    PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 18081)"
+fi
+
+echo "== machine"
+echo "cpus (nproc):  $(nproc)"
+echo "cpu model:     $(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || echo unknown)"
+echo "memory:        $(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo 2>/dev/null || echo unknown)"
+echo "kernel:        $(uname -sr)"
+echo "rustc:         $(rustc --version 2>/dev/null || echo unknown)"
+if rev="$(git rev-parse --short HEAD 2>/dev/null)"; then
+    git diff --quiet HEAD 2>/dev/null || rev="$rev (uncommitted changes)"
+else
+    rev=none
+fi
+echo "git:           $rev"
+echo "build:         $BUILD: release profile, RUSTFLAGS=\"${RUSTFLAGS:-}\", target dir $TARGET_DIR"
+echo "NOTE: server and load generator share this machine's $(nproc) cores; anything else running"
+echo "      (a compile) takes CPU from the hash pool: see the 'other CPU' line after each run."
+echo
+
+if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+    echo "== build (gatehouse and loadbench in one cargo invocation: same profile and flags)"
+    cargo build --release -p gatehouse -p loadbench
+    echo
+fi
+
+GATEHOUSE="$TARGET_DIR/release/gatehouse"
+LOADBENCH="$TARGET_DIR/release/loadbench"
+for bin in "$GATEHOUSE" "$LOADBENCH"; do
+    [[ -x "$bin" ]] || { echo "missing $bin (run without SKIP_BUILD=1)" >&2; exit 1; }
+done
+
+DATA_DIR="$(mktemp -d -t gatehouse-bench-logins.XXXXXX)"
+SERVER_LOG="$DATA_DIR/server.log"
+SERVER_PID=""
+
+cleanup() {
+    local rc=$?
+    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 1 50); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    if [[ $rc -ne 0 && $rc -ne 3 && -s "$SERVER_LOG" ]]; then
+        echo "== last server log lines ($SERVER_LOG)" >&2
+        tail -n 30 "$SERVER_LOG" >&2 || true
+    fi
+    rm -rf "$DATA_DIR"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# CPU accounting around a run, to tell a clean measurement from one shared with a compile:
+# jiffies busy on the whole machine, of which the server's; the hypervisor's steal; and the
+# CPU seconds of this shell's finished children (bash `times`), i.e. of loadbench.
+children_cpu() {
+    times | awk 'NR == 2 {
+        n = split($0, f, /[ ms]+/)
+        t = 0
+        for (k = 1; k + 1 <= n; k += 2) if (f[k] != "") t += f[k] * 60 + f[k + 1]
+        printf "%.3f", t
+    }'
+}
+cpu_snapshot() {
+    local cpu user nice system idle iowait irq softirq steal rest
+    read -r cpu user nice system idle iowait irq softirq steal rest </proc/stat
+    local server
+    server="$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")"
+    echo "$((user + nice + system + irq + softirq)) $((idle + iowait)) $steal $server $(children_cpu)"
+}
+cpu_report() { # before after seconds
+    local b a
+    read -r -a b <<<"$1"
+    read -r -a a <<<"$2"
+    awk -v busy=$((a[0] - b[0])) -v idle=$((a[1] - b[1])) -v steal=$((a[2] - b[2])) \
+        -v server=$((a[3] - b[3])) -v lb="$(awk -v x="${a[4]}" -v y="${b[4]}" 'BEGIN {print x - y}')" \
+        -v hz="$(getconf CLK_TCK)" -v secs="$3" 'BEGIN {
+        s = hz * secs
+        printf "cpu during the run (cores): server %.2f, loadbench %.2f, other processes %.2f, idle %.2f, steal %.2f\n",
+            server / s, lb / secs, (busy - server) / s - lb / secs, idle / s, steal / s
+    }'
+}
+
+# Idle fraction of the whole machine over 2 s.
+idle_2s() {
+    local c u n s i w q sq st r t1 i1
+    read -r c u n s i w q sq st r </proc/stat
+    t1=$((u + n + s + i + w + q + sq + st)) i1=$((i + w))
+    sleep 2
+    read -r c u n s i w q sq st r </proc/stat
+    awk -v i=$((i + w - i1)) -v t=$((u + n + s + i + w + q + sq + st - t1)) 'BEGIN {printf "%.2f", i / t}'
+}
+wait_quiet() {
+    local idle waited=0
+    idle="$(idle_2s)"
+    while awk -v x="$idle" 'BEGIN {exit !(x < 0.90)}' && ((waited < QUIET_WAIT)); do
+        sleep 3
+        waited=$((waited + 5))
+        idle="$(idle_2s)"
+    done
+    if awk -v x="$idle" 'BEGIN {exit !(x < 0.90)}'; then
+        echo "WARNING: machine only ${idle} idle before this measurement (waited ${waited}s); other load skews it"
+    else
+        echo "machine idle before this measurement: $idle (waited ${waited}s)"
+    fi
+}
+
+echo "== server"
+echo "data dir: $DATA_DIR"
+echo "listen:   127.0.0.1:$PORT"
+server_args=(serve --data-dir "$DATA_DIR" --listen "127.0.0.1:$PORT")
+if [[ -n "${HASH_WORKERS:-}" ]]; then
+    server_args+=(--password-hash-workers "$HASH_WORKERS")
+    echo "password hash workers: $HASH_WORKERS (--password-hash-workers)"
+else
+    echo "password hash workers: server default (= cores)"
+fi
+# Login throttling must not cap the benchmark.
+GATEHOUSE_LOGIN_ATTEMPTS_PER_IP=100000000 GATEHOUSE_LOGIN_ATTEMPTS_PER_ACCOUNT=100000000 \
+    "$GATEHOUSE" "${server_args[@]}" >"$SERVER_LOG" 2>&1 &
+SERVER_PID=$!
+
+ready=0
+for _ in $(seq 1 300); do # up to 30 s
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        echo "gatehouse exited before becoming ready" >&2
+        exit 1
+    fi
+    code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$PORT/healthz" || true)"
+    if [[ "$code" == 200 ]]; then
+        ready=1
+        break
+    fi
+    sleep 0.1
+done
+if [[ $ready != 1 ]]; then
+    echo "gatehouse did not answer GET /healthz with 200 within 30 s" >&2
+    exit 1
+fi
+echo "ready: GET /healthz = 200"
+
+for i in $(seq 0 $((LOGIN_CONNECTIONS - 1))); do
+    printf '%s\n' "$PASSWORD" |
+        "$GATEHOUSE" user create --data-dir "$DATA_DIR" --username "bench$i" \
+            --email "bench$i@example.com" --password-stdin >/dev/null
+done
+echo "users bench0..bench$((LOGIN_CONNECTIONS - 1)) created"
+TOKEN="$("$GATEHOUSE" token create --data-dir "$DATA_DIR" --user bench0 --name bench | tr -d '[:space:]')"
+if [[ -z "$TOKEN" ]]; then
+    echo "token create printed no token" >&2
+    exit 1
+fi
+echo "token created for bench0"
+
+# Fail early (with the body) if a login or the token does not work, instead of a run of errors.
+LOGIN_BODY="{\"login\":\"bench{i}\",\"password\":\"$PASSWORD\"}"
+check() { # name expected-code curl-args...
+    local name=$1 want=$2
+    shift 2
+    local code
+    code="$(curl -s -o "$DATA_DIR/check.out" -w '%{http_code}' --max-time 5 "$@" || true)"
+    if [[ "$code" != "$want" ]]; then
+        echo "$name returned $code, expected $want:" >&2
+        head -c 500 "$DATA_DIR/check.out" >&2 || true
+        echo >&2
+        exit 1
+    fi
+    echo "check: $name = $code"
+}
+check "POST /auth/v1/login as bench$((LOGIN_CONNECTIONS - 1))" 200 \
+    -H 'Content-Type: application/json' \
+    --data "${LOGIN_BODY//\{i\}/$((LOGIN_CONNECTIONS - 1))}" "http://127.0.0.1:$PORT/auth/v1/login"
+check "GET /api/v1/account/details with the token" 200 \
+    -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/v1/account/details"
+echo
+
+# The ceiling is measured twice, right before and right after run (a), and goal 1 uses the
+# mean hash time of the two: on a shared (virtual) machine the speed of a core drifts, and the
+# ratio should compare the logins with the hashing speed of the same minute.
+measure_ceiling() { # label output-file
+    echo "== hash ceiling $1 (server idle)"
+    wait_quiet
+    "$LOADBENCH" hash-ceiling --iterations "$HASH_ITERATIONS" | tee "$DATA_DIR/$2"
+    echo
+}
+field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"; }
+measure_ceiling "1/2, before (a)" ceiling1.out
+CEIL1="$(grep '^result:' "$DATA_DIR/ceiling1.out")"
+
+lb_common=(
+    --url "http://127.0.0.1:$PORT"
+    --threads "$THREADS"
+    --duration-secs "$DURATION"
+    --warmup-secs "$WARMUP"
+    --target "login=POST:/auth/v1/login"
+    --body "login=$LOGIN_BODY"
+    --connections "login=$LOGIN_CONNECTIONS"
+)
+
+# Runs loadbench with its arguments, prints its output and the CPU split; output kept in $1.
+run_load() {
+    local out=$1
+    shift
+    wait_quiet
+    local before after rc=0
+    before="$(cpu_snapshot)"
+    "$LOADBENCH" "$@" >"$out" 2>&1 || rc=$?
+    after="$(cpu_snapshot)"
+    cat "$out"
+    # The snapshot spans warm-up and measured window (and connection set-up, ~0.1 s).
+    cpu_report "$before" "$after" "$(awk -v w="$WARMUP" -v d="$DURATION" 'BEGIN {print w + d}')"
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        echo "gatehouse is no longer running after the load" >&2
+        exit 1
+    fi
+    if [[ $rc -ne 0 ]]; then
+        echo "bench-logins: loadbench reported errors (exit $rc); numbers are not a clean measurement" >&2
+        exit 1
+    fi
+}
+# Column of target $2 in loadbench's table in file $1: 4 req/s, 5 p50, 6 p90, 7 p99, 8 max.
+col() { awk -v t="$2" -v c="$3" '$1 == t && NF == 8 && $4 ~ /^[0-9.]+$/ {print $c}' "$1"; }
+
+echo "== (a) logins alone: $LOGIN_CONNECTIONS connections, each its own user"
+run_load "$DATA_DIR/a.out" "${lb_common[@]}"
+A_RPS="$(col "$DATA_DIR/a.out" login 4)"
+echo
+
+measure_ceiling "2/2, after (a)" ceiling2.out
+CEIL2="$(grep '^result:' "$DATA_DIR/ceiling2.out")"
+HASH1_MS="$(field "$CEIL1" one_hash_ms)"
+HASH2_MS="$(field "$CEIL2" one_hash_ms)"
+CORES="$(field "$CEIL1" cores)"
+PARALLEL1="$(field "$CEIL1" parallel_per_s)"
+PARALLEL2="$(field "$CEIL2" parallel_per_s)"
+HASH_MS="$(awk -v a="$HASH1_MS" -v b="$HASH2_MS" 'BEGIN {printf "%.2f", (a + b) / 2}')"
+CEILING="$(awk -v t="$HASH_MS" -v c="$CORES" 'BEGIN {printf "%.1f", c * 1000 / t}')"
+
+if [[ "$PROBE_RATE" == 0 ]]; then
+    probe_args=()
+    probe_desc="closed loop"
+else
+    probe_args=(--rate "details=$PROBE_RATE")
+    probe_desc="paced at $PROBE_RATE req/s in total"
+fi
+echo "== (b) logins + probe at once: $LOGIN_CONNECTIONS login connections, $PROBE_CONNECTIONS probe connections ($probe_desc)"
+run_load "$DATA_DIR/b.out" "${lb_common[@]}" --concurrent \
+    --target "details=/api/v1/account/details@Authorization:Bearer $TOKEN" \
+    --connections "details=$PROBE_CONNECTIONS" "${probe_args[@]}"
+B_RPS="$(col "$DATA_DIR/b.out" login 4)"
+B_P50="$(col "$DATA_DIR/b.out" details 5)"
+B_P99="$(col "$DATA_DIR/b.out" details 7)"
+B_MAX="$(col "$DATA_DIR/b.out" details 8)"
+echo
+
+verdict() { [[ "$1" == 1 ]] && echo PASS || echo FAIL; }
+G1="$(awk -v a="$A_RPS" -v c="$CEILING" -v g="$GOAL_RATIO" 'BEGIN {print (a >= g * c) ? 1 : 0}')"
+G2="$(awk -v p="$B_P99" -v g="$GOAL_P99_MS" 'BEGIN {print (p < g) ? 1 : 0}')"
+G3="$(awk -v a="$A_RPS" -v g="$GOAL_PEER_PER_S" 'BEGIN {print (a >= g) ? 1 : 0}')"
+RATIO="$(awk -v a="$A_RPS" -v c="$CEILING" 'BEGIN {printf "%.2f", a / c}')"
+
+echo "== summary"
+echo "build:        $BUILD (release, RUSTFLAGS=\"${RUSTFLAGS:-}\")"
+echo "hash workers: ${HASH_WORKERS:-server default (= $CORES cores)}"
+printf 'one argon2id hash:  %s ms (mean of %s before and %s after (a)) -> ceiling %s logins/s (%s cores)\n' \
+    "$HASH_MS" "$HASH1_MS" "$HASH2_MS" "$CEILING" "$CORES"
+printf '                    check: %s threads hashing at once did %s/s before, %s/s after\n' \
+    "$CORES" "$PARALLEL1" "$PARALLEL2"
+printf '(a) logins alone:   %s logins/s at %s clients\n' "$A_RPS" "$LOGIN_CONNECTIONS"
+printf '(b) logins + probe: %s logins/s; probe GET p50 %s ms, p99 %s ms, max %s ms (%s connections, %s)\n' \
+    "$B_RPS" "$B_P50" "$B_P99" "$B_MAX" "$PROBE_CONNECTIONS" "$probe_desc"
+printf 'goal 1  logins (a) >= %s x ceiling:  %s x (%s / %s)  %s\n' \
+    "$GOAL_RATIO" "$RATIO" "$A_RPS" "$CEILING" "$(verdict "$G1")"
+printf 'goal 2  probe GET p99 (b) < %s ms:    %s ms  %s\n' "$GOAL_P99_MS" "$B_P99" "$(verdict "$G2")"
+printf 'goal 3  logins (a) >= %s/s (peer):    %s/s  %s\n' "$GOAL_PEER_PER_S" "$A_RPS" "$(verdict "$G3")"
+if [[ "$G1$G2$G3" == 111 ]]; then
+    echo "RESULT: all goals met"
+    exit 0
+fi
+echo "RESULT: goal(s) missed"
+exit 3
