@@ -2,7 +2,8 @@
 # Login benchmark (not a test; run by hand). A release `gatehouse serve` on loopback with a
 # fresh data dir, LOGIN_CONNECTIONS users and one API token, then:
 #   ceiling  `loadbench hash-ceiling`: time of one argon2id hash (the one a login costs,
-#            m=19456 KiB t=2 p=1) and ceiling = cores / that time, in logins/s; built with
+#            m=19456 KiB t=2 p=1; argon2 called directly on one thread, memory block reused)
+#            and ceiling = cores / that time, in logins/s; built with
 #            the same profile and RUSTFLAGS as the server, in the same cargo invocation;
 #            measured right before and right after (a), and the mean of the two is used
 #   (a)      logins alone: POST /auth/v1/login, each connection as its own user, closed loop
@@ -311,6 +312,8 @@ HASH2_MS="$(field "$CEIL2" one_hash_ms)"
 CORES="$(field "$CEIL1" cores)"
 PARALLEL1="$(field "$CEIL1" parallel_per_s)"
 PARALLEL2="$(field "$CEIL2" parallel_per_s)"
+VERIFY1_MS="$(field "$CEIL1" verify_ms)"
+VERIFY2_MS="$(field "$CEIL2" verify_ms)"
 HASH_MS="$(awk -v a="$HASH1_MS" -v b="$HASH2_MS" 'BEGIN {printf "%.2f", (a + b) / 2}')"
 CEILING="$(awk -v t="$HASH_MS" -v c="$CORES" 'BEGIN {printf "%.1f", c * 1000 / t}')"
 
@@ -344,6 +347,8 @@ printf 'one argon2id hash:  %s ms (mean of %s before and %s after (a)) -> ceilin
     "$HASH_MS" "$HASH1_MS" "$HASH2_MS" "$CEILING" "$CORES"
 printf '                    check: %s threads hashing at once did %s/s before, %s/s after\n' \
     "$CORES" "$PARALLEL1" "$PARALLEL2"
+printf '                    via PasswordHasher::verify (fresh 19 MiB block per hash): %s ms before, %s ms after\n' \
+    "$VERIFY1_MS" "$VERIFY2_MS"
 printf '(a) logins alone:   %s logins/s at %s clients\n' "$A_RPS" "$LOGIN_CONNECTIONS"
 printf '(b) logins + probe: %s logins/s; probe GET p50 %s ms, p99 %s ms, max %s ms (%s connections, %s)\n' \
     "$B_RPS" "$B_P50" "$B_P99" "$B_MAX" "$PROBE_CONNECTIONS" "$probe_desc"

@@ -47,11 +47,13 @@ OUTPUT:
     Errors during warm-up are reported too. Exit status: 0 clean, 1 any error, 2 bad usage.
 
 HASH-CEILING:
-    Times N sequential argon2id verifications (accounts::PasswordHasher::default_params(), the
-    same call a login makes, one at a time on one thread) after a few discarded warm-up ones, and
-    prints the time of one hash and the ceiling = cores / time of one hash (logins/s); then, as a
-    check, the rate of `cores` threads hashing at once. Build it with the same profile and
-    RUSTFLAGS as the server it is compared with (it prints the ones it was built with).
+    Times N argon2id hashes in a row on one thread with accounts::PasswordHasher::default_params()
+    (argon2 called directly, one memory block reused, after a few discarded warm-up hashes) and
+    prints the time of one hash and the ceiling = cores / time of one hash (logins/s); then, as
+    checks, the rate of `cores` threads hashing at once, and N hashes through
+    PasswordHasher::verify (the call a login makes) with their page faults. Build it with the
+    same profile and RUSTFLAGS as the server it is compared with (it prints the ones it was
+    built with).
     --iterations N           Timed hashes (default 50).
     --warmup N               Discarded hashes first (default 3).
 ";
