@@ -197,6 +197,10 @@ pub struct Profile {
     pub phone_number: Option<String>,
     /// The postal address as one formatted string (OIDC `address.formatted`).
     pub address: Option<String>,
+    /// Not an OIDC claim: the department the user works in (Alsid keeps it).
+    pub department: Option<String>,
+    /// Not an OIDC claim: a few words about the user (Alsid keeps it).
+    pub biography: Option<String>,
 }
 
 /// One field of a partial update: leave it, clear it, or set it.
@@ -220,7 +224,7 @@ impl<T> Patch<T> {
 }
 
 /// A partial update of [`Profile`] as received; checked by [`ProfileUpdate::validate`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProfileUpdate {
     pub name: Patch<String>,
     pub given_name: Patch<String>,
@@ -237,10 +241,13 @@ pub struct ProfileUpdate {
     pub locale: Patch<String>,
     pub phone_number: Patch<String>,
     pub address: Patch<String>,
+    pub department: Patch<String>,
+    pub biography: Patch<String>,
 }
 
 enum Rule {
     Text,
+    Long,
     Url,
     Date,
     Phone,
@@ -252,6 +259,7 @@ fn check(field: &'static str, value: String, rule: Rule) -> Result<String, Inval
     let max = match rule {
         Rule::Url => 2048,
         Rule::Text => 256,
+        Rule::Long => 4096,
         _ => 64,
     };
     if value.chars().count() > max {
@@ -343,11 +351,18 @@ impl ProfileUpdate {
         check_field(&mut self.locale, "locale", Rule::Token)?;
         check_field(&mut self.phone_number, "phone_number", Rule::Phone)?;
         check_field(&mut self.address, "address", Rule::Text)?;
+        check_field(&mut self.department, "department", Rule::Text)?;
+        check_field(&mut self.biography, "biography", Rule::Long)?;
         Ok(ProfileChange(self))
     }
 }
 
 impl ProfileChange {
+    /// Whether applying this changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.0 == ProfileUpdate::default()
+    }
+
     /// Only the picture, set to a URL the service made itself (the avatar upload).
     pub fn picture(url: String) -> Self {
         Self(ProfileUpdate {
@@ -374,6 +389,8 @@ impl ProfileChange {
         set_field(&mut p.locale, &u.locale);
         set_field(&mut p.phone_number, &u.phone_number);
         set_field(&mut p.address, &u.address);
+        set_field(&mut p.department, &u.department);
+        set_field(&mut p.biography, &u.biography);
         p
     }
 }
@@ -386,6 +403,8 @@ pub struct User {
     pub email: EmailAddress,
     pub email_verified: bool,
     pub status: UserStatus,
+    /// Public numeric id for dialects with integer ids: random, so it reveals no order.
+    pub number: i64,
     pub is_admin: bool,
     pub profile: Profile,
     pub created_at: DateTime<Utc>,

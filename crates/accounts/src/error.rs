@@ -103,6 +103,8 @@ pub struct Throttled {
 pub enum SignupError {
     #[error("self-registration is switched off")]
     Closed,
+    #[error("no such application")]
+    UnknownApplication,
     #[error("sign-up is limited to some e-mail domains, and this is not one of them")]
     DomainNotAllowed,
     #[error(transparent)]
@@ -148,8 +150,22 @@ pub enum SessionError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
-    #[error("this needs the admin role")]
+    #[error("you are not allowed to do this")]
     Forbidden,
+    #[error("no such user, role or organisation")]
+    NotFound,
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    #[error(transparent)]
+    Password(#[from] PasswordPolicyError),
+    #[error("the username is taken")]
+    UsernameTaken,
+    #[error("the e-mail address is taken")]
+    EmailTaken,
+    #[error("a role with this name exists")]
+    RoleNameTaken,
+    #[error("built-in roles cannot be changed or deleted")]
+    BuiltinRole,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

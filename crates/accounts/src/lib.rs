@@ -4,6 +4,8 @@
 //! This crate never speaks HTTP, SQL or SMTP: façades parse their wire shapes into the types
 //! here, call one method of [`Accounts`], and render the result in their own dialect.
 
+pub mod access;
+pub mod admin;
 pub mod audit;
 pub mod avatar;
 mod cache;
@@ -17,6 +19,7 @@ pub mod password;
 pub mod service;
 pub mod store;
 pub mod token;
+pub mod transfer;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -30,7 +33,8 @@ pub use error::{
     PictureError, ProfileError, SessionError, SignupError, Throttled, TokenError, UserError,
 };
 pub use files::{FileId, FileStore, FileStoreError};
-pub use lifecycle::{Admin, DeliveryReport, Registration};
+pub use admin::{AccountSpec, AccountUpdate, Actor};
+pub use lifecycle::{DeliveryReport, Registration};
 pub use mail::{MailError, Mailer, OutgoingMail};
 pub use password::{Password, PasswordHasher, PasswordPolicyError};
 pub use service::{

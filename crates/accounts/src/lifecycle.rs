@@ -6,8 +6,9 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::access::{OrgId, OrgRole, RoleId};
 use crate::audit::{AuditEvent, AuditFilter, Outcome};
-use crate::domain::{EmailAddress, UserId, UserStatus, Username};
+use crate::domain::{EmailAddress, ProfileChange, UserId, UserStatus, Username};
 use crate::error::{
     AdminError, ChangePasswordError, CodeError, SessionError, SignupError, Throttled,
 };
@@ -26,16 +27,10 @@ pub struct Registration {
     pub username: Username,
     pub email: EmailAddress,
     pub password: String,
-}
-
-/// Proof that the caller holds the instance-wide admin role.
-#[derive(Debug, Clone, Copy)]
-pub struct Admin(UserId);
-
-impl Admin {
-    pub fn user_id(self) -> UserId {
-        self.0
-    }
+    /// The application (organisation) the user registers into, if any; it must exist.
+    pub application: Option<OrgId>,
+    /// Claims given at sign-up (a display name).
+    pub profile: ProfileChange,
 }
 
 /// What one delivery round did.
@@ -150,30 +145,32 @@ impl Accounts {
         }
     }
 
-    /// The admin capability, for callers that hold the admin role.
-    pub fn admin(&self, principal: &Principal) -> Result<Admin, AdminError> {
-        if principal.is_admin {
-            Ok(Admin(principal.user_id))
-        } else {
-            Err(AdminError::Forbidden)
-        }
-    }
-
+    /// The audit log, for callers with `audit:read`.
     pub async fn audit_log(
         &self,
-        _admin: Admin,
+        actor: &crate::admin::Actor,
         filter: &AuditFilter,
     ) -> Result<Vec<AuditEvent>, AdminError> {
+        use crate::access::{Action, Entity, Need, Target};
+        self.authorize(actor, Need::new(Entity::Audit, Action::Read), Target::Any)
+            .await?;
         Ok(self.store.list_audit(filter).await?)
     }
 
     // ------------------------------------------------------------ codes
 
-    fn new_code(&self, user: UserId, purpose: CodePurpose) -> (CodeRecord, String, String) {
+    /// A code and link for `user`; `app` codes have the application length.
+    fn new_code(
+        &self,
+        user: UserId,
+        purpose: CodePurpose,
+        app: Option<OrgId>,
+    ) -> (CodeRecord, String, String) {
         let policy = &self.config.codes;
-        let digits = match purpose {
-            CodePurpose::VerifyEmail => policy.verify_email_digits,
-            CodePurpose::ResetPassword => policy.reset_password_digits,
+        let digits = match (app, purpose) {
+            (Some(_), _) => policy.application_digits,
+            (None, CodePurpose::VerifyEmail) => policy.verify_email_digits,
+            (None, CodePurpose::ResetPassword) => policy.reset_password_digits,
         };
         let code = random_digits(digits);
         let link = random_link_token();
@@ -242,11 +239,16 @@ impl Accounts {
         let t = &self.config.throttle;
         self.throttle(&[self.limit_ip("signup", &client, t.signups_per_ip)])
             .await??;
+        if let Some(app) = reg.application {
+            if self.store.org(app).await?.is_none() {
+                return Err(SignupError::UnknownApplication);
+            }
+        }
         let password =
             Password::new_for(reg.password, &[reg.username.as_str(), reg.email.as_str()])?;
         let password_hash = self.hasher.hash(&password).await;
         let id = UserId::new();
-        let (code_record, code, link) = self.new_code(id, CodePurpose::VerifyEmail);
+        let (code_record, code, link) = self.new_code(id, CodePurpose::VerifyEmail, reg.application);
         let mail = self.verification_mail(&reg.email, &reg.username, &code, &link);
         let record = NewUserRecord {
             id,
@@ -254,8 +256,14 @@ impl Accounts {
             email: reg.email.clone(),
             email_verified: false,
             status: UserStatus::Pending,
-            is_admin: false,
+            number: crate::service::draw_user_number(),
+            roles: vec![RoleId::USER],
+            memberships: reg
+                .application
+                .map(|app| vec![(app, OrgRole::Member)])
+                .unwrap_or_default(),
             password_hash: Some(password_hash),
+            profile: reg.profile.clone(),
             created_at: self.clock.now(),
         };
         match self.store.register_user(&record, &code_record, &mail).await {
@@ -314,29 +322,28 @@ impl Accounts {
         Ok(())
     }
 
-    /// Sends a new verification code to a pending address. Always `Ok` for unknown or
-    /// already verified addresses (no enumeration); throttled per address and client.
+    /// Sends a new verification code to a pending account, named by e-mail or username.
+    /// Always `Ok` for unknown or already verified accounts (no enumeration); throttled per
+    /// account and client. With `app`, only that application's members get one.
     pub async fn resend_verification(
         &self,
-        email: &str,
+        login: &str,
         client: ClientInfo,
+        app: Option<OrgId>,
     ) -> Result<(), CodeError> {
         let t = &self.config.throttle;
         self.throttle(&[
             self.limit_ip("mail", &client, t.mail_per_ip),
-            self.limit_account("mail", email, t.mail_per_account),
+            self.limit_account("mail", login, t.mail_per_account),
         ])
         .await??;
-        let Ok(email) = EmailAddress::parse(email) else {
-            return Ok(());
-        };
-        let Some(user) = self.store.user_by_email(&email).await? else {
+        let Some(user) = self.account_in(login, app).await? else {
             return Ok(());
         };
         if user.email_verified || user.status == UserStatus::Disabled {
             return Ok(());
         }
-        let (record, code, link) = self.new_code(user.id, CodePurpose::VerifyEmail);
+        let (record, code, link) = self.new_code(user.id, CodePurpose::VerifyEmail, app);
         let mail = self.verification_mail(&user.email, &user.username, &code, &link);
         self.store.issue_code(&record, &mail).await?;
         self.mail_queued.notify_one();
@@ -352,14 +359,32 @@ impl Accounts {
         Ok(())
     }
 
-    /// Redeems a verification code typed by the owner of `email`.
+    /// The account with this username or e-mail; with `app`, only if it belongs to it.
+    async fn account_in(
+        &self,
+        login: &str,
+        app: Option<OrgId>,
+    ) -> Result<Option<crate::domain::User>, StoreError> {
+        let Some((user, _)) = self.store.login_lookup(&login.trim().to_lowercase()).await? else {
+            return Ok(None);
+        };
+        if let Some(app) = app {
+            if self.membership(app, user.id).await?.is_none() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(user))
+    }
+
+    /// Redeems a verification code typed by the owner of `login` (e-mail or username).
     pub async fn verify_email_code(
         &self,
-        email: &str,
+        login: &str,
         code: &str,
         client: ClientInfo,
+        app: Option<OrgId>,
     ) -> Result<(), CodeError> {
-        let user = self.code_owner(email, &client).await?;
+        let user = self.code_owner(login, &client, app).await?;
         let lookup = user.map(|u| CodeLookup::Code {
             user: u,
             hash: code_hash(u, CodePurpose::VerifyEmail, code),
@@ -398,19 +423,17 @@ impl Accounts {
     /// caller then answers exactly as for a wrong code).
     async fn code_owner(
         &self,
-        email: &str,
+        login: &str,
         client: &ClientInfo,
+        app: Option<OrgId>,
     ) -> Result<Option<UserId>, CodeError> {
         let t = &self.config.throttle;
         self.throttle(&[
             self.limit_ip("code", client, t.codes_per_ip),
-            self.limit_account("code", email, t.codes_per_account),
+            self.limit_account("code", login, t.codes_per_account),
         ])
         .await??;
-        let Ok(email) = EmailAddress::parse(email) else {
-            return Ok(None);
-        };
-        Ok(self.store.user_by_email(&email).await?.map(|u| u.id))
+        Ok(self.account_in(login, app).await?.map(|u| u.id))
     }
 
     async fn redeem(
@@ -488,11 +511,12 @@ impl Accounts {
     // ------------------------------------------------------------ password reset
 
     /// Sends a reset code and link to the account with this username or e-mail, if there is
-    /// one. The answer is the same either way.
+    /// one (in `app`, when given). The answer is the same either way.
     pub async fn request_password_reset(
         &self,
         login: &str,
         client: ClientInfo,
+        app: Option<OrgId>,
     ) -> Result<(), CodeError> {
         let t = &self.config.throttle;
         self.throttle(&[
@@ -500,11 +524,8 @@ impl Accounts {
             self.limit_account("mail", login, t.mail_per_account),
         ])
         .await??;
-        let found = self
-            .store
-            .login_lookup(&login.trim().to_lowercase())
-            .await?;
-        let Some((user, _)) = found.filter(|(u, _)| u.can_authenticate()) else {
+        let found = self.account_in(login, app).await?;
+        let Some(user) = found.filter(|u| u.can_authenticate()) else {
             self.audit(
                 "password.reset_requested",
                 None,
@@ -516,16 +537,7 @@ impl Accounts {
             .await;
             return Ok(());
         };
-        let (record, code, link) = self.new_code(user.id, CodePurpose::ResetPassword);
-        let mail = templates::reset_password(
-            &user.email,
-            user.username.as_str(),
-            &code,
-            &self.link_url("password/reset", &link),
-            self.config.codes.code_ttl.num_minutes(),
-        );
-        self.store.issue_code(&record, &mail).await?;
-        self.mail_queued.notify_one();
+        self.send_reset_code(&user, app).await?;
         self.audit(
             "password.reset_requested",
             None,
@@ -538,15 +550,36 @@ impl Accounts {
         Ok(())
     }
 
-    /// Sets a new password with a reset code sent to `email`; ends every session.
+    /// Issues a reset code and link to `user` and queues the mail.
+    pub(crate) async fn send_reset_code(
+        &self,
+        user: &crate::domain::User,
+        app: Option<OrgId>,
+    ) -> Result<(), StoreError> {
+        let (record, code, link) = self.new_code(user.id, CodePurpose::ResetPassword, app);
+        let mail = templates::reset_password(
+            &user.email,
+            user.username.as_str(),
+            &code,
+            &self.link_url("password/reset", &link),
+            self.config.codes.code_ttl.num_minutes(),
+        );
+        self.store.issue_code(&record, &mail).await?;
+        self.mail_queued.notify_one();
+        Ok(())
+    }
+
+    /// Sets a new password with a reset code sent to the owner of `login` (e-mail or
+    /// username); ends every session.
     pub async fn reset_password_with_code(
         &self,
-        email: &str,
+        login: &str,
         code: &str,
         new_password: String,
         client: ClientInfo,
+        app: Option<OrgId>,
     ) -> Result<(), CodeError> {
-        let owner = self.code_owner(email, &client).await?;
+        let owner = self.code_owner(login, &client, app).await?;
         let inputs = match owner {
             Some(id) => self
                 .user(id)

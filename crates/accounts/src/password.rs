@@ -2,6 +2,7 @@
 //! blocking pool so hashing never stalls the async workers.
 
 use std::fmt;
+use std::str::FromStr as _;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -169,23 +170,81 @@ impl PasswordHasher {
     /// Checks `password` against `stored`; with `None` (no such user) it spends the same
     /// time on a dummy hash and answers `false`.
     pub async fn verify(&self, stored: Option<String>, password: &Password) -> bool {
+        self.check(stored, password).await == Verified::Yes
+    }
+
+    /// Like `verify`, and also says when a matching hash should be replaced: an imported
+    /// bcrypt hash, or argon2 with other parameters than the current ones.
+    pub async fn check(&self, stored: Option<String>, password: &Password) -> Verified {
         let password = password.clone();
         self.run(move |inner| {
             let (phc, known) = match &stored {
                 Some(s) => (s.as_str(), true),
                 None => (inner.dummy_hash.as_str(), false),
             };
+            if is_bcrypt(phc) {
+                let ok = bcrypt::verify(password.expose(), phc).unwrap_or(false);
+                return if ok && known {
+                    Verified::YesRehash
+                } else {
+                    Verified::No
+                };
+            }
             let Ok(parsed) = PasswordHash::new(phc) else {
                 tracing::warn!("stored password hash is not a valid PHC string");
-                return false;
+                return Verified::No;
             };
             let ok = Self::argon(inner.params.clone())
                 .verify_password(password.expose().as_bytes(), &parsed)
                 .is_ok();
-            ok && known
+            match (ok && known, current_argon2(&parsed, &inner.params)) {
+                (false, _) => Verified::No,
+                (true, true) => Verified::Yes,
+                (true, false) => Verified::YesRehash,
+            }
         })
         .await
     }
+}
+
+/// The outcome of [`PasswordHasher::check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    No,
+    Yes,
+    /// Right password, stored in an older scheme or cost: store a new hash.
+    YesRehash,
+}
+
+fn is_bcrypt(s: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$", "$2x$"]
+        .iter()
+        .any(|p| s.starts_with(p))
+}
+
+fn current_argon2(hash: &PasswordHash<'_>, params: &Params) -> bool {
+    let Ok(used) = Params::try_from(hash) else {
+        return false;
+    };
+    hash.algorithm == Algorithm::Argon2id.ident()
+        && used.m_cost() == params.m_cost()
+        && used.t_cost() == params.t_cost()
+        && used.p_cost() == params.p_cost()
+}
+
+/// Whether `stored` is a password hash this service can verify: an argon2 PHC string
+/// (`$argon2id$...`, `$argon2i$...`, `$argon2d$...`) or a bcrypt MCF string (`$2b$...`).
+/// Other systems' hashes are imported as they are and replaced at the next login.
+pub fn is_known_hash(stored: &str) -> bool {
+    if is_bcrypt(stored) {
+        return bcrypt::HashParts::from_str(stored).is_ok();
+    }
+    PasswordHash::new(stored).is_ok_and(|h| {
+        [Algorithm::Argon2id, Algorithm::Argon2i, Algorithm::Argon2d]
+            .iter()
+            .any(|a| h.algorithm == a.ident())
+            && Params::try_from(&h).is_ok()
+    })
 }
 
 #[cfg(test)]
@@ -245,6 +304,37 @@ mod tests {
         );
         assert!(!hasher.verify(None, &pw).await);
         assert!(!hasher.verify(Some("garbage".into()), &pw).await);
+    }
+
+    #[tokio::test]
+    async fn imported_hashes_verify_and_ask_for_a_rehash() {
+        let hasher = cheap();
+        let pw = Password::for_login("imported secret 42".into());
+        let wrong = Password::for_login("imported secret 43".into());
+        let bcrypt = bcrypt::hash("imported secret 42", 4).unwrap();
+        assert!(is_known_hash(&bcrypt));
+        assert_eq!(hasher.check(Some(bcrypt.clone()), &pw).await, Verified::YesRehash);
+        assert_eq!(hasher.check(Some(bcrypt), &wrong).await, Verified::No);
+
+        // argon2id at other parameters, and argon2i: right password, stale scheme.
+        for (alg, params) in [
+            (Algorithm::Argon2id, Params::new(512, 1, 1, None).unwrap()),
+            (Algorithm::Argon2i, Params::new(256, 1, 1, None).unwrap()),
+        ] {
+            let salt = SaltString::generate(&mut rand::rngs::OsRng);
+            let other = Argon2::new(alg, Version::V0x13, params)
+                .hash_password(b"imported secret 42", &salt)
+                .unwrap()
+                .to_string();
+            assert!(is_known_hash(&other));
+            assert_eq!(hasher.check(Some(other.clone()), &pw).await, Verified::YesRehash);
+            assert_eq!(hasher.check(Some(other), &wrong).await, Verified::No);
+        }
+        let current = hasher.hash(&pw).await;
+        assert_eq!(hasher.check(Some(current), &pw).await, Verified::Yes);
+        for bad in ["", "md5$abc", "$2b$04$short", "$scrypt$ln=1,r=8,p=1$c2FsdA$aGFzaA"] {
+            assert!(!is_known_hash(bad), "{bad}");
+        }
     }
 
     #[test]

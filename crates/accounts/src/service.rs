@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use crate::access::{Grants, RoleId};
 use crate::audit::Outcome;
 use crate::avatar;
 use crate::cache::TtlCache;
@@ -19,7 +20,7 @@ use crate::error::{
     AuthError, CreateUserError, LoginError, PictureError, ProfileError, TokenError, UserError,
 };
 use crate::files::{FileId, FileStore};
-use crate::password::{Password, PasswordHasher};
+use crate::password::{Password, PasswordHasher, Verified};
 use crate::store::{
     EndSessions, FileRecord, Invalidation, NewUserRecord, SessionRecord, Store, StoreError,
     TokenLookup, Unique,
@@ -67,6 +68,9 @@ impl Default for SignupPolicy {
 pub struct CodePolicy {
     pub verify_email_digits: usize,
     pub reset_password_digits: usize,
+    /// Codes asked for through an application (Glowmarkt documents 4 digits). The attempt
+    /// limit, expiry and throttling are what keep them safe.
+    pub application_digits: usize,
     pub code_ttl: Duration,
     pub link_ttl: Duration,
     pub max_attempts: u32,
@@ -77,6 +81,7 @@ impl Default for CodePolicy {
         Self {
             verify_email_digits: 6,
             reset_password_digits: 6,
+            application_digits: 4,
             code_ttl: Duration::minutes(10),
             link_ttl: Duration::hours(1),
             max_attempts: 5,
@@ -193,13 +198,15 @@ struct CachedCredential {
 #[derive(Debug)]
 pub struct Accounts {
     pub(crate) store: Arc<dyn Store>,
-    files: Arc<dyn FileStore>,
+    pub(crate) files: Arc<dyn FileStore>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) hasher: PasswordHasher,
     /// Credential checks: secret hash -> who, until when.
     credentials: TtlCache<TokenHash, CachedCredential>,
     /// User records read on every authenticated request.
     users: TtlCache<UserId, User>,
+    /// What each user may do (roles' permissions, memberships).
+    pub(crate) grants: TtlCache<UserId, Grants>,
     /// Last-used times waiting for `flush_usage`, so a token check never writes.
     usage: Mutex<HashMap<(CredentialKind, Uuid), DateTime<Utc>>>,
     /// Woken when mail is queued, so delivery does not wait for its next tick.
@@ -208,6 +215,12 @@ pub struct Accounts {
 }
 
 const AVATAR: &str = "avatar";
+
+/// A user's public number: random in `1..2^53`, exact as a JSON (double) number.
+pub(crate) fn draw_user_number() -> i64 {
+    use rand::Rng;
+    rand::rngs::OsRng.gen_range(1..(1_i64 << 53))
+}
 
 fn token_name(raw: Option<String>) -> Result<String, InvalidInput> {
     let name = raw.map(|n| n.trim().to_owned()).unwrap_or_default();
@@ -234,6 +247,7 @@ impl Accounts {
         Self {
             credentials: TtlCache::new(config.cache_ttl, config.cache_capacity),
             users: TtlCache::new(config.cache_ttl, config.cache_capacity),
+            grants: TtlCache::new(config.cache_ttl, config.cache_capacity),
             store,
             files,
             clock,
@@ -281,8 +295,15 @@ impl Accounts {
             email: new.email,
             email_verified: new.email_verified,
             status: new.status,
-            is_admin: new.is_admin,
+            number: draw_user_number(),
+            roles: if new.is_admin {
+                vec![RoleId::USER, RoleId::ADMIN]
+            } else {
+                vec![RoleId::USER]
+            },
+            memberships: Vec::new(),
             password_hash,
+            profile: ProfileChange::default(),
             created_at: self.clock.now(),
         };
         self.store.insert_user(&record).await.map_err(|e| match e {
@@ -318,7 +339,7 @@ impl Accounts {
         self.broadcast(Invalidation::Credential(id)).await;
     }
 
-    async fn broadcast(&self, what: Invalidation) {
+    pub(crate) async fn broadcast(&self, what: Invalidation) {
         self.apply_invalidation(what);
         if let Err(e) = self.store.publish_invalidation(what).await {
             // The other processes' caches still expire within `cache_ttl`.
@@ -335,10 +356,12 @@ impl Accounts {
             }
             Invalidation::User(id) => {
                 self.users.invalidate(|u| u.id == id);
+                self.grants.invalidate(|g| g.user_id == Some(id));
                 self.credentials.invalidate(|c| c.principal.user_id == id);
             }
             Invalidation::All => {
                 self.users.invalidate(|_| true);
+                self.grants.invalidate(|_| true);
                 self.credentials.invalidate(|_| true);
             }
         }
@@ -517,18 +540,20 @@ impl Accounts {
 
     // ---------------------------------------------------------------- sessions
 
-    /// Password login: one argon2 verification whether or not the account exists, after the
-    /// per-address and per-account throttles.
-    pub async fn login(
+    /// Checks a username-or-e-mail and password, after the per-address and per-account
+    /// throttles, with one argon2 verification whether or not the account exists. A right
+    /// password stored in an older scheme (an imported bcrypt hash, other argon2 costs) is
+    /// rehashed. Disabled accounts fail; pending ones pass (the caller decides).
+    pub async fn verify_credentials(
         &self,
         login: &str,
-        password: Password,
-        client: ClientInfo,
-    ) -> Result<LoginSession, LoginError> {
+        password: &Password,
+        client: &ClientInfo,
+    ) -> Result<User, LoginError> {
         let login = login.trim().to_lowercase();
         let t = &self.config.throttle;
         let limits = [
-            self.limit_ip("login", &client, t.login_per_ip),
+            self.limit_ip("login", client, t.login_per_ip),
             self.limit_account("login", &login, t.login_per_account),
         ];
         if let Err(throttled) = self.throttle(&limits).await? {
@@ -537,7 +562,7 @@ impl Accounts {
                 None,
                 None,
                 Outcome::Failure,
-                &client,
+                client,
                 Some("throttled"),
             )
             .await;
@@ -548,9 +573,9 @@ impl Accounts {
             Some((user, hash)) => (Some(user), hash),
             None => (None, None),
         };
-        let ok = self.hasher.verify(stored_hash, &password).await;
+        let verified = self.hasher.check(stored_hash.clone(), password).await;
         let user = match user {
-            Some(user) if ok => user,
+            Some(user) if verified != Verified::No => user,
             other => {
                 let subject = other.map(|u| u.id);
                 self.audit(
@@ -558,25 +583,42 @@ impl Accounts {
                     None,
                     subject,
                     Outcome::Failure,
-                    &client,
+                    client,
                     Some("invalid credentials"),
                 )
                 .await;
                 return Err(LoginError::InvalidCredentials);
             }
         };
+        if let (Verified::YesRehash, Some(old)) = (verified, stored_hash) {
+            let new = self.hasher.hash(password).await;
+            if let Err(e) = self.store.upgrade_password_hash(user.id, &old, &new).await {
+                tracing::warn!(error = %e, "could not rehash an imported password");
+            }
+        }
         if !user.can_authenticate() {
             self.audit(
                 "login",
                 Some(user.id),
                 Some(user.id),
                 Outcome::Failure,
-                &client,
+                client,
                 Some("account disabled"),
             )
             .await;
             return Err(LoginError::AccountDisabled);
         }
+        Ok(user)
+    }
+
+    /// Password login: `verify_credentials`, then a new session for an active account.
+    pub async fn login(
+        &self,
+        login: &str,
+        password: Password,
+        client: ClientInfo,
+    ) -> Result<LoginSession, LoginError> {
+        let user = self.verify_credentials(login, &password, &client).await?;
         if user.status == UserStatus::Pending {
             self.audit(
                 "login",

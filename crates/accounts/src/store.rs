@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::access::{Membership, OrgId, OrgRole, Organization, Role, RoleId, RoleSpec};
 use crate::audit::{AuditEvent, AuditFilter};
 use crate::domain::{EmailAddress, ProfileChange, User, UserId, UserStatus, Username};
 use crate::files::FileId;
@@ -19,6 +20,9 @@ pub enum Unique {
     Username,
     Email,
     TokenHash,
+    /// A user's public number (random; the core draws again).
+    UserNumber,
+    RoleName,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,9 +43,59 @@ pub struct NewUserRecord {
     pub email: EmailAddress,
     pub email_verified: bool,
     pub status: UserStatus,
-    pub is_admin: bool,
+    /// Public numeric id: random in `1..2^53` (exact in a JSON number), unique.
+    pub number: i64,
+    /// Instance roles; the core checks they exist.
+    pub roles: Vec<RoleId>,
+    /// Organisations the user joins on creation (an application they register into).
+    pub memberships: Vec<(OrgId, OrgRole)>,
+    /// A PHC or MCF string (argon2, or bcrypt from an import).
     pub password_hash: Option<String>,
+    /// Profile claims to start with (imports); `ProfileChange::default()` for none.
+    pub profile: ProfileChange,
     pub created_at: DateTime<Utc>,
+}
+
+/// Which users `list_users` returns. Filters combine; the order and the cursor follow the
+/// text filter:
+/// - no `text`: ordered by id (creation order), `after` is `UserCursor::Id`;
+/// - `text` containing `@`: e-mail prefix match, ordered by e-mail, cursor `Email`;
+/// - other `text`: username prefix match, ordered by username, cursor `Username`.
+///
+/// `text` is lower-cased by the core. A cursor of the wrong kind is ignored.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    pub text: Option<String>,
+    pub status: Option<UserStatus>,
+    pub role: Option<RoleId>,
+    pub org: Option<OrgId>,
+    pub after: Option<UserCursor>,
+    pub limit: u32,
+}
+
+/// Where the previous page ended (its last user's sort key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserCursor {
+    Id(UserId),
+    Username(String),
+    Email(String),
+}
+
+/// An administrator's change to an account; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    pub username: Option<Username>,
+    pub email: Option<EmailAddress>,
+    pub email_verified: Option<bool>,
+    pub status: Option<UserStatus>,
+    pub profile: ProfileChange,
+}
+
+/// What deleting a user removed, for the caller to clean up outside the database.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeletedUser {
+    pub files: Vec<FileId>,
+    pub credentials: Vec<Uuid>,
 }
 
 /// A login session as stored (the secret only as its hash).
@@ -68,6 +122,14 @@ pub struct CredentialRecord {
     pub disabled: bool,
     pub user_status: UserStatus,
     pub user_is_admin: bool,
+}
+
+/// One user as `export_users` writes it, with the password hash (never leaves the CLI).
+#[derive(Debug, Clone)]
+pub struct UserExport {
+    pub user: User,
+    pub password_hash: Option<String>,
+    pub roles: Vec<RoleId>,
 }
 
 /// How `find_token` looks a token up, always within one user's tokens.
@@ -242,6 +304,83 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         change: &ProfileChange,
     ) -> Result<Option<FileId>, StoreError>;
     async fn file(&self, id: FileId) -> Result<Option<FileRecord>, StoreError>;
+    async fn user_by_number(&self, number: i64) -> Result<Option<User>, StoreError>;
+    /// One page of users (see [`UserQuery`]), at most `limit`.
+    async fn list_users(&self, query: &UserQuery) -> Result<Vec<User>, StoreError>;
+    /// Applies an administrator's change atomically; `None` when the user does not exist.
+    /// Fails with `Conflict(Username)` / `Conflict(Email)`, writing nothing. A status of
+    /// `Disabled` also ends every session.
+    async fn update_user(
+        &self,
+        id: UserId,
+        change: &UserChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError>;
+    /// Deletes the user and everything they own (tokens, sessions, codes, files' records,
+    /// roles, memberships) in one transaction; `None` when there was no such user.
+    async fn delete_user(&self, id: UserId) -> Result<Option<DeletedUser>, StoreError>;
+    /// Deletes every API token of the user; returns their ids.
+    async fn delete_user_tokens(&self, user: UserId) -> Result<Vec<Uuid>, StoreError>;
+    /// Users in id order after `after`, with their password hashes and roles (the CLI export).
+    async fn export_users(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<UserExport>, StoreError>;
+    /// Inserts many users in one transaction: all or none. Fails with the first conflict.
+    async fn insert_users(&self, users: &[NewUserRecord]) -> Result<Vec<User>, StoreError>;
+    /// Replaces the stored hash (a login rehashing an imported hash), unless it changed
+    /// since it was read (`expected`). Sessions are kept.
+    async fn upgrade_password_hash(
+        &self,
+        id: UserId,
+        expected: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError>;
+
+    // ---- roles ----
+    /// All roles, by id.
+    async fn list_roles(&self) -> Result<Vec<Role>, StoreError>;
+    /// Fails with `Conflict(RoleName)`.
+    async fn insert_role(&self, spec: &RoleSpec) -> Result<Role, StoreError>;
+    /// Replaces a custom role's name, description and permissions; `None` when there is no
+    /// such custom role (built-in roles are never changed). Fails with `Conflict(RoleName)`.
+    async fn update_role(&self, id: RoleId, spec: &RoleSpec) -> Result<Option<Role>, StoreError>;
+    /// Deletes a custom role and its grants; `false` when there is no such custom role.
+    async fn delete_role(&self, id: RoleId) -> Result<bool, StoreError>;
+    /// The user's roles, by id.
+    async fn user_roles(&self, user: UserId) -> Result<Vec<RoleId>, StoreError>;
+    /// Replaces the user's roles; `false` when the user does not exist. Unknown role ids
+    /// are the caller's to refuse first; the store ignores them.
+    async fn set_user_roles(&self, user: UserId, roles: &[RoleId]) -> Result<bool, StoreError>;
+
+    // ---- organisations ----
+    /// Creates the organisation, and makes `owner` its owner, in one transaction.
+    async fn insert_org(
+        &self,
+        org: &Organization,
+        owner: Option<UserId>,
+    ) -> Result<(), StoreError>;
+    async fn org(&self, id: OrgId) -> Result<Option<Organization>, StoreError>;
+    /// All organisations by id, or only those `member` belongs to.
+    async fn list_orgs(&self, member: Option<UserId>) -> Result<Vec<Organization>, StoreError>;
+    async fn rename_org(&self, id: OrgId, name: &str) -> Result<bool, StoreError>;
+    /// Deletes the organisation and its memberships (not the members' accounts).
+    async fn delete_org(&self, id: OrgId) -> Result<bool, StoreError>;
+    /// Adds the user to the organisation or changes their role there; `false` when the
+    /// organisation or the user does not exist.
+    async fn set_membership(
+        &self,
+        org: OrgId,
+        user: UserId,
+        role: OrgRole,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    async fn remove_membership(&self, org: OrgId, user: UserId) -> Result<bool, StoreError>;
+    /// The organisation's members, by user id.
+    async fn org_members(&self, org: OrgId) -> Result<Vec<Membership>, StoreError>;
+    /// The user's memberships, by organisation id.
+    async fn user_memberships(&self, user: UserId) -> Result<Vec<Membership>, StoreError>;
 
     // ---- one-time codes ----
     /// Replaces the user's live codes of the same purpose with `code` and queues `mail`, in

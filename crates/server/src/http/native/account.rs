@@ -8,7 +8,7 @@
 use accounts::audit::{AuditEvent, AuditFilter};
 use accounts::lifecycle::Registration;
 use accounts::store::SessionInfo;
-use accounts::{EmailAddress, Password, Username};
+use accounts::{Actor, EmailAddress, Password, Username};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -75,6 +75,8 @@ pub async fn signup(
                 username,
                 email,
                 password: body.password,
+                application: None,
+                profile: accounts::domain::ProfileChange::default(),
             },
             client,
         )
@@ -109,7 +111,7 @@ pub async fn verify_email(
         CodeOrLink::Code { email, code } => {
             state
                 .accounts
-                .verify_email_code(&email, &code, client)
+                .verify_email_code(&email, &code, client, None)
                 .await?
         }
         CodeOrLink::Link { token } => state.accounts.verify_email_link(&token, client).await?,
@@ -136,7 +138,7 @@ pub async fn resend_verification(
 ) -> Result<Response, ApiError> {
     state
         .accounts
-        .resend_verification(&body.email, client)
+        .resend_verification(&body.email, client, None)
         .await?;
     Ok(accepted(CHECK_MAIL))
 }
@@ -161,7 +163,7 @@ pub async fn forgot_password(
 ) -> Result<Response, ApiError> {
     state
         .accounts
-        .request_password_reset(&body.login, client)
+        .request_password_reset(&body.login, client, None)
         .await?;
     Ok(accepted(CHECK_MAIL))
 }
@@ -203,7 +205,7 @@ pub async fn reset_password(
         } => {
             state
                 .accounts
-                .reset_password_with_code(&email, &code, new_password, client)
+                .reset_password_with_code(&email, &code, new_password, client, None)
                 .await?
         }
         ResetRequest::Link {
@@ -424,7 +426,6 @@ pub async fn audit_log(
     Authenticated(principal): Authenticated,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<Vec<AuditView>>, ApiError> {
-    let admin = state.accounts.admin(&principal)?;
     let Query(q) = query
         .map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", r.body_text()))?;
     let filter = AuditFilter {
@@ -435,7 +436,7 @@ pub async fn audit_log(
         before: q.before,
         limit: q.limit.unwrap_or(100).clamp(1, 1000),
     };
-    let events = state.accounts.audit_log(admin, &filter).await?;
+    let events = state.accounts.audit_log(&Actor::from(&principal), &filter).await?;
     Ok(axum::Json(
         events.into_iter().map(AuditView::from).collect(),
     ))

@@ -232,6 +232,10 @@ impl From<SignupError> for ApiError {
     fn from(e: SignupError) -> Self {
         match e {
             SignupError::Closed => Self::new(StatusCode::FORBIDDEN, "signup_closed", e.to_string()),
+            SignupError::UnknownApplication => Self {
+                field: Some("application".into()),
+                ..Self::new(StatusCode::BAD_REQUEST, "unknown_application", e.to_string())
+            },
             SignupError::DomainNotAllowed => Self {
                 field: Some("email".into()),
                 ..Self::new(StatusCode::FORBIDDEN, "domain_not_allowed", e.to_string())
@@ -286,6 +290,24 @@ impl From<AdminError> for ApiError {
     fn from(e: AdminError) -> Self {
         match e {
             AdminError::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
+            AdminError::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+            AdminError::Invalid(i) => Self::invalid(i),
+            AdminError::Password(p) => p.into(),
+            AdminError::UsernameTaken => Self {
+                field: Some("username".into()),
+                ..Self::new(StatusCode::CONFLICT, "username_taken", e.to_string())
+            },
+            AdminError::EmailTaken => Self {
+                field: Some("email".into()),
+                ..Self::new(StatusCode::CONFLICT, "email_taken", e.to_string())
+            },
+            AdminError::RoleNameTaken => Self {
+                field: Some("name".into()),
+                ..Self::new(StatusCode::CONFLICT, "role_name_taken", e.to_string())
+            },
+            AdminError::BuiltinRole => {
+                Self::new(StatusCode::CONFLICT, "builtin_role", e.to_string())
+            }
             AdminError::Store(e) => e.into(),
         }
     }

@@ -1,0 +1,498 @@
+//! Who may do what: instance-wide roles made of permissions, organisations with their
+//! members' roles, and the one check (`decide`) that every surface's endpoints go through.
+//!
+//! A permission is an action on an entity kind, for every entity of that kind, for listed
+//! ids only, or for the caller's own account only ("self"). Organisation roles add rights
+//! inside one organisation: its owners and admins manage it and its members' accounts.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{InvalidInput, UserId};
+
+/// The kinds of things a permission is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entity {
+    User,
+    Role,
+    Organization,
+    Token,
+    Session,
+    Audit,
+    Mail,
+}
+
+impl Entity {
+    pub const ALL: [Entity; 7] = [
+        Self::User,
+        Self::Role,
+        Self::Organization,
+        Self::Token,
+        Self::Session,
+        Self::Audit,
+        Self::Mail,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Role => "role",
+            Self::Organization => "organization",
+            Self::Token => "token",
+            Self::Session => "session",
+            Self::Audit => "audit",
+            Self::Mail => "mail",
+        }
+    }
+}
+
+impl FromStr for Entity {
+    type Err = InvalidInput;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|e| e.as_str() == s)
+            .ok_or_else(|| InvalidInput::new("entity", format!("unknown entity kind {s:?}")))
+    }
+}
+
+/// What a permission lets its holder do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Read,
+    Create,
+    Update,
+    Delete,
+}
+
+impl Action {
+    pub const ALL: [Action; 4] = [Self::Read, Self::Create, Self::Update, Self::Delete];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+impl FromStr for Action {
+    type Err = InvalidInput;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| InvalidInput::new("action", format!("unknown action {s:?}")))
+    }
+}
+
+/// Which entities of its kind a permission covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Every entity of the kind.
+    All,
+    /// Only these, by their public number (users' and roles' numeric ids).
+    Ids(Vec<i64>),
+    /// Only the caller's own account and what it owns (tokens, sessions).
+    Own,
+}
+
+/// One grant. `entity` or `action` `None` means any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Permission {
+    pub entity: Option<Entity>,
+    pub action: Option<Action>,
+    pub scope: Scope,
+}
+
+impl Permission {
+    pub fn new(entity: Entity, action: Action, scope: Scope) -> Self {
+        Self {
+            entity: Some(entity),
+            action: Some(action),
+            scope,
+        }
+    }
+}
+
+/// A role's numeric id (small, stable; shown as is by dialects with integer role ids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RoleId(pub i64);
+
+impl RoleId {
+    /// The built-in role with every permission.
+    pub const ADMIN: RoleId = RoleId(1);
+    /// The built-in role every new account gets: its own profile, tokens and sessions.
+    pub const USER: RoleId = RoleId(2);
+}
+
+impl fmt::Display for RoleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub id: RoleId,
+    pub name: String,
+    pub description: String,
+    pub permissions: Vec<Permission>,
+    /// `admin` and `user`: neither renamed, edited nor deleted.
+    pub builtin: bool,
+}
+
+/// A custom role as an admin describes it (checked by [`RoleSpec::validate`]).
+#[derive(Debug, Clone)]
+pub struct RoleSpec {
+    pub name: String,
+    pub description: String,
+    pub permissions: Vec<Permission>,
+}
+
+impl RoleSpec {
+    pub fn validate(mut self) -> Result<Self, InvalidInput> {
+        self.name = self.name.trim().to_owned();
+        let len = self.name.chars().count();
+        if len == 0 || len > 64 || self.name.chars().any(char::is_control) {
+            return Err(InvalidInput::new(
+                "name",
+                "must be 1 to 64 characters, without control characters",
+            ));
+        }
+        self.description = self.description.trim().to_owned();
+        if self.description.chars().count() > 500 {
+            return Err(InvalidInput::new(
+                "description",
+                "must be at most 500 characters",
+            ));
+        }
+        if self.permissions.len() > 100 {
+            return Err(InvalidInput::new(
+                "permissions",
+                "at most 100 permissions per role",
+            ));
+        }
+        Ok(self)
+    }
+}
+
+/// The permissions of the two built-in roles.
+pub fn builtin_permissions(id: RoleId) -> Option<Vec<Permission>> {
+    match id {
+        RoleId::ADMIN => Some(vec![Permission {
+            entity: None,
+            action: None,
+            scope: Scope::All,
+        }]),
+        RoleId::USER => Some(vec![
+            Permission::new(Entity::User, Action::Read, Scope::Own),
+            Permission::new(Entity::User, Action::Update, Scope::Own),
+            Permission {
+                entity: Some(Entity::Token),
+                action: None,
+                scope: Scope::Own,
+            },
+            Permission {
+                entity: Some(Entity::Session),
+                action: None,
+                scope: Scope::Own,
+            },
+            Permission::new(Entity::Organization, Action::Create, Scope::All),
+        ]),
+        _ => None,
+    }
+}
+
+// ------------------------------------------------------------------ organisations
+
+/// An organisation's (tenant's, application's) id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OrgId(pub Uuid);
+
+impl OrgId {
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl Default for OrgId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for OrgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for OrgId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s.trim()).map(Self)
+    }
+}
+
+/// An organisation; an application is an organisation that users register into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: OrgId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A member's role inside one organisation. Ordered: `Owner > Admin > Member`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgRole {
+    Member,
+    Admin,
+    Owner,
+}
+
+impl OrgRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Member => "member",
+            Self::Admin => "admin",
+            Self::Owner => "owner",
+        }
+    }
+
+    /// Whether this role manages the organisation and its members' accounts.
+    pub fn manages(self) -> bool {
+        self >= Self::Admin
+    }
+}
+
+impl FromStr for OrgRole {
+    type Err = InvalidInput;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "member" => Ok(Self::Member),
+            "admin" => Ok(Self::Admin),
+            "owner" => Ok(Self::Owner),
+            other => Err(InvalidInput::new(
+                "role",
+                format!("unknown organisation role {other:?} (owner, admin or member)"),
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    pub role: OrgRole,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An organisation name: 1 to 100 characters, trimmed, no control characters.
+pub fn org_name(raw: &str) -> Result<String, InvalidInput> {
+    let name = raw.trim();
+    let len = name.chars().count();
+    if len == 0 || len > 100 || name.chars().any(char::is_control) {
+        return Err(InvalidInput::new(
+            "name",
+            "must be 1 to 100 characters, without control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+// ------------------------------------------------------------------ the check
+
+/// What an endpoint asks to do, declared next to the endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Need {
+    pub entity: Entity,
+    pub action: Action,
+}
+
+impl Need {
+    pub const fn new(entity: Entity, action: Action) -> Self {
+        Self { entity, action }
+    }
+}
+
+/// What the action is applied to, as far as the check needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The whole collection (list, create): only unscoped permissions allow it.
+    Any,
+    /// One user's account, or something it owns (their tokens, sessions).
+    User { id: UserId, number: i64 },
+    /// One role.
+    Role(RoleId),
+    /// One organisation, or one of its members' accounts when `member` is set.
+    Org {
+        id: OrgId,
+        member: Option<(UserId, OrgRole)>,
+    },
+}
+
+/// Everything about the caller the check needs, gathered once per request by the core.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    pub user_id: Option<UserId>,
+    pub permissions: Vec<Permission>,
+    pub memberships: Vec<(OrgId, OrgRole)>,
+}
+
+impl Grants {
+    pub fn is_instance_admin(&self) -> bool {
+        self.permissions
+            .iter()
+            .any(|p| p.entity.is_none() && p.action.is_none() && p.scope == Scope::All)
+    }
+
+    pub fn org_role(&self, org: OrgId) -> Option<OrgRole> {
+        self.memberships
+            .iter()
+            .find(|(id, _)| *id == org)
+            .map(|(_, role)| *role)
+    }
+
+    /// The single authorisation rule. Instance permissions first; then organisation roles:
+    /// any member may read their organisation; its admins and owners may also update it,
+    /// manage its members (but not owners, unless they are owners), and act on the accounts
+    /// of its plain members; only owners delete it.
+    pub fn allows(&self, need: Need, target: Target) -> bool {
+        if self.permissions.iter().any(|p| self.grants(p, need, target)) {
+            return true;
+        }
+        let Target::Org { id, member } = target else {
+            return false;
+        };
+        let Some(mine) = self.org_role(id) else {
+            return false;
+        };
+        match (need.entity, member) {
+            (Entity::Organization, None) => match need.action {
+                Action::Read => true,
+                Action::Update | Action::Create => mine.manages(),
+                Action::Delete => mine == OrgRole::Owner,
+            },
+            (Entity::Organization | Entity::User, Some((user, their_role))) => {
+                if Some(user) == self.user_id && need.action == Action::Read {
+                    return true;
+                }
+                mine.manages() && (their_role < OrgRole::Admin || mine == OrgRole::Owner)
+            }
+            _ => false,
+        }
+    }
+
+    fn grants(&self, p: &Permission, need: Need, target: Target) -> bool {
+        if p.entity.is_some_and(|e| e != need.entity) || p.action.is_some_and(|a| a != need.action)
+        {
+            return false;
+        }
+        match (&p.scope, target) {
+            (Scope::All, _) => true,
+            (Scope::Own, Target::User { id, .. }) => Some(id) == self.user_id,
+            (Scope::Ids(ids), Target::User { number, .. }) => ids.contains(&number),
+            (Scope::Ids(ids), Target::Role(role)) => ids.contains(&role.0),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: UserId) -> Target {
+        Target::User { id, number: 7 }
+    }
+
+    #[test]
+    fn admin_may_do_anything_user_only_own() {
+        let me = UserId::new();
+        let other = UserId::new();
+        let admin = Grants {
+            user_id: Some(me),
+            permissions: builtin_permissions(RoleId::ADMIN).unwrap(),
+            memberships: vec![],
+        };
+        assert!(admin.is_instance_admin());
+        assert!(admin.allows(Need::new(Entity::User, Action::Delete), user(other)));
+        assert!(admin.allows(Need::new(Entity::Role, Action::Create), Target::Any));
+
+        let plain = Grants {
+            user_id: Some(me),
+            permissions: builtin_permissions(RoleId::USER).unwrap(),
+            memberships: vec![],
+        };
+        assert!(!plain.is_instance_admin());
+        assert!(plain.allows(Need::new(Entity::User, Action::Read), user(me)));
+        assert!(plain.allows(Need::new(Entity::Token, Action::Delete), user(me)));
+        assert!(!plain.allows(Need::new(Entity::User, Action::Read), user(other)));
+        assert!(!plain.allows(Need::new(Entity::User, Action::Read), Target::Any));
+        assert!(!plain.allows(Need::new(Entity::User, Action::Delete), user(me)));
+    }
+
+    #[test]
+    fn listed_ids_and_org_roles() {
+        let me = UserId::new();
+        let grants = Grants {
+            user_id: Some(me),
+            permissions: vec![Permission::new(
+                Entity::User,
+                Action::Read,
+                Scope::Ids(vec![7]),
+            )],
+            memberships: vec![],
+        };
+        assert!(grants.allows(Need::new(Entity::User, Action::Read), user(UserId::new())));
+        assert!(!grants.allows(
+            Need::new(Entity::User, Action::Read),
+            Target::User {
+                id: UserId::new(),
+                number: 8
+            }
+        ));
+
+        let org = OrgId::new();
+        let other_org = OrgId::new();
+        let org_admin = Grants {
+            user_id: Some(me),
+            permissions: vec![],
+            memberships: vec![(org, OrgRole::Admin)],
+        };
+        let member = |role| Target::Org {
+            id: org,
+            member: Some((UserId::new(), role)),
+        };
+        let update_user = Need::new(Entity::User, Action::Update);
+        assert!(org_admin.allows(update_user, member(OrgRole::Member)));
+        assert!(!org_admin.allows(update_user, member(OrgRole::Owner)));
+        assert!(!org_admin.allows(
+            update_user,
+            Target::Org {
+                id: other_org,
+                member: Some((UserId::new(), OrgRole::Member))
+            }
+        ));
+        let org_itself = Target::Org {
+            id: org,
+            member: None,
+        };
+        assert!(org_admin.allows(Need::new(Entity::Organization, Action::Update), org_itself));
+        assert!(!org_admin.allows(Need::new(Entity::Organization, Action::Delete), org_itself));
+    }
+}

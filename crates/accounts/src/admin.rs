@@ -1,0 +1,778 @@
+//! Administration: the authorisation check every surface calls, user management, roles and
+//! organisations. Same `Accounts`, third file.
+
+use crate::access::{
+    builtin_permissions, org_name, Action, Entity, Grants, Membership, Need, OrgId, OrgRole,
+    Organization, Role, RoleId, RoleSpec, Target,
+};
+use crate::audit::Outcome;
+use crate::domain::{EmailAddress, InvalidInput, ProfileUpdate, User, UserId, UserStatus, Username};
+use crate::error::AdminError;
+use crate::password::Password;
+use crate::service::{draw_user_number, Accounts, ClientInfo, Principal};
+use crate::store::{NewUserRecord, StoreError, Unique, UserChange, UserQuery};
+
+/// Who is acting: a signed-in principal, or the operator at the command line (who holds
+/// every permission, like the built-in admin role).
+#[derive(Debug, Clone)]
+pub enum Actor {
+    Principal(Principal),
+    Operator,
+}
+
+impl Actor {
+    pub fn user_id(&self) -> Option<UserId> {
+        match self {
+            Self::Principal(p) => Some(p.user_id),
+            Self::Operator => None,
+        }
+    }
+}
+
+impl From<&Principal> for Actor {
+    fn from(p: &Principal) -> Self {
+        Self::Principal(p.clone())
+    }
+}
+
+/// A new account as an administrator describes it.
+#[derive(Debug, Clone)]
+pub struct AccountSpec {
+    pub username: Username,
+    pub email: EmailAddress,
+    /// Checked against the password policy; `None` leaves the account without a password
+    /// (it can be given one by a reset).
+    pub password: Option<String>,
+    pub status: UserStatus,
+    pub email_verified: bool,
+    /// Instance roles; empty means the built-in `user` role.
+    pub roles: Vec<RoleId>,
+    pub profile: ProfileUpdate,
+}
+
+/// An administrator's change to an account; `None` keeps a field.
+#[derive(Debug, Clone, Default)]
+pub struct AccountUpdate {
+    pub username: Option<Username>,
+    pub email: Option<EmailAddress>,
+    pub email_verified: Option<bool>,
+    pub status: Option<UserStatus>,
+    pub profile: ProfileUpdate,
+    /// A new password (policy-checked); every session ends.
+    pub password: Option<String>,
+}
+
+/// Pages are at most this long, whatever the caller asks.
+pub const MAX_PAGE: u32 = 200;
+
+fn conflict(e: StoreError) -> AdminError {
+    match e {
+        StoreError::Conflict(Unique::Username) => AdminError::UsernameTaken,
+        StoreError::Conflict(Unique::Email) => AdminError::EmailTaken,
+        StoreError::Conflict(Unique::RoleName) => AdminError::RoleNameTaken,
+        other => AdminError::Store(other),
+    }
+}
+
+impl Accounts {
+    // ------------------------------------------------------------ the check
+
+    /// Everything the caller may do: their roles' permissions and their memberships.
+    /// Cached like user records, and dropped with them.
+    pub async fn grants(&self, actor: &Actor) -> Result<Grants, StoreError> {
+        let Actor::Principal(principal) = actor else {
+            return Ok(Grants {
+                user_id: None,
+                permissions: builtin_permissions(RoleId::ADMIN).unwrap_or_default(),
+                memberships: Vec::new(),
+            });
+        };
+        let id = principal.user_id;
+        let now = self.clock.now();
+        if let Some(grants) = self.grants.get(&id, now, |_| true) {
+            return Ok(grants);
+        }
+        let generation = self.grants.generation();
+        let held = self.store.user_roles(id).await?;
+        let roles = self.roles().await?;
+        let permissions = roles
+            .into_iter()
+            .filter(|r| held.contains(&r.id))
+            .flat_map(|r| r.permissions)
+            .collect();
+        let memberships = self
+            .store
+            .user_memberships(id)
+            .await?
+            .into_iter()
+            .map(|m| (m.org_id, m.role))
+            .collect();
+        let grants = Grants {
+            user_id: Some(id),
+            permissions,
+            memberships,
+        };
+        self.grants.insert(id, grants.clone(), now, generation);
+        Ok(grants)
+    }
+
+    /// The one authorisation check: `Forbidden` unless the caller's grants allow `need`
+    /// on `target`.
+    pub async fn authorize(
+        &self,
+        actor: &Actor,
+        need: Need,
+        target: Target,
+    ) -> Result<Grants, AdminError> {
+        let grants = self.grants(actor).await?;
+        if grants.allows(need, target) {
+            Ok(grants)
+        } else {
+            Err(AdminError::Forbidden)
+        }
+    }
+
+    /// The user `id`, when the caller may do `need` to them: by an instance permission, or
+    /// by managing an organisation the user belongs to. A caller who could not act on any
+    /// user gets `Forbidden` whether or not the user exists (no probing).
+    pub async fn authorize_user(
+        &self,
+        actor: &Actor,
+        need: Need,
+        id: UserId,
+    ) -> Result<User, AdminError> {
+        let grants = self.grants(actor).await?;
+        let user = match self.user(id).await {
+            Ok(user) => user,
+            Err(crate::error::UserError::Store(e)) => return Err(e.into()),
+            Err(_) if grants.allows(need, Target::Any) => return Err(AdminError::NotFound),
+            Err(_) => return Err(AdminError::Forbidden),
+        };
+        let target = Target::User {
+            id,
+            number: user.number,
+        };
+        if grants.allows(need, target) {
+            return Ok(user);
+        }
+        if !grants.memberships.is_empty() {
+            for m in self.store.user_memberships(id).await? {
+                let target = Target::Org {
+                    id: m.org_id,
+                    member: Some((id, m.role)),
+                };
+                if grants.allows(need, target) {
+                    return Ok(user);
+                }
+            }
+        }
+        Err(AdminError::Forbidden)
+    }
+
+    /// Every role, the built-in ones with the permissions the core gives them.
+    async fn roles(&self) -> Result<Vec<Role>, StoreError> {
+        let mut roles = self.store.list_roles().await?;
+        for role in &mut roles {
+            if let Some(permissions) = builtin_permissions(role.id) {
+                role.permissions = permissions;
+                role.builtin = true;
+            }
+        }
+        Ok(roles)
+    }
+
+    async fn check_roles_exist(&self, wanted: &[RoleId]) -> Result<(), AdminError> {
+        let known = self.roles().await?;
+        match wanted.iter().find(|id| !known.iter().any(|r| r.id == **id)) {
+            Some(id) => Err(AdminError::Invalid(InvalidInput::new(
+                "roles",
+                format!("no role has the id {id}"),
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Granting or taking away a role needs `role:update` on that role, so an organisation
+    /// admin can never make anyone an instance admin.
+    async fn authorize_role_changes(
+        &self,
+        actor: &Actor,
+        before: &[RoleId],
+        after: &[RoleId],
+    ) -> Result<(), AdminError> {
+        let grants = self.grants(actor).await?;
+        let changed = before
+            .iter()
+            .filter(|r| !after.contains(r))
+            .chain(after.iter().filter(|r| !before.contains(r)));
+        for role in changed {
+            if !grants.allows(Need::new(Entity::Role, Action::Update), Target::Role(*role)) {
+                return Err(AdminError::Forbidden);
+            }
+        }
+        Ok(())
+    }
+
+    async fn audit_admin(&self, actor: &Actor, action: &str, subject: Option<UserId>, detail: Option<&str>) {
+        self.audit(
+            action,
+            actor.user_id(),
+            subject,
+            Outcome::Success,
+            &ClientInfo::default(),
+            detail,
+        )
+        .await;
+    }
+
+    // ------------------------------------------------------------ users
+
+    /// One page of users. Instance permission `user:read`, or an admin of `query.org`
+    /// listing that organisation's members.
+    pub async fn list_users(
+        &self,
+        actor: &Actor,
+        mut query: UserQuery,
+    ) -> Result<Vec<User>, AdminError> {
+        let grants = self.grants(actor).await?;
+        let need = Need::new(Entity::User, Action::Read);
+        let allowed = grants.allows(need, Target::Any)
+            || query
+                .org
+                .is_some_and(|org| grants.org_role(org).is_some_and(OrgRole::manages));
+        if !allowed {
+            return Err(AdminError::Forbidden);
+        }
+        query.limit = query.limit.clamp(1, MAX_PAGE);
+        query.text = query
+            .text
+            .map(|t| t.trim().to_lowercase())
+            .filter(|t| !t.is_empty());
+        Ok(self.store.list_users(&query).await?)
+    }
+
+    /// One user, when the caller may read them.
+    pub async fn get_user(&self, actor: &Actor, id: UserId) -> Result<User, AdminError> {
+        self.authorize_user(actor, Need::new(Entity::User, Action::Read), id)
+            .await
+    }
+
+    /// The user's instance roles, with their permissions.
+    pub async fn roles_of(&self, user: UserId) -> Result<Vec<Role>, StoreError> {
+        let held = self.store.user_roles(user).await?;
+        Ok(self
+            .roles()
+            .await?
+            .into_iter()
+            .filter(|r| held.contains(&r.id))
+            .collect())
+    }
+
+    /// Creates accounts, all or none. `user:create` for the instance; or, with `org`, an
+    /// admin of that organisation creating its members.
+    pub async fn create_users(
+        &self,
+        actor: &Actor,
+        specs: Vec<AccountSpec>,
+        org: Option<OrgId>,
+    ) -> Result<Vec<User>, AdminError> {
+        let grants = self.grants(actor).await?;
+        let need = Need::new(Entity::User, Action::Create);
+        let allowed = grants.allows(need, Target::Any)
+            || org.is_some_and(|o| grants.org_role(o).is_some_and(OrgRole::manages));
+        if !allowed {
+            return Err(AdminError::Forbidden);
+        }
+        if let Some(org) = org {
+            if self.store.org(org).await?.is_none() {
+                return Err(AdminError::NotFound);
+            }
+        }
+        if specs.len() > 1000 {
+            return Err(AdminError::Invalid(InvalidInput::new(
+                "users",
+                "at most 1000 users at once",
+            )));
+        }
+        let now = self.clock.now();
+        let mut records = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let roles = if spec.roles.is_empty() {
+                vec![RoleId::USER]
+            } else {
+                spec.roles
+            };
+            self.check_roles_exist(&roles).await?;
+            self.authorize_role_changes(actor, &[RoleId::USER], &roles)
+                .await?;
+            let password_hash = match spec.password {
+                Some(raw) => {
+                    let password = Password::new_for(
+                        raw,
+                        &[spec.username.as_str(), spec.email.as_str()],
+                    )?;
+                    Some(self.hasher.hash(&password).await)
+                }
+                None => None,
+            };
+            records.push(NewUserRecord {
+                id: UserId::new(),
+                username: spec.username,
+                email: spec.email,
+                email_verified: spec.email_verified,
+                status: spec.status,
+                number: draw_user_number(),
+                roles,
+                memberships: org.map(|o| vec![(o, OrgRole::Member)]).unwrap_or_default(),
+                password_hash,
+                profile: spec.profile.validate()?,
+                created_at: now,
+            });
+        }
+        let users = self.store.insert_users(&records).await.map_err(conflict)?;
+        for user in &users {
+            self.audit_admin(actor, "user.create", Some(user.id), None)
+                .await;
+        }
+        Ok(users)
+    }
+
+    /// Changes an account. Callers acting on themselves (the `user` role's `self`
+    /// permission) may change only their profile claims; name, address, status and
+    /// password need an administrator (their own password changes go through
+    /// `change_password`, which asks for the current one).
+    pub async fn update_user(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        update: AccountUpdate,
+    ) -> Result<User, AdminError> {
+        let user = self
+            .authorize_user(actor, Need::new(Entity::User, Action::Update), id)
+            .await?;
+        let grants = self.grants(actor).await?;
+        let only_profile = update.username.is_none()
+            && update.email.is_none()
+            && update.email_verified.is_none()
+            && update.status.is_none()
+            && update.password.is_none();
+        let acting_on_self = actor.user_id() == Some(id);
+        if acting_on_self && !only_profile && !grants.is_instance_admin() {
+            return Err(AdminError::Forbidden);
+        }
+        let new_password = match update.password {
+            Some(raw) => {
+                let name = update.username.as_ref().unwrap_or(&user.username);
+                let email = update.email.as_ref().unwrap_or(&user.email);
+                let password = Password::new_for(raw, &[name.as_str(), email.as_str()])?;
+                Some(self.hasher.hash(&password).await)
+            }
+            None => None,
+        };
+        let change = UserChange {
+            username: update.username,
+            email: update.email,
+            email_verified: update.email_verified,
+            status: update.status,
+            profile: update.profile.validate()?,
+        };
+        let now = self.clock.now();
+        let updated = self
+            .store
+            .update_user(id, &change, now)
+            .await
+            .map_err(conflict)?
+            .ok_or(AdminError::NotFound)?;
+        if let Some(hash) = new_password {
+            self.store
+                .set_password_hash(id, &hash, crate::store::EndSessions::All, now)
+                .await?;
+        }
+        self.forget_user(id).await;
+        let detail = match change.status {
+            Some(UserStatus::Disabled) => Some("disabled"),
+            Some(UserStatus::Active) if user.status == UserStatus::Disabled => Some("enabled"),
+            _ => None,
+        };
+        self.audit_admin(actor, "user.update", Some(id), detail).await;
+        Ok(updated)
+    }
+
+    /// Disables (no login, no credential works, sessions end) or re-enables an account.
+    pub async fn set_user_enabled(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        enabled: bool,
+    ) -> Result<User, AdminError> {
+        if actor.user_id() == Some(id) {
+            // Nobody locks themselves out by accident, or lets themselves back in.
+            return Err(AdminError::Forbidden);
+        }
+        let status = if enabled {
+            UserStatus::Active
+        } else {
+            UserStatus::Disabled
+        };
+        self.update_user(
+            actor,
+            id,
+            AccountUpdate {
+                status: Some(status),
+                ..AccountUpdate::default()
+            },
+        )
+        .await
+    }
+
+    /// Deletes the account and everything it owns, in one transaction; its files go after.
+    pub async fn delete_user(&self, actor: &Actor, id: UserId) -> Result<(), AdminError> {
+        self.authorize_user(actor, Need::new(Entity::User, Action::Delete), id)
+            .await?;
+        let deleted = self
+            .store
+            .delete_user(id)
+            .await?
+            .ok_or(AdminError::NotFound)?;
+        self.forget_user(id).await;
+        for credential in &deleted.credentials {
+            self.forget_credential(*credential).await;
+        }
+        for file in deleted.files {
+            if let Err(e) = self.files.delete(file).await {
+                tracing::warn!(error = %e, %file, "could not delete a deleted user's file");
+            }
+        }
+        self.audit_admin(actor, "user.delete", Some(id), None).await;
+        Ok(())
+    }
+
+    /// Replaces the user's instance roles.
+    pub async fn set_user_roles(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        roles: Vec<RoleId>,
+    ) -> Result<Vec<RoleId>, AdminError> {
+        self.authorize_user(actor, Need::new(Entity::User, Action::Update), id)
+            .await?;
+        self.check_roles_exist(&roles).await?;
+        let before = self.store.user_roles(id).await?;
+        self.authorize_role_changes(actor, &before, &roles).await?;
+        if !self.store.set_user_roles(id, &roles).await? {
+            return Err(AdminError::NotFound);
+        }
+        self.forget_user(id).await;
+        let detail = roles
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        self.audit_admin(actor, "user.roles", Some(id), Some(&detail))
+            .await;
+        Ok(self.store.user_roles(id).await?)
+    }
+
+    /// Resets a user's password: to `new_password` when given (every session ends), or by
+    /// mailing them a reset code and link.
+    pub async fn admin_reset_password(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        new_password: Option<String>,
+    ) -> Result<(), AdminError> {
+        let user = self
+            .authorize_user(actor, Need::new(Entity::User, Action::Update), id)
+            .await?;
+        match new_password {
+            Some(raw) => {
+                let password =
+                    Password::new_for(raw, &[user.username.as_str(), user.email.as_str()])?;
+                let hash = self.hasher.hash(&password).await;
+                self.store
+                    .set_password_hash(
+                        id,
+                        &hash,
+                        crate::store::EndSessions::All,
+                        self.clock.now(),
+                    )
+                    .await?;
+                self.forget_user(id).await;
+                self.audit_admin(actor, "password.admin_set", Some(id), None)
+                    .await;
+            }
+            None => {
+                self.send_reset_code(&user, None).await?;
+                self.audit_admin(actor, "password.admin_reset", Some(id), None)
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends every session of the user.
+    pub async fn end_user_sessions(&self, actor: &Actor, id: UserId) -> Result<usize, AdminError> {
+        self.authorize_user(actor, Need::new(Entity::Session, Action::Delete), id)
+            .await?;
+        let ended = self.store.delete_sessions(id, None).await?;
+        for session in &ended {
+            self.forget_credential(*session).await;
+        }
+        self.audit_admin(actor, "session.end_all", Some(id), None)
+            .await;
+        Ok(ended.len())
+    }
+
+    /// Deletes every API token of the user.
+    pub async fn revoke_user_tokens(&self, actor: &Actor, id: UserId) -> Result<usize, AdminError> {
+        self.authorize_user(actor, Need::new(Entity::Token, Action::Delete), id)
+            .await?;
+        let revoked = self.store.delete_user_tokens(id).await?;
+        for token in &revoked {
+            self.forget_credential(*token).await;
+        }
+        self.audit_admin(actor, "token.revoke_all", Some(id), None)
+            .await;
+        Ok(revoked.len())
+    }
+
+    // ------------------------------------------------------------ roles
+
+    pub async fn list_roles(&self, actor: &Actor) -> Result<Vec<Role>, AdminError> {
+        self.authorize(actor, Need::new(Entity::Role, Action::Read), Target::Any)
+            .await?;
+        Ok(self.roles().await?)
+    }
+
+    pub async fn create_role(&self, actor: &Actor, spec: RoleSpec) -> Result<Role, AdminError> {
+        self.authorize(actor, Need::new(Entity::Role, Action::Create), Target::Any)
+            .await?;
+        let role = self
+            .store
+            .insert_role(&spec.validate()?)
+            .await
+            .map_err(conflict)?;
+        self.audit_admin(actor, "role.create", None, Some(&role.name))
+            .await;
+        Ok(role)
+    }
+
+    /// Replaces a custom role; built-in roles cannot be changed.
+    pub async fn update_role(
+        &self,
+        actor: &Actor,
+        id: RoleId,
+        spec: RoleSpec,
+    ) -> Result<Role, AdminError> {
+        self.authorize(actor, Need::new(Entity::Role, Action::Update), Target::Role(id))
+            .await?;
+        if builtin_permissions(id).is_some() {
+            return Err(AdminError::BuiltinRole);
+        }
+        let role = self
+            .store
+            .update_role(id, &spec.validate()?)
+            .await
+            .map_err(conflict)?
+            .ok_or(AdminError::NotFound)?;
+        self.roles_changed().await;
+        self.audit_admin(actor, "role.update", None, Some(&role.name))
+            .await;
+        Ok(role)
+    }
+
+    pub async fn delete_role(&self, actor: &Actor, id: RoleId) -> Result<(), AdminError> {
+        self.authorize(actor, Need::new(Entity::Role, Action::Delete), Target::Role(id))
+            .await?;
+        if builtin_permissions(id).is_some() {
+            return Err(AdminError::BuiltinRole);
+        }
+        if !self.store.delete_role(id).await? {
+            return Err(AdminError::NotFound);
+        }
+        self.roles_changed().await;
+        self.audit_admin(actor, "role.delete", None, Some(&id.to_string()))
+            .await;
+        Ok(())
+    }
+
+    /// Everyone's grants may have changed.
+    async fn roles_changed(&self) {
+        self.broadcast(crate::store::Invalidation::All).await;
+    }
+
+    // ------------------------------------------------------------ organisations
+
+    /// Creates an organisation; a signed-in creator becomes its owner.
+    pub async fn create_org(&self, actor: &Actor, name: &str) -> Result<Organization, AdminError> {
+        self.authorize(
+            actor,
+            Need::new(Entity::Organization, Action::Create),
+            Target::Any,
+        )
+        .await?;
+        let org = Organization {
+            id: OrgId::new(),
+            name: org_name(name)?,
+            created_at: self.clock.now(),
+        };
+        let owner = actor.user_id();
+        self.store.insert_org(&org, owner).await?;
+        if let Some(owner) = owner {
+            self.forget_user(owner).await;
+        }
+        self.audit_admin(actor, "org.create", None, Some(&org.id.to_string()))
+            .await;
+        Ok(org)
+    }
+
+    fn org_target(id: OrgId) -> Target {
+        Target::Org { id, member: None }
+    }
+
+    pub async fn org(&self, actor: &Actor, id: OrgId) -> Result<Organization, AdminError> {
+        let found = self.store.org(id).await?;
+        let grants = self.grants(actor).await?;
+        let need = Need::new(Entity::Organization, Action::Read);
+        if !grants.allows(need, Self::org_target(id)) {
+            return Err(AdminError::Forbidden);
+        }
+        found.ok_or(AdminError::NotFound)
+    }
+
+    /// All organisations for those who may read them all; otherwise the caller's own.
+    pub async fn list_orgs(&self, actor: &Actor) -> Result<Vec<Organization>, AdminError> {
+        let grants = self.grants(actor).await?;
+        let need = Need::new(Entity::Organization, Action::Read);
+        let member = if grants.allows(need, Target::Any) {
+            None
+        } else {
+            Some(actor.user_id().ok_or(AdminError::Forbidden)?)
+        };
+        Ok(self.store.list_orgs(member).await?)
+    }
+
+    pub async fn rename_org(
+        &self,
+        actor: &Actor,
+        id: OrgId,
+        name: &str,
+    ) -> Result<Organization, AdminError> {
+        self.authorize(
+            actor,
+            Need::new(Entity::Organization, Action::Update),
+            Self::org_target(id),
+        )
+        .await?;
+        let name = org_name(name)?;
+        if !self.store.rename_org(id, &name).await? {
+            return Err(AdminError::NotFound);
+        }
+        self.audit_admin(actor, "org.rename", None, Some(&id.to_string()))
+            .await;
+        self.store.org(id).await?.ok_or(AdminError::NotFound)
+    }
+
+    /// Deletes the organisation and its memberships; the members' accounts stay.
+    pub async fn delete_org(&self, actor: &Actor, id: OrgId) -> Result<(), AdminError> {
+        self.authorize(
+            actor,
+            Need::new(Entity::Organization, Action::Delete),
+            Self::org_target(id),
+        )
+        .await?;
+        let members = self.store.org_members(id).await?;
+        if !self.store.delete_org(id).await? {
+            return Err(AdminError::NotFound);
+        }
+        for m in members {
+            self.forget_user(m.user_id).await;
+        }
+        self.audit_admin(actor, "org.delete", None, Some(&id.to_string()))
+            .await;
+        Ok(())
+    }
+
+    pub async fn org_members(&self, actor: &Actor, id: OrgId) -> Result<Vec<Membership>, AdminError> {
+        self.org(actor, id).await?;
+        Ok(self.store.org_members(id).await?)
+    }
+
+    /// The role `user` holds in `org`, if any.
+    pub async fn membership(
+        &self,
+        org: OrgId,
+        user: UserId,
+    ) -> Result<Option<OrgRole>, StoreError> {
+        Ok(self
+            .store
+            .user_memberships(user)
+            .await?
+            .into_iter()
+            .find(|m| m.org_id == org)
+            .map(|m| m.role))
+    }
+
+    /// Adds a member or changes their role. Admins manage members and admins; only owners
+    /// make or unmake owners.
+    pub async fn set_member(
+        &self,
+        actor: &Actor,
+        org: OrgId,
+        user: UserId,
+        role: OrgRole,
+    ) -> Result<(), AdminError> {
+        let current = self.membership(org, user).await?;
+        let weight = current.map_or(role, |c| c.max(role));
+        self.authorize(
+            actor,
+            Need::new(Entity::Organization, Action::Update),
+            Target::Org {
+                id: org,
+                member: Some((user, weight)),
+            },
+        )
+        .await?;
+        if !self
+            .store
+            .set_membership(org, user, role, self.clock.now())
+            .await?
+        {
+            return Err(AdminError::NotFound);
+        }
+        self.forget_user(user).await;
+        let detail = format!("{org} {}", role.as_str());
+        self.audit_admin(actor, "org.member_set", Some(user), Some(&detail))
+            .await;
+        Ok(())
+    }
+
+    /// Removes a member (members may also leave by themselves).
+    pub async fn remove_member(
+        &self,
+        actor: &Actor,
+        org: OrgId,
+        user: UserId,
+    ) -> Result<(), AdminError> {
+        let current = self.membership(org, user).await?;
+        if actor.user_id() != Some(user) {
+            self.authorize(
+                actor,
+                Need::new(Entity::Organization, Action::Update),
+                Target::Org {
+                    id: org,
+                    member: Some((user, current.unwrap_or(OrgRole::Member))),
+                },
+            )
+            .await?;
+        }
+        if current.is_none() || !self.store.remove_membership(org, user).await? {
+            return Err(AdminError::NotFound);
+        }
+        self.forget_user(user).await;
+        self.audit_admin(actor, "org.member_remove", Some(user), Some(&org.to_string()))
+            .await;
+        Ok(())
+    }
+}
+
