@@ -17,6 +17,8 @@ use crate::store::{NewUserRecord, StoreError, Unique, UserChange, UserQuery};
 #[derive(Debug, Clone)]
 pub enum Actor {
     Principal(Principal),
+    /// A user who proved their password on this very request (HTTP basic auth).
+    User(UserId),
     Operator,
 }
 
@@ -24,6 +26,7 @@ impl Actor {
     pub fn user_id(&self) -> Option<UserId> {
         match self {
             Self::Principal(p) => Some(p.user_id),
+            Self::User(id) => Some(*id),
             Self::Operator => None,
         }
     }
@@ -80,14 +83,13 @@ impl Accounts {
     /// Everything the caller may do: their roles' permissions and their memberships.
     /// Cached like user records, and dropped with them.
     pub async fn grants(&self, actor: &Actor) -> Result<Grants, StoreError> {
-        let Actor::Principal(principal) = actor else {
+        let Some(id) = actor.user_id() else {
             return Ok(Grants {
                 user_id: None,
                 permissions: builtin_permissions(RoleId::ADMIN).unwrap_or_default(),
                 memberships: Vec::new(),
             });
         };
-        let id = principal.user_id;
         let now = self.clock.now();
         if let Some(grants) = self.grants.get(&id, now, |_| true) {
             return Ok(grants);
@@ -251,6 +253,12 @@ impl Accounts {
         Ok(self.store.list_users(&query).await?)
     }
 
+    /// The user with this public number (integer-id dialects), without authorisation: the
+    /// caller checks with `authorize_user` before showing anything.
+    pub async fn user_by_number(&self, number: i64) -> Result<Option<User>, StoreError> {
+        self.store.user_by_number(number).await
+    }
+
     /// One user, when the caller may read them.
     pub async fn get_user(&self, actor: &Actor, id: UserId) -> Result<User, AdminError> {
         self.authorize_user(actor, Need::new(Entity::User, Action::Read), id)
@@ -338,8 +346,8 @@ impl Accounts {
     }
 
     /// Changes an account. Callers acting on themselves (the `user` role's `self`
-    /// permission) may change only their profile claims; name, address, status and
-    /// password need an administrator (their own password changes go through
+    /// permission) may change their profile claims and username; e-mail address, status
+    /// and password need an administrator (their own password changes go through
     /// `change_password`, which asks for the current one).
     pub async fn update_user(
         &self,
@@ -351,8 +359,7 @@ impl Accounts {
             .authorize_user(actor, Need::new(Entity::User, Action::Update), id)
             .await?;
         let grants = self.grants(actor).await?;
-        let only_profile = update.username.is_none()
-            && update.email.is_none()
+        let only_profile = update.email.is_none()
             && update.email_verified.is_none()
             && update.status.is_none()
             && update.password.is_none();

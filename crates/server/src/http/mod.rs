@@ -63,6 +63,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(native::routes(&state))
         .merge(dialects::freechat::routes(&state))
+        .merge(dialects::alsid::routes(&state))
+        .merge(dialects::glowmarkt::routes(&state))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(middleware::from_fn(close_if_body_unread))

@@ -175,13 +175,31 @@ impl TestApp {
     }
 
     pub async fn user(&self, name: &str) -> TestUser {
+        self.account(name, false).await
+    }
+
+    /// Like [`TestApp::user`], holding the built-in admin role.
+    pub async fn admin(&self, name: &str) -> TestUser {
+        self.account(name, true).await
+    }
+
+    /// The `digits`-long code in the latest message to `address`.
+    pub async fn latest_code_of(&self, address: &str, digits: usize) -> String {
+        let mails = self.mail_to(address).await;
+        let last = mails.last().expect("a message was sent");
+        accounts::testkit::code_in(&last.text, digits)
+            .expect("the message has a code")
+            .to_owned()
+    }
+
+    async fn account(&self, name: &str, is_admin: bool) -> TestUser {
         let user = self
             .accounts
             .create_user(NewUser {
                 username: Username::parse(name).unwrap(),
                 email: EmailAddress::parse(&format!("{name}@example.com")).unwrap(),
                 password: Some(Password::new_checked(PASSWORD.into()).unwrap()),
-                is_admin: false,
+                is_admin,
                 status: UserStatus::Active,
                 email_verified: true,
             })

@@ -1,11 +1,15 @@
 //! The server's integration tests: one binary, one file per feature, every test on its own
 //! freshly built application (its own temp data directory, port and clock).
 
+mod alsid;
+mod authz;
 mod cli;
 mod freechat;
+mod glowmarkt;
 mod helpers;
 mod lifecycle;
 mod mail;
+mod native_admin;
 mod native_profile;
 mod native_session;
 mod native_tokens;

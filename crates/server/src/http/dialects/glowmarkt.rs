@@ -1,0 +1,9 @@
+//! Placeholder until the dialect lands.
+
+use axum::Router;
+
+use crate::http::AppState;
+
+pub fn routes(_state: &AppState) -> Router<AppState> {
+    Router::new()
+}
