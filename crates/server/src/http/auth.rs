@@ -64,3 +64,16 @@ mod tests {
         assert_eq!(bearer(&h), None);
     }
 }
+
+/// The core's permission check for an action on the caller's own account (their profile,
+/// tokens, sessions): every surface's self-service endpoint declares its `need` and calls
+/// this before acting.
+pub async fn require_own(
+    accounts: &accounts::Accounts,
+    principal: &accounts::Principal,
+    need: accounts::access::Need,
+) -> Result<accounts::User, accounts::AdminError> {
+    accounts
+        .authorize_user(&accounts::Actor::from(principal), need, principal.user_id)
+        .await
+}

@@ -24,7 +24,10 @@ use axum::{Json, Router};
 use chrono::{DateTime, NaiveDateTime, SecondsFormat};
 use serde::{Deserialize, Serialize};
 
-use crate::http::auth::{bearer, record_user, Client};
+use accounts::access::{Action, Entity, Need};
+use accounts::AdminError;
+
+use crate::http::auth::{bearer, record_user, require_own, Client};
 use crate::http::AppState;
 
 pub fn routes(state: &AppState) -> Router<AppState> {
@@ -79,6 +82,23 @@ impl IntoResponse for FreeChatError {
         response
     }
 }
+
+impl From<AdminError> for FreeChatError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Store(e) => e.into(),
+            _ => Self::new(StatusCode::FORBIDDEN, "Permission denied."),
+        }
+    }
+}
+
+/// What each endpoint needs, checked by the core on the caller's own account.
+const READ_SELF: Need = Need::new(Entity::User, Action::Read);
+const UPDATE_SELF: Need = Need::new(Entity::User, Action::Update);
+const CREATE_TOKEN: Need = Need::new(Entity::Token, Action::Create);
+const READ_TOKENS: Need = Need::new(Entity::Token, Action::Read);
+const UPDATE_TOKEN: Need = Need::new(Entity::Token, Action::Update);
+const DELETE_TOKEN: Need = Need::new(Entity::Token, Action::Delete);
 
 impl From<StoreError> for FreeChatError {
     fn from(e: StoreError) -> Self {
@@ -330,6 +350,7 @@ async fn create_token(
     Client(client): Client,
     Caller(me): Caller,
 ) -> Result<Response, FreeChatError> {
+    require_own(&state.accounts, &me, CREATE_TOKEN).await?;
     let (_, secret) = state
         .accounts
         .create_token(me.user_id, Some("freechat".into()), None, &client)
@@ -344,6 +365,7 @@ async fn create_token_with_duration(
     Caller(me): Caller,
     Path(duration): Path<String>,
 ) -> Result<Response, FreeChatError> {
+    require_own(&state.accounts, &me, CREATE_TOKEN).await?;
     let seconds = duration
         .parse::<i64>()
         .ok()
@@ -378,6 +400,7 @@ async fn disable_token(
     Caller(me): Caller,
     Path(token): Path<String>,
 ) -> Result<Response, FreeChatError> {
+    require_own(&state.accounts, &me, UPDATE_TOKEN).await?;
     state
         .accounts
         .set_token_disabled(me.user_id, &token_ref(&token)?, true, &client)
@@ -392,6 +415,7 @@ async fn delete_token(
     Caller(me): Caller,
     Path(token): Path<String>,
 ) -> Result<Response, FreeChatError> {
+    require_own(&state.accounts, &me, DELETE_TOKEN).await?;
     state
         .accounts
         .delete_token(me.user_id, &token_ref(&token)?, &client)
@@ -404,6 +428,7 @@ async fn list_tokens(
     State(state): State<AppState>,
     Caller(me): Caller,
 ) -> Result<Json<Vec<String>>, FreeChatError> {
+    require_own(&state.accounts, &me, READ_TOKENS).await?;
     let now = state.accounts.now();
     let tokens = state.accounts.list_tokens(me.user_id).await?;
     Ok(Json(
@@ -421,17 +446,19 @@ async fn get_own_basic(
     Caller(me): Caller,
     headers: HeaderMap,
 ) -> Result<Json<UserBasicInfo>, FreeChatError> {
-    let user = state.accounts.user(me.user_id).await?;
+    let user = require_own(&state.accounts, &me, READ_SELF).await?;
     Ok(Json(UserBasicInfo::new(user, request_id(&headers))))
 }
 
 /// `GET /api/v1/account/basic/{username}`.
 async fn get_user_basic(
     State(state): State<AppState>,
-    Caller(_): Caller,
+    Caller(me): Caller,
     Path(username): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<UserBasicInfo>, FreeChatError> {
+    // Public name and picture: any caller who may read their own account may see them.
+    require_own(&state.accounts, &me, READ_SELF).await?;
     let not_found = || FreeChatError::new(StatusCode::NOT_FOUND, "User not found.");
     let username = Username::parse(&username).map_err(|_| not_found())?;
     let user = state
@@ -448,7 +475,7 @@ async fn get_user_details(
     Caller(me): Caller,
     headers: HeaderMap,
 ) -> Result<Json<UserDetails>, FreeChatError> {
-    let user = state.accounts.user(me.user_id).await?;
+    let user = require_own(&state.accounts, &me, READ_SELF).await?;
     Ok(Json(UserDetails::new(user, request_id(&headers))))
 }
 
@@ -459,6 +486,7 @@ async fn update_user_info(
     Caller(me): Caller,
     body: Result<Json<DetailsUpdate>, JsonRejection>,
 ) -> Result<Json<bool>, FreeChatError> {
+    require_own(&state.accounts, &me, UPDATE_SELF).await?;
     let Json(update) = body.map_err(|r| FreeChatError::new(r.status(), r.body_text()))?;
     state
         .accounts
@@ -474,6 +502,7 @@ async fn upload_user_picture(
     Caller(me): Caller,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, FreeChatError> {
+    require_own(&state.accounts, &me, UPDATE_SELF).await?;
     let multipart =
         multipart.map_err(|r| FreeChatError::new(StatusCode::BAD_REQUEST, r.body_text()))?;
     let bytes = crate::http::native::me::read_file_part(multipart)
