@@ -4,6 +4,7 @@
 mod alsid;
 mod authz;
 mod cli;
+mod cross_surface;
 mod freechat;
 mod glowmarkt;
 mod helpers;
