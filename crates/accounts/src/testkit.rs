@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use crate::files::{FileId, FileStore, FileStoreError};
 
 pub mod contract;
+pub mod contract_access;
 pub mod memory_mailer;
 
 pub use memory_mailer::{code_in, MemoryMailer};

@@ -4,29 +4,33 @@
 //!
 //! This crate owns its SQL and its error mapping; it never decides a business rule.
 
+mod access;
 mod lifecycle;
+mod user_admin;
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration as StdDuration;
 
+use accounts::access::{Membership, OrgId, OrgRole, Organization, Role, RoleId, RoleSpec};
 use accounts::audit::{AuditEvent, AuditFilter};
 use accounts::domain::{Profile, ProfileChange};
 use accounts::files::FileId;
 use accounts::mail::{OutgoingMail, QueuedMail};
 use accounts::store::{
-    CodeEffect, CodeLookup, CodePurpose, CodeRecord, CredentialRecord, EndSessions, FileRecord,
-    MailCounts, NewUserRecord, RateLimit, Redemption, SessionInfo, SessionRecord, Store,
-    StoreError, TokenLookup, Unique,
+    CodeEffect, CodeLookup, CodePurpose, CodeRecord, CredentialRecord, DeletedUser, EndSessions,
+    FileRecord, MailCounts, NewUserRecord, RateLimit, Redemption, SessionInfo, SessionRecord,
+    Store, StoreError, TokenLookup, Unique, UserChange, UserExport, UserQuery,
 };
 use accounts::token::{ApiToken, CredentialKind, TokenHash, TokenId};
 use accounts::{EmailAddress, User, UserId, UserStatus, Username};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 /// The SQLite-backed store.
@@ -56,6 +60,12 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
             if msg.contains(".secret_hash") {
                 return StoreError::Conflict(Unique::TokenHash);
             }
+            if msg.contains("users.number") {
+                return StoreError::Conflict(Unique::UserNumber);
+            }
+            if msg.contains("roles.name") {
+                return StoreError::Conflict(Unique::RoleName);
+            }
         }
     }
     backend(e)
@@ -78,11 +88,13 @@ pub(crate) fn uuid(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(backend)
 }
 
-const USER_COLUMNS: &str = "u.id, u.username, u.email, u.email_verified, u.status, u.profile, \
+/// The columns `user_from_row` reads, from `users u`. Role 1 is the built-in `admin`.
+pub(crate) const USER_COLUMNS: &str =
+    "u.id, u.username, u.email, u.email_verified, u.status, u.number, u.profile, \
      u.created_at, u.updated_at, \
-     EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = 'admin') AS is_admin";
+     EXISTS (SELECT 1 FROM user_roles a WHERE a.user_id = u.id AND a.role_id = 1) AS is_admin";
 
-fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
+pub(crate) fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
     let get_text = |c: &str| -> Result<String, StoreError> { row.try_get(c).map_err(backend) };
     let profile: Profile = serde_json::from_str(&get_text("profile")?).map_err(backend)?;
     Ok(User {
@@ -91,6 +103,7 @@ fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
         email: EmailAddress::parse(&get_text("email")?).map_err(backend)?,
         email_verified: row.try_get("email_verified").map_err(backend)?,
         status: UserStatus::from_str(&get_text("status")?).map_err(backend)?,
+        number: row.try_get("number").map_err(backend)?,
         is_admin: row.try_get("is_admin").map_err(backend)?,
         profile,
         created_at: time(row.try_get("created_at").map_err(backend)?)?,
@@ -150,33 +163,52 @@ fn file_from_row(row: &SqliteRow) -> Result<FileRecord, StoreError> {
     })
 }
 
-async fn insert_user_tx(
+/// Writes the user, their roles, memberships and initial profile (part of a transaction).
+pub(crate) async fn insert_user_tx(
     conn: &mut SqliteConnection,
     user: &NewUserRecord,
 ) -> Result<User, StoreError> {
     let id = user.id.to_string();
     let at = millis(user.created_at);
+    let profile = user.profile.apply(&Profile::default());
     sqlx::query(
-        "INSERT INTO users (id, username, email, email_verified, status, password_hash, \
-             profile, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, '{}', ?, ?)",
+        "INSERT INTO users (id, username, email, email_verified, status, number, password_hash, \
+             profile, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&id)
     .bind(user.username.as_str())
     .bind(user.email.as_str())
     .bind(user.email_verified)
     .bind(user.status.as_str())
+    .bind(user.number)
     .bind(user.password_hash.as_deref())
+    .bind(serde_json::to_string(&profile).map_err(backend)?)
     .bind(at)
     .bind(at)
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;
-    if user.is_admin {
-        sqlx::query("INSERT INTO user_roles (user_id, role) VALUES (?, 'admin')")
-            .bind(&id)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
+    for role in &user.roles {
+        sqlx::query(
+            "INSERT INTO user_roles (user_id, role_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&id)
+        .bind(role.0)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    }
+    for (org, role) in &user.memberships {
+        sqlx::query(
+            "INSERT INTO org_members (org_id, user_id, role, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(org.to_string())
+        .bind(&id)
+        .bind(role.as_str())
+        .bind(at)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
     }
     Ok(User {
         id: user.id,
@@ -184,8 +216,9 @@ async fn insert_user_tx(
         email: user.email.clone(),
         email_verified: user.email_verified,
         status: user.status,
-        is_admin: user.is_admin,
-        profile: Profile::default(),
+        number: user.number,
+        is_admin: user.roles.contains(&RoleId::ADMIN),
+        profile,
         created_at: time(at)?,
         updated_at: time(at)?,
     })
@@ -222,6 +255,11 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend)
+    }
+
+    /// A pooled connection for reads and single statements (atomic on their own).
+    async fn conn(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        self.pool.acquire().await.map_err(map_err)
     }
 
     async fn user_where(&self, clause: &str, value: &str) -> Result<Option<User>, StoreError> {
@@ -444,6 +482,146 @@ impl Store for SqliteStore {
         .map_err(map_err)?
         .map(|row| file_from_row(&row))
         .transpose()
+    }
+
+    async fn user_by_number(&self, number: i64) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.number = ?");
+        sqlx::query(&sql)
+            .bind(number)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .map(|row| user_from_row(&row))
+            .transpose()
+    }
+
+    async fn list_users(&self, query: &UserQuery) -> Result<Vec<User>, StoreError> {
+        user_admin::list_users(&mut *self.conn().await?, query).await
+    }
+
+    async fn update_user(
+        &self,
+        id: UserId,
+        change: &UserChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let user = user_admin::update_user(&mut tx, id, change, now).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(user)
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<Option<DeletedUser>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let deleted = user_admin::delete_user(&mut tx, id).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(deleted)
+    }
+
+    async fn delete_user_tokens(&self, user: UserId) -> Result<Vec<Uuid>, StoreError> {
+        user_admin::delete_user_tokens(&mut *self.conn().await?, user).await
+    }
+
+    async fn export_users(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<UserExport>, StoreError> {
+        user_admin::export_users(&mut *self.conn().await?, after, limit).await
+    }
+
+    async fn insert_users(&self, users: &[NewUserRecord]) -> Result<Vec<User>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut created = Vec::with_capacity(users.len());
+        for user in users {
+            created.push(insert_user_tx(&mut tx, user).await?);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(created)
+    }
+
+    async fn upgrade_password_hash(
+        &self,
+        id: UserId,
+        expected: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError> {
+        user_admin::upgrade_password_hash(&mut *self.conn().await?, id, expected, new_hash).await
+    }
+
+    async fn list_roles(&self) -> Result<Vec<Role>, StoreError> {
+        access::list_roles(&mut *self.conn().await?).await
+    }
+
+    async fn insert_role(&self, spec: &RoleSpec) -> Result<Role, StoreError> {
+        access::insert_role(&mut *self.conn().await?, spec, Utc::now()).await
+    }
+
+    async fn update_role(&self, id: RoleId, spec: &RoleSpec) -> Result<Option<Role>, StoreError> {
+        access::update_role(&mut *self.conn().await?, id, spec).await
+    }
+
+    async fn delete_role(&self, id: RoleId) -> Result<bool, StoreError> {
+        access::delete_role(&mut *self.conn().await?, id).await
+    }
+
+    async fn user_roles(&self, user: UserId) -> Result<Vec<RoleId>, StoreError> {
+        access::user_roles(&mut *self.conn().await?, user).await
+    }
+
+    async fn set_user_roles(&self, user: UserId, roles: &[RoleId]) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = access::set_user_roles(&mut tx, user, roles).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done)
+    }
+
+    async fn insert_org(
+        &self,
+        org: &Organization,
+        owner: Option<UserId>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        access::insert_org(&mut tx, org, owner).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn org(&self, id: OrgId) -> Result<Option<Organization>, StoreError> {
+        access::org(&mut *self.conn().await?, id).await
+    }
+
+    async fn list_orgs(&self, member: Option<UserId>) -> Result<Vec<Organization>, StoreError> {
+        access::list_orgs(&mut *self.conn().await?, member).await
+    }
+
+    async fn rename_org(&self, id: OrgId, name: &str) -> Result<bool, StoreError> {
+        access::rename_org(&mut *self.conn().await?, id, name).await
+    }
+
+    async fn delete_org(&self, id: OrgId) -> Result<bool, StoreError> {
+        access::delete_org(&mut *self.conn().await?, id).await
+    }
+
+    async fn set_membership(
+        &self,
+        org: OrgId,
+        user: UserId,
+        role: OrgRole,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        access::set_membership(&mut *self.conn().await?, org, user, role, now).await
+    }
+
+    async fn remove_membership(&self, org: OrgId, user: UserId) -> Result<bool, StoreError> {
+        access::remove_membership(&mut *self.conn().await?, org, user).await
+    }
+
+    async fn org_members(&self, org: OrgId) -> Result<Vec<Membership>, StoreError> {
+        access::org_members(&mut *self.conn().await?, org).await
+    }
+
+    async fn user_memberships(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
+        access::user_memberships(&mut *self.conn().await?, user).await
     }
 
     async fn issue_code(&self, code: &CodeRecord, mail: &OutgoingMail) -> Result<(), StoreError> {
@@ -687,11 +865,11 @@ impl Store for SqliteStore {
     ) -> Result<Option<CredentialRecord>, StoreError> {
         let row = sqlx::query(
             "SELECT 'api' AS kind, t.id, t.user_id, t.expires_at, t.disabled, u.status, \
-               EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = 'admin') AS is_admin \
+               EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_id = 1) AS is_admin \
              FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = ?1 \
              UNION ALL \
              SELECT 'session', s.id, s.user_id, s.expires_at, 0, u.status, \
-               EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = 'admin') \
+               EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_id = 1) \
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.secret_hash = ?1",
         )
         .bind(&hash.0[..])

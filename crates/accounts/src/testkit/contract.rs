@@ -2,13 +2,15 @@
 //! each write), not just by return values. A backend runs it with
 //! `accounts::store_contract_tests!(factory)`, where `factory` is an async expression that
 //! yields `(Arc<dyn Store>, guard)`; the guard lives as long as the test (a temp dir, a
-//! scratch database).
+//! scratch database). The cases for user administration, roles and organisations live in
+//! `contract_access.rs` and are listed in the same macro.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use crate::access::RoleId;
 use crate::audit::{AuditEvent, AuditFilter, Outcome};
 use crate::domain::{
     EmailAddress, Patch, ProfileChange, ProfileUpdate, UserId, UserStatus, Username,
@@ -25,7 +27,7 @@ use crate::token::{ApiToken, CredentialKind, TokenHash, TokenId, TokenSecret};
 #[macro_export]
 macro_rules! store_contract_tests {
     ($factory:expr) => {
-        $crate::store_contract_tests!(@cases $factory;
+        $crate::store_contract_tests!(@cases $factory; contract;
             users_round_trip,
             unique_violations_are_mapped_and_write_nothing,
             password_change_can_end_sessions,
@@ -51,36 +53,53 @@ macro_rules! store_contract_tests {
             registration_maps_a_taken_username,
             avatar_of_a_missing_user_fails_and_writes_nothing
         );
+        $crate::store_contract_tests!(@cases $factory; contract_access;
+            user_numbers_are_unique_and_found,
+            new_users_get_their_roles_memberships_and_profile,
+            user_lists_page_in_every_order_and_filter,
+            admin_changes_apply_or_write_nothing,
+            deleting_a_user_removes_what_they_own,
+            deleting_tokens_returns_their_ids,
+            export_pages_in_id_order_with_hashes_and_roles,
+            batch_inserts_are_all_or_nothing,
+            password_hash_upgrades_compare_and_set,
+            roles_change_but_builtins_never,
+            user_roles_are_replaced_and_unknown_ids_ignored,
+            organisations_and_memberships_round_trip
+        );
     };
-    (@cases $factory:expr; $($case:ident),* $(,)?) => {
+    (@cases $factory:expr; $module:ident; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $case() {
                 let (store, _guard) = $factory.await;
-                $crate::testkit::contract::$case(store).await;
+                $crate::testkit::$module::$case(store).await;
             }
         )*
     };
 }
 
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap()
 }
 
-fn new_user(name: &str) -> NewUserRecord {
+pub(crate) fn new_user(name: &str) -> NewUserRecord {
     NewUserRecord {
         id: UserId::new(),
         username: Username::parse(name).unwrap(),
         email: EmailAddress::parse(&format!("{name}@example.com")).unwrap(),
         email_verified: false,
         status: UserStatus::Active,
-        is_admin: false,
+        number: rand::Rng::gen_range(&mut rand::thread_rng(), 1..(1_i64 << 53)),
+        roles: vec![RoleId::USER],
+        memberships: Vec::new(),
         password_hash: Some(format!("hash-of-{name}")),
+        profile: ProfileChange::default(),
         created_at: now(),
     }
 }
 
-fn new_token(user: UserId) -> (ApiToken, TokenSecret) {
+pub(crate) fn new_token(user: UserId) -> (ApiToken, TokenSecret) {
     let secret = TokenSecret::generate(CredentialKind::ApiToken);
     let token = ApiToken {
         id: TokenId::new(),
@@ -96,7 +115,7 @@ fn new_token(user: UserId) -> (ApiToken, TokenSecret) {
     (token, secret)
 }
 
-fn new_session(user: UserId) -> (SessionRecord, TokenSecret) {
+pub(crate) fn new_session(user: UserId) -> (SessionRecord, TokenSecret) {
     let secret = TokenSecret::generate(CredentialKind::Session);
     let session = SessionRecord {
         id: Uuid::now_v7(),
@@ -113,7 +132,7 @@ fn new_session(user: UserId) -> (SessionRecord, TokenSecret) {
 
 pub async fn users_round_trip(store: Arc<dyn Store>) {
     let mut record = new_user("alice");
-    record.is_admin = true;
+    record.roles.push(RoleId::ADMIN);
     let created = store.insert_user(&record).await.unwrap();
     assert_eq!(created.id, record.id);
     assert!(created.is_admin);
@@ -287,7 +306,7 @@ pub async fn avatar_replacement_returns_the_old_file(store: Arc<dyn Store>) {
 
 pub async fn credentials_resolve_by_hash(store: Arc<dyn Store>) {
     let mut record = new_user("frank");
-    record.is_admin = true;
+    record.roles.push(RoleId::ADMIN);
     store.insert_user(&record).await.unwrap();
     let (token, secret) = new_token(record.id);
     store
@@ -512,12 +531,12 @@ pub async fn sessions_can_be_deleted(store: Arc<dyn Store>) {
     assert!(!store.delete_session(session.id).await.unwrap());
 }
 
-fn hash(text: &str) -> TokenHash {
+pub(crate) fn hash(text: &str) -> TokenHash {
     use sha2::Digest;
     TokenHash(sha2::Sha256::digest(text.as_bytes()).into())
 }
 
-fn code_for(user: UserId, purpose: CodePurpose, code: &str, link: &str) -> CodeRecord {
+pub(crate) fn code_for(user: UserId, purpose: CodePurpose, code: &str, link: &str) -> CodeRecord {
     CodeRecord {
         id: Uuid::now_v7(),
         user_id: user,
@@ -530,7 +549,7 @@ fn code_for(user: UserId, purpose: CodePurpose, code: &str, link: &str) -> CodeR
     }
 }
 
-fn mail_to(to: &str) -> OutgoingMail {
+pub(crate) fn mail_to(to: &str) -> OutgoingMail {
     OutgoingMail {
         to: EmailAddress::parse(to).unwrap(),
         subject: "s".into(),
@@ -539,7 +558,7 @@ fn mail_to(to: &str) -> OutgoingMail {
     }
 }
 
-fn by_code(user: UserId, code: &str) -> CodeLookup {
+pub(crate) fn by_code(user: UserId, code: &str) -> CodeLookup {
     CodeLookup::Code {
         user,
         hash: hash(code),

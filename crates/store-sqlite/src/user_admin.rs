@@ -1,0 +1,597 @@
+//! The SQL of user administration: the paged user list, an administrator's changes, deletion,
+//! export and import. Free functions over a connection, so `lib.rs` decides the transaction.
+//!
+//! `list_users` must stay fast with a million users and no planner statistics, so this
+//! module picks the index that drives each page itself ([`Driver`], from bounded counts of
+//! each filter's users): the sort key's own index when the filters are common, the smallest
+//! filter's index when one is rare. The other filters are checked per row, written `+column`
+//! or `EXISTS` so the planner cannot trade the chosen index for another. The tests below pin
+//! each plan with EXPLAIN QUERY PLAN.
+
+use accounts::access::RoleId;
+use accounts::domain::{Profile, UserStatus};
+use accounts::files::FileId;
+use accounts::store::{DeletedUser, StoreError, UserChange, UserCursor, UserExport, UserQuery};
+use accounts::{User, UserId};
+use chrono::{DateTime, Utc};
+use sqlx::{Row, SqliteConnection};
+use uuid::Uuid;
+
+use crate::{backend, map_err, millis, user_from_row, uuid, USER_COLUMNS};
+
+/// A value bound to a `?` placeholder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// Filters' users are counted up to this many; a filter with more never drives a text-ordered
+/// page (its users would all be read and sorted).
+const COUNT_CAP: i64 = 10_000;
+
+/// Which index walks the users of a `list_users` page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Driver {
+    /// The sort key's index: the primary key, `users_username_key` or `users_email_key`.
+    Order,
+    /// `users_status_idx` (status, id).
+    Status,
+    /// `user_roles_role_idx` (role_id, user_id).
+    Role,
+    /// The primary key of `org_members` (org_id, user_id).
+    Org,
+}
+
+/// The filters a query has, with the SQL that counts each one's users up to [`COUNT_CAP`]. Ties go
+/// to the earlier filter: an organisation before a status before a role (the `user` role holds
+/// everyone).
+fn filter_counts(query: &UserQuery) -> Vec<(Driver, String, Arg)> {
+    let mut filters = Vec::new();
+    if let Some(org) = query.org {
+        filters.push((
+            Driver::Org,
+            format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM org_members WHERE org_id = ? LIMIT {COUNT_CAP})"
+            ),
+            Arg::Text(org.to_string()),
+        ));
+    }
+    if let Some(status) = query.status {
+        filters.push((
+            Driver::Status,
+            format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM users WHERE status = ? LIMIT {COUNT_CAP})"
+            ),
+            Arg::Text(status.as_str().to_owned()),
+        ));
+    }
+    if let Some(role) = query.role {
+        filters.push((
+            Driver::Role,
+            format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM user_roles WHERE role_id = ? LIMIT {COUNT_CAP})"
+            ),
+            Arg::Int(role.0),
+        ));
+    }
+    filters
+}
+
+/// Picks the driver. Id order: every filter's index is already in id order, so the smallest
+/// filter drives. Text order: the smallest filter (`f` users) drives when reading all of them
+/// and sorting costs less than walking the text index until a page of `limit` matches is
+/// found, about `limit * total / f` users: when `f * f < limit * total`. `total` is estimated
+/// by the largest rowid, which costs one index step.
+async fn choose_driver(
+    conn: &mut SqliteConnection,
+    query: &UserQuery,
+) -> Result<Driver, StoreError> {
+    let filters = filter_counts(query);
+    let by_id = query.text.is_none();
+    match filters.as_slice() {
+        [] => return Ok(Driver::Order),
+        [(only, _, _)] if by_id => return Ok(*only),
+        _ => {}
+    }
+    let sql = format!(
+        "SELECT {}, (SELECT COALESCE(MAX(rowid), 0) FROM users)",
+        filters
+            .iter()
+            .map(|(_, count, _)| format!("({count})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for (_, _, arg) in &filters {
+        q = match arg {
+            Arg::Text(t) => q.bind(t.clone()),
+            Arg::Int(i) => q.bind(*i),
+        };
+    }
+    let row = q.fetch_one(&mut *conn).await.map_err(map_err)?;
+    let mut best: Option<(Driver, i64)> = None;
+    for (i, (driver, _, _)) in filters.iter().enumerate() {
+        let count: i64 = row.try_get(i).map_err(backend)?;
+        if best.is_none_or(|(_, smallest)| count < smallest) {
+            best = Some((*driver, count));
+        }
+    }
+    let total: i64 = row.try_get(filters.len()).map_err(backend)?;
+    let limit = i64::from(query.limit.max(1));
+    Ok(match best {
+        Some((driver, _)) if by_id => driver,
+        Some((driver, f)) if f < COUNT_CAP && f * f < limit.saturating_mul(total) => driver,
+        _ => Driver::Order,
+    })
+}
+
+/// The SELECT for one page of `query` walked by `driver`, and its arguments in placeholder
+/// order.
+pub(crate) fn list_users_sql(query: &UserQuery, driver: Driver) -> (String, Vec<Arg>) {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut args = Vec::new();
+    let from = match driver {
+        Driver::Role => "user_roles g CROSS JOIN users u ON u.id = g.user_id",
+        Driver::Org => "org_members m CROSS JOIN users u ON u.id = m.user_id",
+        Driver::Order | Driver::Status => "users u",
+    };
+    // The driving filter is an index range; the others are checked per row.
+    if let Some(status) = query.status {
+        clauses.push(if driver == Driver::Status {
+            "u.status = ?".to_owned()
+        } else {
+            "+u.status = ?".to_owned()
+        });
+        args.push(Arg::Text(status.as_str().to_owned()));
+    }
+    if let Some(role) = query.role {
+        clauses.push(if driver == Driver::Role {
+            "g.role_id = ?".to_owned()
+        } else {
+            "EXISTS (SELECT 1 FROM user_roles fr WHERE fr.user_id = u.id AND fr.role_id = ?)"
+                .to_owned()
+        });
+        args.push(Arg::Int(role.0));
+    }
+    if let Some(org) = query.org {
+        clauses.push(if driver == Driver::Org {
+            "m.org_id = ?".to_owned()
+        } else {
+            "EXISTS (SELECT 1 FROM org_members fm WHERE fm.org_id = ? AND fm.user_id = u.id)"
+                .to_owned()
+        });
+        args.push(Arg::Text(org.to_string()));
+    }
+
+    let order = match query.text.as_deref() {
+        None => {
+            let order = match driver {
+                Driver::Role => "g.user_id",
+                Driver::Org => "m.user_id",
+                Driver::Order | Driver::Status => "u.id",
+            };
+            if let Some(UserCursor::Id(after)) = &query.after {
+                clauses.push(format!("{order} > ?"));
+                args.push(Arg::Text(after.to_string()));
+            }
+            order.to_owned()
+        }
+        Some(text) => {
+            let email = text.contains('@');
+            let column = if email { "u.email" } else { "u.username" };
+            let after = match &query.after {
+                Some(UserCursor::Email(after)) if email => Some(after),
+                Some(UserCursor::Username(after)) if !email => Some(after),
+                _ => None,
+            };
+            // The prefix is a range of the unique index (when it drives). A cursor past the
+            // prefix's start replaces the lower bound, so a deep page starts where it should.
+            let range = if driver == Driver::Order {
+                column.to_owned()
+            } else {
+                format!("+{column}")
+            };
+            match after {
+                Some(after) if after.as_str() >= text => {
+                    clauses.push(format!("{range} > ?"));
+                    args.push(Arg::Text(after.clone()));
+                }
+                _ => {
+                    clauses.push(format!("{range} >= ?"));
+                    args.push(Arg::Text(text.to_owned()));
+                }
+            }
+            clauses.push(format!("{range} < ?"));
+            args.push(Arg::Text(format!("{text}\u{10FFFF}")));
+            column.to_owned()
+        }
+    };
+    let clause = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    };
+    args.push(Arg::Int(i64::from(query.limit)));
+    let sql = format!("SELECT {USER_COLUMNS} FROM {from}{clause} ORDER BY {order} LIMIT ?");
+    (sql, args)
+}
+
+/// Picks the driver, then reads the page. The two reads need not agree: the choice only
+/// decides how fast the page is read, never what it holds.
+pub(crate) async fn list_users(
+    conn: &mut SqliteConnection,
+    query: &UserQuery,
+) -> Result<Vec<User>, StoreError> {
+    let driver = choose_driver(conn, query).await?;
+    let (sql, args) = list_users_sql(query, driver);
+    let mut q = sqlx::query(&sql);
+    for arg in args {
+        q = match arg {
+            Arg::Text(t) => q.bind(t),
+            Arg::Int(i) => q.bind(i),
+        };
+    }
+    let rows = q.fetch_all(&mut *conn).await.map_err(map_err)?;
+    rows.iter().map(user_from_row).collect()
+}
+
+pub(crate) async fn user_by_id(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> Result<Option<User>, StoreError> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?");
+    sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .map(|row| user_from_row(&row))
+        .transpose()
+}
+
+/// Applies the change; the caller rolls back on a conflict, so nothing is written then.
+pub(crate) async fn update_user(
+    conn: &mut SqliteConnection,
+    id: UserId,
+    change: &UserChange,
+    now: DateTime<Utc>,
+) -> Result<Option<User>, StoreError> {
+    let id = id.to_string();
+    let Some(current): Option<String> =
+        sqlx::query_scalar("SELECT profile FROM users WHERE id = ?")
+            .bind(&id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(map_err)?
+    else {
+        return Ok(None);
+    };
+    let profile = if change.profile.is_empty() {
+        current
+    } else {
+        let current: Profile = serde_json::from_str(&current).map_err(backend)?;
+        serde_json::to_string(&change.profile.apply(&current)).map_err(backend)?
+    };
+    sqlx::query(
+        "UPDATE users SET username = COALESCE(?, username), email = COALESCE(?, email), \
+         email_verified = COALESCE(?, email_verified), status = COALESCE(?, status), \
+         profile = ?, updated_at = ? WHERE id = ?",
+    )
+    .bind(change.username.as_ref().map(|u| u.as_str()))
+    .bind(change.email.as_ref().map(|e| e.as_str()))
+    .bind(change.email_verified)
+    .bind(change.status.map(UserStatus::as_str))
+    .bind(profile)
+    .bind(millis(now))
+    .bind(&id)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    if change.status == Some(UserStatus::Disabled) {
+        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+            .bind(&id)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    user_by_id(conn, &id).await
+}
+
+/// Collects what the caller must clean up, then deletes the user; the foreign keys
+/// (`ON DELETE CASCADE`, enforced since the pool turns `foreign_keys` on) remove their tokens,
+/// sessions, codes, file records, roles and memberships.
+pub(crate) async fn delete_user(
+    conn: &mut SqliteConnection,
+    id: UserId,
+) -> Result<Option<DeletedUser>, StoreError> {
+    let id = id.to_string();
+    let files: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM files WHERE owner_id = ? ORDER BY id")
+            .bind(&id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    let credentials: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM api_tokens WHERE user_id = ?1 UNION ALL \
+         SELECT id FROM sessions WHERE user_id = ?1",
+    )
+    .bind(&id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    let deleted = sqlx::query("DELETE FROM users WHERE id = ?")
+        .bind(&id)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .rows_affected();
+    if deleted == 0 {
+        return Ok(None);
+    }
+    Ok(Some(DeletedUser {
+        files: files
+            .iter()
+            .map(|f| uuid(f).map(FileId))
+            .collect::<Result<_, _>>()?,
+        credentials: credentials
+            .iter()
+            .map(|c| uuid(c))
+            .collect::<Result<_, _>>()?,
+    }))
+}
+
+pub(crate) async fn delete_user_tokens(
+    conn: &mut SqliteConnection,
+    user: UserId,
+) -> Result<Vec<Uuid>, StoreError> {
+    let ids: Vec<String> =
+        sqlx::query_scalar("DELETE FROM api_tokens WHERE user_id = ? RETURNING id")
+            .bind(user.to_string())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    ids.iter().map(|i| uuid(i)).collect()
+}
+
+pub(crate) async fn export_users(
+    conn: &mut SqliteConnection,
+    after: Option<UserId>,
+    limit: u32,
+) -> Result<Vec<UserExport>, StoreError> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS}, u.password_hash, \
+           (SELECT group_concat(r.role_id) FROM user_roles r WHERE r.user_id = u.id) AS role_ids \
+         FROM users u WHERE u.id > ? ORDER BY u.id LIMIT ?"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    rows.iter()
+        .map(|row| {
+            let role_ids: Option<String> = row.try_get("role_ids").map_err(backend)?;
+            let mut roles = role_ids
+                .unwrap_or_default()
+                .split(',')
+                .filter(|r| !r.is_empty())
+                .map(|r| r.parse().map(RoleId).map_err(backend))
+                .collect::<Result<Vec<_>, _>>()?;
+            roles.sort();
+            Ok(UserExport {
+                user: user_from_row(row)?,
+                password_hash: row.try_get("password_hash").map_err(backend)?,
+                roles,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn upgrade_password_hash(
+    conn: &mut SqliteConnection,
+    id: UserId,
+    expected: &str,
+    new_hash: &str,
+) -> Result<bool, StoreError> {
+    // A rehash is not a change the user made: updated_at stays.
+    let done = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?")
+        .bind(new_hash)
+        .bind(id.to_string())
+        .bind(expected)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    Ok(done.rows_affected() > 0)
+}
+
+#[cfg(test)]
+mod query_plans {
+    use accounts::access::{OrgId, RoleId};
+    use accounts::store::{UserCursor, UserQuery};
+    use accounts::{UserId, UserStatus};
+
+    use super::{choose_driver, list_users_sql, Arg, Driver};
+    use crate::SqliteStore;
+
+    /// EXPLAIN QUERY PLAN of one `list_users` query, its lines joined.
+    async fn plan(store: &SqliteStore, query: &UserQuery, driver: Driver) -> String {
+        let (sql, args) = list_users_sql(query, driver);
+        let sql = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut q = sqlx::query_as::<_, (i64, i64, i64, String)>(&sql);
+        for arg in args {
+            q = match arg {
+                Arg::Text(t) => q.bind(t),
+                Arg::Int(i) => q.bind(i),
+            };
+        }
+        let rows = q.fetch_all(&store.pool).await.unwrap();
+        rows.into_iter()
+            .map(|(_, _, _, detail)| detail)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
+    fn all_filters() -> UserQuery {
+        UserQuery {
+            status: Some(UserStatus::Disabled),
+            role: Some(RoleId::ADMIN),
+            org: Some(OrgId::new()),
+            after: Some(UserCursor::Id(UserId::new())),
+            limit: 10,
+            ..UserQuery::default()
+        }
+    }
+
+    /// Each driver walks its own index in the page's order (no sort) by id, and is the only
+    /// index range in the query; by text, a filter's index is read whole (it is small) and
+    /// sorted.
+    #[tokio::test]
+    async fn each_driver_walks_its_own_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).await.unwrap();
+        let after = Some(UserCursor::Id(UserId::new()));
+        let by_text = |text: &str| UserQuery {
+            text: Some(text.into()),
+            ..all_filters()
+        };
+        let cases = [
+            (
+                UserQuery::default(),
+                Driver::Order,
+                "SCAN u USING INDEX sqlite_autoindex_users_1",
+            ),
+            (
+                UserQuery {
+                    after: after.clone(),
+                    ..UserQuery::default()
+                },
+                Driver::Order,
+                "SEARCH u USING INDEX sqlite_autoindex_users_1 (id>?)",
+            ),
+            (
+                all_filters(),
+                Driver::Status,
+                "SEARCH u USING INDEX users_status_idx (status=? AND id>?)",
+            ),
+            (
+                all_filters(),
+                Driver::Role,
+                "SEARCH g USING COVERING INDEX user_roles_role_idx (role_id=? AND user_id>?) \
+                 | SEARCH u USING INDEX sqlite_autoindex_users_1 (id=?)",
+            ),
+            (
+                all_filters(),
+                Driver::Org,
+                "SEARCH m USING COVERING INDEX sqlite_autoindex_org_members_1 \
+                 (org_id=? AND user_id>?) | SEARCH u USING INDEX sqlite_autoindex_users_1 (id=?)",
+            ),
+            (
+                UserQuery {
+                    text: Some("al".into()),
+                    after: Some(UserCursor::Username("alice".into())),
+                    ..UserQuery::default()
+                },
+                Driver::Order,
+                "SEARCH u USING INDEX users_username_key (username>? AND username<?)",
+            ),
+            (
+                by_text("al@"),
+                Driver::Order,
+                "SEARCH u USING INDEX users_email_key (email>? AND email<?)",
+            ),
+            (
+                by_text("al"),
+                Driver::Status,
+                "SEARCH u USING INDEX users_status_idx (status=?)",
+            ),
+            (
+                by_text("al"),
+                Driver::Role,
+                "SEARCH g USING COVERING INDEX user_roles_role_idx (role_id=?) \
+                 | SEARCH u USING INDEX sqlite_autoindex_users_1 (id=?)",
+            ),
+            (
+                by_text("al@"),
+                Driver::Org,
+                "SEARCH m USING COVERING INDEX sqlite_autoindex_org_members_1 (org_id=?) \
+                 | SEARCH u USING INDEX sqlite_autoindex_users_1 (id=?)",
+            ),
+        ];
+        for (query, driver, walk) in cases {
+            let plan = plan(&store, &query, driver).await;
+            let sorted = query.text.is_some() && driver != Driver::Order;
+            assert!(plan.starts_with(walk), "{driver:?} {query:?}:\n{plan}");
+            assert_eq!(
+                plan.contains("USE TEMP B-TREE FOR ORDER BY"),
+                sorted,
+                "{driver:?} {query:?}:\n{plan}"
+            );
+        }
+    }
+
+    /// The smallest filter drives an id-ordered list; a text-ordered one only when its users
+    /// are few next to `limit * total`.
+    #[tokio::test]
+    async fn the_smallest_filter_drives() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).await.unwrap();
+        // 1001 active users with the `user` role, 3 of them admins, 1 disabled.
+        sqlx::query(
+            "INSERT INTO users (id, username, email, status, number, created_at, updated_at) \
+             WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i <= 1000) \
+             SELECT printf('%08x-0000-7000-8000-000000000000', i), printf('u%05d', i), \
+               printf('u%05d@example.com', i), CASE i WHEN 5 THEN 'disabled' ELSE 'active' END, \
+               i, 0, 0 FROM c",
+        )
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO user_roles (user_id, role_id) SELECT id, 2 FROM users UNION ALL \
+             SELECT id, 1 FROM users WHERE number <= 3",
+        )
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        let driver = |query: UserQuery| {
+            let pool = store.pool.clone();
+            async move {
+                let mut conn = pool.acquire().await.unwrap();
+                choose_driver(&mut conn, &query).await.unwrap()
+            }
+        };
+        let role = |id| UserQuery {
+            role: Some(id),
+            limit: 10,
+            ..UserQuery::default()
+        };
+        let text = |query: UserQuery| UserQuery {
+            text: Some("u".into()),
+            ..query
+        };
+        let status = |status, query: UserQuery| UserQuery {
+            status: Some(status),
+            ..query
+        };
+        assert_eq!(driver(UserQuery::default()).await, Driver::Order);
+        assert_eq!(driver(role(RoleId::USER)).await, Driver::Role);
+        assert_eq!(driver(text(role(RoleId::USER))).await, Driver::Order);
+        assert_eq!(driver(text(role(RoleId::ADMIN))).await, Driver::Role);
+        let busy = status(UserStatus::Active, role(RoleId::ADMIN));
+        assert_eq!(driver(busy.clone()).await, Driver::Role);
+        assert_eq!(driver(text(busy)).await, Driver::Role);
+        let rare = status(UserStatus::Disabled, role(RoleId::USER));
+        assert_eq!(driver(rare.clone()).await, Driver::Status);
+        assert_eq!(driver(text(rare)).await, Driver::Status);
+        let both_big = status(UserStatus::Active, role(RoleId::USER));
+        assert_eq!(driver(both_big.clone()).await, Driver::Status);
+        assert_eq!(driver(text(both_big)).await, Driver::Order);
+        let empty_org = UserQuery {
+            org: Some(OrgId::new()),
+            ..role(RoleId::ADMIN)
+        };
+        assert_eq!(driver(text(empty_org)).await, Driver::Org);
+    }
+}
