@@ -2,7 +2,8 @@
 //! checks the copy: per-table row counts, and a sample of rows per table read back from both
 //! databases and compared field by field.
 //!
-//! The copy never merges: it refuses a target that holds any row. It reads one consistent
+//! The copy never merges: it refuses a target that holds any row (but the rows its migrations
+//! write, the built-in roles, which both sides have alike). It reads one consistent
 //! SQLite snapshot, writes everything in one PostgreSQL transaction, verifies inside that
 //! transaction and commits only a verified copy, so a failed copy leaves the target empty
 //! (migrated). Both databases are brought to this build's schema with their own crates'
@@ -228,8 +229,8 @@ impl fmt::Display for CopyReport {
 /// compared with the tables this build copies and its foreign keys are checked; the target is
 /// migrated (`PostgresStore::connect`) and refused unless every table is empty; then, in one
 /// read snapshot of the source and one PostgreSQL transaction with the tables locked, every
-/// table is copied parents first, counted on both sides and sampled; the transaction commits
-/// only when all of that agrees.
+/// table is copied parents first, counted on both sides and sampled, and id sequences are
+/// moved past the copied ids; the transaction commits only when all of that agrees.
 pub async fn copy_sqlite_to_postgres(
     from: &str,
     to: &str,
@@ -277,6 +278,9 @@ pub async fn copy_sqlite_to_postgres(
                 copied: result.rows,
                 target_rows,
             });
+        }
+        if let Some(last) = transfer::continue_sequence(table, &mut snapshot, &mut tx).await? {
+            progress(&format!("{}: new ids continue after {last}", table.name));
         }
         copied.push((table, source_rows, target_rows, result.samples));
     }
@@ -491,8 +495,8 @@ async fn lock_tables(tx: &mut PgConnection) -> Result<(), CopyError> {
     Ok(())
 }
 
-/// Refuses a target where any of the tables the copy writes holds a row (tables not yet
-/// created count as empty).
+/// Refuses a target where any of the tables the copy writes holds a row of the kind it copies
+/// (tables not yet created count as empty; the built-in roles do not count).
 async fn refuse_existing_rows(target: &mut PgConnection) -> Result<(), CopyError> {
     let mut held = Vec::new();
     for table in TABLES {

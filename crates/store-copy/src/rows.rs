@@ -3,6 +3,8 @@
 //! into the same normalised [`Value`], so a row read from either side compares field by field,
 //! and bound to PostgreSQL in its native type.
 
+use std::fmt;
+
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::query_builder::Separated;
@@ -59,10 +61,37 @@ fn shorten(text: &str) -> String {
     }
 }
 
-/// Names a row in messages: its key, e.g. `0199…` or `user_id=0199…, role=admin`.
-pub(crate) fn row_label(table: &Table, raw_key: &[String]) -> String {
+/// One key column's value as SQLite holds it: TEXT (uuids, names) or INTEGER (role ids).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RawKey {
+    Text(String),
+    Integer(i64),
+}
+
+impl fmt::Display for RawKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Text(t) => f.write_str(t),
+            Self::Integer(n) => n.fmt(f),
+        }
+    }
+}
+
+/// Binds a key value to a SQLite statement as SQLite holds it.
+pub(crate) fn bind_raw<'q>(
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    key: &RawKey,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    match key {
+        RawKey::Text(t) => query.bind(t.clone()),
+        RawKey::Integer(n) => query.bind(*n),
+    }
+}
+
+/// Names a row in messages: its key, e.g. `0199…` or `user_id=0199…, role_id=3`.
+pub(crate) fn row_label(table: &Table, raw_key: &[RawKey]) -> String {
     match raw_key {
-        [one] => one.clone(),
+        [one] => one.to_string(),
         many => table
             .key
             .iter()
@@ -73,17 +102,24 @@ pub(crate) fn row_label(table: &Table, raw_key: &[String]) -> String {
     }
 }
 
-/// The key's columns as SQLite holds them (all TEXT), for paging and looking rows up again.
-pub(crate) fn sqlite_raw_key(table: &Table, row: &SqliteRow) -> Result<Vec<String>, CopyError> {
+/// The key's columns as SQLite holds them, for paging and looking rows up again.
+pub(crate) fn sqlite_raw_key(table: &Table, row: &SqliteRow) -> Result<Vec<RawKey>, CopyError> {
     table
         .key_positions()
         .into_iter()
         .map(|i| {
-            row.try_get::<String, _>(i).map_err(|e| CopyError::Value {
+            let column = &table.columns[i];
+            let (read, expected) = match column.kind {
+                Kind::Int32 | Kind::Int64 => {
+                    (row.try_get::<i64, _>(i).map(RawKey::Integer), "an integer")
+                }
+                _ => (row.try_get::<String, _>(i).map(RawKey::Text), "text"),
+            };
+            read.map_err(|e| CopyError::Value {
                 table: table.name,
                 row: "?".into(),
-                column: table.columns[i].name,
-                reason: format!("its key cannot be read as text: {e}"),
+                column: column.name,
+                reason: format!("its key cannot be read as {expected}: {e}"),
             })
         })
         .collect()
@@ -301,7 +337,7 @@ fn bind_null(target: &mut Separated<'_, '_, Postgres, &'static str>, kind: Kind)
 }
 
 /// Binds a key value (from `from_sqlite`) to a PostgreSQL lookup, in its native type. Keys
-/// are UUIDs or text and never NULL (checked by the schema's tests).
+/// are UUIDs, text or integers and never NULL (checked by the schema's tests).
 pub(crate) fn bind_key<'q>(
     query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
     value: &Value,

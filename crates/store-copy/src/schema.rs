@@ -93,6 +93,14 @@ pub(crate) struct Table {
     /// The primary key's columns: the copy pages and samples in this order.
     pub key: &'static [&'static str],
     pub columns: &'static [Column],
+    /// Which rows the copy writes, as a condition both dialects read alike; `None` for all.
+    /// The others are written by the migrations on both sides (the built-in roles), so
+    /// they are neither copied, nor counted, nor a sign that the target holds data.
+    pub copied: Option<&'static str>,
+    /// A column numbered by the database (SQLite AUTOINCREMENT, a PostgreSQL sequence): after
+    /// the copy the target's sequence continues after the highest number the source ever
+    /// gave, so no id is handed out twice, not even a deleted one's.
+    pub serial: Option<&'static str>,
 }
 
 impl Table {
@@ -118,15 +126,31 @@ impl Table {
     }
 }
 
+/// A table whose every row is copied.
+const fn all(
+    name: &'static str,
+    key: &'static [&'static str],
+    columns: &'static [Column],
+) -> Table {
+    Table {
+        name,
+        key,
+        columns,
+        copied: None,
+        serial: None,
+    }
+}
+
 use Kind::*;
 
-/// Every table of the latest migration (`0002_lifecycle`), parents before children. Every
-/// owned table references only `users`; `users.avatar_file_id` is not a foreign key.
+/// Every table of the latest migration (`0003_access`), parents before children: `user_roles`
+/// references `users` and `roles`, `org_members` references `organizations` and `users`, every
+/// other owned table only `users`; `users.avatar_file_id` is not a foreign key.
 pub(crate) const TABLES: &[Table] = &[
-    Table {
-        name: "users",
-        key: &["id"],
-        columns: &[
+    all(
+        "users",
+        &["id"],
+        &[
             required("id", Uuid),
             required("username", Text),
             required("email", Text),
@@ -137,17 +161,52 @@ pub(crate) const TABLES: &[Table] = &[
             optional("avatar_file_id", Uuid),
             required("created_at", Time),
             required("updated_at", Time),
+            required("number", Int64),
         ],
-    },
+    ),
     Table {
-        name: "user_roles",
-        key: &["user_id", "role"],
-        columns: &[required("user_id", Uuid), required("role", Text)],
-    },
-    Table {
-        name: "sessions",
+        name: "roles",
         key: &["id"],
         columns: &[
+            required("id", Int64),
+            required("name", Text),
+            required("description", Text),
+            required("permissions", Json),
+            required("builtin", Bool),
+            required("created_at", Time),
+        ],
+        // `admin` (1) and `user` (2): both migrations insert them.
+        copied: Some("builtin = FALSE"),
+        serial: Some("id"),
+    },
+    all(
+        "user_roles",
+        &["user_id", "role_id"],
+        &[required("user_id", Uuid), required("role_id", Int64)],
+    ),
+    all(
+        "organizations",
+        &["id"],
+        &[
+            required("id", Uuid),
+            required("name", Text),
+            required("created_at", Time),
+        ],
+    ),
+    all(
+        "org_members",
+        &["org_id", "user_id"],
+        &[
+            required("org_id", Uuid),
+            required("user_id", Uuid),
+            required("role", Text),
+            required("created_at", Time),
+        ],
+    ),
+    all(
+        "sessions",
+        &["id"],
+        &[
             required("id", Uuid),
             required("user_id", Uuid),
             required("secret_hash", Bytes),
@@ -157,11 +216,11 @@ pub(crate) const TABLES: &[Table] = &[
             optional("client_ip", Text),
             optional("user_agent", Text),
         ],
-    },
-    Table {
-        name: "api_tokens",
-        key: &["id"],
-        columns: &[
+    ),
+    all(
+        "api_tokens",
+        &["id"],
+        &[
             required("id", Uuid),
             required("user_id", Uuid),
             required("name", Text),
@@ -173,11 +232,11 @@ pub(crate) const TABLES: &[Table] = &[
             optional("last_used_at", Time),
             optional("rotated_at", Time),
         ],
-    },
-    Table {
-        name: "files",
-        key: &["id"],
-        columns: &[
+    ),
+    all(
+        "files",
+        &["id"],
+        &[
             required("id", Uuid),
             required("owner_id", Uuid),
             required("purpose", Text),
@@ -185,11 +244,11 @@ pub(crate) const TABLES: &[Table] = &[
             required("size", Int64),
             required("created_at", Time),
         ],
-    },
-    Table {
-        name: "one_time_codes",
-        key: &["id"],
-        columns: &[
+    ),
+    all(
+        "one_time_codes",
+        &["id"],
+        &[
             required("id", Uuid),
             required("user_id", Uuid),
             required("purpose", Text),
@@ -201,20 +260,20 @@ pub(crate) const TABLES: &[Table] = &[
             required("attempts", Int32),
             optional("consumed_at", Time),
         ],
-    },
-    Table {
-        name: "rate_limits",
-        key: &["key"],
-        columns: &[
+    ),
+    all(
+        "rate_limits",
+        &["key"],
+        &[
             required("key", Text),
             required("window_start", Time),
             required("hits", Int32),
         ],
-    },
-    Table {
-        name: "audit_events",
-        key: &["id"],
-        columns: &[
+    ),
+    all(
+        "audit_events",
+        &["id"],
+        &[
             required("id", Uuid),
             required("at", Time),
             required("action", Text),
@@ -225,11 +284,11 @@ pub(crate) const TABLES: &[Table] = &[
             optional("user_agent", Text),
             optional("detail", Text),
         ],
-    },
-    Table {
-        name: "outbox",
-        key: &["id"],
-        columns: &[
+    ),
+    all(
+        "outbox",
+        &["id"],
+        &[
             required("id", Uuid),
             required("to_address", Text),
             required("subject", Text),
@@ -243,7 +302,7 @@ pub(crate) const TABLES: &[Table] = &[
             optional("last_error", Text),
             optional("sent_at", Time),
         ],
-    },
+    ),
 ];
 
 /// sqlx's own bookkeeping: each side keeps its own, it is never copied.
@@ -278,21 +337,29 @@ pub(crate) async fn check_sqlite(conn: &mut SqliteConnection) -> Result<(), Copy
             problems.push(format!("table {} is missing", table.name));
             continue;
         }
-        let rows: Vec<(String, String, bool)> =
-            sqlx::query_as("SELECT name, type, \"notnull\" FROM pragma_table_info(?) ORDER BY cid")
-                .bind(table.name)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(CopyError::sqlx(
-                    Side::Source,
-                    "reading the source's columns",
-                ))?;
+        let rows: Vec<(String, String, bool, i64)> = sqlx::query_as(
+            "SELECT name, type, \"notnull\", pk FROM pragma_table_info(?) ORDER BY cid",
+        )
+        .bind(table.name)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(CopyError::sqlx(
+            Side::Source,
+            "reading the source's columns",
+        ))?;
+        let key_columns = rows.iter().filter(|(_, _, _, pk)| *pk > 0).count();
         let found = rows
             .into_iter()
-            .map(|(name, declared_type, not_null)| Found {
-                name,
-                declared_type: declared_type.to_uppercase(),
-                nullable: !not_null,
+            .map(|(name, declared_type, not_null, pk)| {
+                let declared_type = declared_type.to_uppercase();
+                // A table's only key column declared INTEGER is its rowid, never NULL, though
+                // SQLite reports it nullable unless it says NOT NULL.
+                let rowid = pk > 0 && key_columns == 1 && declared_type == "INTEGER";
+                Found {
+                    name,
+                    declared_type,
+                    nullable: !not_null && !rowid,
+                }
             })
             .collect::<Vec<_>>();
         compare_columns(table, &found, Kind::sqlite_type, &mut problems);
@@ -552,20 +619,60 @@ mod tests {
     }
 
     #[test]
-    fn every_key_column_is_a_required_uuid_or_text_column_of_its_table() {
-        // Paging and lookups bind keys as SQLite's text and PostgreSQL's UUID or text.
+    fn every_key_column_is_a_required_uuid_text_or_integer_column_of_its_table() {
+        // Paging and lookups bind keys as SQLite's text or integer and PostgreSQL's UUID,
+        // text or bigint (`rows::RawKey`).
         for table in TABLES {
             for position in table.key_positions() {
                 let column = &table.columns[position];
                 assert!(!column.nullable, "{}.{}", table.name, column.name);
                 assert!(
-                    matches!(column.kind, Kind::Uuid | Kind::Text),
+                    matches!(column.kind, Kind::Uuid | Kind::Text | Kind::Int64),
                     "{}.{}",
                     table.name,
                     column.name
                 );
             }
         }
+    }
+
+    /// The tables left by running `migrations` in order: each statement's CREATE TABLE,
+    /// DROP TABLE and ALTER TABLE ... RENAME TO replayed on a list of names.
+    fn tables_after(migrations: &[String]) -> Vec<String> {
+        let mut tables: Vec<String> = Vec::new();
+        for sql in migrations {
+            let without_comments: String = sql
+                .lines()
+                .map(|line| line.split("--").next().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("\n");
+            for statement in without_comments.split(';') {
+                let words: Vec<&str> = statement.split_whitespace().collect();
+                match words.as_slice() {
+                    ["CREATE", "TABLE", name, ..] => tables.push((*name).to_owned()),
+                    ["DROP", "TABLE", "IF", "EXISTS", name] | ["DROP", "TABLE", name] => {
+                        tables.retain(|t| t != name);
+                    }
+                    ["ALTER", "TABLE", name, "RENAME", "TO", new] => {
+                        for table in tables.iter_mut().filter(|t| t == name) {
+                            *table = (*new).to_owned();
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        tables.sort_unstable();
+        tables
+    }
+
+    #[test]
+    fn replaying_migrations_follows_drops_and_renames() {
+        let sql = [
+            "CREATE TABLE a (x INTEGER); CREATE TABLE b (y TEXT); -- CREATE TABLE c;".to_owned(),
+            "CREATE TABLE b2 (y TEXT);\nDROP TABLE b;\nALTER TABLE b2 RENAME TO b;".to_owned(),
+        ];
+        assert_eq!(tables_after(&sql), vec!["a", "b"]);
     }
 
     #[test]
@@ -579,18 +686,17 @@ mod tests {
                 .join("..")
                 .join(backend)
                 .join("migrations");
-            let mut created = Vec::new();
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let sql = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-                created.extend(
-                    sql.split("CREATE TABLE ")
-                        .skip(1)
-                        .filter_map(|rest| rest.split_whitespace().next())
-                        .map(str::to_owned),
-                );
-            }
-            created.sort_unstable();
-            assert_eq!(created, copied, "{}", dir.display());
+            let mut files: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|entry| entry.unwrap().path())
+                .collect();
+            // In the order they run: by version, which leads each file's name.
+            files.sort();
+            let migrations: Vec<String> = files
+                .iter()
+                .map(|path| std::fs::read_to_string(path).unwrap())
+                .collect();
+            assert_eq!(tables_after(&migrations), copied, "{}", dir.display());
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use sqlx::{PgConnection, QueryBuilder, SqliteConnection};
 
-use crate::rows::{self, Value};
+use crate::rows::{self, RawKey, Value};
 use crate::schema::Table;
 use crate::{CopyError, Side};
 
@@ -18,8 +18,8 @@ pub(crate) const SAMPLE: u64 = 50;
 /// A sampled row: how to find it on each side.
 #[derive(Debug)]
 pub(crate) struct Sample {
-    /// The key as SQLite holds it (text).
-    pub raw_key: Vec<String>,
+    /// The key as SQLite holds it.
+    pub raw_key: Vec<RawKey>,
     /// The key as PostgreSQL holds it.
     pub key: Vec<Value>,
     pub label: String,
@@ -44,8 +44,18 @@ pub(crate) fn sample_positions(rows: u64, sample: u64) -> Vec<u64> {
         .collect()
 }
 
+/// ` WHERE <condition>` for the rows the copy writes, or nothing when it writes them all.
+fn where_copied(table: &Table) -> String {
+    table
+        .copied
+        .map(|condition| format!(" WHERE {condition}"))
+        .unwrap_or_default()
+}
+
+/// The rows of `table` the copy writes, in the source.
 pub(crate) async fn count(table: &Table, source: &mut SqliteConnection) -> Result<u64, CopyError> {
-    let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", table.name))
+    let sql = format!("SELECT count(*) FROM {}{}", table.name, where_copied(table));
+    let n: i64 = sqlx::query_scalar(&sql)
         .fetch_one(&mut *source)
         .await
         .map_err(CopyError::sqlx(
@@ -55,11 +65,14 @@ pub(crate) async fn count(table: &Table, source: &mut SqliteConnection) -> Resul
     Ok(u64::try_from(n).unwrap_or_default())
 }
 
+/// The rows of `table` of the kind the copy writes, in the target (the migrations' own rows
+/// are not counted).
 pub(crate) async fn count_target(
     table: &Table,
     target: &mut PgConnection,
 ) -> Result<u64, CopyError> {
-    let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", table.name))
+    let sql = format!("SELECT count(*) FROM {}{}", table.name, where_copied(table));
+    let n: i64 = sqlx::query_scalar(&sql)
         .fetch_one(&mut *target)
         .await
         .map_err(CopyError::sqlx(
@@ -94,13 +107,18 @@ pub(crate) async fn copy_table(
 ) -> Result<Copied, CopyError> {
     let columns = table.column_list();
     let first_page = format!(
-        "SELECT {columns} FROM {} ORDER BY {} LIMIT {PAGE}",
+        "SELECT {columns} FROM {}{} ORDER BY {} LIMIT {PAGE}",
         table.name,
+        where_copied(table),
         key_order(table)
     );
     let next_page = format!(
-        "SELECT {columns} FROM {} WHERE {} ORDER BY {} LIMIT {PAGE}",
+        "SELECT {columns} FROM {} WHERE {}{} ORDER BY {} LIMIT {PAGE}",
         table.name,
+        table
+            .copied
+            .map(|condition| format!("{condition} AND "))
+            .unwrap_or_default(),
         key_after(table),
         key_order(table)
     );
@@ -108,14 +126,14 @@ pub(crate) async fn copy_table(
     let positions = sample_positions(expected, SAMPLE);
     let mut samples = Vec::with_capacity(positions.len());
     let mut copied: u64 = 0;
-    let mut last_key: Option<Vec<String>> = None;
+    let mut last_key: Option<Vec<RawKey>> = None;
     loop {
         let mut query = sqlx::query(match last_key {
             None => &first_page,
             Some(_) => &next_page,
         });
         for part in last_key.iter().flatten() {
-            query = query.bind(part.clone());
+            query = rows::bind_raw(query, part);
         }
         let page = query
             .fetch_all(&mut *source)
@@ -184,6 +202,58 @@ async fn insert_page(
     Ok(())
 }
 
+/// For a table with a `serial` column: sets the target's sequence so that it continues after
+/// the highest number the source ever gave (SQLite's AUTOINCREMENT remembers it in
+/// `sqlite_sequence`, even when that row was deleted) and after every row the target holds.
+/// Returns the last number now taken, `None` for a table without one.
+pub(crate) async fn continue_sequence(
+    table: &Table,
+    source: &mut SqliteConnection,
+    target: &mut PgConnection,
+) -> Result<Option<i64>, CopyError> {
+    let Some(column) = table.serial else {
+        return Ok(None);
+    };
+    let context = format!("reading the highest {}.{column}", table.name);
+    let highest_row: Option<i64> =
+        sqlx::query_scalar(&format!("SELECT max({column}) FROM {}", table.name))
+            .fetch_one(&mut *source)
+            .await
+            .map_err(CopyError::sqlx(Side::Source, context.clone()))?;
+    let has_sequences: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' \
+         AND name = 'sqlite_sequence')",
+    )
+    .fetch_one(&mut *source)
+    .await
+    .map_err(CopyError::sqlx(Side::Source, context.clone()))?;
+    let highest_given: Option<i64> = if has_sequences {
+        sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = ?")
+            .bind(table.name)
+            .fetch_optional(&mut *source)
+            .await
+            .map_err(CopyError::sqlx(Side::Source, context))?
+    } else {
+        None
+    };
+    let highest = highest_row.max(highest_given).unwrap_or(0);
+    let last: i64 = sqlx::query_scalar(&format!(
+        "SELECT setval(pg_get_serial_sequence($1, $2), \
+           GREATEST($3, (SELECT max({column}) FROM {}), 1))",
+        table.name
+    ))
+    .bind(table.name)
+    .bind(column)
+    .bind(highest)
+    .fetch_one(&mut *target)
+    .await
+    .map_err(CopyError::sqlx(
+        Side::Target,
+        format!("continuing the sequence of {}.{column}", table.name),
+    ))?;
+    Ok(Some(last))
+}
+
 /// Reads each sampled row from both sides and compares every column.
 pub(crate) async fn verify_samples(
     table: &Table,
@@ -215,7 +285,7 @@ pub(crate) async fn verify_samples(
     for sample in samples {
         let mut query = sqlx::query(&from_source);
         for part in &sample.raw_key {
-            query = query.bind(part.clone());
+            query = rows::bind_raw(query, part);
         }
         let source_row = query
             .fetch_optional(&mut *source)

@@ -4,6 +4,9 @@
 
 use std::str::FromStr;
 
+use accounts::access::{
+    Action, Entity, OrgId, OrgRole, Organization, Permission, RoleId, RoleSpec, Scope,
+};
 use accounts::audit::{AuditEvent, AuditFilter, Outcome};
 use accounts::domain::{Patch, ProfileChange, ProfileUpdate};
 use accounts::files::FileId;
@@ -23,9 +26,12 @@ use store_sqlite::SqliteStore;
 use tempfile::TempDir;
 use uuid::Uuid;
 
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 12] = [
     "users",
+    "roles",
     "user_roles",
+    "organizations",
+    "org_members",
     "sessions",
     "api_tokens",
     "files",
@@ -57,6 +63,12 @@ struct Deployment {
     bob_reset_code: TokenHash,
     carol_link: TokenHash,
     avatar: FileId,
+    /// A custom role alice holds.
+    auditor: RoleId,
+    /// A custom role created after `auditor` and deleted: its id is never given again.
+    deleted_role: RoleId,
+    /// Alice owns it, bob is a member.
+    org: OrgId,
 }
 
 impl Deployment {
@@ -72,12 +84,23 @@ fn new_user(name: &str, status: UserStatus, at: DateTime<Utc>) -> NewUserRecord 
         email: EmailAddress::parse(&format!("{name}@example.com")).unwrap(),
         email_verified: status == UserStatus::Active,
         status,
-        is_admin: false,
+        number: number_for(name),
+        roles: vec![RoleId::USER],
+        memberships: Vec::new(),
         password_hash: Some(format!(
             "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$hash-of-{name}"
         )),
+        profile: ProfileChange::default(),
         created_at: at,
     }
+}
+
+/// A public number, different per name and above 2^32 (so a 32-bit copy would lose it).
+fn number_for(name: &str) -> i64 {
+    let seed = name
+        .bytes()
+        .fold(0_i64, |n, b| (n * 131 + i64::from(b)) % (1 << 40));
+    (1_i64 << 52) + seed
 }
 
 fn mail_to(name: &str, subject: &str) -> OutgoingMail {
@@ -157,7 +180,7 @@ async fn deployment() -> Deployment {
 
     // Users: an admin, two active ones, one pending registration, one disabled.
     let mut root = new_user("root", UserStatus::Active, now - Duration::days(30));
-    root.is_admin = true;
+    root.roles.push(RoleId::ADMIN);
     store.insert_user(&root).await.unwrap();
     let alice = new_user("alice", UserStatus::Active, now - Duration::days(20));
     store.insert_user(&alice).await.unwrap();
@@ -282,6 +305,44 @@ async fn deployment() -> Deployment {
         .await
         .unwrap();
 
+    // A custom role alice holds, and one deleted since (its id stays taken).
+    let auditor = store
+        .insert_role(&RoleSpec {
+            name: "auditor".into(),
+            description: "Reads the audit trail and every account".into(),
+            permissions: vec![
+                Permission::new(Entity::Audit, Action::Read, Scope::All),
+                Permission::new(Entity::User, Action::Read, Scope::Ids(vec![7, 1 << 40])),
+            ],
+        })
+        .await
+        .unwrap();
+    let deleted_role = store
+        .insert_role(&RoleSpec {
+            name: "short-lived".into(),
+            description: String::new(),
+            permissions: Vec::new(),
+        })
+        .await
+        .unwrap();
+    assert!(store.delete_role(deleted_role.id).await.unwrap());
+    assert!(store
+        .set_user_roles(alice.id, &[RoleId::USER, auditor.id])
+        .await
+        .unwrap());
+
+    // An organisation alice owns and bob belongs to.
+    let org = Organization {
+        id: OrgId::new(),
+        name: "Wonderland Ltd".into(),
+        created_at: now - Duration::days(3),
+    };
+    store.insert_org(&org, Some(alice.id)).await.unwrap();
+    assert!(store
+        .set_membership(org.id, bob.id, OrgRole::Member, now - Duration::days(2))
+        .await
+        .unwrap());
+
     // A password-reset code for bob, with its mail.
     let bob_code = code(
         bob.id,
@@ -401,6 +462,9 @@ async fn deployment() -> Deployment {
         bob_reset_code: bob_code.code_hash,
         carol_link: carol_code.link_hash,
         avatar: avatar.id,
+        auditor: auditor.id,
+        deleted_role: deleted_role.id,
+        org: org.id,
     }
 }
 
@@ -470,6 +534,56 @@ async fn a_deployment_reads_back_the_same_through_the_postgres_store() {
     );
     let (_, bob_hash) = pg.login_lookup("bob").await.unwrap().unwrap();
     assert_eq!(bob_hash, None);
+
+    // Public numbers, roles and organisations.
+    for id in source.users() {
+        let user = sqlite.user_by_id(id).await.unwrap().unwrap();
+        assert_eq!(
+            pg.user_by_number(user.number).await.unwrap().as_ref(),
+            Some(&user)
+        );
+        assert_eq!(
+            pg.user_roles(id).await.unwrap(),
+            sqlite.user_roles(id).await.unwrap()
+        );
+        assert_eq!(
+            pg.user_memberships(id).await.unwrap(),
+            sqlite.user_memberships(id).await.unwrap()
+        );
+    }
+    let roles = pg.list_roles().await.unwrap();
+    assert_eq!(roles, sqlite.list_roles().await.unwrap());
+    let ids: Vec<RoleId> = roles.iter().map(|r| r.id).collect();
+    assert_eq!(ids, [RoleId::ADMIN, RoleId::USER, source.auditor]);
+    assert_eq!(roles[2].permissions.len(), 2);
+    assert_eq!(
+        pg.user_roles(source.alice).await.unwrap(),
+        [RoleId::USER, source.auditor]
+    );
+    assert_eq!(
+        pg.user_roles(source.root).await.unwrap(),
+        [RoleId::ADMIN, RoleId::USER]
+    );
+    assert_eq!(
+        pg.list_orgs(None).await.unwrap(),
+        sqlite.list_orgs(None).await.unwrap()
+    );
+    let members = pg.org_members(source.org).await.unwrap();
+    assert_eq!(members, sqlite.org_members(source.org).await.unwrap());
+    let role_of = |user: UserId| members.iter().find(|m| m.user_id == user).unwrap().role;
+    assert_eq!(role_of(source.alice), OrgRole::Owner);
+    assert_eq!(role_of(source.bob), OrgRole::Member);
+    // New roles on the copy never take a copied or a deleted role's id.
+    let next = pg
+        .insert_role(&RoleSpec {
+            name: "made-after-the-copy".into(),
+            description: String::new(),
+            permissions: Vec::new(),
+        })
+        .await
+        .unwrap();
+    assert!(next.id > source.deleted_role, "{next:?}");
+    assert!(source.deleted_role > source.auditor);
 
     // Every credential resolves by its hash as before; the rotated-away one still does not.
     for hash in source.token_hashes.iter().chain(&source.session_hashes) {
@@ -565,7 +679,12 @@ async fn a_deployment_reads_back_the_same_through_the_postgres_store() {
     assert_eq!(names, TABLES);
     let expected = [
         ("users", 5),
-        ("user_roles", 1),
+        // Only the custom role: both sides' migrations write the built-in ones.
+        ("roles", 1),
+        // Everyone holds `user`; root `admin` too, alice `auditor` too.
+        ("user_roles", 7),
+        ("organizations", 1),
+        ("org_members", 2),
         ("sessions", 3),
         ("api_tokens", 7),
         ("files", 1),
@@ -579,7 +698,7 @@ async fn a_deployment_reads_back_the_same_through_the_postgres_store() {
         assert_eq!((t.source_rows, t.target_rows), (rows, rows), "{table}");
         assert_eq!(t.sampled.len() as u64, rows.min(50), "{table}");
     }
-    assert_eq!(report.total_rows(), 146);
+    assert_eq!(report.total_rows(), 156);
     assert!(report.source_migrations_applied.is_empty());
     let mut audit_ids: Vec<String> = audit.iter().map(|e| e.id.to_string()).collect();
     audit_ids.sort();
@@ -596,7 +715,8 @@ async fn a_deployment_reads_back_the_same_through_the_postgres_store() {
 #[tokio::test]
 async fn tables_larger_than_a_page_are_copied_whole() {
     // Written directly, in one transaction each, for speed: 1,234 audit events, 1,001
-    // throttling counters and 1,100 roles (a two-column key) cross the copy's page size.
+    // throttling counters and 1,100 role grants (a two-column key, text and integer) cross
+    // the copy's page size.
     let source = deployment().await;
     let mut raw = SqliteConnectOptions::from_str(&source.url)
         .unwrap()
@@ -626,11 +746,23 @@ async fn tables_larger_than_a_page_are_copied_whole() {
             .await
             .unwrap();
     }
+    for i in 0..220_i64 {
+        sqlx::query(
+            "INSERT INTO roles (id, name, description, permissions, builtin, created_at) \
+             VALUES (?, ?, '', '[]', 0, ?)",
+        )
+        .bind(100 + i)
+        .bind(format!("role-{i:03}"))
+        .bind(1_700_000_000_000 + i)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
     for id in source.users() {
-        for i in 0..220 {
-            sqlx::query("INSERT INTO user_roles (user_id, role) VALUES (?, ?)")
+        for i in 0..220_i64 {
+            sqlx::query("INSERT INTO user_roles (user_id, role_id) VALUES (?, ?)")
                 .bind(id.to_string())
-                .bind(format!("role-{i:03}"))
+                .bind(100 + i)
                 .execute(&mut *tx)
                 .await
                 .unwrap();
@@ -646,7 +778,7 @@ async fn tables_larger_than_a_page_are_copied_whole() {
     for (table, rows) in [
         ("audit_events", 1234 + AUDIT_EVENTS as u64),
         ("rate_limits", 1001 + 2),
-        ("user_roles", 1100 + 1),
+        ("user_roles", 1100 + 7),
     ] {
         let t = report.table(table).unwrap();
         assert_eq!((t.source_rows, t.target_rows), (rows, rows), "{table}");
@@ -663,8 +795,18 @@ async fn tables_larger_than_a_page_are_copied_whole() {
     );
     let roles = &report.table("user_roles").unwrap().sampled;
     assert!(
-        roles[0].starts_with("user_id=") && roles[0].contains(", role="),
+        roles[0].starts_with("user_id=") && roles[0].contains(", role_id="),
         "{roles:?}"
+    );
+    for id in source.users() {
+        assert_eq!(
+            pg.user_roles(id).await.unwrap(),
+            source.store.user_roles(id).await.unwrap()
+        );
+    }
+    assert_eq!(
+        pg.list_roles().await.unwrap(),
+        source.store.list_roles().await.unwrap()
     );
 }
 
@@ -767,7 +909,10 @@ async fn a_source_from_an_older_build_is_migrated_then_copied() {
     };
 
     let report = copy(&url, &db.url).await.unwrap();
-    assert_eq!(report.source_migrations_applied, vec!["0002_lifecycle"]);
+    assert_eq!(
+        report.source_migrations_applied,
+        vec!["0002_lifecycle", "0003_access"]
+    );
     assert_eq!(report.table("users").unwrap().target_rows, 1);
     let pg = small_store(&db).await;
     let elder = pg.user_by_id(UserId(id)).await.unwrap().unwrap();
@@ -775,6 +920,13 @@ async fn a_source_from_an_older_build_is_migrated_then_copied() {
     assert_eq!(elder.created_at.timestamp_millis(), 1_500_000_000_001);
     assert_eq!(elder.updated_at.timestamp_millis(), 1_500_000_000_002);
     assert!(elder.email_verified);
+    // The migration gave the elder the `user` role and a public number, copied as they are.
+    assert_eq!(pg.user_roles(UserId(id)).await.unwrap(), [RoleId::USER]);
+    assert!(elder.number > 0);
+    assert_eq!(
+        pg.user_by_number(elder.number).await.unwrap().map(|u| u.id),
+        Some(UserId(id))
+    );
 }
 
 #[tokio::test]
@@ -822,7 +974,7 @@ async fn a_source_from_a_newer_build_is_refused() {
         .unwrap();
     sqlx::query(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-         VALUES (3, 'passkeys', 1, x'00', 0)",
+         VALUES (4, 'passkeys', 1, x'00', 0)",
     )
     .execute(&mut raw)
     .await
@@ -835,7 +987,7 @@ async fn a_source_from_a_newer_build_is_refused() {
     let message = err.to_string();
     eprintln!("{message}");
     assert!(matches!(err, CopyError::Newer { .. }), "{message}");
-    assert!(message.contains("0003_passkeys"), "{message}");
+    assert!(message.contains("0004_passkeys"), "{message}");
     assert!(message.contains("newer Gatehouse"), "{message}");
 }
 

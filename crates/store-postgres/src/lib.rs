@@ -12,7 +12,10 @@
 //!   (`FOR UPDATE`) in key order, so parallel hits queue and two multi-key hits cannot
 //!   deadlock; a refused hit rolls back, so it counts nowhere and creates nothing;
 //!   `clear_rate_limits` and `record_credential_use` also touch rows in a fixed order;
-//! - `redeem_code`, `update_profile` and `replace_avatar` lock the row they read and rewrite;
+//! - `redeem_code`, `update_profile`, `update_user` and `replace_avatar` lock the row they
+//!   read and rewrite; `delete_user` locks the user's row `FOR UPDATE` first, so no token,
+//!   session or file can be added meanwhile and escape the list of what it removed;
+//!   `set_user_roles` locks the user's row, so two replacements apply one after the other;
 //! - `claim_mail` leases with `FOR UPDATE SKIP LOCKED`, so parallel workers take disjoint
 //!   messages without waiting on each other.
 //!
@@ -22,8 +25,10 @@
 //! This crate owns its SQL, its migrations and its error mapping (unique violations by
 //! constraint name); it never decides a business rule.
 
+mod access;
 mod invalidation;
 mod lifecycle;
+mod users;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -31,14 +36,15 @@ pub mod testkit;
 use std::str::FromStr;
 use std::time::Duration as StdDuration;
 
+use accounts::access::{Membership, OrgId, OrgRole, Organization, Role, RoleId, RoleSpec};
 use accounts::audit::{AuditEvent, AuditFilter};
 use accounts::domain::{Profile, ProfileChange};
 use accounts::files::FileId;
 use accounts::mail::{OutgoingMail, QueuedMail};
 use accounts::store::{
-    CodeEffect, CodeLookup, CodePurpose, CodeRecord, CredentialRecord, EndSessions, FileRecord,
-    Invalidation, MailCounts, NewUserRecord, RateLimit, Redemption, SessionInfo, SessionRecord,
-    Store, StoreError, TokenLookup, Unique,
+    CodeEffect, CodeLookup, CodePurpose, CodeRecord, CredentialRecord, DeletedUser, EndSessions,
+    FileRecord, Invalidation, MailCounts, NewUserRecord, RateLimit, Redemption, SessionInfo,
+    SessionRecord, Store, StoreError, TokenLookup, Unique, UserChange, UserExport, UserQuery,
 };
 use accounts::token::{ApiToken, CredentialKind, TokenHash, TokenId};
 use accounts::{EmailAddress, User, UserId, UserStatus, Username};
@@ -71,6 +77,8 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
             match db.constraint() {
                 Some("users_username_key") => return StoreError::Conflict(Unique::Username),
                 Some("users_email_key") => return StoreError::Conflict(Unique::Email),
+                Some("users_number_key") => return StoreError::Conflict(Unique::UserNumber),
+                Some("roles_name_key") => return StoreError::Conflict(Unique::RoleName),
                 Some("api_tokens_secret_hash_key" | "sessions_secret_hash_key") => {
                     return StoreError::Conflict(Unique::TokenHash)
                 }
@@ -92,9 +100,11 @@ pub(crate) fn token_hash(bytes: Vec<u8>) -> Result<TokenHash, StoreError> {
     })?))
 }
 
-const USER_COLUMNS: &str = "u.id, u.username, u.email, u.email_verified, u.status, \
+/// The users' columns as `user_from_row` reads them, from `users u`. An admin holds the
+/// built-in role 1 (`RoleId::ADMIN`).
+const USER_COLUMNS: &str = "u.id, u.username, u.email, u.email_verified, u.status, u.number, \
      u.profile::text AS profile, u.created_at, u.updated_at, \
-     EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = 'admin') AS is_admin";
+     EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_id = 1) AS is_admin";
 
 fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
     let get_text = |c: &str| -> Result<String, StoreError> { row.try_get(c).map_err(backend) };
@@ -105,6 +115,7 @@ fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
         email: EmailAddress::parse(&get_text("email")?).map_err(backend)?,
         email_verified: row.try_get("email_verified").map_err(backend)?,
         status: UserStatus::from_str(&get_text("status")?).map_err(backend)?,
+        number: row.try_get("number").map_err(backend)?,
         is_admin: row.try_get("is_admin").map_err(backend)?,
         profile,
         created_at: row.try_get("created_at").map_err(backend)?,
@@ -166,28 +177,42 @@ pub(crate) async fn lock_user(conn: &mut PgConnection, id: UserId) -> Result<(),
     Ok(())
 }
 
+/// Writes the user, their roles, their memberships and their first profile claims; the
+/// caller's transaction makes it all or nothing.
 async fn insert_user_tx(conn: &mut PgConnection, user: &NewUserRecord) -> Result<User, StoreError> {
     let at = stored(user.created_at);
+    let profile = user.profile.apply(&Profile::default());
     sqlx::query(
-        "INSERT INTO users (id, username, email, email_verified, status, password_hash, \
-             profile, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, '{}', $7, $7)",
+        "INSERT INTO users (id, username, email, email_verified, status, number, \
+             password_hash, profile, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $9)",
     )
     .bind(user.id.0)
     .bind(user.username.as_str())
     .bind(user.email.as_str())
     .bind(user.email_verified)
     .bind(user.status.as_str())
+    .bind(user.number)
     .bind(user.password_hash.as_deref())
+    .bind(serde_json::to_string(&profile).map_err(backend)?)
     .bind(at)
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;
-    if user.is_admin {
-        sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, 'admin')")
-            .bind(user.id.0)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
+    if !user.roles.is_empty() {
+        let roles: Vec<i64> = user.roles.iter().map(|r| r.0).collect();
+        sqlx::query(
+            "INSERT INTO user_roles (user_id, role_id) SELECT $1, unnest($2::bigint[]) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(user.id.0)
+        .bind(roles)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    }
+    for (org, role) in &user.memberships {
+        access::upsert_membership(&mut *conn, *org, user.id, *role, at).await?;
     }
     Ok(User {
         id: user.id,
@@ -195,8 +220,9 @@ async fn insert_user_tx(conn: &mut PgConnection, user: &NewUserRecord) -> Result
         email: user.email.clone(),
         email_verified: user.email_verified,
         status: user.status,
-        is_admin: user.is_admin,
-        profile: Profile::default(),
+        number: user.number,
+        is_admin: user.roles.contains(&RoleId::ADMIN),
+        profile,
         created_at: at,
         updated_at: at,
     })
@@ -488,6 +514,179 @@ impl Store for PostgresStore {
         .transpose()
     }
 
+    async fn user_by_number(&self, number: i64) -> Result<Option<User>, StoreError> {
+        self.user_where("u.number = $1", number).await
+    }
+
+    async fn list_users(&self, query: &UserQuery) -> Result<Vec<User>, StoreError> {
+        let Some(mut sql) = users::list_query(query) else {
+            return Ok(Vec::new());
+        };
+        // Planned afresh with each call's values, never from a cached generic plan: which
+        // index should drive depends on them (a role ten users hold, or one everybody holds).
+        sql.build()
+            .persistent(false)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(user_from_row)
+            .collect()
+    }
+
+    async fn update_user(
+        &self,
+        id: UserId,
+        change: &UserChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        let mut tx = self.begin().await?;
+        let updated = users::update(&mut tx, id, change, now).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(updated)
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<Option<DeletedUser>, StoreError> {
+        let mut tx = self.begin().await?;
+        let deleted = users::delete(&mut tx, id).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(deleted)
+    }
+
+    async fn delete_user_tokens(&self, user: UserId) -> Result<Vec<Uuid>, StoreError> {
+        sqlx::query_scalar("DELETE FROM api_tokens WHERE user_id = $1 RETURNING id")
+            .bind(user.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)
+    }
+
+    async fn export_users(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<UserExport>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        users::export(&mut conn, after, limit).await
+    }
+
+    async fn insert_users(&self, users: &[NewUserRecord]) -> Result<Vec<User>, StoreError> {
+        let mut tx = self.begin().await?;
+        let mut created = Vec::with_capacity(users.len());
+        for user in users {
+            // The first failure drops `tx`, which rolls every insert back.
+            created.push(insert_user_tx(&mut tx, user).await?);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(created)
+    }
+
+    async fn upgrade_password_hash(
+        &self,
+        id: UserId,
+        expected: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError> {
+        // Compare-and-set in one statement: a hash changed since it was read stays.
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+                .bind(new_hash)
+                .bind(id.0)
+                .bind(expected)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_roles(&self) -> Result<Vec<Role>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        access::list_roles(&mut conn).await
+    }
+
+    async fn insert_role(&self, spec: &RoleSpec) -> Result<Role, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        access::insert_role(&mut conn, spec, Utc::now()).await
+    }
+
+    async fn update_role(&self, id: RoleId, spec: &RoleSpec) -> Result<Option<Role>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        access::update_role(&mut conn, id, spec).await
+    }
+
+    async fn delete_role(&self, id: RoleId) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        access::delete_role(&mut conn, id).await
+    }
+
+    async fn user_roles(&self, user: UserId) -> Result<Vec<RoleId>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        access::user_roles(&mut conn, user).await
+    }
+
+    async fn set_user_roles(&self, user: UserId, roles: &[RoleId]) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = access::set_user_roles(&mut tx, user, roles).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done)
+    }
+
+    async fn insert_org(
+        &self,
+        org: &Organization,
+        owner: Option<UserId>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        access::insert_org(&mut tx, org, owner).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn org(&self, id: OrgId) -> Result<Option<Organization>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        access::org(&mut conn, id).await
+    }
+
+    async fn list_orgs(&self, member: Option<UserId>) -> Result<Vec<Organization>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        access::list_orgs(&mut conn, member).await
+    }
+
+    async fn rename_org(&self, id: OrgId, name: &str) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        access::rename_org(&mut conn, id, name).await
+    }
+
+    async fn delete_org(&self, id: OrgId) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        access::delete_org(&mut conn, id).await
+    }
+
+    async fn set_membership(
+        &self,
+        org: OrgId,
+        user: UserId,
+        role: OrgRole,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        access::set_membership(&mut conn, org, user, role, now).await
+    }
+
+    async fn remove_membership(&self, org: OrgId, user: UserId) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        access::remove_membership(&mut conn, org, user).await
+    }
+
+    async fn org_members(&self, org: OrgId) -> Result<Vec<Membership>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        access::org_members(&mut conn, org).await
+    }
+
+    async fn user_memberships(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        access::user_memberships(&mut conn, user).await
+    }
+
     async fn issue_code(&self, code: &CodeRecord, mail: &OutgoingMail) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         // Two issues for one user in parallel must not both leave a live code.
@@ -744,12 +943,12 @@ impl Store for PostgresStore {
     ) -> Result<Option<CredentialRecord>, StoreError> {
         let row = sqlx::query(
             "SELECT 'api' AS kind, t.id, t.user_id, t.expires_at, t.disabled, u.status, \
-               EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = 'admin') \
+               EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_id = 1) \
                AS is_admin \
              FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = $1 \
              UNION ALL \
              SELECT 'session', s.id, s.user_id, s.expires_at, FALSE, u.status, \
-               EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = 'admin') \
+               EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_id = 1) \
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.secret_hash = $1",
         )
         .bind(&hash.0[..])

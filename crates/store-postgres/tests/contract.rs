@@ -44,3 +44,78 @@ async fn invalidations_cross_processes_through_notify() {
         .expect("delivered within a second");
     assert_eq!(received, Some(what));
 }
+
+/// Usernames and e-mail addresses are compared byte by byte (collation "C"), as SQLite
+/// compares them, whatever the server's default collation: a linguistic one would ignore
+/// the punctuation, so pages and prefix searches would differ between the two backends.
+#[tokio::test]
+async fn user_lists_order_names_byte_by_byte_as_sqlite_does() {
+    use accounts::access::RoleId;
+    use accounts::domain::ProfileChange;
+    use accounts::store::{NewUserRecord, UserCursor, UserQuery};
+    use accounts::{EmailAddress, UserId, UserStatus, Username};
+
+    let Some((store, db)) = scratch().await else {
+        return;
+    };
+    // This server's default may well order like "C"; the columns must, on any server.
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    let collations: Vec<Option<String>> = sqlx::query_scalar(
+        "SELECT collation_name::text FROM information_schema.columns \
+         WHERE table_name = 'users' AND column_name IN ('username', 'email')",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(collations, [Some("C".to_owned()), Some("C".to_owned())]);
+    for (i, name) in ["ab", "a_b", "a.b", "a-c", "a-b", "b-a"]
+        .into_iter()
+        .enumerate()
+    {
+        let record = NewUserRecord {
+            id: UserId::new(),
+            username: Username::parse(&format!("{name}x")).unwrap(),
+            email: EmailAddress::parse(&format!("{name}@example.com")).unwrap(),
+            email_verified: true,
+            status: UserStatus::Active,
+            number: i64::try_from(i).unwrap() + 1,
+            roles: vec![RoleId::USER],
+            memberships: Vec::new(),
+            password_hash: None,
+            profile: ProfileChange::default(),
+            created_at: chrono::Utc::now(),
+        };
+        store.insert_user(&record).await.unwrap();
+    }
+    let list = |text: &str, after: Option<UserCursor>| {
+        let store = store.clone();
+        let query = UserQuery {
+            text: Some(text.to_owned()),
+            after,
+            limit: 10,
+            ..UserQuery::default()
+        };
+        async move {
+            let users = store.list_users(&query).await.unwrap();
+            users
+                .into_iter()
+                .map(|u| u.email.as_str().split('@').next().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(list("a", None).await, ["a-b", "a-c", "a.b", "a_b", "ab"]);
+    assert_eq!(list("a-", None).await, ["a-b", "a-c"]);
+    assert_eq!(
+        list("a", Some(UserCursor::Username("a.bx".into()))).await,
+        ["a_b", "ab"]
+    );
+    assert_eq!(list("a.b@", None).await, ["a.b"]);
+    assert_eq!(list("a@", None).await, Vec::<String>::new());
+    assert_eq!(
+        list("@", None).await,
+        Vec::<String>::new(),
+        "no address starts with @"
+    );
+}
