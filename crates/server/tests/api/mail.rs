@@ -28,7 +28,7 @@ fn smtp_mailer(sink: &SmtpSink) -> SmtpMailer {
 
 async fn request_reset(app: &TestApp, login: &str) {
     app.accounts
-        .request_password_reset(login, ClientInfo::default())
+        .request_password_reset(login, ClientInfo::default(), None)
         .await
         .unwrap();
 }
@@ -85,6 +85,7 @@ async fn a_reset_code_sent_over_smtp_resets_the_password() {
             &code,
             NEW_PASSWORD.into(),
             ClientInfo::default(),
+            None,
         )
         .await
         .unwrap();
