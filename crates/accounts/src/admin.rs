@@ -491,6 +491,11 @@ impl Accounts {
         let user = self
             .authorize_user(actor, Need::new(Entity::User, Action::Update), id)
             .await?;
+        // Setting one's own password without the current one would let a stolen token take
+        // the account over: callers on themselves use `change_password` or the public reset.
+        if actor.user_id() == Some(id) && !self.grants(actor).await?.is_instance_admin() {
+            return Err(AdminError::Forbidden);
+        }
         match new_password {
             Some(raw) => {
                 let password =

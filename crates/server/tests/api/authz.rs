@@ -1,1 +1,294 @@
-//! Placeholder.
+//! The authorisation matrix: every endpoint of every surface, called by five callers, gets
+//! exactly the answer docs/api.md, docs/alsid.md and docs/glowmarkt.md document.
+//!
+//! Callers, in the order each row lists their expected statuses:
+//! 1. anonymous: no credential;
+//! 2. a plain user acting on their own account (alice, a member of organisation Y);
+//! 3. a plain user acting on another user (alice on bob; on organisation X, not hers);
+//! 4. an organisation admin of another organisation (carol, admin of X, on bob and on Y);
+//! 5. an instance admin (on bob and on Y).
+//!
+//! Every call runs on a fresh world, so one caller's success (a deletion, a password change)
+//! never changes what the next one sees.
+
+use accounts::access::OrgRole;
+use accounts::Actor;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{TestApp, TestUser, PASSWORD};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Surface {
+    /// `Authorization: Bearer`.
+    Native,
+    FreeChat,
+    /// `x-api-key`.
+    Alsid,
+    /// `token` + `applicationId` headers.
+    Glowmarkt,
+}
+
+struct Row {
+    surface: Surface,
+    method: Method,
+    /// `{user}`, `{unum}`, `{org}`, `{token}`, `{token_secret}`, `{role}` are filled per caller.
+    path: &'static str,
+    body: Option<Value>,
+    expect: [u16; 5],
+}
+
+fn row(surface: Surface, method: Method, path: &'static str, body: Option<Value>, expect: [u16; 5]) -> Row {
+    Row {
+        surface,
+        method,
+        path,
+        body,
+        expect,
+    }
+}
+
+struct World {
+    app: TestApp,
+    admin: TestUser,
+    alice: TestUser,
+    bob: TestUser,
+    carol: TestUser,
+    org_x: String,
+    org_y: String,
+    /// Per user: a second API token (id and secret) that rows may act on.
+    spare: Vec<(accounts::UserId, String, String)>,
+    role: i64,
+}
+
+async fn world() -> World {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root").await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let carol = app.user("carol").await;
+    let x = app.accounts.create_org(&Actor::Operator, "X").await.unwrap().id;
+    let y = app.accounts.create_org(&Actor::Operator, "Y").await.unwrap().id;
+    let op = Actor::Operator;
+    app.accounts.set_member(&op, x, carol.id, OrgRole::Admin).await.unwrap();
+    app.accounts.set_member(&op, y, alice.id, OrgRole::Member).await.unwrap();
+    app.accounts.set_member(&op, y, bob.id, OrgRole::Member).await.unwrap();
+    let mut spare = Vec::new();
+    for u in [&admin, &alice, &bob, &carol] {
+        let (token, secret) = app
+            .accounts
+            .create_token(u.id, Some("spare".into()), None, &Default::default())
+            .await
+            .unwrap();
+        spare.push((u.id, token.id.to_string(), secret.expose().to_owned()));
+    }
+    let role = app
+        .accounts
+        .create_role(
+            &op,
+            accounts::access::RoleSpec {
+                name: "auditor".into(),
+                description: "reads the audit log".into(),
+                permissions: vec![accounts::access::Permission::new(
+                    accounts::access::Entity::Audit,
+                    accounts::access::Action::Read,
+                    accounts::access::Scope::All,
+                )],
+            },
+        )
+        .await
+        .unwrap()
+        .id
+        .0;
+    World {
+        app,
+        admin,
+        alice,
+        bob,
+        carol,
+        org_x: x.to_string(),
+        org_y: y.to_string(),
+        spare,
+        role,
+    }
+}
+
+/// The caller's credential (None for anonymous), the user and org they act on.
+fn caller(w: &World, who: usize) -> (Option<&TestUser>, &TestUser, &str) {
+    match who {
+        0 => (None, &w.bob, &w.org_y),
+        1 => (Some(&w.alice), &w.alice, &w.org_y),
+        2 => (Some(&w.alice), &w.bob, &w.org_x),
+        3 => (Some(&w.carol), &w.bob, &w.org_y),
+        _ => (Some(&w.admin), &w.bob, &w.org_y),
+    }
+}
+
+async fn fill(w: &World, path: &str, target: &TestUser, org: &str) -> String {
+    let number = w.app.accounts.user(target.id).await.unwrap().number;
+    let (_, token_id, token_secret) = w
+        .spare
+        .iter()
+        .find(|(id, _, _)| *id == target.id)
+        .unwrap();
+    path.replace("{user}", &target.id.to_string())
+        .replace("{unum}", &number.to_string())
+        .replace("{org}", org)
+        .replace("{token}", token_id)
+        .replace("{token_secret}", token_secret)
+        .replace("{role}", &w.role.to_string())
+}
+
+async fn send(w: &World, row: &Row, who: usize) -> (u16, String) {
+    let (credential, target, org) = caller(w, who);
+    let path = fill(w, row.path, target, org).await;
+    let body = match &row.body {
+        Some(b) => Some(fill(w, &b.to_string(), target, org).await),
+        None => None,
+    };
+    let mut request = w.app.client.request(row.method.clone(), w.app.url(&path));
+    if let Some(c) = credential {
+        request = match row.surface {
+            Surface::Native | Surface::FreeChat => request.bearer_auth(&c.token),
+            Surface::Alsid => request.header("x-api-key", &c.token),
+            Surface::Glowmarkt => request.header("token", &c.token),
+        };
+    }
+    match row.surface {
+        Surface::Glowmarkt => {
+            request = request
+                .header("applicationId", org)
+                .header("Content-Type", "application/json")
+                .body(body.unwrap_or_else(|| "{}".into()));
+        }
+        Surface::Alsid => {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body.unwrap_or_default());
+        }
+        _ => {
+            if let Some(b) = body {
+                request = request.header("Content-Type", "application/json").body(b);
+            }
+        }
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+async fn check(rows: Vec<Row>) {
+    {
+        let mut failures = Vec::new();
+        for row in &rows {
+            let mut got = [0u16; 5];
+            let mut bodies = Vec::new();
+            for who in 0..5 {
+                let w = world().await;
+                let (status, body) = send(&w, row, who).await;
+                got[who] = status;
+                bodies.push(body);
+            }
+            if got != row.expect {
+                failures.push(format!(
+                    "{:?} {} {}: expected {:?}, got {:?}; bodies {:?}",
+                    row.surface, row.method, row.path, row.expect, got, bodies
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    }
+}
+
+const ALL_OK: [u16; 5] = [401, 200, 200, 200, 200];
+const ADMIN_ONLY: [u16; 5] = [401, 403, 403, 403, 200];
+
+#[tokio::test]
+async fn native_self_service() {
+    use Method as M;
+    use Surface::Native as N;
+    check(vec![
+        row(N, M::GET, "/auth/v1/me", None, ALL_OK),
+        row(N, M::PATCH, "/auth/v1/me", Some(json!({"nickname": "n"})), ALL_OK),
+        row(N, M::GET, "/auth/v1/tokens", None, ALL_OK),
+        row(N, M::POST, "/auth/v1/tokens", Some(json!({"name": "m"})), [401, 201, 201, 201, 201]),
+        // Native token routes address the caller's own tokens only: another's is unknown.
+        row(N, M::GET, "/auth/v1/tokens/{token}", None, [401, 200, 404, 404, 404]),
+        row(N, M::POST, "/auth/v1/tokens/{token}/disable", None, [401, 200, 404, 404, 404]),
+        row(N, M::POST, "/auth/v1/tokens/{token}/enable", None, [401, 200, 404, 404, 404]),
+        row(N, M::POST, "/auth/v1/tokens/{token}/rotate", None, [401, 200, 404, 404, 404]),
+        row(N, M::DELETE, "/auth/v1/tokens/{token}", None, [401, 204, 404, 404, 404]),
+        row(N, M::GET, "/auth/v1/sessions", None, ALL_OK),
+        row(N, M::POST, "/auth/v1/password/change",
+            Some(json!({"current_password": PASSWORD, "new_password": "another long passphrase 77"})),
+            [401, 204, 204, 204, 204]),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn native_admin_users() {
+    use Method as M;
+    use Surface::Native as N;
+    check(vec![
+        row(N, M::GET, "/auth/v1/admin/users", None, ADMIN_ONLY),
+        row(N, M::POST, "/auth/v1/admin/users",
+            Some(json!({"username": "newbie", "email": "newbie@example.com"})),
+            [401, 403, 403, 403, 201]),
+        // Reading oneself is the `user` role's `self` permission.
+        row(N, M::GET, "/auth/v1/admin/users/{user}", None, [401, 200, 403, 403, 200]),
+        row(N, M::PATCH, "/auth/v1/admin/users/{user}", Some(json!({"nickname": "x"})), [401, 200, 403, 403, 200]),
+        row(N, M::PATCH, "/auth/v1/admin/users/{user}", Some(json!({"email": "else@example.com"})), [401, 403, 403, 403, 200]),
+        row(N, M::POST, "/auth/v1/admin/users/{user}/disable", None, ADMIN_ONLY),
+        row(N, M::POST, "/auth/v1/admin/users/{user}/enable", None, ADMIN_ONLY),
+        row(N, M::GET, "/auth/v1/admin/users/{user}/roles", None, [401, 200, 403, 403, 200]),
+        // Granting the admin role needs role:update on it.
+        row(N, M::PUT, "/auth/v1/admin/users/{user}/roles", Some(json!({"roles": [1, 2]})), ADMIN_ONLY),
+        row(N, M::POST, "/auth/v1/admin/users/{user}/reset-password", Some(json!({})), [401, 403, 403, 403, 202]),
+        row(N, M::DELETE, "/auth/v1/admin/users/{user}/sessions", None, [401, 200, 403, 403, 200]),
+        row(N, M::DELETE, "/auth/v1/admin/users/{user}/tokens", None, [401, 200, 403, 403, 200]),
+        row(N, M::DELETE, "/auth/v1/admin/users/{user}", None, [401, 403, 403, 403, 204]),
+        row(N, M::GET, "/auth/v1/admin/audit", None, ADMIN_ONLY),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn native_roles_and_orgs() {
+    use Method as M;
+    use Surface::Native as N;
+    check(vec![
+        row(N, M::GET, "/auth/v1/admin/roles", None, ADMIN_ONLY),
+        row(N, M::POST, "/auth/v1/admin/roles", Some(json!({"name": "r2", "permissions": []})), [401, 403, 403, 403, 201]),
+        row(N, M::PUT, "/auth/v1/admin/roles/{role}", Some(json!({"name": "r3", "permissions": []})), ADMIN_ONLY),
+        row(N, M::DELETE, "/auth/v1/admin/roles/{role}", None, [401, 403, 403, 403, 204]),
+        row(N, M::GET, "/auth/v1/orgs", None, ALL_OK),
+        row(N, M::POST, "/auth/v1/orgs", Some(json!({"name": "Z"})), [401, 201, 201, 201, 201]),
+        row(N, M::GET, "/auth/v1/orgs/{org}", None, [401, 200, 403, 403, 200]),
+        row(N, M::PATCH, "/auth/v1/orgs/{org}", Some(json!({"name": "Y2"})), ADMIN_ONLY),
+        row(N, M::GET, "/auth/v1/orgs/{org}/members", None, [401, 200, 403, 403, 200]),
+        row(N, M::PUT, "/auth/v1/orgs/{org}/members/{user}", Some(json!({"role": "admin"})), [401, 403, 403, 403, 204]),
+        row(N, M::DELETE, "/auth/v1/orgs/{org}/members/{user}", None, [401, 204, 403, 403, 204]),
+        row(N, M::DELETE, "/auth/v1/orgs/{org}", None, [401, 403, 403, 403, 204]),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn freechat() {
+    use Method as M;
+    use Surface::FreeChat as F;
+    check(vec![
+        row(F, M::GET, "/api/v1/account/details", None, ALL_OK),
+        row(F, M::PUT, "/api/v1/account/details", Some(json!({"nickname": "n"})), ALL_OK),
+        row(F, M::GET, "/api/v1/account/basic", None, ALL_OK),
+        row(F, M::GET, "/api/v1/account/basic/bob", None, ALL_OK),
+        row(F, M::GET, "/api/v1/account/tokens", None, ALL_OK),
+        row(F, M::POST, "/api/v1/account/token", None, ALL_OK),
+        row(F, M::POST, "/api/v1/account/token/3600", None, ALL_OK),
+        // Another user's token is "not found" to FreeChat: 403.
+        row(F, M::PUT, "/api/v1/account/token/{token_secret}", None, [401, 200, 403, 403, 403]),
+        row(F, M::DELETE, "/api/v1/account/token/{token_secret}", None, [401, 200, 403, 403, 403]),
+    ])
+    .await;
+}
