@@ -46,6 +46,19 @@ pub fn record_user(principal: &accounts::Principal) {
     tracing::Span::current().record("user_id", tracing::field::display(principal.user_id));
 }
 
+/// The core's permission check for an action on the caller's own account (their profile,
+/// tokens, sessions): every surface's self-service endpoint declares its `need` and calls
+/// this before acting.
+pub async fn require_own(
+    accounts: &accounts::Accounts,
+    principal: &accounts::Principal,
+    need: accounts::access::Need,
+) -> Result<accounts::User, accounts::AdminError> {
+    accounts
+        .authorize_user(&accounts::Actor::from(principal), need, principal.user_id)
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,17 +76,4 @@ mod tests {
         h.insert(header::AUTHORIZATION, "Bearer ".parse().unwrap());
         assert_eq!(bearer(&h), None);
     }
-}
-
-/// The core's permission check for an action on the caller's own account (their profile,
-/// tokens, sessions): every surface's self-service endpoint declares its `need` and calls
-/// this before acting.
-pub async fn require_own(
-    accounts: &accounts::Accounts,
-    principal: &accounts::Principal,
-    need: accounts::access::Need,
-) -> Result<accounts::User, accounts::AdminError> {
-    accounts
-        .authorize_user(&accounts::Actor::from(principal), need, principal.user_id)
-        .await
 }
