@@ -32,7 +32,7 @@ enum Surface {
 struct Row {
     surface: Surface,
     method: Method,
-    /// `{user}`, `{unum}`, `{org}`, `{token}`, `{token_secret}`, `{role}` are filled per caller.
+    /// `{user}`, `{username}`, `{unum}`, `{org}`, `{token}`, `{token_secret}`, `{role}` are filled per caller.
     path: &'static str,
     body: Option<Value>,
     expect: [u16; 5],
@@ -131,7 +131,9 @@ async fn fill(w: &World, path: &str, target: &TestUser, org: &str) -> String {
         .iter()
         .find(|(id, _, _)| *id == target.id)
         .unwrap();
+    let username = w.app.accounts.user(target.id).await.unwrap().username;
     path.replace("{user}", &target.id.to_string())
+        .replace("{username}", username.as_str())
         .replace("{unum}", &number.to_string())
         .replace("{org}", org)
         .replace("{token}", token_id)
@@ -289,6 +291,51 @@ async fn freechat() {
         // Another user's token is "not found" to FreeChat: 403.
         row(F, M::PUT, "/api/v1/account/token/{token_secret}", None, [401, 200, 403, 403, 403]),
         row(F, M::DELETE, "/api/v1/account/token/{token_secret}", None, [401, 200, 403, 403, 403]),
+    ])
+    .await;
+}
+
+/// Glowmarkt: `token` header (an API token works as well as a session) and `applicationId`
+/// = the organisation the caller acts on; access denied is 401 (Glowmarkt documents no 403).
+#[tokio::test]
+async fn glowmarkt() {
+    use Method as M;
+    use Surface::Glowmarkt as G;
+    let public = [200; 5];
+    let denied = [401, 401, 401, 401, 200];
+    // Reading or renaming oneself is the `user` role's `self` permission.
+    let own_or_admin = [401, 200, 401, 401, 200];
+    check(vec![
+        row(G, M::POST, "/api/v0-1/register",
+            Some(json!({"name": "N", "username": "newbie@example.com", "email": "newbie@example.com",
+                        "password": PASSWORD, "directoryId": "d", "applicationId": "{org}"})),
+            public),
+        row(G, M::POST, "/api/v0-1/user/resetpassword",
+            Some(json!({"username": "{username}", "applicationId": "{org}"})), public),
+        row(G, M::PUT, "/api/v0-1/user/resetpassword",
+            Some(json!({"username": "{username}", "applicationId": "{org}", "token": "0000",
+                        "newPassword": "another long passphrase 77"})),
+            [400; 5]),
+        row(G, M::POST, "/api/v0-1/user/verify",
+            Some(json!({"username": "{username}", "password": PASSWORD, "applicationId": "{org}"})),
+            public),
+        row(G, M::PUT, "/api/v0-1/user/verify",
+            Some(json!({"token": "0000", "username": "{username}", "password": PASSWORD,
+                        "applicationId": "{org}"})),
+            [400; 5]),
+        row(G, M::POST, "/api/v0-1/user",
+            Some(json!({"username": "newbie@example.com", "directoryId": "d"})), denied),
+        row(G, M::GET, "/api/v0-1/user?username={username}", None, own_or_admin),
+        row(G, M::GET, "/api/v0-1/user/{user}", None, own_or_admin),
+        row(G, M::PUT, "/api/v0-1/user/{user}/username",
+            Some(json!({"username": "renamed", "status": "active"})), own_or_admin),
+        row(G, M::DELETE, "/api/v0-1/user/{user}", None, denied),
+        // Bob belongs to Y, not to X (the application of caller 3's row).
+        row(G, M::POST, "/api/v0-1/auth",
+            Some(json!({"username": "{username}", "password": PASSWORD})),
+            [200, 200, 401, 200, 200]),
+        // A token is valid for the applications its owner belongs to (any, for an admin).
+        row(G, M::GET, "/api/v0-1/auth", None, own_or_admin),
     ])
     .await;
 }
