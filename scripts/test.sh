@@ -21,4 +21,5 @@ fi
 echo "== freechat-sdk 0.1.0 against a real server"
 # `cargo test` has just built target/debug/gatehouse (the CLI tests run it).
 tests/freechat/run.sh
+tests/alsid/run.sh
 echo "== all tests passed"

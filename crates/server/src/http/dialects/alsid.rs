@@ -1,9 +1,969 @@
-//! Placeholder until the dialect lands.
+//! Alsid `UserApi` (swagger client `ad`; pyTenable `tenable.ie`) at `/api/login`,
+//! `/api/logout` and `/api/users...`.
+//!
+//! Wire facts and mapping decisions are in `docs/alsid.md`. In short: the credential is the
+//! `x-api-key` header (any Gatehouse API token or session secret); ids are users' public
+//! numbers and role ids; errors are JSON `{"error": <code>, "message": <text>}`; the three
+//! endpoints the seed client types as `Object` answer the JSON literal `null`. Request bodies
+//! are read as JSON whatever their `Content-Type`, unknown keys are ignored, and bodies sent
+//! where none is expected (`{}` on DELETE and logout, nothing but a `Content-Type` on GET)
+//! are never read. This module only maps shapes; every permission is checked by the core.
 
-use axum::Router;
+use std::collections::HashSet;
 
+use accounts::access::{Action, Entity, Need, Permission, Role, RoleId, Scope, Target};
+use accounts::store::{UserCursor, UserQuery};
+use accounts::{
+    AccountSpec, AccountUpdate, Actor, AdminError, AuthError, ChangePasswordError, CodeError,
+    EmailAddress, LoginError, Password, PasswordPolicyError, Patch, Principal, ProfileUpdate,
+    StoreError, Throttled, User, UserId, UserStatus, Username,
+};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post, put};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::http::auth::{record_user, Client};
 use crate::http::AppState;
 
+/// The header holding the key (header names are case-insensitive: pyTenable sends
+/// `X-API-Key`).
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// `GET /api/users` returns at most this many users (200 per store page).
+pub const MAX_LISTED_USERS: usize = 10_000;
+
+/// What Alsid calls the identity provider of accounts it manages itself; the seed client
+/// accepts only `alsid`, `ldap` and `saml`.
+const PROVIDER: &str = "alsid";
+
+/// Gatehouse has no end-user licence; the field is required, so a constant.
+const EULA_VERSION: i64 = 1;
+
+/// Reading a user: `GET /api/users/{id}`, `GET /api/users/whoami` (and, via `list_users`,
+/// `GET /api/users` on the whole collection).
+const READ_USER: Need = Need::new(Entity::User, Action::Read);
+/// `POST /api/users` (checked again, per account, by `create_users`).
+const CREATE_USER: Need = Need::new(Entity::User, Action::Create);
+/// `PATCH /api/users/{id}`, `PUT /api/users/{id}/roles`.
+const UPDATE_USER: Need = Need::new(Entity::User, Action::Update);
+/// `DELETE /api/users/{id}`.
+const DELETE_USER: Need = Need::new(Entity::User, Action::Delete);
+
+/// The routes, each with the permission the core checks for it.
 pub fn routes(_state: &AppState) -> Router<AppState> {
     Router::new()
+        // none: the password is the proof
+        .route("/api/login", post(login))
+        // any valid key; ends the session it is (an API token stays)
+        .route("/api/logout", post(logout))
+        // GET: READ_USER on every user (`list_users`); POST: CREATE_USER (`create_users`)
+        .route("/api/users", get(list_users).post(create_users))
+        // READ_USER on oneself (`get_user`)
+        .route("/api/users/whoami", get(whoami))
+        // any valid key; own account only, current password required (`change_password`)
+        .route("/api/users/password", patch(change_password))
+        // none: answers alike whether or not the account exists
+        .route("/api/users/forgotten-password", post(forgotten_password))
+        // none: the e-mailed link token is the proof
+        .route("/api/users/retrieve-password", post(retrieve_password))
+        // GET: READ_USER (`get_user`); PATCH: UPDATE_USER (`update_user`);
+        // DELETE: DELETE_USER (`delete_user`)
+        .route(
+            "/api/users/{id}",
+            get(get_user).patch(update_user).delete(delete_user),
+        )
+        // UPDATE_USER on the user, and role:update on each role granted or taken away
+        // (`set_user_roles`)
+        .route("/api/users/{id}/roles", put(set_user_roles))
+}
+
+// ------------------------------------------------------------------ errors
+
+/// Alsid's error: a status and `{"error": <stable code>, "message": <text>}`. The clients
+/// ignore error bodies; the code is for people and scripts reading them.
+#[derive(Debug)]
+pub struct AlsidError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    /// Seconds, for `Retry-After` on 429.
+    retry_after: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl AlsidError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "no such user")
+    }
+
+    fn internal(e: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %e, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server failed; the failure is logged with this request's id",
+        )
+    }
+}
+
+impl IntoResponse for AlsidError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.code,
+            message: &self.message,
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for AlsidError {
+    fn from(e: StoreError) -> Self {
+        Self::internal(&e)
+    }
+}
+
+impl From<Throttled> for AlsidError {
+    fn from(t: Throttled) -> Self {
+        Self {
+            retry_after: Some(t.retry_after.num_seconds().max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "throttled", t.to_string())
+        }
+    }
+}
+
+impl From<PasswordPolicyError> for AlsidError {
+    fn from(p: PasswordPolicyError) -> Self {
+        Self::bad_request("weak_password", p.to_string())
+    }
+}
+
+impl From<AuthError> for AlsidError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Missing => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send the `x-api-key` header",
+            ),
+            AuthError::Invalid => {
+                Self::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
+            }
+            AuthError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<LoginError> for AlsidError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                e.to_string(),
+            ),
+            LoginError::AccountDisabled => {
+                Self::new(StatusCode::FORBIDDEN, "account_disabled", e.to_string())
+            }
+            LoginError::EmailNotVerified => {
+                Self::new(StatusCode::FORBIDDEN, "email_not_verified", e.to_string())
+            }
+            LoginError::Throttled(t) => t.into(),
+            LoginError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<AdminError> for AlsidError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
+            AdminError::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+            AdminError::Invalid(input) => Self::bad_request("invalid_input", input.to_string()),
+            AdminError::Password(p) => p.into(),
+            AdminError::UsernameTaken => {
+                Self::new(StatusCode::CONFLICT, "username_taken", e.to_string())
+            }
+            AdminError::EmailTaken => Self::new(StatusCode::CONFLICT, "email_taken", e.to_string()),
+            AdminError::RoleNameTaken | AdminError::BuiltinRole => {
+                Self::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            AdminError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ChangePasswordError> for AlsidError {
+    fn from(e: ChangePasswordError) -> Self {
+        match e {
+            ChangePasswordError::WrongPassword => {
+                Self::bad_request("wrong_password", e.to_string())
+            }
+            ChangePasswordError::Password(p) => p.into(),
+            ChangePasswordError::Throttled(t) => t.into(),
+            ChangePasswordError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<CodeError> for AlsidError {
+    fn from(e: CodeError) -> Self {
+        match e {
+            CodeError::Invalid => Self::bad_request("invalid_token", e.to_string()),
+            CodeError::Password(p) => p.into(),
+            CodeError::Throttled(t) => t.into(),
+            CodeError::Store(e) => e.into(),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ extractors
+
+/// The caller, authenticated by `x-api-key` (an API token or a session secret).
+#[derive(Debug)]
+pub struct ApiKey(Principal);
+
+impl FromRequestParts<AppState> for ApiKey {
+    type Rejection = AlsidError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AlsidError> {
+        let secret = parts
+            .headers
+            .get(API_KEY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let principal = state.accounts.authenticate(secret).await?;
+        record_user(&principal);
+        Ok(Self(principal))
+    }
+}
+
+/// A JSON body, read whatever the `Content-Type` says (or whether it says anything).
+/// Malformed JSON, wrong types and missing required fields are 400; unknown keys are
+/// ignored (pyTenable's schema lets callers add keys the seed models lack).
+#[derive(Debug)]
+pub struct Body<T>(T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
+    type Rejection = AlsidError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, AlsidError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r: BytesRejection| {
+                AlsidError::new(r.status(), "invalid_body", r.body_text())
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(AlsidError::bad_request(
+                "invalid_body",
+                "the request needs a JSON body",
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Self)
+            .map_err(|e| AlsidError::bad_request("invalid_body", e.to_string()))
+    }
+}
+
+/// Missing key → `None`; `null` → `Some(None)`; a value → `Some(Some(v))`.
+fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+// ------------------------------------------------------------------ wire shapes
+
+/// `InlineResponse20043`: a user as `GET /api/users/{id}` shows them.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserById {
+    id: i64,
+    surname: Option<String>,
+    name: String,
+    email: String,
+    department: Option<String>,
+    biography: Option<String>,
+    active: bool,
+    /// Alsid pictures are arrays of numbers; Gatehouse keeps pictures as URLs, so none.
+    picture: Option<Vec<i64>>,
+    roles: Vec<i64>,
+}
+
+impl UserById {
+    fn new(user: User, roles: &[RoleId]) -> Self {
+        let name = display_name(&user);
+        Self {
+            id: user.number,
+            surname: user.profile.family_name,
+            name,
+            email: user.email.to_string(),
+            department: user.profile.department,
+            biography: user.profile.biography,
+            active: user.status == UserStatus::Active,
+            picture: None,
+            roles: roles.iter().map(|r| r.0).collect(),
+        }
+    }
+}
+
+/// `InlineResponse20041`: a user as listed, created and updated.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlsidUser {
+    #[serde(flatten)]
+    user: UserById,
+    identifier: String,
+    provider: &'static str,
+    eula_version: i64,
+}
+
+impl AlsidUser {
+    fn new(user: User, roles: &[RoleId]) -> Self {
+        let identifier = user.username.to_string();
+        Self {
+            user: UserById::new(user, roles),
+            identifier,
+            provider: PROVIDER,
+            eula_version: EULA_VERSION,
+        }
+    }
+}
+
+/// `name` is required and never null: the given name, or the username without one.
+fn display_name(user: &User) -> String {
+    user.profile
+        .given_name
+        .clone()
+        .unwrap_or_else(|| user.username.to_string())
+}
+
+/// `InlineResponse20042`: the caller, with their roles spelled out.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WhoAmI {
+    id: i64,
+    name: String,
+    email: String,
+    provider: &'static str,
+    department: Option<String>,
+    roles: Vec<RoleOut>,
+    eula_version: i64,
+    internal: bool,
+    active: bool,
+}
+
+/// `InlineResponse20033`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleOut {
+    id: i64,
+    name: String,
+    description: String,
+    permissions: Vec<PermissionOut>,
+}
+
+/// `ApirolesPermissions`: `*` for "any" entity or action; `Scope::All` is an empty
+/// `entityIds` (never `null`: the seed client fails on it), listed ids are `entityIds`, and
+/// "own" is `dynamicId: "self-user-id"`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionOut {
+    entity_name: &'static str,
+    action: &'static str,
+    entity_ids: Vec<i64>,
+    dynamic_id: Option<&'static str>,
+}
+
+impl From<Role> for RoleOut {
+    fn from(role: Role) -> Self {
+        Self {
+            id: role.id.0,
+            name: role.name,
+            description: role.description,
+            permissions: role.permissions.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<Permission> for PermissionOut {
+    fn from(p: Permission) -> Self {
+        let (entity_ids, dynamic_id) = match p.scope {
+            Scope::All => (Vec::new(), None),
+            Scope::Ids(ids) => (ids, None),
+            Scope::Own => (Vec::new(), Some("self-user-id")),
+        };
+        Self {
+            entity_name: p.entity.map_or("*", Entity::as_str),
+            action: p.action.map_or("*", Action::as_str),
+            entity_ids,
+            dynamic_id,
+        }
+    }
+}
+
+/// `ApiLoginBody`.
+#[derive(Debug, Deserialize)]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+/// `InlineResponse20044`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthToken {
+    auth_token: String,
+}
+
+/// `ApiUsersBody`. `active` is read but not obeyed (see [`create_users`]).
+#[derive(Debug, Deserialize)]
+struct NewUserBody {
+    name: String,
+    email: String,
+    password: String,
+    surname: Option<String>,
+    department: Option<String>,
+    biography: Option<String>,
+    #[allow(dead_code)]
+    active: Option<bool>,
+    picture: Option<Vec<f64>>,
+}
+
+/// `UsersIdBody`: every field optional. For the nullable ones (`surname`, `department`,
+/// `biography`) `null` clears; for the others `null` is the same as leaving the key out.
+#[derive(Debug, Deserialize)]
+struct UserPatchBody {
+    name: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+    active: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    surname: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    department: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    biography: Option<Option<String>>,
+    picture: Option<Vec<f64>>,
+}
+
+/// `IdRolesBody` and `InlineResponse20045`.
+#[derive(Debug, Serialize, Deserialize)]
+struct RolesBody {
+    roles: Vec<i64>,
+}
+
+/// `UsersPasswordBody`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PasswordChangeBody {
+    old_password: String,
+    new_password: String,
+}
+
+/// `UsersForgottenpasswordBody`.
+#[derive(Debug, Deserialize)]
+struct ForgottenPasswordBody {
+    email: String,
+}
+
+/// `UsersRetrievepasswordBody`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RetrievePasswordBody {
+    token: String,
+    new_password: String,
+}
+
+/// Pictures are not kept in Alsid's form; an empty or missing one is fine.
+fn no_picture(picture: Option<&Vec<f64>>) -> Result<(), AlsidError> {
+    match picture {
+        Some(p) if !p.is_empty() => Err(AlsidError::bad_request(
+            "unsupported_field",
+            "picture: pictures are not supported on this API",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn set(value: Option<String>) -> Patch<String> {
+    value.map_or(Patch::Keep, Patch::Set)
+}
+
+fn email(raw: &str) -> Result<EmailAddress, AlsidError> {
+    EmailAddress::parse(raw).map_err(|e| AlsidError::bad_request("invalid_input", e.to_string()))
+}
+
+/// The answer of the three endpoints the seed client declares as `Object`: it can read
+/// only the JSON literal `null`.
+fn null() -> Json<()> {
+    Json(())
+}
+
+// ------------------------------------------------------------------ usernames
+
+/// Usernames are at most this long before a suffix is added.
+const USERNAME_STEM: usize = Username::MAX_LEN - 8;
+
+/// The username an account created through Alsid (which has none) gets: the e-mail
+/// address's local part, lower-cased, with anything outside `a-z 0-9 . _ -` turned into
+/// `-`, leading punctuation dropped, cut to leave room for a suffix, and padded to three
+/// characters.
+fn username_stem(email: &EmailAddress) -> String {
+    let local = email
+        .as_str()
+        .rsplit_once('@')
+        .map_or(email.as_str(), |(local, _)| local);
+    let mapped: String = local
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let mut stem = mapped
+        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_owned();
+    stem.truncate(USERNAME_STEM);
+    match stem.len() {
+        0 => "user".to_owned(),
+        1 | 2 => format!("{stem}-user"),
+        _ => stem,
+    }
+}
+
+/// The stem itself, then `stem2`..`stem20`, then a random six-digit suffix: the first that
+/// no account holds and `taken` (this batch) does not either.
+async fn free_username(
+    state: &AppState,
+    email: &EmailAddress,
+    taken: &HashSet<String>,
+) -> Result<Username, AlsidError> {
+    let stem = username_stem(email);
+    let numbered = (2..=20).map(|n| format!("{stem}{n}"));
+    let random = (0..5).map(|_| {
+        let n = uuid::Uuid::new_v4().as_u128() % 1_000_000;
+        format!("{stem}-{n:06}")
+    });
+    for candidate in std::iter::once(stem.clone()).chain(numbered).chain(random) {
+        let name = Username::parse(&candidate)
+            .map_err(|e| AlsidError::bad_request("invalid_input", e.to_string()))?;
+        if taken.contains(name.as_str()) {
+            continue;
+        }
+        if state.accounts.user_by_username(&name).await?.is_none() {
+            return Ok(name);
+        }
+    }
+    Err(AlsidError::new(
+        StatusCode::CONFLICT,
+        "username_taken",
+        format!("no free username derived from {email}"),
+    ))
+}
+
+// ------------------------------------------------------------------ helpers
+
+/// Resolves `{id}` (a user's public number) to the account. A number that names nobody is
+/// 404 for callers who could `need` any user, and 403 otherwise, exactly like an existing
+/// user they may not touch (no probing). Something that is not a number is 404.
+async fn resolve(
+    state: &AppState,
+    actor: &Actor,
+    raw: &str,
+    need: Need,
+) -> Result<UserId, AlsidError> {
+    let Ok(number) = raw.trim().parse::<i64>() else {
+        return Err(AlsidError::not_found());
+    };
+    match state.accounts.user_by_number(number).await? {
+        Some(user) => Ok(user.id),
+        None => {
+            state.accounts.authorize(actor, need, Target::Any).await?;
+            Err(AlsidError::not_found())
+        }
+    }
+}
+
+async fn role_ids(state: &AppState, user: UserId) -> Result<Vec<RoleId>, AlsidError> {
+    Ok(state
+        .accounts
+        .roles_of(user)
+        .await?
+        .into_iter()
+        .map(|r| r.id)
+        .collect())
+}
+
+async fn render(state: &AppState, user: User) -> Result<AlsidUser, AlsidError> {
+    let roles = role_ids(state, user.id).await?;
+    Ok(AlsidUser::new(user, &roles))
+}
+
+// ------------------------------------------------------------------ handlers
+
+/// `POST /api/login`: a session whose secret is the `authToken` (and works as `x-api-key`).
+async fn login(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Body(body): Body<LoginBody>,
+) -> Result<Json<AuthToken>, AlsidError> {
+    let session = state
+        .accounts
+        .login(&body.email, Password::for_login(body.password), client)
+        .await?;
+    Ok(Json(AuthToken {
+        auth_token: session.secret.expose().to_owned(),
+    }))
+}
+
+/// `POST /api/logout`: ends the session used; with an API token nothing ends (tokens are
+/// deleted, not logged out) and the answer is the same. The `{}` body is not read.
+async fn logout(
+    State(state): State<AppState>,
+    ApiKey(me): ApiKey,
+) -> Result<Json<&'static str>, AlsidError> {
+    state.accounts.logout(&me).await?;
+    Ok(Json("ok"))
+}
+
+/// `GET /api/users`: every user the caller may list, up to [`MAX_LISTED_USERS`].
+async fn list_users(
+    State(state): State<AppState>,
+    ApiKey(me): ApiKey,
+) -> Result<Json<Vec<AlsidUser>>, AlsidError> {
+    let actor = Actor::from(&me);
+    let page = accounts::admin::MAX_PAGE;
+    let mut users = Vec::new();
+    let mut after = None;
+    loop {
+        let query = UserQuery {
+            after,
+            limit: page,
+            ..UserQuery::default()
+        };
+        let batch = state.accounts.list_users(&actor, query).await?;
+        let full = batch.len() >= page as usize;
+        after = batch.last().map(|u| UserCursor::Id(u.id));
+        users.extend(batch);
+        if !full || users.len() >= MAX_LISTED_USERS {
+            break;
+        }
+    }
+    if users.len() > MAX_LISTED_USERS {
+        users.truncate(MAX_LISTED_USERS);
+    }
+    let mut out = Vec::with_capacity(users.len());
+    for user in users {
+        out.push(render(&state, user).await?);
+    }
+    Ok(Json(out))
+}
+
+/// `POST /api/users`: a JSON array of accounts, created all or none, answered in the same
+/// order. Alsid has no username, so one is derived from the e-mail address. The accounts
+/// are active and their addresses count as verified (an administrator vouches for them).
+/// `active` is not obeyed: the seed client sends `"active": false` whenever the caller did
+/// not set it, so obeying it would create unusable accounts; `PATCH` with
+/// `{"active": false}` disables one.
+async fn create_users(
+    State(state): State<AppState>,
+    ApiKey(me): ApiKey,
+    Body(body): Body<Vec<NewUserBody>>,
+) -> Result<Json<Vec<AlsidUser>>, AlsidError> {
+    let actor = Actor::from(&me);
+    // Fail before looking any username up for a caller who may not create at all.
+    state
+        .accounts
+        .authorize(&actor, CREATE_USER, Target::Any)
+        .await?;
+    let mut parsed = Vec::with_capacity(body.len());
+    for user in body {
+        no_picture(user.picture.as_ref())?;
+        parsed.push((email(&user.email)?, user));
+    }
+    // A name another request takes between the look-up and the insert: try again.
+    let mut attempts = 0;
+    let created = loop {
+        attempts += 1;
+        let mut taken = HashSet::new();
+        let mut specs = Vec::with_capacity(parsed.len());
+        for (email, user) in &parsed {
+            let username = free_username(&state, email, &taken).await?;
+            taken.insert(username.as_str().to_owned());
+            specs.push(AccountSpec {
+                username,
+                email: email.clone(),
+                password: Some(user.password.clone()),
+                status: UserStatus::Active,
+                email_verified: true,
+                roles: Vec::new(),
+                profile: ProfileUpdate {
+                    given_name: Patch::Set(user.name.clone()),
+                    family_name: set(user.surname.clone()),
+                    department: set(user.department.clone()),
+                    biography: set(user.biography.clone()),
+                    ..ProfileUpdate::default()
+                },
+            });
+        }
+        match state.accounts.create_users(&actor, specs, None).await {
+            Err(AdminError::UsernameTaken) if attempts < 3 => continue,
+            other => break other?,
+        }
+    };
+    let mut out = Vec::with_capacity(created.len());
+    for (email, _) in &parsed {
+        let Some(user) = created.iter().find(|u| &u.email == email) else {
+            continue;
+        };
+        out.push(render(&state, user.clone()).await?);
+    }
+    Ok(Json(out))
+}
+
+/// `GET /api/users/whoami`: the caller, with their roles and permissions.
+async fn whoami(
+    State(state): State<AppState>,
+    ApiKey(me): ApiKey,
+) -> Result<Json<WhoAmI>, AlsidError> {
+    let actor = Actor::from(&me);
+    let user = state
+        .accounts
+        .authorize_user(&actor, READ_USER, me.user_id)
+        .await?;
+    let roles = state.accounts.roles_of(user.id).await?;
+    let name = display_name(&user);
+    Ok(Json(WhoAmI {
+        id: user.number,
+        name,
+        email: user.email.to_string(),
+        provider: PROVIDER,
+        department: user.profile.department,
+        roles: roles.into_iter().map(Into::into).collect(),
+        eula_version: EULA_VERSION,
+        internal: false,
+        active: user.status == UserStatus::Active,
+    }))
+}
+
+/// `GET /api/users/{id}`.
+async fn get_user(
+    State(state): State<AppState>,
+    ApiKey(me): ApiKey,
+    Path(id): Path<String>,
+) -> Result<Json<UserById>, AlsidError> {
+    let actor = Actor::from(&me);
+    let id = resolve(&state, &actor, &id, READ_USER).await?;
+    let user = state.accounts.get_user(&actor, id).await?;
+    let roles = role_ids(&state, user.id).await?;
+    Ok(Json(UserById::new(user, &roles)))
+}
+
+/// `PATCH /api/users/{id}`: only the fields sent change. `name` and `surname` are the
+/// given and family names, `active` is the account's status (active or disabled).
+async fn update_user(
+    State(state): State<AppState>,
+    ApiKey(me): ApiKey,
+    Path(id): Path<String>,
+    Body(body): Body<UserPatchBody>,
+) -> Result<Json<AlsidUser>, AlsidError> {
+    let actor = Actor::from(&me);
+    no_picture(body.picture.as_ref())?;
+    let email = body.email.as_deref().map(email).transpose()?;
+    let id = resolve(&state, &actor, &id, UPDATE_USER).await?;
+    let update = AccountUpdate {
+        email,
+        status: body.active.map(|active| {
+            if active {
+                UserStatus::Active
+            } else {
+                UserStatus::Disabled
+            }
+        }),
+        password: body.password,
+        profile: ProfileUpdate {
+            given_name: set(body.name),
+            family_name: Patch::from_option(body.surname),
+            department: Patch::from_option(body.department),
+            biography: Patch::from_option(body.biography),
+            ..ProfileUpdate::default()
+        },
+        ..AccountUpdate::default()
+    };
+    let user = state.accounts.update_user(&actor, id, update).await?;
+    Ok(Json(render(&state, user).await?))
+}
+
+/// `DELETE /api/users/{id}`: answers `{}` (the `{}` the client sends is not read).
+async fn delete_user(
+    State(state): State<AppState>,
+    ApiKey(me): ApiKey,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, AlsidError> {
+    let actor = Actor::from(&me);
+    let id = resolve(&state, &actor, &id, DELETE_USER).await?;
+    state.accounts.delete_user(&actor, id).await?;
+    Ok(Json(serde_json::json!({})))
+}
+
+/// `PUT /api/users/{id}/roles`: replaces the user's roles; answers the roles they now hold.
+async fn set_user_roles(
+    State(state): State<AppState>,
+    ApiKey(me): ApiKey,
+    Path(id): Path<String>,
+    Body(body): Body<RolesBody>,
+) -> Result<Json<RolesBody>, AlsidError> {
+    let actor = Actor::from(&me);
+    let id = resolve(&state, &actor, &id, UPDATE_USER).await?;
+    let roles = body.roles.into_iter().map(RoleId).collect();
+    let held = state.accounts.set_user_roles(&actor, id, roles).await?;
+    Ok(Json(RolesBody {
+        roles: held.into_iter().map(|r| r.0).collect(),
+    }))
+}
+
+/// `PATCH /api/users/password`: the caller's own password, after checking the current one;
+/// their other sessions and tokens keep working.
+async fn change_password(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiKey(me): ApiKey,
+    Body(body): Body<PasswordChangeBody>,
+) -> Result<Json<()>, AlsidError> {
+    state
+        .accounts
+        .change_password(
+            &me,
+            Password::for_login(body.old_password),
+            body.new_password,
+            false,
+            client,
+        )
+        .await?;
+    Ok(null())
+}
+
+/// `POST /api/users/forgotten-password`: mails a reset link (and code) when the address
+/// belongs to an account; the answer is the same either way.
+async fn forgotten_password(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Body(body): Body<ForgottenPasswordBody>,
+) -> Result<Json<()>, AlsidError> {
+    state
+        .accounts
+        .request_password_reset(&body.email, client, None)
+        .await?;
+    Ok(null())
+}
+
+/// `POST /api/users/retrieve-password`: `token` is the link token from the reset e-mail;
+/// every session of the account ends.
+async fn retrieve_password(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Body(body): Body<RetrievePasswordBody>,
+) -> Result<Json<()>, AlsidError> {
+    state
+        .accounts
+        .reset_password_with_link(&body.token, body.new_password, client)
+        .await?;
+    Ok(null())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stem(email: &str) -> String {
+        username_stem(&EmailAddress::parse(email).unwrap())
+    }
+
+    #[test]
+    fn usernames_come_from_the_local_part() {
+        assert_eq!(stem("Alice.Smith@example.com"), "alice.smith");
+        assert_eq!(stem("bob+tag@example.com"), "bob-tag");
+        assert_eq!(stem("_x@example.com"), "x-user");
+        assert_eq!(stem("++@example.com"), "user");
+        assert_eq!(stem("jo@example.com"), "jo-user");
+        assert_eq!(stem("zoë@example.com"), "zo-");
+        let long = format!("{}@example.com", "a".repeat(64));
+        assert_eq!(stem(&long).len(), USERNAME_STEM);
+        for s in ["alice.smith", "bob-tag", "x-user", "user", "zo-"] {
+            assert!(Username::parse(s).is_ok(), "{s}");
+        }
+    }
+
+    #[test]
+    fn permissions_use_stars_empty_lists_and_self() {
+        let out = PermissionOut::from(Permission {
+            entity: None,
+            action: None,
+            scope: Scope::All,
+        });
+        let json = serde_json::to_value(out).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"entityName": "*", "action": "*", "entityIds": [], "dynamicId": null})
+        );
+        let out = PermissionOut::from(Permission::new(Entity::User, Action::Read, Scope::Own));
+        let json = serde_json::to_value(out).unwrap();
+        assert_eq!(json["entityName"], "user");
+        assert_eq!(json["action"], "read");
+        assert_eq!(json["dynamicId"], "self-user-id");
+        let out = PermissionOut::from(Permission::new(
+            Entity::User,
+            Action::Update,
+            Scope::Ids(vec![7, 8]),
+        ));
+        assert_eq!(
+            serde_json::to_value(out).unwrap()["entityIds"],
+            serde_json::json!([7, 8])
+        );
+    }
+
+    #[test]
+    fn patch_tells_null_from_missing() {
+        let body: UserPatchBody =
+            serde_json::from_str(r#"{"surname": null, "name": "A", "x": 1}"#).unwrap();
+        assert_eq!(body.surname, Some(None));
+        assert_eq!(body.department, None);
+        assert_eq!(body.name.as_deref(), Some("A"));
+    }
 }
