@@ -173,6 +173,11 @@ impl Accounts {
 
     /// Every role, the built-in ones with the permissions the core gives them.
     async fn roles(&self) -> Result<Vec<Role>, StoreError> {
+        let now = self.clock.now();
+        if let Some(roles) = self.roles.get(&(), now, |_| true) {
+            return Ok(roles);
+        }
+        let generation = self.roles.generation();
         let mut roles = self.store.list_roles().await?;
         for role in &mut roles {
             if let Some(permissions) = builtin_permissions(role.id) {
@@ -180,6 +185,7 @@ impl Accounts {
                 role.builtin = true;
             }
         }
+        self.roles.insert((), roles.clone(), now, generation);
         Ok(roles)
     }
 
@@ -367,6 +373,10 @@ impl Accounts {
         if acting_on_self && !only_profile && !grants.is_instance_admin() {
             return Err(AdminError::Forbidden);
         }
+        // Nobody locks themselves out by accident, or lets themselves back in.
+        if acting_on_self && update.status.is_some_and(|s| s != user.status) {
+            return Err(AdminError::Forbidden);
+        }
         let new_password = match update.password {
             Some(raw) => {
                 let name = update.username.as_ref().unwrap_or(&user.username);
@@ -412,10 +422,6 @@ impl Accounts {
         id: UserId,
         enabled: bool,
     ) -> Result<User, AdminError> {
-        if actor.user_id() == Some(id) {
-            // Nobody locks themselves out by accident, or lets themselves back in.
-            return Err(AdminError::Forbidden);
-        }
         let status = if enabled {
             UserStatus::Active
         } else {
@@ -564,6 +570,7 @@ impl Accounts {
             .insert_role(&spec.validate()?)
             .await
             .map_err(conflict)?;
+        self.roles_changed().await;
         self.audit_admin(actor, "role.create", None, Some(&role.name))
             .await;
         Ok(role)

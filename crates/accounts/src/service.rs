@@ -207,6 +207,8 @@ pub struct Accounts {
     users: TtlCache<UserId, User>,
     /// What each user may do (roles' permissions, memberships).
     pub(crate) grants: TtlCache<UserId, Grants>,
+    /// Every role with its permissions (changes rarely; dropped with `Invalidation::All`).
+    pub(crate) roles: TtlCache<(), Vec<crate::access::Role>>,
     /// Last-used times waiting for `flush_usage`, so a token check never writes.
     usage: Mutex<HashMap<(CredentialKind, Uuid), DateTime<Utc>>>,
     /// Woken when mail is queued, so delivery does not wait for its next tick.
@@ -248,6 +250,7 @@ impl Accounts {
             credentials: TtlCache::new(config.cache_ttl, config.cache_capacity),
             users: TtlCache::new(config.cache_ttl, config.cache_capacity),
             grants: TtlCache::new(config.cache_ttl, config.cache_capacity),
+            roles: TtlCache::new(config.cache_ttl, 1),
             store,
             files,
             clock,
@@ -362,6 +365,7 @@ impl Accounts {
             Invalidation::All => {
                 self.users.invalidate(|_| true);
                 self.grants.invalidate(|_| true);
+                self.roles.invalidate(|_| true);
                 self.credentials.invalidate(|_| true);
             }
         }
