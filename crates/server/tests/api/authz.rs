@@ -32,13 +32,19 @@ enum Surface {
 struct Row {
     surface: Surface,
     method: Method,
-    /// `{user}`, `{username}`, `{unum}`, `{org}`, `{token}`, `{token_secret}`, `{role}` are filled per caller.
+    /// `{user}`, `{username}`, `{email}`, `{unum}`, `{org}`, `{token}`, `{token_secret}`, `{role}` are filled per caller.
     path: &'static str,
     body: Option<Value>,
     expect: [u16; 5],
 }
 
-fn row(surface: Surface, method: Method, path: &'static str, body: Option<Value>, expect: [u16; 5]) -> Row {
+fn row(
+    surface: Surface,
+    method: Method,
+    path: &'static str,
+    body: Option<Value>,
+    expect: [u16; 5],
+) -> Row {
     Row {
         surface,
         method,
@@ -67,12 +73,31 @@ async fn world() -> World {
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
     let carol = app.user("carol").await;
-    let x = app.accounts.create_org(&Actor::Operator, "X").await.unwrap().id;
-    let y = app.accounts.create_org(&Actor::Operator, "Y").await.unwrap().id;
+    let x = app
+        .accounts
+        .create_org(&Actor::Operator, "X")
+        .await
+        .unwrap()
+        .id;
+    let y = app
+        .accounts
+        .create_org(&Actor::Operator, "Y")
+        .await
+        .unwrap()
+        .id;
     let op = Actor::Operator;
-    app.accounts.set_member(&op, x, carol.id, OrgRole::Admin).await.unwrap();
-    app.accounts.set_member(&op, y, alice.id, OrgRole::Member).await.unwrap();
-    app.accounts.set_member(&op, y, bob.id, OrgRole::Member).await.unwrap();
+    app.accounts
+        .set_member(&op, x, carol.id, OrgRole::Admin)
+        .await
+        .unwrap();
+    app.accounts
+        .set_member(&op, y, alice.id, OrgRole::Member)
+        .await
+        .unwrap();
+    app.accounts
+        .set_member(&op, y, bob.id, OrgRole::Member)
+        .await
+        .unwrap();
     let mut spare = Vec::new();
     for u in [&admin, &alice, &bob, &carol] {
         let (token, secret) = app
@@ -126,13 +151,11 @@ fn caller(w: &World, who: usize) -> (Option<&TestUser>, &TestUser, &str) {
 
 async fn fill(w: &World, path: &str, target: &TestUser, org: &str) -> String {
     let number = w.app.accounts.user(target.id).await.unwrap().number;
-    let (_, token_id, token_secret) = w
-        .spare
-        .iter()
-        .find(|(id, _, _)| *id == target.id)
-        .unwrap();
-    let username = w.app.accounts.user(target.id).await.unwrap().username;
+    let (_, token_id, token_secret) = w.spare.iter().find(|(id, _, _)| *id == target.id).unwrap();
+    let user = w.app.accounts.user(target.id).await.unwrap();
+    let username = user.username;
     path.replace("{user}", &target.id.to_string())
+        .replace("{email}", user.email.as_str())
         .replace("{username}", username.as_str())
         .replace("{unum}", &number.to_string())
         .replace("{org}", org)
@@ -185,10 +208,10 @@ async fn check(rows: Vec<Row>) {
         for row in &rows {
             let mut got = [0u16; 5];
             let mut bodies = Vec::new();
-            for who in 0..5 {
+            for (who, slot) in got.iter_mut().enumerate() {
                 let w = world().await;
                 let (status, body) = send(&w, row, who).await;
-                got[who] = status;
+                *slot = status;
                 bodies.push(body);
             }
             if got != row.expect {
@@ -211,19 +234,67 @@ async fn native_self_service() {
     use Surface::Native as N;
     check(vec![
         row(N, M::GET, "/auth/v1/me", None, ALL_OK),
-        row(N, M::PATCH, "/auth/v1/me", Some(json!({"nickname": "n"})), ALL_OK),
+        row(
+            N,
+            M::PATCH,
+            "/auth/v1/me",
+            Some(json!({"nickname": "n"})),
+            ALL_OK,
+        ),
         row(N, M::GET, "/auth/v1/tokens", None, ALL_OK),
-        row(N, M::POST, "/auth/v1/tokens", Some(json!({"name": "m"})), [401, 201, 201, 201, 201]),
+        row(
+            N,
+            M::POST,
+            "/auth/v1/tokens",
+            Some(json!({"name": "m"})),
+            [401, 201, 201, 201, 201],
+        ),
         // Native token routes address the caller's own tokens only: another's is unknown.
-        row(N, M::GET, "/auth/v1/tokens/{token}", None, [401, 200, 404, 404, 404]),
-        row(N, M::POST, "/auth/v1/tokens/{token}/disable", None, [401, 200, 404, 404, 404]),
-        row(N, M::POST, "/auth/v1/tokens/{token}/enable", None, [401, 200, 404, 404, 404]),
-        row(N, M::POST, "/auth/v1/tokens/{token}/rotate", None, [401, 200, 404, 404, 404]),
-        row(N, M::DELETE, "/auth/v1/tokens/{token}", None, [401, 204, 404, 404, 404]),
+        row(
+            N,
+            M::GET,
+            "/auth/v1/tokens/{token}",
+            None,
+            [401, 200, 404, 404, 404],
+        ),
+        row(
+            N,
+            M::POST,
+            "/auth/v1/tokens/{token}/disable",
+            None,
+            [401, 200, 404, 404, 404],
+        ),
+        row(
+            N,
+            M::POST,
+            "/auth/v1/tokens/{token}/enable",
+            None,
+            [401, 200, 404, 404, 404],
+        ),
+        row(
+            N,
+            M::POST,
+            "/auth/v1/tokens/{token}/rotate",
+            None,
+            [401, 200, 404, 404, 404],
+        ),
+        row(
+            N,
+            M::DELETE,
+            "/auth/v1/tokens/{token}",
+            None,
+            [401, 204, 404, 404, 404],
+        ),
         row(N, M::GET, "/auth/v1/sessions", None, ALL_OK),
-        row(N, M::POST, "/auth/v1/password/change",
-            Some(json!({"current_password": PASSWORD, "new_password": "another long passphrase 77"})),
-            [401, 204, 204, 204, 204]),
+        row(
+            N,
+            M::POST,
+            "/auth/v1/password/change",
+            Some(
+                json!({"current_password": PASSWORD, "new_password": "another long passphrase 77"}),
+            ),
+            [401, 204, 204, 204, 204],
+        ),
     ])
     .await;
 }
@@ -234,22 +305,92 @@ async fn native_admin_users() {
     use Surface::Native as N;
     check(vec![
         row(N, M::GET, "/auth/v1/admin/users", None, ADMIN_ONLY),
-        row(N, M::POST, "/auth/v1/admin/users",
+        row(
+            N,
+            M::POST,
+            "/auth/v1/admin/users",
             Some(json!({"username": "newbie", "email": "newbie@example.com"})),
-            [401, 403, 403, 403, 201]),
+            [401, 403, 403, 403, 201],
+        ),
         // Reading oneself is the `user` role's `self` permission.
-        row(N, M::GET, "/auth/v1/admin/users/{user}", None, [401, 200, 403, 403, 200]),
-        row(N, M::PATCH, "/auth/v1/admin/users/{user}", Some(json!({"nickname": "x"})), [401, 200, 403, 403, 200]),
-        row(N, M::PATCH, "/auth/v1/admin/users/{user}", Some(json!({"email": "else@example.com"})), [401, 403, 403, 403, 200]),
-        row(N, M::POST, "/auth/v1/admin/users/{user}/disable", None, ADMIN_ONLY),
-        row(N, M::POST, "/auth/v1/admin/users/{user}/enable", None, ADMIN_ONLY),
-        row(N, M::GET, "/auth/v1/admin/users/{user}/roles", None, [401, 200, 403, 403, 200]),
+        row(
+            N,
+            M::GET,
+            "/auth/v1/admin/users/{user}",
+            None,
+            [401, 200, 403, 403, 200],
+        ),
+        row(
+            N,
+            M::PATCH,
+            "/auth/v1/admin/users/{user}",
+            Some(json!({"nickname": "x"})),
+            [401, 200, 403, 403, 200],
+        ),
+        row(
+            N,
+            M::PATCH,
+            "/auth/v1/admin/users/{user}",
+            Some(json!({"email": "else@example.com"})),
+            [401, 403, 403, 403, 200],
+        ),
+        row(
+            N,
+            M::POST,
+            "/auth/v1/admin/users/{user}/disable",
+            None,
+            ADMIN_ONLY,
+        ),
+        row(
+            N,
+            M::POST,
+            "/auth/v1/admin/users/{user}/enable",
+            None,
+            ADMIN_ONLY,
+        ),
+        row(
+            N,
+            M::GET,
+            "/auth/v1/admin/users/{user}/roles",
+            None,
+            [401, 200, 403, 403, 200],
+        ),
         // Granting the admin role needs role:update on it.
-        row(N, M::PUT, "/auth/v1/admin/users/{user}/roles", Some(json!({"roles": [1, 2]})), ADMIN_ONLY),
-        row(N, M::POST, "/auth/v1/admin/users/{user}/reset-password", Some(json!({})), [401, 403, 403, 403, 202]),
-        row(N, M::DELETE, "/auth/v1/admin/users/{user}/sessions", None, [401, 200, 403, 403, 200]),
-        row(N, M::DELETE, "/auth/v1/admin/users/{user}/tokens", None, [401, 200, 403, 403, 200]),
-        row(N, M::DELETE, "/auth/v1/admin/users/{user}", None, [401, 403, 403, 403, 204]),
+        row(
+            N,
+            M::PUT,
+            "/auth/v1/admin/users/{user}/roles",
+            Some(json!({"roles": [1, 2]})),
+            ADMIN_ONLY,
+        ),
+        row(
+            N,
+            M::POST,
+            "/auth/v1/admin/users/{user}/reset-password",
+            Some(json!({})),
+            [401, 403, 403, 403, 202],
+        ),
+        row(
+            N,
+            M::DELETE,
+            "/auth/v1/admin/users/{user}/sessions",
+            None,
+            [401, 200, 403, 403, 200],
+        ),
+        row(
+            N,
+            M::DELETE,
+            "/auth/v1/admin/users/{user}/tokens",
+            None,
+            [401, 200, 403, 403, 200],
+        ),
+        row(
+            N,
+            M::DELETE,
+            "/auth/v1/admin/users/{user}",
+            None,
+            [401, 403, 403, 403, 204],
+        ),
         row(N, M::GET, "/auth/v1/admin/audit", None, ADMIN_ONLY),
     ])
     .await;
@@ -261,17 +402,77 @@ async fn native_roles_and_orgs() {
     use Surface::Native as N;
     check(vec![
         row(N, M::GET, "/auth/v1/admin/roles", None, ADMIN_ONLY),
-        row(N, M::POST, "/auth/v1/admin/roles", Some(json!({"name": "r2", "permissions": []})), [401, 403, 403, 403, 201]),
-        row(N, M::PUT, "/auth/v1/admin/roles/{role}", Some(json!({"name": "r3", "permissions": []})), ADMIN_ONLY),
-        row(N, M::DELETE, "/auth/v1/admin/roles/{role}", None, [401, 403, 403, 403, 204]),
+        row(
+            N,
+            M::POST,
+            "/auth/v1/admin/roles",
+            Some(json!({"name": "r2", "permissions": []})),
+            [401, 403, 403, 403, 201],
+        ),
+        row(
+            N,
+            M::PUT,
+            "/auth/v1/admin/roles/{role}",
+            Some(json!({"name": "r3", "permissions": []})),
+            ADMIN_ONLY,
+        ),
+        row(
+            N,
+            M::DELETE,
+            "/auth/v1/admin/roles/{role}",
+            None,
+            [401, 403, 403, 403, 204],
+        ),
         row(N, M::GET, "/auth/v1/orgs", None, ALL_OK),
-        row(N, M::POST, "/auth/v1/orgs", Some(json!({"name": "Z"})), [401, 201, 201, 201, 201]),
-        row(N, M::GET, "/auth/v1/orgs/{org}", None, [401, 200, 403, 403, 200]),
-        row(N, M::PATCH, "/auth/v1/orgs/{org}", Some(json!({"name": "Y2"})), ADMIN_ONLY),
-        row(N, M::GET, "/auth/v1/orgs/{org}/members", None, [401, 200, 403, 403, 200]),
-        row(N, M::PUT, "/auth/v1/orgs/{org}/members/{user}", Some(json!({"role": "admin"})), [401, 403, 403, 403, 204]),
-        row(N, M::DELETE, "/auth/v1/orgs/{org}/members/{user}", None, [401, 204, 403, 403, 204]),
-        row(N, M::DELETE, "/auth/v1/orgs/{org}", None, [401, 403, 403, 403, 204]),
+        row(
+            N,
+            M::POST,
+            "/auth/v1/orgs",
+            Some(json!({"name": "Z"})),
+            [401, 201, 201, 201, 201],
+        ),
+        row(
+            N,
+            M::GET,
+            "/auth/v1/orgs/{org}",
+            None,
+            [401, 200, 403, 403, 200],
+        ),
+        row(
+            N,
+            M::PATCH,
+            "/auth/v1/orgs/{org}",
+            Some(json!({"name": "Y2"})),
+            ADMIN_ONLY,
+        ),
+        row(
+            N,
+            M::GET,
+            "/auth/v1/orgs/{org}/members",
+            None,
+            [401, 200, 403, 403, 200],
+        ),
+        row(
+            N,
+            M::PUT,
+            "/auth/v1/orgs/{org}/members/{user}",
+            Some(json!({"role": "admin"})),
+            [401, 403, 403, 403, 204],
+        ),
+        row(
+            N,
+            M::DELETE,
+            "/auth/v1/orgs/{org}/members/{user}",
+            None,
+            [401, 204, 403, 403, 204],
+        ),
+        row(
+            N,
+            M::DELETE,
+            "/auth/v1/orgs/{org}",
+            None,
+            [401, 403, 403, 403, 204],
+        ),
     ])
     .await;
 }
@@ -282,15 +483,33 @@ async fn freechat() {
     use Surface::FreeChat as F;
     check(vec![
         row(F, M::GET, "/api/v1/account/details", None, ALL_OK),
-        row(F, M::PUT, "/api/v1/account/details", Some(json!({"nickname": "n"})), ALL_OK),
+        row(
+            F,
+            M::PUT,
+            "/api/v1/account/details",
+            Some(json!({"nickname": "n"})),
+            ALL_OK,
+        ),
         row(F, M::GET, "/api/v1/account/basic", None, ALL_OK),
         row(F, M::GET, "/api/v1/account/basic/bob", None, ALL_OK),
         row(F, M::GET, "/api/v1/account/tokens", None, ALL_OK),
         row(F, M::POST, "/api/v1/account/token", None, ALL_OK),
         row(F, M::POST, "/api/v1/account/token/3600", None, ALL_OK),
         // Another user's token is "not found" to FreeChat: 403.
-        row(F, M::PUT, "/api/v1/account/token/{token_secret}", None, [401, 200, 403, 403, 403]),
-        row(F, M::DELETE, "/api/v1/account/token/{token_secret}", None, [401, 200, 403, 403, 403]),
+        row(
+            F,
+            M::PUT,
+            "/api/v1/account/token/{token_secret}",
+            None,
+            [401, 200, 403, 403, 403],
+        ),
+        row(
+            F,
+            M::DELETE,
+            "/api/v1/account/token/{token_secret}",
+            None,
+            [401, 200, 403, 403, 403],
+        ),
     ])
     .await;
 }
@@ -306,36 +525,155 @@ async fn glowmarkt() {
     // Reading or renaming oneself is the `user` role's `self` permission.
     let own_or_admin = [401, 200, 401, 401, 200];
     check(vec![
-        row(G, M::POST, "/api/v0-1/register",
-            Some(json!({"name": "N", "username": "newbie@example.com", "email": "newbie@example.com",
-                        "password": PASSWORD, "directoryId": "d", "applicationId": "{org}"})),
-            public),
-        row(G, M::POST, "/api/v0-1/user/resetpassword",
-            Some(json!({"username": "{username}", "applicationId": "{org}"})), public),
-        row(G, M::PUT, "/api/v0-1/user/resetpassword",
-            Some(json!({"username": "{username}", "applicationId": "{org}", "token": "0000",
-                        "newPassword": "another long passphrase 77"})),
-            [400; 5]),
-        row(G, M::POST, "/api/v0-1/user/verify",
+        row(
+            G,
+            M::POST,
+            "/api/v0-1/register",
+            Some(
+                json!({"name": "N", "username": "newbie@example.com", "email": "newbie@example.com",
+                        "password": PASSWORD, "directoryId": "d", "applicationId": "{org}"}),
+            ),
+            public,
+        ),
+        row(
+            G,
+            M::POST,
+            "/api/v0-1/user/resetpassword",
+            Some(json!({"username": "{username}", "applicationId": "{org}"})),
+            public,
+        ),
+        row(
+            G,
+            M::PUT,
+            "/api/v0-1/user/resetpassword",
+            Some(
+                json!({"username": "{username}", "applicationId": "{org}", "token": "0000",
+                        "newPassword": "another long passphrase 77"}),
+            ),
+            [400; 5],
+        ),
+        row(
+            G,
+            M::POST,
+            "/api/v0-1/user/verify",
             Some(json!({"username": "{username}", "password": PASSWORD, "applicationId": "{org}"})),
-            public),
-        row(G, M::PUT, "/api/v0-1/user/verify",
-            Some(json!({"token": "0000", "username": "{username}", "password": PASSWORD,
-                        "applicationId": "{org}"})),
-            [400; 5]),
-        row(G, M::POST, "/api/v0-1/user",
-            Some(json!({"username": "newbie@example.com", "directoryId": "d"})), denied),
-        row(G, M::GET, "/api/v0-1/user?username={username}", None, own_or_admin),
+            public,
+        ),
+        row(
+            G,
+            M::PUT,
+            "/api/v0-1/user/verify",
+            Some(
+                json!({"token": "0000", "username": "{username}", "password": PASSWORD,
+                        "applicationId": "{org}"}),
+            ),
+            [400; 5],
+        ),
+        row(
+            G,
+            M::POST,
+            "/api/v0-1/user",
+            Some(json!({"username": "newbie@example.com", "directoryId": "d"})),
+            denied,
+        ),
+        row(
+            G,
+            M::GET,
+            "/api/v0-1/user?username={username}",
+            None,
+            own_or_admin,
+        ),
         row(G, M::GET, "/api/v0-1/user/{user}", None, own_or_admin),
-        row(G, M::PUT, "/api/v0-1/user/{user}/username",
-            Some(json!({"username": "renamed", "status": "active"})), own_or_admin),
+        row(
+            G,
+            M::PUT,
+            "/api/v0-1/user/{user}/username",
+            Some(json!({"username": "renamed", "status": "active"})),
+            own_or_admin,
+        ),
         row(G, M::DELETE, "/api/v0-1/user/{user}", None, denied),
         // Bob belongs to Y, not to X (the application of caller 3's row).
-        row(G, M::POST, "/api/v0-1/auth",
+        row(
+            G,
+            M::POST,
+            "/api/v0-1/auth",
             Some(json!({"username": "{username}", "password": PASSWORD})),
-            [200, 200, 401, 200, 200]),
+            [200, 200, 401, 200, 200],
+        ),
         // A token is valid for the applications its owner belongs to (any, for an admin).
         row(G, M::GET, "/api/v0-1/auth", None, own_or_admin),
+    ])
+    .await;
+}
+
+/// Alsid: `x-api-key`; ids are users' public numbers.
+#[tokio::test]
+async fn alsid() {
+    use Method as M;
+    use Surface::Alsid as A;
+    let own_or_admin = [401, 200, 403, 403, 200];
+    check(vec![
+        row(
+            A,
+            M::POST,
+            "/api/login",
+            Some(json!({"email": "{email}", "password": PASSWORD})),
+            [200; 5],
+        ),
+        // With an API token nothing ends, and the answer is still 200.
+        row(A, M::POST, "/api/logout", Some(json!({})), ALL_OK),
+        row(A, M::GET, "/api/users", None, ADMIN_ONLY),
+        row(
+            A,
+            M::POST,
+            "/api/users",
+            Some(json!([{"name": "N", "email": "newbie@example.com", "password": PASSWORD}])),
+            ADMIN_ONLY,
+        ),
+        row(A, M::GET, "/api/users/whoami", None, ALL_OK),
+        row(A, M::GET, "/api/users/{unum}", None, own_or_admin),
+        row(
+            A,
+            M::PATCH,
+            "/api/users/{unum}",
+            Some(json!({"department": "R&D"})),
+            own_or_admin,
+        ),
+        row(
+            A,
+            M::DELETE,
+            "/api/users/{unum}",
+            Some(json!({})),
+            ADMIN_ONLY,
+        ),
+        row(
+            A,
+            M::PUT,
+            "/api/users/{unum}/roles",
+            Some(json!({"roles": [1, 2]})),
+            ADMIN_ONLY,
+        ),
+        row(
+            A,
+            M::PATCH,
+            "/api/users/password",
+            Some(json!({"oldPassword": PASSWORD, "newPassword": "another long passphrase 77"})),
+            ALL_OK,
+        ),
+        row(
+            A,
+            M::POST,
+            "/api/users/forgotten-password",
+            Some(json!({"email": "{email}"})),
+            [200; 5],
+        ),
+        row(
+            A,
+            M::POST,
+            "/api/users/retrieve-password",
+            Some(json!({"token": "not-a-token", "newPassword": "another long passphrase 77"})),
+            [400; 5],
+        ),
     ])
     .await;
 }
