@@ -187,6 +187,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         ),
         (
+            "status=disabled + username prefix u0",
+            UserQuery {
+                status: Some(UserStatus::Disabled),
+                text: Some("u0".into()),
+                ..UserQuery::default()
+            },
+        ),
+        (
+            "role=admin + username prefix u0",
+            UserQuery {
+                role: Some(RoleId::ADMIN),
+                text: Some("u0".into()),
+                ..UserQuery::default()
+            },
+        ),
+        (
             "status=pending + username prefix u07",
             UserQuery {
                 status: Some(UserStatus::Pending),
