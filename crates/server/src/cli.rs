@@ -2,11 +2,14 @@
 //! `--database-url` and `--config` anywhere on the line (or from `GATEHOUSE_*`), and works
 //! on the same database while the server runs.
 
-use std::io::Read;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
+use accounts::access::{OrgId, OrgRole};
 use accounts::service::{ClientInfo, NewUser};
 use accounts::token::TokenRef;
-use accounts::{EmailAddress, Password, UserStatus, Username};
+use accounts::transfer::ImportError;
+use accounts::{Accounts, Actor, EmailAddress, Password, UserStatus, Username};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
@@ -78,6 +81,9 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage organisations (tenants; Glowmarkt's applications).
+    #[command(subcommand)]
+    Org(OrgCommand),
     /// Validate the configuration and print the effective settings.
     CheckConfig,
     /// Copy a whole deployment from SQLite into an empty PostgreSQL database, then check the
@@ -145,6 +151,46 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Write every user as JSON Lines, password hashes included (keep the file secret).
+    Export {
+        /// Write to this file (created readable by its owner only) instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Read users from JSON Lines (an export, or argon2/bcrypt hashes from another system).
+    /// Every line is checked first; with a bad line nothing is imported.
+    Import {
+        /// The JSON Lines file; `-` reads standard input.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Import the good lines and report the bad ones instead of importing nothing.
+        #[arg(long)]
+        skip_bad: bool,
+        /// Make every imported user a member of this organisation.
+        #[arg(long, value_name = "ORG_ID")]
+        org: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organisation and print only its id (Glowmarkt clients send it as
+    /// `applicationId`).
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// Add a user to an organisation, or change their role in it.
+    AddMember {
+        /// The organisation's id.
+        #[arg(long, value_name = "ORG_ID")]
+        org: String,
+        /// Id, username or e-mail.
+        #[arg(long)]
+        user: String,
+        #[arg(long, value_name = "owner|admin|member")]
+        role: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,6 +256,70 @@ fn password_from_stdin() -> anyhow::Result<String> {
         .context("reading the password from standard input")?;
     let line = input.lines().next().unwrap_or_default().to_owned();
     Ok(line)
+}
+
+/// Users per `export_users` page.
+const EXPORT_PAGE: u32 = 500;
+
+/// Writes every user as one JSON line each, paging by id; returns how many.
+async fn export_users(accounts: &Accounts, out: &mut (dyn Write + Send)) -> anyhow::Result<usize> {
+    let mut after = None;
+    let mut count = 0;
+    loop {
+        let page = accounts.export_users(after, EXPORT_PAGE).await?;
+        for line in &page {
+            serde_json::to_writer(&mut *out, line)?;
+            out.write_all(b"\n")?;
+        }
+        count += page.len();
+        match page.last().and_then(|line| line.id) {
+            Some(last) if page.len() == EXPORT_PAGE as usize => after = Some(last),
+            _ => break,
+        }
+    }
+    out.flush()?;
+    Ok(count)
+}
+
+/// A new file only its owner can read: an export holds password hashes.
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// `(line number, text)` for every line of `file` (`-`: standard input), numbered from 1.
+fn read_lines(file: &Path) -> anyhow::Result<Vec<(usize, String)>> {
+    let text = if file == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading users from standard input")?;
+        text
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    Ok(text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.to_owned()))
+        .collect())
+}
+
+fn print_bad_line(bad: &accounts::transfer::BadLine) {
+    if bad.line == 0 {
+        eprintln!("{}", bad.reason);
+    } else {
+        eprintln!("line {}: {}", bad.line, bad.reason);
+    }
+}
+
+fn parse_org(raw: &str) -> anyhow::Result<OrgId> {
+    raw.parse()
+        .ok()
+        .with_context(|| format!("{raw:?} is not an organisation id"))
 }
 
 /// How operator commands appear in the audit log.
@@ -321,6 +431,75 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         "password set for {}; their sessions have ended",
                         user.username
                     );
+                }
+                UserCommand::Export { output } => {
+                    let count = match &output {
+                        Some(path) => {
+                            let file = create_private(path)
+                                .with_context(|| format!("creating {}", path.display()))?;
+                            export_users(&accounts, &mut std::io::BufWriter::new(file)).await?
+                        }
+                        None => {
+                            let stdout = std::io::stdout();
+                            export_users(&accounts, &mut std::io::BufWriter::new(stdout)).await?
+                        }
+                    };
+                    eprintln!("exported {count} user(s)");
+                }
+                UserCommand::Import {
+                    file,
+                    skip_bad,
+                    org,
+                } => {
+                    let org = match org {
+                        Some(raw) => {
+                            let id = parse_org(&raw)?;
+                            accounts.org(&Actor::Operator, id).await?;
+                            Some(id)
+                        }
+                        None => None,
+                    };
+                    let lines = read_lines(&file)?;
+                    match accounts.import_users(lines, skip_bad, org).await {
+                        Ok(report) => {
+                            for bad in &report.skipped {
+                                print_bad_line(bad);
+                            }
+                            if !report.skipped.is_empty() {
+                                eprintln!("skipped {} bad line(s)", report.skipped.len());
+                            }
+                            println!("imported {} user(s)", report.imported);
+                        }
+                        Err(ImportError::BadLines(bad)) => {
+                            for line in &bad {
+                                print_bad_line(line);
+                            }
+                            anyhow::bail!(
+                                "{} bad line(s); nothing imported (--skip-bad imports the others)",
+                                bad.len()
+                            );
+                        }
+                        Err(ImportError::Store(e)) => return Err(e.into()),
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Org(command) => {
+            let accounts = app::open(&settings).await?;
+            match command {
+                OrgCommand::Create { name } => {
+                    let org = accounts.create_org(&Actor::Operator, &name).await?;
+                    println!("{}", org.id);
+                }
+                OrgCommand::AddMember { org, user, role } => {
+                    let org = parse_org(&org)?;
+                    let role: OrgRole = role.parse()?;
+                    let user = accounts.find_user(&user).await?;
+                    accounts
+                        .set_member(&Actor::Operator, org, user.id, role)
+                        .await?;
+                    eprintln!("{} is now {} of {org}", user.username, role.as_str());
                 }
             }
             Ok(())

@@ -6,6 +6,10 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use accounts::access::{OrgId, OrgRole, RoleId};
+use accounts::{Patch, ProfileUpdate};
+use serde_json::{json, Value};
+
 use crate::helpers::{TestApp, PASSWORD};
 
 fn gatehouse(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
@@ -304,4 +308,302 @@ async fn serve_starts_with_no_config_and_stops_gracefully_on_sigterm() {
         stderr.contains("--admin"),
         "tells how to create the first admin: {stderr}"
     );
+}
+
+/// `gatehouse ARGS` on the app's data directory and database.
+fn gatehouse_for(app: &TestApp, args: &[&str]) -> Output {
+    gatehouse_on(app.dir.path(), Some(&app.database_url()), args, None)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write_lines(app: &TestApp, name: &str, lines: &[String]) -> String {
+    let path = app.dir.path().join(name);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn export_then_import_into_a_fresh_app_keeps_ids_roles_claims_and_passwords() {
+    let source = TestApp::spawn().await;
+    let alice = source.user("alice").await;
+    let root = source.admin("root").await;
+    source
+        .accounts
+        .update_profile(
+            alice.id,
+            ProfileUpdate {
+                name: Patch::Set("Alice Liddell".into()),
+                ..ProfileUpdate::default()
+            },
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+
+    let file = source.dir.path().join("users.jsonl");
+    let out = gatehouse_for(
+        &source,
+        &["user", "export", "--output", file.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "the users went to the file");
+    assert!(
+        stderr(&out).contains("exported 2 user(s)"),
+        "{}",
+        stderr(&out)
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "password hashes are for the owner's eyes only"
+        );
+    }
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|l| l["password_hash"]
+        .as_str()
+        .unwrap()
+        .starts_with("$argon2id$")));
+    // Without --output, the same lines on standard output.
+    let out = gatehouse_for(&source, &["user", "export"]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), text);
+
+    let target = TestApp::spawn().await;
+    let out = gatehouse_for(&target, &["user", "import", file.to_str().unwrap()]);
+    assert_eq!(stdout(&out), "imported 2 user(s)");
+    assert_eq!(target.login("alice", PASSWORD).await.status(), 200);
+    assert_eq!(target.login("root", PASSWORD).await.status(), 200);
+    let imported = target
+        .accounts
+        .find_user("alice@example.com")
+        .await
+        .unwrap();
+    assert_eq!(imported.id, alice.id);
+    assert_eq!(imported.profile.name.as_deref(), Some("Alice Liddell"));
+    let roles = target.accounts.roles_of(root.id).await.unwrap();
+    assert!(roles.iter().any(|r| r.id == RoleId::ADMIN));
+
+    // Again: every line is now taken, so nothing is imported and each is named.
+    let out = gatehouse_for(&target, &["user", "import", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("line 1: "), "{}", stderr(&out));
+    assert!(stderr(&out).contains("line 2: "), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn an_imported_bcrypt_hash_logs_in_and_is_rehashed_to_argon2id() {
+    let app = TestApp::spawn().await;
+    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
+    let line = json!({
+        "username": "legacy",
+        "email": "legacy@example.com",
+        "email_verified": true,
+        "password_hash": hash,
+    });
+    let file = write_lines(&app, "legacy.jsonl", &[line.to_string()]);
+    assert_eq!(
+        stdout(&gatehouse_for(&app, &["user", "import", &file])),
+        "imported 1 user(s)"
+    );
+
+    let stored = |app: &TestApp| {
+        let accounts = app.accounts.clone();
+        async move {
+            let lines = accounts.export_users(None, 10).await.unwrap();
+            let line = lines.into_iter().find(|l| l.username == "legacy").unwrap();
+            line.password_hash.unwrap()
+        }
+    };
+    assert!(stored(&app).await.starts_with("$2b$"));
+    assert_eq!(app.login("legacy", "not the password").await.status(), 401);
+    assert!(
+        stored(&app).await.starts_with("$2b$"),
+        "a wrong password changes nothing"
+    );
+    assert_eq!(app.login("legacy", PASSWORD).await.status(), 200);
+    assert!(
+        stored(&app).await.starts_with("$argon2id$"),
+        "rehashed at login"
+    );
+    assert_eq!(app.login("legacy", PASSWORD).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_bad_line_imports_nothing_and_is_named_unless_skipped() {
+    let app = TestApp::spawn().await;
+    let lines = [
+        json!({"username": "first", "email": "first@example.com"}).to_string(),
+        r#"{"username": "broken", "#.to_owned(),
+        String::new(),
+        json!({"username": "third", "email": "third@example.com"}).to_string(),
+        json!({"username": "fourth", "email": "not-an-address"}).to_string(),
+    ];
+    let file = write_lines(&app, "users.jsonl", &lines);
+    let out = gatehouse_for(&app, &["user", "import", &file]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("line 2: "), "{err}");
+    assert!(err.contains("line 5: "), "{err}");
+    assert!(
+        !err.contains("line 1: ") && !err.contains("line 4: "),
+        "{err}"
+    );
+    assert!(err.contains("nothing imported"), "{err}");
+    assert!(out.stdout.is_empty());
+    for name in ["first", "third"] {
+        assert!(
+            app.accounts.find_user(name).await.is_err(),
+            "{name} was imported"
+        );
+    }
+
+    let out = gatehouse_for(&app, &["user", "import", &file, "--skip-bad"]);
+    assert_eq!(stdout(&out), "imported 2 user(s)");
+    assert!(stderr(&out).contains("line 2: "));
+    for name in ["first", "third"] {
+        assert!(
+            app.accounts.find_user(name).await.is_ok(),
+            "{name} was not imported"
+        );
+    }
+
+    let out = gatehouse_for(&app, &["user", "import", "/nonexistent/users.jsonl"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("/nonexistent/users.jsonl"));
+}
+
+#[tokio::test]
+async fn org_create_prints_an_id_that_add_member_accepts() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let id = stdout(&gatehouse_for(
+        &app,
+        &["org", "create", "--name", "Acme Energy"],
+    ));
+    let id = id.as_str();
+    let org = OrgId(uuid::Uuid::parse_str(id).expect("only the id on stdout"));
+
+    let out = gatehouse_for(
+        &app,
+        &[
+            "org",
+            "add-member",
+            "--org",
+            id,
+            "--user",
+            "alice@example.com",
+            "--role",
+            "admin",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        app.accounts.membership(org, alice.id).await.unwrap(),
+        Some(OrgRole::Admin)
+    );
+    // The server sees it (another process wrote it: within the cache's TTL).
+    app.clock.advance(chrono::Duration::seconds(2));
+    let orgs: Value = app
+        .get("/auth/v1/orgs", &alice.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(orgs[0]["id"], id);
+    assert_eq!(orgs[0]["name"], "Acme Energy");
+
+    // Users imported into it become members.
+    let file = write_lines(
+        &app,
+        "members.jsonl",
+        &[json!({"username": "member", "email": "member@example.com"}).to_string()],
+    );
+    stdout(&gatehouse_for(
+        &app,
+        &["user", "import", &file, "--org", id],
+    ));
+    let member = app.accounts.find_user("member").await.unwrap();
+    assert_eq!(
+        app.accounts.membership(org, member.id).await.unwrap(),
+        Some(OrgRole::Member)
+    );
+
+    for (args, complaint) in [
+        (
+            vec![
+                "org",
+                "add-member",
+                "--org",
+                id,
+                "--user",
+                "alice",
+                "--role",
+                "emperor",
+            ],
+            "role",
+        ),
+        (
+            vec![
+                "org",
+                "add-member",
+                "--org",
+                "not-an-id",
+                "--user",
+                "alice",
+                "--role",
+                "member",
+            ],
+            "not-an-id",
+        ),
+        (
+            vec![
+                "org",
+                "add-member",
+                "--org",
+                id,
+                "--user",
+                "nobody",
+                "--role",
+                "member",
+            ],
+            "no such user",
+        ),
+        (vec!["org", "create", "--name", " "], "name"),
+    ] {
+        let out = gatehouse_for(&app, &args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            stderr(&out).contains(complaint),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let out = gatehouse_for(
+        &app,
+        &[
+            "org",
+            "add-member",
+            "--org",
+            &unknown,
+            "--user",
+            "alice",
+            "--role",
+            "member",
+        ],
+    );
+    assert!(!out.status.success());
 }

@@ -3,8 +3,9 @@
 //!
 //! Who may call what: sign-up, verification, forgotten-password and reset endpoints are
 //! public (and throttled); password change and sessions need a credential and act on the
-//! caller's account; `/admin/audit` needs the admin role.
+//! caller's account (declared with `authorize_own`); `/admin/audit` needs `audit:read`.
 
+use accounts::access::{Action, Entity};
 use accounts::audit::{AuditEvent, AuditFilter};
 use accounts::lifecycle::Registration;
 use accounts::store::SessionInfo;
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{ApiError, ApiJson, ApiPath, Authenticated};
+use super::{authorize_own, ApiError, ApiJson, ApiPath, Authenticated};
 use crate::http::auth::Client;
 use crate::http::AppState;
 
@@ -36,7 +37,7 @@ pub struct Accepted {
     pub detail: &'static str,
 }
 
-fn accepted(detail: &'static str) -> Response {
+pub(super) fn accepted(detail: &'static str) -> Response {
     (
         StatusCode::ACCEPTED,
         axum::Json(Accepted {
@@ -240,6 +241,7 @@ pub struct ChangePasswordRequest {
         (status = 204, description = "Changed"),
         (status = 400, description = "Wrong current password, or weak new password", body = super::Problem),
         (status = 401, body = super::Problem),
+        (status = 403, description = "The caller's roles do not include `user:update` on themselves", body = super::Problem),
         (status = 429, body = super::Problem),
     )
 )]
@@ -249,6 +251,7 @@ pub async fn change_password(
     Authenticated(principal): Authenticated,
     ApiJson(body): ApiJson<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
+    authorize_own(&state, &principal, Entity::User, Action::Update).await?;
     state
         .accounts
         .change_password(
@@ -292,12 +295,13 @@ impl SessionView {
 #[utoipa::path(
     get, path = "/auth/v1/sessions", tag = "lifecycle",
     security(("bearer" = [])),
-    responses((status = 200, body = [SessionView]), (status = 401, body = super::Problem))
+    responses((status = 200, body = [SessionView]), (status = 401, body = super::Problem), (status = 403, description = "The caller's roles do not allow this on their own sessions", body = super::Problem))
 )]
 pub async fn list_sessions(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
 ) -> Result<axum::Json<Vec<SessionView>>, ApiError> {
+    authorize_own(&state, &principal, Entity::Session, Action::Read).await?;
     let sessions = state.accounts.sessions(&principal).await?;
     Ok(axum::Json(
         sessions
@@ -312,7 +316,7 @@ pub async fn list_sessions(
     delete, path = "/auth/v1/sessions/{id}", tag = "lifecycle",
     security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 401, body = super::Problem), (status = 404, body = super::Problem))
+    responses((status = 204), (status = 401, body = super::Problem), (status = 403, description = "The caller's roles do not allow this on their own sessions", body = super::Problem), (status = 404, body = super::Problem))
 )]
 pub async fn end_session(
     State(state): State<AppState>,
@@ -320,6 +324,7 @@ pub async fn end_session(
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
+    authorize_own(&state, &principal, Entity::Session, Action::Delete).await?;
     state.accounts.end_session(&principal, id, client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -333,13 +338,14 @@ pub struct Ended {
 #[utoipa::path(
     post, path = "/auth/v1/sessions/end-others", tag = "lifecycle",
     security(("bearer" = [])),
-    responses((status = 200, body = Ended), (status = 401, body = super::Problem))
+    responses((status = 200, body = Ended), (status = 401, body = super::Problem), (status = 403, description = "The caller's roles do not allow this on their own sessions", body = super::Problem))
 )]
 pub async fn end_other_sessions(
     State(state): State<AppState>,
     Client(client): Client,
     Authenticated(principal): Authenticated,
 ) -> Result<axum::Json<Ended>, ApiError> {
+    authorize_own(&state, &principal, Entity::Session, Action::Delete).await?;
     let ended = state
         .accounts
         .end_sessions(&principal, false, client)
@@ -351,13 +357,14 @@ pub async fn end_other_sessions(
 #[utoipa::path(
     delete, path = "/auth/v1/sessions", tag = "lifecycle",
     security(("bearer" = [])),
-    responses((status = 200, body = Ended), (status = 401, body = super::Problem))
+    responses((status = 200, body = Ended), (status = 401, body = super::Problem), (status = 403, description = "The caller's roles do not allow this on their own sessions", body = super::Problem))
 )]
 pub async fn end_all_sessions(
     State(state): State<AppState>,
     Client(client): Client,
     Authenticated(principal): Authenticated,
 ) -> Result<axum::Json<Ended>, ApiError> {
+    authorize_own(&state, &principal, Entity::Session, Action::Delete).await?;
     let ended = state
         .accounts
         .end_sessions(&principal, true, client)
@@ -436,7 +443,10 @@ pub async fn audit_log(
         before: q.before,
         limit: q.limit.unwrap_or(100).clamp(1, 1000),
     };
-    let events = state.accounts.audit_log(&Actor::from(&principal), &filter).await?;
+    let events = state
+        .accounts
+        .audit_log(&Actor::from(&principal), &filter)
+        .await?;
     Ok(axum::Json(
         events.into_iter().map(AuditView::from).collect(),
     ))

@@ -234,7 +234,11 @@ impl From<SignupError> for ApiError {
             SignupError::Closed => Self::new(StatusCode::FORBIDDEN, "signup_closed", e.to_string()),
             SignupError::UnknownApplication => Self {
                 field: Some("application".into()),
-                ..Self::new(StatusCode::BAD_REQUEST, "unknown_application", e.to_string())
+                ..Self::new(
+                    StatusCode::BAD_REQUEST,
+                    "unknown_application",
+                    e.to_string(),
+                )
             },
             SignupError::DomainNotAllowed => Self {
                 field: Some("email".into()),

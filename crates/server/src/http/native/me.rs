@@ -1,5 +1,6 @@
 //! The current user's profile (the OIDC standard claims) and profile picture.
 
+use accounts::access::{Action, Entity};
 use accounts::files::FileId;
 use accounts::{Patch, Profile, ProfileUpdate, User};
 use axum::extract::{Multipart, State};
@@ -10,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{ApiError, ApiJson, ApiPath, Authenticated};
+use super::{authorize_own, ApiError, ApiJson, ApiPath, Authenticated};
 use crate::http::auth::Client;
 use crate::http::AppState;
 
@@ -34,6 +35,10 @@ pub struct ProfileClaims {
     pub phone_number: Option<String>,
     /// The postal address, formatted.
     pub address: Option<String>,
+    /// Not an OIDC claim: the department the user works in.
+    pub department: Option<String>,
+    /// Not an OIDC claim: a few words about the user.
+    pub biography: Option<String>,
 }
 
 impl From<Profile> for ProfileClaims {
@@ -54,6 +59,8 @@ impl From<Profile> for ProfileClaims {
             locale: p.locale,
             phone_number: p.phone_number,
             address: p.address,
+            department: p.department,
+            biography: p.biography,
         }
     }
 }
@@ -143,6 +150,12 @@ pub struct ProfilePatch {
     #[serde(default, deserialize_with = "patch")]
     #[schema(value_type = Option<String>)]
     pub address: Option<Option<String>>,
+    #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<String>)]
+    pub department: Option<Option<String>>,
+    #[serde(default, deserialize_with = "patch")]
+    #[schema(value_type = Option<String>)]
+    pub biography: Option<Option<String>>,
 }
 
 impl From<ProfilePatch> for ProfileUpdate {
@@ -163,6 +176,7 @@ impl From<ProfilePatch> for ProfileUpdate {
             locale: Patch::from_option(p.locale),
             phone_number: Patch::from_option(p.phone_number),
             address: Patch::from_option(p.address),
+            ..ProfileUpdate::default()
         }
     }
 }
@@ -174,13 +188,14 @@ impl From<ProfilePatch> for ProfileUpdate {
     responses(
         (status = 200, body = UserView),
         (status = 401, body = super::Problem),
+        (status = 403, description = "The caller's roles do not include `user:read` on themselves", body = super::Problem),
     )
 )]
 pub async fn get_me(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
 ) -> Result<axum::Json<UserView>, ApiError> {
-    let user = state.accounts.user(principal.user_id).await?;
+    let user = authorize_own(&state, &principal, Entity::User, Action::Read).await?;
     Ok(axum::Json(user.into()))
 }
 
@@ -193,6 +208,7 @@ pub async fn get_me(
         (status = 200, body = UserView),
         (status = 400, description = "A claim is invalid (see `field`), or the body is malformed", body = super::Problem),
         (status = 401, body = super::Problem),
+        (status = 403, description = "The caller's roles do not include `user:update` on themselves", body = super::Problem),
     )
 )]
 pub async fn patch_me(
@@ -201,6 +217,7 @@ pub async fn patch_me(
     Authenticated(principal): Authenticated,
     ApiJson(body): ApiJson<ProfilePatch>,
 ) -> Result<axum::Json<UserView>, ApiError> {
+    authorize_own(&state, &principal, Entity::User, Action::Update).await?;
     let user = state
         .accounts
         .update_profile(principal.user_id, body.into(), &client)
@@ -257,6 +274,7 @@ pub async fn read_file_part(mut multipart: Multipart) -> Result<Vec<u8>, ApiErro
         (status = 200, body = PictureUploaded),
         (status = 400, description = "Not an image, or no `file` part", body = super::Problem),
         (status = 401, body = super::Problem),
+        (status = 403, description = "The caller's roles do not include `user:update` on themselves", body = super::Problem),
         (status = 413, description = "Larger than the configured limit", body = super::Problem),
     )
 )]
@@ -266,6 +284,7 @@ pub async fn put_picture(
     Authenticated(principal): Authenticated,
     multipart: Multipart,
 ) -> Result<axum::Json<PictureUploaded>, ApiError> {
+    authorize_own(&state, &principal, Entity::User, Action::Update).await?;
     let bytes = read_file_part(multipart).await?;
     let picture = state
         .accounts

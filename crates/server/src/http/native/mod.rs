@@ -1,17 +1,24 @@
 //! The native API under `/auth/v1`: JSON in, JSON out, RFC 9457 problems for errors, and an
 //! OpenAPI 3.1 document generated from these handlers at `/auth/v1/openapi.json`.
 //!
-//! Who may call what: `/login` and `/pictures/{id}` are public; everything else needs a
-//! bearer credential (session or API token) and acts only on the caller's own account.
+//! Who may call what: `/login`, `/pictures/{id}` and the sign-up/verification/reset
+//! endpoints are public; everything else needs a bearer credential (session or API token).
+//! Every authenticated endpoint declares the permission it needs (`Need`) and the core
+//! decides: self-service endpoints through [`authorize_own`], administration by calling the
+//! core's admin use cases with the caller as `Actor`. No handler decides access itself.
 
 pub mod account;
+pub mod admin;
 mod error;
 mod extract;
 pub mod me;
+pub mod orgs;
 mod pages;
 pub mod session;
 pub mod tokens;
 
+use accounts::access::{Action, Entity, Need};
+use accounts::{Principal, User};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
@@ -21,6 +28,7 @@ use utoipa::{Modify, OpenApi};
 pub use error::{ApiError, Problem};
 pub use extract::{ApiJson, ApiPath, Authenticated};
 
+use crate::http::auth::require_own;
 use crate::http::AppState;
 
 #[derive(Debug, OpenApi)]
@@ -55,6 +63,30 @@ use crate::http::AppState;
         account::end_other_sessions,
         account::end_all_sessions,
         account::audit_log,
+        admin::list_users,
+        admin::create_users,
+        admin::get_user,
+        admin::update_user,
+        admin::delete_user,
+        admin::disable_user,
+        admin::enable_user,
+        admin::user_roles,
+        admin::set_user_roles,
+        admin::reset_password,
+        admin::end_sessions,
+        admin::revoke_tokens,
+        admin::list_roles,
+        admin::create_role,
+        admin::update_role,
+        admin::delete_role,
+        orgs::list,
+        orgs::create,
+        orgs::get_one,
+        orgs::rename,
+        orgs::delete,
+        orgs::members,
+        orgs::set_member,
+        orgs::remove_member,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -62,7 +94,8 @@ use crate::http::AppState;
         (name = "profile", description = "The current user's claims and picture"),
         (name = "tokens", description = "The current user's API tokens"),
         (name = "lifecycle", description = "Sign-up, verification, password reset and change, sessions"),
-        (name = "admin", description = "Administration (admin role)"),
+        (name = "admin", description = "Administration of users and roles: instance permissions, or an organisation admin for its members"),
+        (name = "organizations", description = "Organisations (tenants, applications) and their members"),
     )
 )]
 pub struct ApiDoc;
@@ -134,4 +167,65 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         )
         .route("/auth/v1/sessions/{id}", delete(account::end_session))
         .route("/auth/v1/admin/audit", get(account::audit_log))
+        .route(
+            "/auth/v1/admin/users",
+            get(admin::list_users).post(admin::create_users),
+        )
+        .route(
+            "/auth/v1/admin/users/{id}",
+            get(admin::get_user)
+                .patch(admin::update_user)
+                .delete(admin::delete_user),
+        )
+        .route(
+            "/auth/v1/admin/users/{id}/disable",
+            post(admin::disable_user),
+        )
+        .route("/auth/v1/admin/users/{id}/enable", post(admin::enable_user))
+        .route(
+            "/auth/v1/admin/users/{id}/roles",
+            get(admin::user_roles).put(admin::set_user_roles),
+        )
+        .route(
+            "/auth/v1/admin/users/{id}/reset-password",
+            post(admin::reset_password),
+        )
+        .route(
+            "/auth/v1/admin/users/{id}/sessions",
+            delete(admin::end_sessions),
+        )
+        .route(
+            "/auth/v1/admin/users/{id}/tokens",
+            delete(admin::revoke_tokens),
+        )
+        .route(
+            "/auth/v1/admin/roles",
+            get(admin::list_roles).post(admin::create_role),
+        )
+        .route(
+            "/auth/v1/admin/roles/{id}",
+            put(admin::update_role).delete(admin::delete_role),
+        )
+        .route("/auth/v1/orgs", get(orgs::list).post(orgs::create))
+        .route(
+            "/auth/v1/orgs/{id}",
+            get(orgs::get_one).patch(orgs::rename).delete(orgs::delete),
+        )
+        .route("/auth/v1/orgs/{id}/members", get(orgs::members))
+        .route(
+            "/auth/v1/orgs/{id}/members/{user_id}",
+            put(orgs::set_member).delete(orgs::remove_member),
+        )
+}
+
+/// The core's check for a self-service endpoint: may the caller do `action` on `entity` of
+/// their own account (their profile, tokens, sessions)? The built-in `user` role grants it;
+/// a caller whose roles do not gets 403. Cheap: grants and users are cached by the core.
+pub(crate) async fn authorize_own(
+    state: &AppState,
+    principal: &Principal,
+    entity: Entity,
+    action: Action,
+) -> Result<User, ApiError> {
+    Ok(require_own(&state.accounts, principal, Need::new(entity, action)).await?)
 }

@@ -1,5 +1,6 @@
 //! Password login and logout.
 
+use accounts::access::{Action, Entity};
 use accounts::Password;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,7 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::me::UserView;
-use super::{ApiError, ApiJson, Authenticated};
+use super::{authorize_own, ApiError, ApiJson, Authenticated};
 use crate::http::auth::Client;
 use crate::http::AppState;
 
@@ -68,12 +69,14 @@ pub async fn login(
         (status = 204, description = "Session ended"),
         (status = 400, description = "The credential is an API token, not a session", body = super::Problem),
         (status = 401, description = "No valid credential", body = super::Problem),
+        (status = 403, description = "The caller's roles do not include `session:delete` on themselves", body = super::Problem),
     )
 )]
 pub async fn logout(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
 ) -> Result<StatusCode, ApiError> {
+    authorize_own(&state, &principal, Entity::Session, Action::Delete).await?;
     if state.accounts.logout(&principal).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

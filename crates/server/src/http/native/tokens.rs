@@ -1,5 +1,7 @@
-//! The current user's API tokens: create, list, get, disable, enable, rotate, delete.
+//! The current user's API tokens: create, list, get, disable, enable, rotate, delete. Each
+//! endpoint declares its `token:*` need on the caller's own account (`authorize_own`).
 
+use accounts::access::{Action, Entity};
 use accounts::service::ClientInfo;
 use accounts::token::{ApiToken, TokenRef};
 use axum::extract::State;
@@ -10,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{ApiError, ApiJson, ApiPath, Authenticated};
+use super::{authorize_own, ApiError, ApiJson, ApiPath, Authenticated};
 use crate::http::auth::Client;
 use crate::http::AppState;
 
@@ -76,6 +78,7 @@ fn token_ref(raw: &str) -> Result<TokenRef, ApiError> {
         (status = 201, body = TokenCreated),
         (status = 400, body = super::Problem),
         (status = 401, body = super::Problem),
+        (status = 403, description = "The caller's roles do not allow this on their own tokens", body = super::Problem),
         (status = 409, description = "The per-user token limit is reached", body = super::Problem),
     )
 )]
@@ -85,6 +88,7 @@ pub async fn create(
     Authenticated(principal): Authenticated,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<Response, ApiError> {
+    authorize_own(&state, &principal, Entity::Token, Action::Create).await?;
     let (token, secret) = state
         .accounts
         .create_token(
@@ -105,12 +109,13 @@ pub async fn create(
 #[utoipa::path(
     get, path = "/auth/v1/tokens", tag = "tokens",
     security(("bearer" = [])),
-    responses((status = 200, body = [TokenView]), (status = 401, body = super::Problem))
+    responses((status = 200, body = [TokenView]), (status = 401, body = super::Problem), (status = 403, description = "The caller's roles do not allow this on their own tokens", body = super::Problem))
 )]
 pub async fn list(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
 ) -> Result<axum::Json<Vec<TokenView>>, ApiError> {
+    authorize_own(&state, &principal, Entity::Token, Action::Read).await?;
     let now = state.accounts.now();
     let tokens = state.accounts.list_tokens(principal.user_id).await?;
     Ok(axum::Json(
@@ -123,13 +128,14 @@ pub async fn list(
     get, path = "/auth/v1/tokens/{id}", tag = "tokens",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Token id or masked form")),
-    responses((status = 200, body = TokenView), (status = 401, body = super::Problem), (status = 404, body = super::Problem))
+    responses((status = 200, body = TokenView), (status = 401, body = super::Problem), (status = 403, description = "The caller's roles do not allow this on their own tokens", body = super::Problem), (status = 404, body = super::Problem))
 )]
 pub async fn get_one(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<TokenView>, ApiError> {
+    authorize_own(&state, &principal, Entity::Token, Action::Read).await?;
     let token = state
         .accounts
         .token(principal.user_id, &token_ref(&id)?)
@@ -144,6 +150,7 @@ async fn set_disabled(
     disabled: bool,
     client: ClientInfo,
 ) -> Result<axum::Json<TokenView>, ApiError> {
+    authorize_own(&state, &principal, Entity::Token, Action::Update).await?;
     let token = state
         .accounts
         .set_token_disabled(principal.user_id, &token_ref(&id)?, disabled, &client)
@@ -156,7 +163,7 @@ async fn set_disabled(
     post, path = "/auth/v1/tokens/{id}/disable", tag = "tokens",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Token id or masked form")),
-    responses((status = 200, body = TokenView), (status = 401, body = super::Problem), (status = 404, body = super::Problem))
+    responses((status = 200, body = TokenView), (status = 401, body = super::Problem), (status = 403, description = "The caller's roles do not allow this on their own tokens", body = super::Problem), (status = 404, body = super::Problem))
 )]
 pub async fn disable(
     State(state): State<AppState>,
@@ -172,7 +179,7 @@ pub async fn disable(
     post, path = "/auth/v1/tokens/{id}/enable", tag = "tokens",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Token id or masked form")),
-    responses((status = 200, body = TokenView), (status = 401, body = super::Problem), (status = 404, body = super::Problem))
+    responses((status = 200, body = TokenView), (status = 401, body = super::Problem), (status = 403, description = "The caller's roles do not allow this on their own tokens", body = super::Problem), (status = 404, body = super::Problem))
 )]
 pub async fn enable(
     State(state): State<AppState>,
@@ -188,7 +195,7 @@ pub async fn enable(
     post, path = "/auth/v1/tokens/{id}/rotate", tag = "tokens",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Token id or masked form")),
-    responses((status = 200, body = TokenCreated), (status = 401, body = super::Problem), (status = 404, body = super::Problem))
+    responses((status = 200, body = TokenCreated), (status = 401, body = super::Problem), (status = 403, description = "The caller's roles do not allow this on their own tokens", body = super::Problem), (status = 404, body = super::Problem))
 )]
 pub async fn rotate(
     State(state): State<AppState>,
@@ -196,6 +203,7 @@ pub async fn rotate(
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<TokenCreated>, ApiError> {
+    authorize_own(&state, &principal, Entity::Token, Action::Update).await?;
     let (token, secret) = state
         .accounts
         .rotate_token(principal.user_id, &token_ref(&id)?, &client)
@@ -211,7 +219,7 @@ pub async fn rotate(
     delete, path = "/auth/v1/tokens/{id}", tag = "tokens",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Token id or masked form")),
-    responses((status = 204, description = "Deleted"), (status = 401, body = super::Problem), (status = 404, body = super::Problem))
+    responses((status = 204, description = "Deleted"), (status = 401, body = super::Problem), (status = 403, description = "The caller's roles do not allow this on their own tokens", body = super::Problem), (status = 404, body = super::Problem))
 )]
 pub async fn delete(
     State(state): State<AppState>,
@@ -219,6 +227,7 @@ pub async fn delete(
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
+    authorize_own(&state, &principal, Entity::Token, Action::Delete).await?;
     state
         .accounts
         .delete_token(principal.user_id, &token_ref(&id)?, &client)

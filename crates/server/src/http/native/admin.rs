@@ -1,0 +1,1108 @@
+//! User and role administration: `/auth/v1/admin/users...` and `/auth/v1/admin/roles...`.
+//!
+//! Who may call what is decided by the core, never here: each handler calls one admin use
+//! case with the caller as `Actor`. Instance admins may do everything; a custom role grants
+//! actions on every user, on listed users, or on the holder's own account; an organisation's
+//! admins manage the accounts of its plain members (`?org=` on the list and on create). A
+//! caller without any such right gets 403 `forbidden`, whether or not the target exists.
+
+use std::collections::BTreeMap;
+
+use accounts::access::{Action, Entity, OrgId, Permission, Role, RoleId, RoleSpec, Scope};
+use accounts::admin::MAX_PAGE;
+use accounts::store::{UserCursor, UserQuery};
+use accounts::{
+    AccountSpec, AccountUpdate, Actor, EmailAddress, InvalidInput, User, UserId, UserStatus,
+    Username,
+};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::account::{accepted, Ended};
+use super::me::{ProfilePatch, UserView};
+use super::{ApiError, ApiJson, ApiPath, Authenticated};
+use crate::http::AppState;
+
+/// A page when the caller names no `limit`.
+const DEFAULT_PAGE: u32 = 50;
+
+// ------------------------------------------------------------------ shapes
+
+/// An account's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusName {
+    /// Registered, address not verified yet: cannot sign in.
+    Pending,
+    Active,
+    /// Switched off: no login, no credential works.
+    Disabled,
+}
+
+impl From<StatusName> for UserStatus {
+    fn from(s: StatusName) -> Self {
+        match s {
+            StatusName::Pending => Self::Pending,
+            StatusName::Active => Self::Active,
+            StatusName::Disabled => Self::Disabled,
+        }
+    }
+}
+
+/// A user as administrators see them: the account, its profile claims, its public number
+/// and its instance roles.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminUserView {
+    #[serde(flatten)]
+    pub user: UserView,
+    /// The public numeric id integer-id dialects show (random, so it reveals no order).
+    pub number: i64,
+    /// Ids of the user's instance roles (`1` admin, `2` user, others custom).
+    pub roles: Vec<i64>,
+}
+
+impl AdminUserView {
+    async fn of(state: &AppState, user: User) -> Result<Self, ApiError> {
+        let roles = state.accounts.roles_of(user.id).await?;
+        Ok(Self {
+            number: user.number,
+            roles: roles.into_iter().map(|r| r.id.0).collect(),
+            user: user.into(),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UserListQuery {
+    /// A prefix of the username, or of the e-mail address when it contains `@`
+    /// (case-insensitive). It also sets the order: by username, by e-mail, or (without `q`)
+    /// by creation.
+    pub q: Option<String>,
+    #[param(inline)]
+    pub status: Option<StatusName>,
+    /// Only holders of this role id.
+    pub role: Option<i64>,
+    /// Only members of this organisation (its admins may list them).
+    pub org: Option<Uuid>,
+    /// `next` from the previous page, passed back unchanged with the same `q`.
+    pub after: Option<String>,
+    /// 1 to 200 (default 50).
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPage {
+    pub users: Vec<AdminUserView>,
+    /// An opaque cursor for the next page (`after`); `null` on the last page.
+    pub next: Option<String>,
+}
+
+/// A new account. Profile claims (`name`, `locale`, ...) may be given at the top level as
+/// on `PATCH /auth/v1/me`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewAccount {
+    pub username: String,
+    pub email: String,
+    /// Checked against the password policy. Omitted: the account has no password until a
+    /// reset gives it one.
+    pub password: Option<String>,
+    /// Default `active`.
+    #[schema(inline)]
+    pub status: Option<StatusName>,
+    /// Default `false`.
+    #[serde(default)]
+    pub email_verified: bool,
+    /// Instance role ids; default `[2]`, the built-in `user` role. Granting a role needs
+    /// the right to change that role.
+    #[serde(default)]
+    pub roles: Vec<i64>,
+    #[serde(flatten)]
+    pub claims: ProfilePatch,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, serde_json::Value>,
+}
+
+/// One account, or an array of them created all or none.
+#[derive(Debug, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // describes the body for the OpenAPI document; parsed by hand
+pub enum NewAccounts {
+    One(Box<NewAccount>),
+    Many(Vec<NewAccount>),
+}
+
+/// What `POST /auth/v1/admin/users` answers: the same shape as it was sent.
+#[derive(Debug, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // describes the answer for the OpenAPI document
+pub enum CreatedUsers {
+    One(Box<AdminUserView>),
+    Many(Vec<AdminUserView>),
+}
+
+/// An administrator's change to an account: missing = keep. Profile claims as on
+/// `PATCH /auth/v1/me` (`null` clears one).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AccountPatch {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub email_verified: Option<bool>,
+    #[schema(inline)]
+    pub status: Option<StatusName>,
+    /// A new password (policy-checked); every session of the user ends.
+    pub password: Option<String>,
+    #[serde(flatten)]
+    pub claims: ProfilePatch,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleIds {
+    /// Role ids.
+    pub roles: Vec<i64>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    /// Set this password (every session ends). Omitted: the user is mailed a reset code
+    /// and link.
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revoked {
+    pub revoked: usize,
+}
+
+/// The kinds of things a permission is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityName {
+    User,
+    Role,
+    Organization,
+    Token,
+    Session,
+    Audit,
+    Mail,
+}
+
+impl From<EntityName> for Entity {
+    fn from(e: EntityName) -> Self {
+        match e {
+            EntityName::User => Self::User,
+            EntityName::Role => Self::Role,
+            EntityName::Organization => Self::Organization,
+            EntityName::Token => Self::Token,
+            EntityName::Session => Self::Session,
+            EntityName::Audit => Self::Audit,
+            EntityName::Mail => Self::Mail,
+        }
+    }
+}
+
+impl From<Entity> for EntityName {
+    fn from(e: Entity) -> Self {
+        match e {
+            Entity::User => Self::User,
+            Entity::Role => Self::Role,
+            Entity::Organization => Self::Organization,
+            Entity::Token => Self::Token,
+            Entity::Session => Self::Session,
+            Entity::Audit => Self::Audit,
+            Entity::Mail => Self::Mail,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionName {
+    Read,
+    Create,
+    Update,
+    Delete,
+}
+
+impl From<ActionName> for Action {
+    fn from(a: ActionName) -> Self {
+        match a {
+            ActionName::Read => Self::Read,
+            ActionName::Create => Self::Create,
+            ActionName::Update => Self::Update,
+            ActionName::Delete => Self::Delete,
+        }
+    }
+}
+
+impl From<Action> for ActionName {
+    fn from(a: Action) -> Self {
+        match a {
+            Action::Read => Self::Read,
+            Action::Create => Self::Create,
+            Action::Update => Self::Update,
+            Action::Delete => Self::Delete,
+        }
+    }
+}
+
+/// Which entities of its kind a permission covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScopeName {
+    /// Every entity of the kind (and the collection: list, create).
+    All,
+    /// Only those listed in `ids`: users by their `number`, roles by id.
+    Ids,
+    /// Only the holder's own account and what it owns (their tokens, sessions).
+    Own,
+}
+
+/// One grant: `action` on `entity`, within `scope`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionView {
+    /// `null` or absent: every kind.
+    #[serde(default)]
+    pub entity: Option<EntityName>,
+    /// `null` or absent: every action.
+    #[serde(default)]
+    pub action: Option<ActionName>,
+    pub scope: ScopeName,
+    /// With `scope: "ids"` (and only then): users' numbers or roles' ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<Vec<i64>>,
+}
+
+impl From<Permission> for PermissionView {
+    fn from(p: Permission) -> Self {
+        let (scope, ids) = match p.scope {
+            Scope::All => (ScopeName::All, None),
+            Scope::Ids(ids) => (ScopeName::Ids, Some(ids)),
+            Scope::Own => (ScopeName::Own, None),
+        };
+        Self {
+            entity: p.entity.map(Into::into),
+            action: p.action.map(Into::into),
+            scope,
+            ids,
+        }
+    }
+}
+
+impl PermissionView {
+    fn parse(self, index: usize) -> Result<Permission, ApiError> {
+        let scope = match (self.scope, self.ids) {
+            (ScopeName::All, None) => Scope::All,
+            (ScopeName::Own, None) => Scope::Own,
+            (ScopeName::Ids, Some(ids)) => Scope::Ids(ids),
+            (ScopeName::Ids, None) => {
+                return Err(invalid_field(
+                    format!("permissions[{index}].ids"),
+                    "`scope: \"ids\"` needs `ids`, the list of numbers it covers",
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(invalid_field(
+                    format!("permissions[{index}].ids"),
+                    "`ids` goes only with `scope: \"ids\"`",
+                ))
+            }
+        };
+        Ok(Permission {
+            entity: self.entity.map(Into::into),
+            action: self.action.map(Into::into),
+            scope,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleView {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    /// `admin` (1) and `user` (2): never changed nor deleted.
+    pub builtin: bool,
+    pub permissions: Vec<PermissionView>,
+}
+
+impl From<Role> for RoleView {
+    fn from(r: Role) -> Self {
+        Self {
+            id: r.id.0,
+            name: r.name,
+            description: r.description,
+            builtin: r.builtin,
+            permissions: r.permissions.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// A custom role: a name and its permissions.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleBody {
+    /// 1 to 64 characters, unique.
+    pub name: String,
+    /// At most 500 characters.
+    #[serde(default)]
+    pub description: String,
+    /// At most 100.
+    pub permissions: Vec<PermissionView>,
+}
+
+impl RoleBody {
+    fn parse(self) -> Result<RoleSpec, ApiError> {
+        let permissions = self
+            .permissions
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| p.parse(i))
+            .collect::<Result<_, _>>()?;
+        Ok(RoleSpec {
+            name: self.name,
+            description: self.description,
+            permissions,
+        })
+    }
+}
+
+// ------------------------------------------------------------------ parsing helpers
+
+fn invalid_field(field: String, detail: &str) -> ApiError {
+    ApiError {
+        field: Some(field),
+        ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", detail)
+    }
+}
+
+fn invalid_query(rejection: QueryRejection) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+        rejection.body_text(),
+    )
+}
+
+/// Where item `index` of a bulk body is, as a prefix for field names and details.
+fn at(index: Option<usize>) -> String {
+    index.map(|i| format!("[{i}].")).unwrap_or_default()
+}
+
+/// A body field that breaks a rule; in a bulk body, `field` names the item (`[3].email`).
+fn invalid_at(index: Option<usize>, input: InvalidInput) -> ApiError {
+    let mut error = ApiError::invalid(input);
+    if let Some(field) = &mut error.field {
+        *field = format!("{}{field}", at(index));
+    }
+    error
+}
+
+/// The shapes with flattened profile claims cannot use `deny_unknown_fields`; this refuses
+/// what the claims did not take, like every other native body does (422).
+fn refuse_unknown(
+    index: Option<usize>,
+    unknown: &BTreeMap<String, serde_json::Value>,
+) -> Result<(), ApiError> {
+    match unknown.keys().next() {
+        None => Ok(()),
+        Some(key) => Err(ApiError {
+            field: Some(format!("{}{key}", at(index))),
+            ..ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "malformed_body",
+                format!("{}unknown field `{key}`", at(index)),
+            )
+        }),
+    }
+}
+
+fn malformed_at(index: Option<usize>, e: serde_json::Error) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "malformed_body",
+        format!("{}{e}", at(index)),
+    )
+}
+
+impl NewAccount {
+    fn parse(self, index: Option<usize>) -> Result<AccountSpec, ApiError> {
+        refuse_unknown(index, &self.unknown)?;
+        Ok(AccountSpec {
+            username: Username::parse(&self.username).map_err(|e| invalid_at(index, e))?,
+            email: EmailAddress::parse(&self.email).map_err(|e| invalid_at(index, e))?,
+            password: self.password,
+            status: self.status.map_or(UserStatus::Active, Into::into),
+            email_verified: self.email_verified,
+            roles: self.roles.into_iter().map(RoleId).collect(),
+            profile: self.claims.into(),
+        })
+    }
+}
+
+impl AccountPatch {
+    fn parse(self) -> Result<AccountUpdate, ApiError> {
+        refuse_unknown(None, &self.unknown)?;
+        Ok(AccountUpdate {
+            username: self
+                .username
+                .as_deref()
+                .map(Username::parse)
+                .transpose()
+                .map_err(ApiError::invalid)?,
+            email: self
+                .email
+                .as_deref()
+                .map(EmailAddress::parse)
+                .transpose()
+                .map_err(ApiError::invalid)?,
+            email_verified: self.email_verified,
+            status: self.status.map(Into::into),
+            profile: self.claims.into(),
+            password: self.password,
+        })
+    }
+}
+
+// ------------------------------------------------------------------ the cursor
+
+/// The sort order of a user listing, which the text filter picks (see `UserQuery`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    Id,
+    Username,
+    Email,
+}
+
+impl Order {
+    fn of(text: Option<&str>) -> Self {
+        match text {
+            None => Self::Id,
+            Some(t) if t.contains('@') => Self::Email,
+            Some(_) => Self::Username,
+        }
+    }
+
+    fn cursor_after(self, user: &User) -> UserCursor {
+        match self {
+            Self::Id => UserCursor::Id(user.id),
+            Self::Username => UserCursor::Username(user.username.to_string()),
+            Self::Email => UserCursor::Email(user.email.to_string()),
+        }
+    }
+}
+
+/// `next`: base64url (no padding) of `i:<uuid>`, `u:<username>` or `e:<email>`. Clients
+/// treat it as opaque; its form may change.
+fn encode_cursor(cursor: &UserCursor) -> String {
+    let raw = match cursor {
+        UserCursor::Id(id) => format!("i:{id}"),
+        UserCursor::Username(name) => format!("u:{name}"),
+        UserCursor::Email(email) => format!("e:{email}"),
+    };
+    base64url::encode(raw.as_bytes())
+}
+
+/// A cursor that does not decode, or belongs to another order (the client changed `q`), is
+/// refused rather than silently restarting the listing.
+fn decode_cursor(raw: &str, order: Order) -> Result<UserCursor, ApiError> {
+    let bad = |detail: &str| ApiError {
+        field: Some("after".into()),
+        ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", detail)
+    };
+    let text = base64url::decode(raw)
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| bad("`after` is not a cursor from this API; pass `next` back unchanged"))?;
+    let cursor = match text.split_once(':') {
+        Some(("i", id)) => id.parse::<Uuid>().ok().map(|id| UserCursor::Id(UserId(id))),
+        Some(("u", name)) if !name.is_empty() => Some(UserCursor::Username(name.to_owned())),
+        Some(("e", email)) if !email.is_empty() => Some(UserCursor::Email(email.to_owned())),
+        _ => None,
+    }
+    .ok_or_else(|| bad("`after` is not a cursor from this API; pass `next` back unchanged"))?;
+    let matches = matches!(
+        (&cursor, order),
+        (UserCursor::Id(_), Order::Id)
+            | (UserCursor::Username(_), Order::Username)
+            | (UserCursor::Email(_), Order::Email)
+    );
+    if !matches {
+        return Err(bad(
+            "`after` belongs to a listing with another `q`; start again without `after`",
+        ));
+    }
+    Ok(cursor)
+}
+
+/// Unpadded base64url (RFC 4648 §5), enough for cursors.
+mod base64url {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    pub fn encode(bytes: &[u8]) -> String {
+        let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+        for chunk in bytes.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+            for i in 0..=chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            }
+        }
+        out
+    }
+
+    pub fn decode(text: &str) -> Option<Vec<u8>> {
+        let values = text
+            .bytes()
+            .map(|c| ALPHABET.iter().position(|a| *a == c).map(|v| v as u32))
+            .collect::<Option<Vec<_>>>()?;
+        if values.len() % 4 == 1 {
+            return None;
+        }
+        let mut out = Vec::with_capacity(values.len() * 3 / 4);
+        for chunk in values.chunks(4) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, v)| n | (v << (18 - 6 * i)));
+            let bytes = chunk.len() - 1;
+            // Canonical form only: the unused low bits of the last character are zero.
+            if n & ((1 << (24 - 8 * bytes)) - 1) != 0 {
+                return None;
+            }
+            for i in 0..bytes {
+                out.push((n >> (16 - 8 * i)) as u8);
+            }
+        }
+        Some(out)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn round_trips_and_refuses_garbage() {
+            for s in [
+                "",
+                "a",
+                "ab",
+                "abc",
+                "u:alice",
+                "e:bob@example.com",
+                "i:0190\u{e9}",
+            ] {
+                let encoded = super::encode(s.as_bytes());
+                assert!(!encoded.contains('='));
+                assert_eq!(super::decode(&encoded).unwrap(), s.as_bytes(), "{encoded}");
+            }
+            assert_eq!(super::encode(b"u:al"), "dTphbA");
+            assert_eq!(super::decode("dTphbA").unwrap(), b"u:al");
+            assert!(super::decode("dTphbB").is_none(), "non-canonical");
+            assert!(super::decode("a").is_none());
+            assert!(super::decode("ab+/").is_none());
+            assert!(super::decode("ab==").is_none());
+        }
+    }
+}
+
+// ------------------------------------------------------------------ users
+
+/// A page of users, filtered and ordered by the query.
+#[utoipa::path(
+    get, path = "/auth/v1/admin/users", tag = "admin",
+    security(("bearer" = [])),
+    params(UserListQuery),
+    responses(
+        (status = 200, body = UserPage),
+        (status = 400, description = "A parameter does not parse, or `after` is not a cursor of this listing", body = super::Problem),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Needs `user:read` on all users, or `org` naming an organisation the caller administers", body = super::Problem),
+    )
+)]
+pub async fn list_users(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    query: Result<Query<UserListQuery>, QueryRejection>,
+) -> Result<axum::Json<UserPage>, ApiError> {
+    let Query(q) = query.map_err(invalid_query)?;
+    let text =
+        q.q.as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_lowercase);
+    let order = Order::of(text.as_deref());
+    let after = q
+        .after
+        .as_deref()
+        .map(|raw| decode_cursor(raw, order))
+        .transpose()?;
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let query = UserQuery {
+        text,
+        status: q.status.map(Into::into),
+        role: q.role.map(RoleId),
+        org: q.org.map(OrgId),
+        after,
+        limit,
+    };
+    let users = state
+        .accounts
+        .list_users(&Actor::from(&principal), query)
+        .await?;
+    let next = match users.last() {
+        Some(last) if users.len() >= limit as usize => {
+            Some(encode_cursor(&order.cursor_after(last)))
+        }
+        _ => None,
+    };
+    let mut views = Vec::with_capacity(users.len());
+    for user in users {
+        views.push(AdminUserView::of(&state, user).await?);
+    }
+    Ok(axum::Json(UserPage { users: views, next }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CreateQuery {
+    /// Make the new accounts members of this organisation; its admins may create them.
+    pub org: Option<Uuid>,
+}
+
+/// Create one account, or several all or none.
+#[utoipa::path(
+    post, path = "/auth/v1/admin/users", tag = "admin",
+    security(("bearer" = [])),
+    params(CreateQuery),
+    request_body = NewAccounts,
+    responses(
+        (status = 201, description = "Created: an object for an object, an array for an array", body = CreatedUsers),
+        (status = 400, description = "A field breaks a rule (`field` names it; `[i].` the item), or a weak password", body = super::Problem),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Needs `user:create`, or admin of `org`; granting a role needs `role:update` on it", body = super::Problem),
+        (status = 404, description = "No such organisation", body = super::Problem),
+        (status = 409, description = "A username or address is taken (also twice in one body); nothing was created", body = super::Problem),
+        (status = 422, body = super::Problem),
+    )
+)]
+pub async fn create_users(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    query: Result<Query<CreateQuery>, QueryRejection>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(invalid_query)?;
+    let (items, many) = match body {
+        serde_json::Value::Array(items) => (items, true),
+        one => (vec![one], false),
+    };
+    let mut specs = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let index = many.then_some(i);
+        let account: NewAccount =
+            serde_json::from_value(item).map_err(|e| malformed_at(index, e))?;
+        specs.push(account.parse(index)?);
+    }
+    let users = state
+        .accounts
+        .create_users(&Actor::from(&principal), specs, q.org.map(OrgId))
+        .await?;
+    let mut views = Vec::with_capacity(users.len());
+    for user in users {
+        views.push(AdminUserView::of(&state, user).await?);
+    }
+    let body = if many {
+        axum::Json(views).into_response()
+    } else {
+        match views.pop() {
+            Some(view) => axum::Json(view).into_response(),
+            None => return Err(ApiError::internal()),
+        }
+    };
+    Ok((StatusCode::CREATED, body).into_response())
+}
+
+/// One user.
+#[utoipa::path(
+    get, path = "/auth/v1/admin/users/{id}", tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = AdminUserView),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Needs `user:read` on this user", body = super::Problem),
+        (status = 404, body = super::Problem),
+    )
+)]
+pub async fn get_user(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<axum::Json<AdminUserView>, ApiError> {
+    let user = state
+        .accounts
+        .get_user(&Actor::from(&principal), UserId(id))
+        .await?;
+    Ok(axum::Json(AdminUserView::of(&state, user).await?))
+}
+
+/// Change an account: username, address, verification, status, password, claims.
+#[utoipa::path(
+    patch, path = "/auth/v1/admin/users/{id}", tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body = AccountPatch,
+    responses(
+        (status = 200, body = AdminUserView),
+        (status = 400, body = super::Problem),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Needs `user:update` on this user; on oneself only claims and username", body = super::Problem),
+        (status = 404, body = super::Problem),
+        (status = 409, description = "Username or address taken", body = super::Problem),
+        (status = 422, body = super::Problem),
+    )
+)]
+pub async fn update_user(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<AccountPatch>,
+) -> Result<axum::Json<AdminUserView>, ApiError> {
+    let update = body.parse()?;
+    let user = state
+        .accounts
+        .update_user(&Actor::from(&principal), UserId(id), update)
+        .await?;
+    Ok(axum::Json(AdminUserView::of(&state, user).await?))
+}
+
+/// Delete an account and everything it owns (tokens, sessions, files, memberships).
+#[utoipa::path(
+    delete, path = "/auth/v1/admin/users/{id}", tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Needs `user:delete` on this user", body = super::Problem),
+        (status = 404, body = super::Problem),
+    )
+)]
+pub async fn delete_user(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .accounts
+        .delete_user(&Actor::from(&principal), UserId(id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_enabled(
+    state: AppState,
+    principal: accounts::Principal,
+    id: Uuid,
+    enabled: bool,
+) -> Result<axum::Json<AdminUserView>, ApiError> {
+    let user = state
+        .accounts
+        .set_user_enabled(&Actor::from(&principal), UserId(id), enabled)
+        .await?;
+    Ok(axum::Json(AdminUserView::of(&state, user).await?))
+}
+
+/// Disable an account: no login, every credential stops working, sessions end.
+#[utoipa::path(
+    post, path = "/auth/v1/admin/users/{id}/disable", tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = AdminUserView),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Needs `user:update` on this user; never on oneself", body = super::Problem),
+        (status = 404, body = super::Problem),
+    )
+)]
+pub async fn disable_user(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<axum::Json<AdminUserView>, ApiError> {
+    set_enabled(state, principal, id, false).await
+}
+
+/// Enable a disabled account (its tokens work again; ended sessions stay ended).
+#[utoipa::path(
+    post, path = "/auth/v1/admin/users/{id}/enable", tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = AdminUserView),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Needs `user:update` on this user; never on oneself", body = super::Problem),
+        (status = 404, body = super::Problem),
+    )
+)]
+pub async fn enable_user(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<axum::Json<AdminUserView>, ApiError> {
+    set_enabled(state, principal, id, true).await
+}
+
+/// The user's instance roles, with their permissions.
+#[utoipa::path(
+    get, path = "/auth/v1/admin/users/{id}/roles", tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = [RoleView]),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Needs `user:read` on this user", body = super::Problem),
+        (status = 404, body = super::Problem),
+    )
+)]
+pub async fn user_roles(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<axum::Json<Vec<RoleView>>, ApiError> {
+    // `roles_of` takes no actor: reading the user is the check.
+    let user = state
+        .accounts
+        .get_user(&Actor::from(&principal), UserId(id))
+        .await?;
+    let roles = state.accounts.roles_of(user.id).await?;
+    Ok(axum::Json(roles.into_iter().map(Into::into).collect()))
+}
+
+/// Replace the user's instance roles.
+#[utoipa::path(
+    put, path = "/auth/v1/admin/users/{id}/roles", tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body = RoleIds,
+    responses(
+        (status = 200, description = "The roles now held", body = RoleIds),
+        (status = 400, description = "No role has one of the ids", body = super::Problem),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Needs `user:update` on this user and `role:update` on every role granted or taken away", body = super::Problem),
+        (status = 404, body = super::Problem),
+    )
+)]
+pub async fn set_user_roles(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<RoleIds>,
+) -> Result<axum::Json<RoleIds>, ApiError> {
+    let roles = state
+        .accounts
+        .set_user_roles(
+            &Actor::from(&principal),
+            UserId(id),
+            body.roles.into_iter().map(RoleId).collect(),
+        )
+        .await?;
+    Ok(axum::Json(RoleIds {
+        roles: roles.into_iter().map(|r| r.0).collect(),
+    }))
+}
+
+/// Reset a user's password: set it (every session ends), or mail them a reset code and link.
+#[utoipa::path(
+    post, path = "/auth/v1/admin/users/{id}/reset-password", tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body = ResetRequest,
+    responses(
+        (status = 202, description = "A reset code and link are on their way to the user", body = super::account::Accepted),
+        (status = 204, description = "Password set; the user's sessions ended"),
+        (status = 400, description = "Weak password", body = super::Problem),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Needs `user:update` on this user", body = super::Problem),
+        (status = 404, body = super::Problem),
+    )
+)]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<ResetRequest>,
+) -> Result<Response, ApiError> {
+    let mailing = body.password.is_none();
+    state
+        .accounts
+        .admin_reset_password(&Actor::from(&principal), UserId(id), body.password)
+        .await?;
+    Ok(if mailing {
+        accepted("a reset code and link are on their way to the user's address")
+    } else {
+        StatusCode::NO_CONTENT.into_response()
+    })
+}
+
+/// End every session of the user.
+#[utoipa::path(
+    delete, path = "/auth/v1/admin/users/{id}/sessions", tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = Ended),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Needs `session:delete` on this user", body = super::Problem),
+        (status = 404, body = super::Problem),
+    )
+)]
+pub async fn end_sessions(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<axum::Json<Ended>, ApiError> {
+    let ended = state
+        .accounts
+        .end_user_sessions(&Actor::from(&principal), UserId(id))
+        .await?;
+    Ok(axum::Json(Ended { ended }))
+}
+
+/// Delete every API token of the user.
+#[utoipa::path(
+    delete, path = "/auth/v1/admin/users/{id}/tokens", tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = Revoked),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Needs `token:delete` on this user", body = super::Problem),
+        (status = 404, body = super::Problem),
+    )
+)]
+pub async fn revoke_tokens(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<axum::Json<Revoked>, ApiError> {
+    let revoked = state
+        .accounts
+        .revoke_user_tokens(&Actor::from(&principal), UserId(id))
+        .await?;
+    Ok(axum::Json(Revoked { revoked }))
+}
+
+// ------------------------------------------------------------------ roles
+
+/// Every role, with its permissions.
+#[utoipa::path(
+    get, path = "/auth/v1/admin/roles", tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = [RoleView]),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Needs `role:read`", body = super::Problem),
+    )
+)]
+pub async fn list_roles(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<axum::Json<Vec<RoleView>>, ApiError> {
+    let roles = state.accounts.list_roles(&Actor::from(&principal)).await?;
+    Ok(axum::Json(roles.into_iter().map(Into::into).collect()))
+}
+
+/// Create a custom role.
+#[utoipa::path(
+    post, path = "/auth/v1/admin/roles", tag = "admin",
+    security(("bearer" = [])),
+    request_body = RoleBody,
+    responses(
+        (status = 201, body = RoleView),
+        (status = 400, body = super::Problem),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Needs `role:create`", body = super::Problem),
+        (status = 409, description = "The name is taken", body = super::Problem),
+        (status = 422, body = super::Problem),
+    )
+)]
+pub async fn create_role(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiJson(body): ApiJson<RoleBody>,
+) -> Result<Response, ApiError> {
+    let role = state
+        .accounts
+        .create_role(&Actor::from(&principal), body.parse()?)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(RoleView::from(role))).into_response())
+}
+
+/// Replace a custom role's name, description and permissions.
+#[utoipa::path(
+    put, path = "/auth/v1/admin/roles/{id}", tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    request_body = RoleBody,
+    responses(
+        (status = 200, body = RoleView),
+        (status = 400, body = super::Problem),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Needs `role:update` on this role", body = super::Problem),
+        (status = 404, body = super::Problem),
+        (status = 409, description = "A built-in role, or the name is taken", body = super::Problem),
+        (status = 422, body = super::Problem),
+    )
+)]
+pub async fn update_role(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<RoleBody>,
+) -> Result<axum::Json<RoleView>, ApiError> {
+    let role = state
+        .accounts
+        .update_role(&Actor::from(&principal), RoleId(id), body.parse()?)
+        .await?;
+    Ok(axum::Json(role.into()))
+}
+
+/// Delete a custom role; its holders lose it.
+#[utoipa::path(
+    delete, path = "/auth/v1/admin/roles/{id}", tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Needs `role:delete` on this role", body = super::Problem),
+        (status = 404, body = super::Problem),
+        (status = 409, description = "A built-in role", body = super::Problem),
+    )
+)]
+pub async fn delete_role(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .accounts
+        .delete_role(&Actor::from(&principal), RoleId(id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,291 @@
+//! Organisations (tenants; Glowmarkt's applications, Trieve's organisations) and their
+//! members: `/auth/v1/orgs...`.
+//!
+//! Who may call what is decided by the core: anyone with the `user` role may create an
+//! organisation and becomes its owner; members read it and its member list; its admins and
+//! owners rename it and manage members (only owners make or unmake owners, and only owners
+//! delete it); instance admins may do everything.
+
+use accounts::access::{Membership, OrgId, OrgRole, Organization};
+use accounts::{Actor, UserId};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{ApiError, ApiJson, ApiPath, Authenticated};
+use crate::http::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrgView {
+    /// The organisation's id (Glowmarkt clients send it as `applicationId`).
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Organization> for OrgView {
+    fn from(o: Organization) -> Self {
+        Self {
+            id: o.id.0,
+            name: o.name,
+            created_at: o.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrgName {
+    /// 1 to 100 characters.
+    pub name: String,
+}
+
+/// A member's role inside one organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgRoleName {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl From<OrgRoleName> for OrgRole {
+    fn from(r: OrgRoleName) -> Self {
+        match r {
+            OrgRoleName::Owner => Self::Owner,
+            OrgRoleName::Admin => Self::Admin,
+            OrgRoleName::Member => Self::Member,
+        }
+    }
+}
+
+impl From<OrgRole> for OrgRoleName {
+    fn from(r: OrgRole) -> Self {
+        match r {
+            OrgRole::Owner => Self::Owner,
+            OrgRole::Admin => Self::Admin,
+            OrgRole::Member => Self::Member,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberView {
+    pub user_id: Uuid,
+    pub role: OrgRoleName,
+    /// When they joined.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Membership> for MemberView {
+    fn from(m: Membership) -> Self {
+        Self {
+            user_id: m.user_id.0,
+            role: m.role.into(),
+            created_at: m.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberRole {
+    pub role: OrgRoleName,
+}
+
+/// The organisations the caller may see: all of them for instance admins, else their own.
+#[utoipa::path(
+    get, path = "/auth/v1/orgs", tag = "organizations",
+    security(("bearer" = [])),
+    responses((status = 200, body = [OrgView]), (status = 401, body = super::Problem))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<axum::Json<Vec<OrgView>>, ApiError> {
+    let orgs = state.accounts.list_orgs(&Actor::from(&principal)).await?;
+    Ok(axum::Json(orgs.into_iter().map(Into::into).collect()))
+}
+
+/// Create an organisation; the caller becomes its owner.
+#[utoipa::path(
+    post, path = "/auth/v1/orgs", tag = "organizations",
+    security(("bearer" = [])),
+    request_body = OrgName,
+    responses(
+        (status = 201, body = OrgView),
+        (status = 400, body = super::Problem),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Needs `organization:create` (the `user` role has it)", body = super::Problem),
+    )
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiJson(body): ApiJson<OrgName>,
+) -> Result<Response, ApiError> {
+    let org = state
+        .accounts
+        .create_org(&Actor::from(&principal), &body.name)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(OrgView::from(org))).into_response())
+}
+
+/// One organisation.
+#[utoipa::path(
+    get, path = "/auth/v1/orgs/{id}", tag = "organizations",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = OrgView),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Not a member", body = super::Problem),
+        (status = 404, body = super::Problem),
+    )
+)]
+pub async fn get_one(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<axum::Json<OrgView>, ApiError> {
+    let org = state
+        .accounts
+        .org(&Actor::from(&principal), OrgId(id))
+        .await?;
+    Ok(axum::Json(org.into()))
+}
+
+/// Rename an organisation.
+#[utoipa::path(
+    patch, path = "/auth/v1/orgs/{id}", tag = "organizations",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body = OrgName,
+    responses(
+        (status = 200, body = OrgView),
+        (status = 400, body = super::Problem),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Not an admin or owner of it", body = super::Problem),
+        (status = 404, body = super::Problem),
+    )
+)]
+pub async fn rename(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<OrgName>,
+) -> Result<axum::Json<OrgView>, ApiError> {
+    let org = state
+        .accounts
+        .rename_org(&Actor::from(&principal), OrgId(id), &body.name)
+        .await?;
+    Ok(axum::Json(org.into()))
+}
+
+/// Delete an organisation and its memberships; the members' accounts stay.
+#[utoipa::path(
+    delete, path = "/auth/v1/orgs/{id}", tag = "organizations",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Not an owner of it", body = super::Problem),
+        (status = 404, body = super::Problem),
+    )
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .accounts
+        .delete_org(&Actor::from(&principal), OrgId(id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The organisation's members and their roles.
+#[utoipa::path(
+    get, path = "/auth/v1/orgs/{id}/members", tag = "organizations",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = [MemberView]),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Not a member", body = super::Problem),
+        (status = 404, body = super::Problem),
+    )
+)]
+pub async fn members(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<axum::Json<Vec<MemberView>>, ApiError> {
+    let members = state
+        .accounts
+        .org_members(&Actor::from(&principal), OrgId(id))
+        .await?;
+    Ok(axum::Json(members.into_iter().map(Into::into).collect()))
+}
+
+/// Add a member, or change their role.
+#[utoipa::path(
+    put, path = "/auth/v1/orgs/{id}/members/{user_id}", tag = "organizations",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    request_body = MemberRole,
+    responses(
+        (status = 204, description = "The user holds the role"),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Not an admin of it; owners are made and unmade by owners only", body = super::Problem),
+        (status = 404, description = "No such organisation or user", body = super::Problem),
+        (status = 422, body = super::Problem),
+    )
+)]
+pub async fn set_member(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath((id, user_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(body): ApiJson<MemberRole>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .accounts
+        .set_member(
+            &Actor::from(&principal),
+            OrgId(id),
+            UserId(user_id),
+            body.role.into(),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove a member (members may remove themselves: leave).
+#[utoipa::path(
+    delete, path = "/auth/v1/orgs/{id}/members/{user_id}", tag = "organizations",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Not an admin of it (owners only by owners)", body = super::Problem),
+        (status = 404, description = "Not a member", body = super::Problem),
+    )
+)]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath((id, user_id)): ApiPath<(Uuid, Uuid)>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .accounts
+        .remove_member(&Actor::from(&principal), OrgId(id), UserId(user_id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
