@@ -732,8 +732,8 @@ impl Accounts {
             .map(|m| m.role))
     }
 
-    /// Adds a member or changes their role. Admins manage members and admins; only owners
-    /// make or unmake owners.
+    /// Adds a member or changes their role. Admins manage plain members; only owners add,
+    /// change or remove admins and owners (`Grants::allows`).
     pub async fn set_member(
         &self,
         actor: &Actor,

@@ -100,7 +100,11 @@ async fn registered_through_glowmarkt_signs_in_through_alsid_and_is_seen_through
     assert_eq!(details["username"], me["username"]);
 
     // A FreeChat token works on Alsid, and Alsid's logout ends the session on every surface.
-    let r = app.post("/api/v1/account/token", &key).send().await.unwrap();
+    let r = app
+        .post("/api/v1/account/token", &key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let freechat_token = r.text().await.unwrap();
     let r = app
