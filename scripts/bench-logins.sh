@@ -2,7 +2,8 @@
 # Login benchmark (not a test; run by hand). A release `gatehouse serve` on loopback with a
 # fresh data dir, LOGIN_CONNECTIONS users and one API token, then:
 #   ceiling  `loadbench hash-ceiling`: time of one argon2id hash (the one a login costs,
-#            m=19456 KiB t=2 p=1; argon2 called directly on one thread, memory block reused)
+#            m=19456 KiB t=2 p=1; the core's own verification, PasswordHasher::check_blocking,
+#            on one thread: reference C with AVX2 where the CPU has it, else RustCrypto)
 #            and ceiling = cores / that time, in logins/s; built with
 #            the same profile and RUSTFLAGS as the server, in the same cargo invocation;
 #            measured right before and right after (a), and the mean of the two is used
@@ -16,9 +17,12 @@
 #   3. logins/s (a) >= 136 (best peer at these argon2id parameters, 16 clients)
 #
 # Environment overrides:
-#   BUILD              default | native (default: default). default = a plain release build,
-#                      what you would ship; native = RUSTFLAGS="-C target-cpu=native" built
-#                      into target/native (tied to this CPU; not a portable binary)
+#   BUILD              default | fast | native (default: default). default = a plain release
+#                      build (RustCrypto argon2); fast = the same with the `fast-argon2`
+#                      feature (the AVX2-built reference C argon2, chosen at run time when the
+#                      CPU has AVX2; needs libclang to build), into target/fast: still a
+#                      portable binary; native = RUSTFLAGS="-C target-cpu=native" built into
+#                      target/native (tied to this CPU; not a portable binary)
 #   HASH_WORKERS       the server's --password-hash-workers (default: the server's, = cores)
 #   LOGIN_CONNECTIONS  concurrent login clients (default 16)
 #   PROBE_CONNECTIONS  probe connections in (b) (default 4)
@@ -53,10 +57,16 @@ GOAL_RATIO=0.85
 GOAL_P99_MS=10
 GOAL_PEER_PER_S=136
 
+FEATURES=()
 case "$BUILD" in
 default)
     unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
     TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+    ;;
+fast)
+    unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
+    TARGET_DIR="${CARGO_TARGET_DIR:-target}/fast"
+    FEATURES=(--features gatehouse/fast-argon2,loadbench/fast-argon2)
     ;;
 native)
     unset CARGO_ENCODED_RUSTFLAGS
@@ -64,7 +74,7 @@ native)
     TARGET_DIR=target/native
     ;;
 *)
-    echo "BUILD must be default or native, got '$BUILD'" >&2
+    echo "BUILD must be default, fast or native, got '$BUILD'" >&2
     exit 2
     ;;
 esac
@@ -93,7 +103,7 @@ echo
 
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     echo "== build (gatehouse and loadbench in one cargo invocation: same profile and flags)"
-    cargo build --release -p gatehouse -p loadbench
+    cargo build --release -p gatehouse -p loadbench "${FEATURES[@]}"
     echo
 fi
 

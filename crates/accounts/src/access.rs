@@ -372,7 +372,11 @@ impl Grants {
     /// manage its members (but not owners, unless they are owners), and act on the accounts
     /// of its plain members; only owners delete it.
     pub fn allows(&self, need: Need, target: Target) -> bool {
-        if self.permissions.iter().any(|p| self.grants(p, need, target)) {
+        if self
+            .permissions
+            .iter()
+            .any(|p| self.grants(p, need, target))
+        {
             return true;
         }
         let Target::Org { id, member } = target else {

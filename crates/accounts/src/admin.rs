@@ -6,7 +6,9 @@ use crate::access::{
     Organization, Role, RoleId, RoleSpec, Target,
 };
 use crate::audit::Outcome;
-use crate::domain::{EmailAddress, InvalidInput, ProfileUpdate, User, UserId, UserStatus, Username};
+use crate::domain::{
+    EmailAddress, InvalidInput, ProfileUpdate, User, UserId, UserStatus, Username,
+};
 use crate::error::AdminError;
 use crate::password::Password;
 use crate::service::{draw_user_number, Accounts, ClientInfo, Principal};
@@ -221,7 +223,13 @@ impl Accounts {
         Ok(())
     }
 
-    async fn audit_admin(&self, actor: &Actor, action: &str, subject: Option<UserId>, detail: Option<&str>) {
+    async fn audit_admin(
+        &self,
+        actor: &Actor,
+        action: &str,
+        subject: Option<UserId>,
+        detail: Option<&str>,
+    ) {
         self.audit(
             action,
             actor.user_id(),
@@ -321,10 +329,8 @@ impl Accounts {
                 .await?;
             let password_hash = match spec.password {
                 Some(raw) => {
-                    let password = Password::new_for(
-                        raw,
-                        &[spec.username.as_str(), spec.email.as_str()],
-                    )?;
+                    let password =
+                        Password::new_for(raw, &[spec.username.as_str(), spec.email.as_str()])?;
                     Some(self.hasher.hash(&password).await)
                 }
                 None => None,
@@ -411,7 +417,8 @@ impl Accounts {
             Some(UserStatus::Active) if user.status == UserStatus::Disabled => Some("enabled"),
             _ => None,
         };
-        self.audit_admin(actor, "user.update", Some(id), detail).await;
+        self.audit_admin(actor, "user.update", Some(id), detail)
+            .await;
         Ok(updated)
     }
 
@@ -508,12 +515,7 @@ impl Accounts {
                     Password::new_for(raw, &[user.username.as_str(), user.email.as_str()])?;
                 let hash = self.hasher.hash(&password).await;
                 self.store
-                    .set_password_hash(
-                        id,
-                        &hash,
-                        crate::store::EndSessions::All,
-                        self.clock.now(),
-                    )
+                    .set_password_hash(id, &hash, crate::store::EndSessions::All, self.clock.now())
                     .await?;
                 self.forget_user(id).await;
                 self.audit_admin(actor, "password.admin_set", Some(id), None)
@@ -583,8 +585,12 @@ impl Accounts {
         id: RoleId,
         spec: RoleSpec,
     ) -> Result<Role, AdminError> {
-        self.authorize(actor, Need::new(Entity::Role, Action::Update), Target::Role(id))
-            .await?;
+        self.authorize(
+            actor,
+            Need::new(Entity::Role, Action::Update),
+            Target::Role(id),
+        )
+        .await?;
         if builtin_permissions(id).is_some() {
             return Err(AdminError::BuiltinRole);
         }
@@ -601,8 +607,12 @@ impl Accounts {
     }
 
     pub async fn delete_role(&self, actor: &Actor, id: RoleId) -> Result<(), AdminError> {
-        self.authorize(actor, Need::new(Entity::Role, Action::Delete), Target::Role(id))
-            .await?;
+        self.authorize(
+            actor,
+            Need::new(Entity::Role, Action::Delete),
+            Target::Role(id),
+        )
+        .await?;
         if builtin_permissions(id).is_some() {
             return Err(AdminError::BuiltinRole);
         }
@@ -712,7 +722,11 @@ impl Accounts {
         Ok(())
     }
 
-    pub async fn org_members(&self, actor: &Actor, id: OrgId) -> Result<Vec<Membership>, AdminError> {
+    pub async fn org_members(
+        &self,
+        actor: &Actor,
+        id: OrgId,
+    ) -> Result<Vec<Membership>, AdminError> {
         self.org(actor, id).await?;
         Ok(self.store.org_members(id).await?)
     }
@@ -789,9 +803,13 @@ impl Accounts {
             return Err(AdminError::NotFound);
         }
         self.forget_user(user).await;
-        self.audit_admin(actor, "org.member_remove", Some(user), Some(&org.to_string()))
-            .await;
+        self.audit_admin(
+            actor,
+            "org.member_remove",
+            Some(user),
+            Some(&org.to_string()),
+        )
+        .await;
         Ok(())
     }
 }
-

@@ -19,11 +19,13 @@ pub mod password;
 pub mod service;
 pub mod store;
 pub mod token;
+pub mod totp;
 pub mod transfer;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use admin::{AccountSpec, AccountUpdate, Actor};
 pub use clock::{Clock, SystemClock};
 pub use domain::{
     EmailAddress, InvalidInput, Patch, Profile, ProfileUpdate, User, UserId, UserStatus, Username,
@@ -33,7 +35,6 @@ pub use error::{
     PictureError, ProfileError, SessionError, SignupError, Throttled, TokenError, UserError,
 };
 pub use files::{FileId, FileStore, FileStoreError};
-pub use admin::{AccountSpec, AccountUpdate, Actor};
 pub use lifecycle::{DeliveryReport, Registration};
 pub use mail::{MailError, Mailer, OutgoingMail};
 pub use password::{Password, PasswordHasher, PasswordPolicyError};

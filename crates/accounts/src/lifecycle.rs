@@ -248,7 +248,8 @@ impl Accounts {
             Password::new_for(reg.password, &[reg.username.as_str(), reg.email.as_str()])?;
         let password_hash = self.hasher.hash(&password).await;
         let id = UserId::new();
-        let (code_record, code, link) = self.new_code(id, CodePurpose::VerifyEmail, reg.application);
+        let (code_record, code, link) =
+            self.new_code(id, CodePurpose::VerifyEmail, reg.application);
         let mail = self.verification_mail(&reg.email, &reg.username, &code, &link);
         let record = NewUserRecord {
             id,
@@ -365,7 +366,11 @@ impl Accounts {
         login: &str,
         app: Option<OrgId>,
     ) -> Result<Option<crate::domain::User>, StoreError> {
-        let Some((user, _)) = self.store.login_lookup(&login.trim().to_lowercase()).await? else {
+        let Some((user, _)) = self
+            .store
+            .login_lookup(&login.trim().to_lowercase())
+            .await?
+        else {
             return Ok(None);
         };
         if let Some(app) = app {

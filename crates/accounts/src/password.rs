@@ -1,5 +1,10 @@
 //! Passwords: the policy a new password must meet, and argon2id hashing on a bounded
 //! blocking pool so hashing never stalls the async workers.
+//!
+//! Two implementations give the same PHC strings: the reference C argon2 (crate `argon2-kdf`,
+//! compiled with AVX2 by `.cargo/config.toml`), used on x86-64 CPUs that have AVX2, about a third
+//! faster; and RustCrypto `argon2` everywhere else and for every stored hash the C path does not
+//! take (other algorithms, versions, costs or lanes, associated data).
 
 use std::fmt;
 use std::str::FromStr as _;
@@ -8,6 +13,7 @@ use std::sync::Arc;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use rand::RngCore as _;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
@@ -94,6 +100,7 @@ pub struct PasswordHasher {
 
 struct Inner {
     params: Params,
+    implementation: Implementation,
     permits: Semaphore,
     waiting: AtomicI64,
     /// Verified against when the user does not exist, so both cases cost one hash.
@@ -106,6 +113,7 @@ impl fmt::Debug for PasswordHasher {
             .field("m_cost", &self.inner.params.m_cost())
             .field("t_cost", &self.inner.params.t_cost())
             .field("p_cost", &self.inner.params.p_cost())
+            .field("implementation", &self.inner.implementation)
             .finish()
     }
 }
@@ -118,25 +126,47 @@ impl PasswordHasher {
 
     /// `concurrency` hashes run at once (typically the number of cores); the rest queue.
     pub fn new(params: Params, concurrency: usize) -> Self {
-        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        let dummy_hash = argon
-            .hash_password(b"gatehouse-dummy-password", &salt)
-            .expect("argon2 hashes a constant")
-            .to_string();
+        Self::with_implementation(params, concurrency, Implementation::detect())
+    }
+
+    fn with_implementation(
+        params: Params,
+        concurrency: usize,
+        implementation: Implementation,
+    ) -> Self {
+        let mut inner = Inner {
+            params,
+            implementation,
+            permits: Semaphore::new(concurrency.max(1)),
+            waiting: AtomicI64::new(0),
+            dummy_hash: String::new(),
+        };
+        inner.dummy_hash = inner.hash(b"gatehouse-dummy-password");
         Self {
-            inner: Arc::new(Inner {
-                params,
-                permits: Semaphore::new(concurrency.max(1)),
-                waiting: AtomicI64::new(0),
-                dummy_hash,
-            }),
+            inner: Arc::new(inner),
         }
     }
 
     /// Hash requests waiting for a free slot right now (a metric).
     pub fn queue_len(&self) -> i64 {
         self.inner.waiting.load(Ordering::Relaxed)
+    }
+
+    /// The argon2id code that hashes new passwords and verifies hashes at the current
+    /// parameters on this machine: `"reference C (AVX2)"` or `"RustCrypto argon2"`.
+    /// Benchmarks print it.
+    pub fn implementation(&self) -> &'static str {
+        match self.inner.implementation.for_params(&self.inner.params) {
+            Implementation::ReferenceC => "reference C (AVX2)",
+            Implementation::RustCrypto => "RustCrypto argon2",
+        }
+    }
+
+    /// [`check`](Self::check) on the calling thread, outside the pool: for benchmarks that time
+    /// the hash a login costs (`loadbench hash-ceiling`). Request paths use `verify` or `check`,
+    /// which keep hashing off the async workers and bounded.
+    pub fn check_blocking(&self, stored: Option<&str>, password: &Password) -> Verified {
+        self.inner.check(stored, password)
     }
 
     fn argon(params: Params) -> Argon2<'static> {
@@ -157,14 +187,8 @@ impl PasswordHasher {
     /// A PHC string for a new password.
     pub async fn hash(&self, password: &Password) -> String {
         let password = password.clone();
-        self.run(move |inner| {
-            let salt = SaltString::generate(&mut rand::rngs::OsRng);
-            Self::argon(inner.params.clone())
-                .hash_password(password.expose().as_bytes(), &salt)
-                .expect("argon2 hashes any password within MAX_CHARS")
-                .to_string()
-        })
-        .await
+        self.run(move |inner| inner.hash(password.expose().as_bytes()))
+            .await
     }
 
     /// Checks `password` against `stored`; with `None` (no such user) it spends the same
@@ -177,33 +201,187 @@ impl PasswordHasher {
     /// bcrypt hash, or argon2 with other parameters than the current ones.
     pub async fn check(&self, stored: Option<String>, password: &Password) -> Verified {
         let password = password.clone();
-        self.run(move |inner| {
-            let (phc, known) = match &stored {
-                Some(s) => (s.as_str(), true),
-                None => (inner.dummy_hash.as_str(), false),
-            };
-            if is_bcrypt(phc) {
-                let ok = bcrypt::verify(password.expose(), phc).unwrap_or(false);
-                return if ok && known {
-                    Verified::YesRehash
-                } else {
-                    Verified::No
-                };
+        self.run(move |inner| inner.check(stored.as_deref(), &password))
+            .await
+    }
+}
+
+impl Inner {
+    /// A PHC string (argon2id, current parameters, 16 random salt bytes) for `password`.
+    fn hash(&self, password: &[u8]) -> String {
+        let mut salt = [0u8; argon2::RECOMMENDED_SALT_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut salt);
+        if self.implementation.for_params(&self.params) == Implementation::ReferenceC {
+            if let Some(phc) = reference_c::hash(&self.params, password, &salt) {
+                return phc;
             }
-            let Ok(parsed) = PasswordHash::new(phc) else {
-                tracing::warn!("stored password hash is not a valid PHC string");
-                return Verified::No;
+        }
+        let salt = SaltString::encode_b64(&salt).expect("16 bytes make a valid salt");
+        PasswordHasher::argon(self.params.clone())
+            .hash_password(password, &salt)
+            .expect("argon2 hashes any password within MAX_CHARS")
+            .to_string()
+    }
+
+    fn check(&self, stored: Option<&str>, password: &Password) -> Verified {
+        let (phc, known) = match stored {
+            Some(s) => (s, true),
+            None => (self.dummy_hash.as_str(), false),
+        };
+        if is_bcrypt(phc) {
+            let ok = bcrypt::verify(password.expose(), phc).unwrap_or(false);
+            return if ok && known {
+                Verified::YesRehash
+            } else {
+                Verified::No
             };
-            let ok = Self::argon(inner.params.clone())
-                .verify_password(password.expose().as_bytes(), &parsed)
-                .is_ok();
-            match (ok && known, current_argon2(&parsed, &inner.params)) {
-                (false, _) => Verified::No,
-                (true, true) => Verified::Yes,
-                (true, false) => Verified::YesRehash,
+        }
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            tracing::warn!("stored password hash is not a valid PHC string");
+            return Verified::No;
+        };
+        let ok = self.verify_argon2(&parsed, password.expose().as_bytes());
+        match (ok && known, current_argon2(&parsed, &self.params)) {
+            (false, _) => Verified::No,
+            (true, true) => Verified::Yes,
+            (true, false) => Verified::YesRehash,
+        }
+    }
+
+    /// Whether `password` matches `stored`, by the C code when it takes this hash, else by
+    /// RustCrypto (which reads the algorithm and costs from the hash).
+    fn verify_argon2(&self, stored: &PasswordHash<'_>, password: &[u8]) -> bool {
+        if self.implementation.for_params(&self.params) == Implementation::ReferenceC
+            && current_argon2(stored, &self.params)
+        {
+            if let Some(ok) = reference_c::verify(stored, password) {
+                return ok;
             }
-        })
-        .await
+        }
+        PasswordHasher::argon(self.params.clone())
+            .verify_password(password, stored)
+            .is_ok()
+    }
+}
+
+/// Which argon2 code a [`PasswordHasher`] runs for hashes at its own parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Implementation {
+    /// The reference C code: only ever chosen after AVX2 was detected (it is compiled with it).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    ReferenceC,
+    RustCrypto,
+}
+
+impl Implementation {
+    fn detect() -> Self {
+        if reference_c::available() {
+            Self::ReferenceC
+        } else {
+            Self::RustCrypto
+        }
+    }
+
+    /// The C path computes one lane on the calling thread, without secret or associated data
+    /// (with more lanes it would start threads of its own, outside the pool's bound).
+    fn for_params(self, params: &Params) -> Self {
+        if params.p_cost() == 1 && params.keyid().is_empty() && params.data().is_empty() {
+            self
+        } else {
+            Self::RustCrypto
+        }
+    }
+}
+
+/// The reference C argon2 through `argon2-kdf`'s safe API. Its C code is compiled with
+/// `-mavx2` throughout, so every function here first checks that this CPU has AVX2 and
+/// answers `None` ("use RustCrypto") otherwise.
+#[cfg(all(target_arch = "x86_64", feature = "fast-argon2"))]
+mod reference_c {
+    use argon2::password_hash::PasswordHash;
+    use argon2::{Algorithm, Params, Version};
+
+    /// The C code's shortest salt (RustCrypto's too, but a hash the C code would refuse is
+    /// left to RustCrypto rather than answered `false`).
+    const MIN_SALT_LEN: usize = 8;
+
+    pub(super) fn available() -> bool {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+
+    /// The PHC string of argon2id (v19) over `password` and `salt` at `params`, formatted
+    /// as RustCrypto formats it.
+    pub(super) fn hash(params: &Params, password: &[u8], salt: &[u8]) -> Option<String> {
+        if !available() {
+            return None;
+        }
+        let output_len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+        let hashed = argon2_kdf::Hasher::new()
+            .algorithm(argon2_kdf::Algorithm::Argon2id)
+            .custom_salt(salt)
+            .hash_length(u32::try_from(output_len).ok()?)
+            .iterations(params.t_cost())
+            .memory_cost_kib(params.m_cost())
+            .threads(params.p_cost())
+            .hash(password);
+        match hashed {
+            Ok(hash) => Some(hash.to_string()),
+            Err(error) => {
+                tracing::warn!(%error, "C argon2 failed to hash; using RustCrypto");
+                None
+            }
+        }
+    }
+
+    /// Whether `password` matches `stored`, for an argon2id v19 hash with one lane, no
+    /// secret or associated data and a salt of at least 8 bytes; `None` for any other hash.
+    /// `stored` was parsed by RustCrypto, so both paths read a PHC string the same way.
+    /// argon2-kdf compares the outputs in constant time (XOR of every byte, no early exit).
+    pub(super) fn verify(stored: &PasswordHash<'_>, password: &[u8]) -> Option<bool> {
+        if !available()
+            || stored.algorithm != Algorithm::Argon2id.ident()
+            || stored.version != Some(Version::V0x13.into())
+        {
+            return None;
+        }
+        let params = Params::try_from(stored).ok()?;
+        if params.p_cost() != 1 || !params.keyid().is_empty() || !params.data().is_empty() {
+            return None;
+        }
+        let mut salt = [0u8; 64];
+        let salt = stored.salt?.decode_b64(&mut salt).ok()?;
+        if salt.len() < MIN_SALT_LEN {
+            return None;
+        }
+        let expected = stored.hash?;
+        let hash = argon2_kdf::Hash::from_parts(
+            expected.as_bytes(),
+            salt,
+            argon2_kdf::Algorithm::Argon2id,
+            params.m_cost(),
+            params.t_cost(),
+            1,
+        );
+        Some(hash.verify(password))
+    }
+}
+
+/// Not x86-64: the C code is not built; RustCrypto does everything.
+#[cfg(not(all(target_arch = "x86_64", feature = "fast-argon2")))]
+mod reference_c {
+    use argon2::password_hash::PasswordHash;
+    use argon2::Params;
+
+    pub(super) fn available() -> bool {
+        false
+    }
+
+    pub(super) fn hash(_: &Params, _: &[u8], _: &[u8]) -> Option<String> {
+        None
+    }
+
+    pub(super) fn verify(_: &PasswordHash<'_>, _: &[u8]) -> Option<bool> {
+        None
     }
 }
 
@@ -313,7 +491,10 @@ mod tests {
         let wrong = Password::for_login("imported secret 43".into());
         let bcrypt = bcrypt::hash("imported secret 42", 4).unwrap();
         assert!(is_known_hash(&bcrypt));
-        assert_eq!(hasher.check(Some(bcrypt.clone()), &pw).await, Verified::YesRehash);
+        assert_eq!(
+            hasher.check(Some(bcrypt.clone()), &pw).await,
+            Verified::YesRehash
+        );
         assert_eq!(hasher.check(Some(bcrypt), &wrong).await, Verified::No);
 
         // argon2id at other parameters, and argon2i: right password, stale scheme.
@@ -327,14 +508,182 @@ mod tests {
                 .unwrap()
                 .to_string();
             assert!(is_known_hash(&other));
-            assert_eq!(hasher.check(Some(other.clone()), &pw).await, Verified::YesRehash);
+            assert_eq!(
+                hasher.check(Some(other.clone()), &pw).await,
+                Verified::YesRehash
+            );
             assert_eq!(hasher.check(Some(other), &wrong).await, Verified::No);
         }
         let current = hasher.hash(&pw).await;
         assert_eq!(hasher.check(Some(current), &pw).await, Verified::Yes);
-        for bad in ["", "md5$abc", "$2b$04$short", "$scrypt$ln=1,r=8,p=1$c2FsdA$aGFzaA"] {
+        for bad in [
+            "",
+            "md5$abc",
+            "$2b$04$short",
+            "$scrypt$ln=1,r=8,p=1$c2FsdA$aGFzaA",
+        ] {
             assert!(!is_known_hash(bad), "{bad}");
         }
+    }
+
+    /// Both implementations at the production parameters, where the CPU has AVX2.
+    #[cfg(feature = "fast-argon2")]
+    fn both_implementations() -> Option<(PasswordHasher, PasswordHasher)> {
+        let params = PasswordHasher::default_params();
+        let c = PasswordHasher::new(params.clone(), 2);
+        if c.inner.implementation != Implementation::ReferenceC {
+            eprintln!("no AVX2 on this CPU: the C path is not taken here, only RustCrypto");
+            return None;
+        }
+        let rust = PasswordHasher::with_implementation(params, 2, Implementation::RustCrypto);
+        assert_eq!(c.implementation(), "reference C (AVX2)");
+        assert_eq!(rust.implementation(), "RustCrypto argon2");
+        Some((c, rust))
+    }
+
+    #[cfg(feature = "fast-argon2")]
+    fn rustcrypto_verifies(phc: &str, password: &str) -> bool {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &PasswordHash::new(phc).unwrap())
+            .is_ok()
+    }
+
+    #[cfg(feature = "fast-argon2")]
+    #[test]
+    fn the_c_path_writes_what_rustcrypto_writes() {
+        if !reference_c::available() {
+            return;
+        }
+        let params = PasswordHasher::default_params();
+        let salt = *b"0123456789abcdef";
+        let from_c = reference_c::hash(&params, b"correct horse battery", &salt).unwrap();
+        let from_rust = PasswordHasher::argon(params)
+            .hash_password(
+                b"correct horse battery",
+                &SaltString::encode_b64(&salt).unwrap(),
+            )
+            .unwrap()
+            .to_string();
+        assert_eq!(from_c, from_rust);
+        assert!(from_c.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    }
+
+    #[cfg(feature = "fast-argon2")]
+    #[tokio::test]
+    async fn hashes_of_either_path_verify_on_both() {
+        let Some((c, rust)) = both_implementations() else {
+            return;
+        };
+        let pw = Password::for_login("correct horse battery".into());
+        let wrong = Password::for_login("correct horse battery!".into());
+        for (made_by, phc) in [
+            ("C", c.hash(&pw).await),
+            ("RustCrypto", rust.hash(&pw).await),
+        ] {
+            assert!(
+                rustcrypto_verifies(&phc, "correct horse battery"),
+                "{made_by}"
+            );
+            assert!(
+                !rustcrypto_verifies(&phc, "correct horse battery!"),
+                "{made_by}"
+            );
+            let parsed = PasswordHash::new(&phc).unwrap();
+            assert_eq!(
+                reference_c::verify(&parsed, b"correct horse battery"),
+                Some(true),
+                "{made_by}"
+            );
+            assert_eq!(
+                reference_c::verify(&parsed, b"correct horse battery!"),
+                Some(false),
+                "{made_by}"
+            );
+            for hasher in [&c, &rust] {
+                assert_eq!(hasher.check(Some(phc.clone()), &pw).await, Verified::Yes);
+                assert_eq!(hasher.check(Some(phc.clone()), &wrong).await, Verified::No);
+            }
+        }
+        assert_eq!(c.check(None, &pw).await, Verified::No);
+        assert_eq!(c.check_blocking(None, &pw), Verified::No);
+    }
+
+    #[cfg(feature = "fast-argon2")]
+    #[tokio::test]
+    async fn hashes_the_c_path_does_not_take_fall_back_to_rustcrypto() {
+        let Some((c, _)) = both_implementations() else {
+            return;
+        };
+        let pw = Password::for_login("imported secret 42".into());
+        let wrong = Password::for_login("imported secret 43".into());
+        let current = PasswordHasher::default_params();
+        let with_salt = |alg, params: Params, salt: &[u8]| {
+            Argon2::new(alg, Version::V0x13, params)
+                .hash_password(
+                    b"imported secret 42",
+                    &SaltString::encode_b64(salt).unwrap(),
+                )
+                .unwrap()
+                .to_string()
+        };
+        let salt = b"sixteen byte slt";
+        let cases = [
+            // Argon2i and argon2d at the current costs: another algorithm.
+            (
+                with_salt(Algorithm::Argon2i, current.clone(), salt),
+                Verified::YesRehash,
+            ),
+            (
+                with_salt(Algorithm::Argon2d, current.clone(), salt),
+                Verified::YesRehash,
+            ),
+            // Two lanes: the C code would start a thread of its own.
+            (
+                with_salt(
+                    Algorithm::Argon2id,
+                    Params::new(19_456, 2, 2, None).unwrap(),
+                    salt,
+                ),
+                Verified::YesRehash,
+            ),
+            // Current algorithm and costs, with associated data (`data=` in the PHC string).
+            (
+                with_salt(
+                    Algorithm::Argon2id,
+                    argon2::ParamsBuilder::new()
+                        .m_cost(current.m_cost())
+                        .t_cost(current.t_cost())
+                        .p_cost(1)
+                        .data(argon2::AssociatedData::new(b"tenant-7").unwrap())
+                        .build()
+                        .unwrap(),
+                    salt,
+                ),
+                Verified::Yes,
+            ),
+        ];
+        for (phc, right) in cases {
+            let parsed = PasswordHash::new(&phc).unwrap();
+            assert_eq!(
+                reference_c::verify(&parsed, b"imported secret 42"),
+                None,
+                "{phc}"
+            );
+            assert_eq!(c.check(Some(phc.clone()), &pw).await, right, "{phc}");
+            assert_eq!(
+                c.check(Some(phc.clone()), &wrong).await,
+                Verified::No,
+                "{phc}"
+            );
+        }
+        // Argon2id at other costs is not sent to C either (it would handle it): only the
+        // hashes this service writes take the fast path.
+        let old = with_salt(
+            Algorithm::Argon2id,
+            Params::new(512, 1, 1, None).unwrap(),
+            salt,
+        );
+        assert_eq!(c.check(Some(old), &pw).await, Verified::YesRehash);
     }
 
     #[test]

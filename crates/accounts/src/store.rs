@@ -356,11 +356,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     // ---- organisations ----
     /// Creates the organisation, and makes `owner` its owner, in one transaction.
-    async fn insert_org(
-        &self,
-        org: &Organization,
-        owner: Option<UserId>,
-    ) -> Result<(), StoreError>;
+    async fn insert_org(&self, org: &Organization, owner: Option<UserId>)
+        -> Result<(), StoreError>;
     async fn org(&self, id: OrgId) -> Result<Option<Organization>, StoreError>;
     /// All organisations by id, or only those `member` belongs to.
     async fn list_orgs(&self, member: Option<UserId>) -> Result<Vec<Organization>, StoreError>;

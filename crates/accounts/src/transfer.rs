@@ -8,9 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::access::{OrgId, RoleId};
-use crate::domain::{
-    EmailAddress, Patch, Profile, ProfileUpdate, UserId, UserStatus, Username,
-};
+use crate::domain::{EmailAddress, Patch, Profile, ProfileUpdate, UserId, UserStatus, Username};
 use crate::password::is_known_hash;
 use crate::service::{draw_user_number, Accounts};
 use crate::store::{NewUserRecord, StoreError};
@@ -151,7 +149,15 @@ impl Accounts {
                 continue;
             }
             match self
-                .import_line(&text, &roles, now, org, &mut seen_names, &mut seen_emails, &mut seen_ids)
+                .import_line(
+                    &text,
+                    &roles,
+                    now,
+                    org,
+                    &mut seen_names,
+                    &mut seen_emails,
+                    &mut seen_ids,
+                )
                 .await
             {
                 Ok(record) => records.push(record),
@@ -233,7 +239,9 @@ impl Accounts {
             }
         }
         if !seen_names.insert(username.to_string()) {
-            return Err(bad(format!("username {username} appears twice in the file")));
+            return Err(bad(format!(
+                "username {username} appears twice in the file"
+            )));
         }
         if !seen_emails.insert(email.to_string()) {
             return Err(bad(format!("e-mail {email} appears twice in the file")));
@@ -284,4 +292,3 @@ impl From<StoreError> for ImportLineError {
         Self::Store(e)
     }
 }
-

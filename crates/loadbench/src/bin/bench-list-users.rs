@@ -34,7 +34,11 @@ fn env_num(name: &str, default: u64) -> u64 {
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$\
                     Ss8HOJk0PPWfVXuZr7Rk+1BvWk6SOcjuFK8Sh6xk3ns";
 
-async fn seed(store: &SqliteStore, users: u64, org: OrgId) -> Result<(), Box<dyn std::error::Error>> {
+async fn seed(
+    store: &SqliteStore,
+    users: u64,
+    org: OrgId,
+) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let base = chrono::Utc::now() - chrono::Duration::days(365);
     let batch = 10_000;
@@ -75,7 +79,11 @@ async fn seed(store: &SqliteStore, users: u64, org: OrgId) -> Result<(), Box<dyn
         store.insert_users(&records).await?;
         i += batch;
         if i % 100_000 == 0 || i >= users {
-            eprintln!("seeded {} users ({:.0} s)", i.min(users), started.elapsed().as_secs_f64());
+            eprintln!(
+                "seeded {} users ({:.0} s)",
+                i.min(users),
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     Ok(())
@@ -212,8 +220,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
     ];
 
-    println!("users={users} page={page} repeat={repeat} (SQLite, {})", dir.display());
-    println!("{:<40} {:>6} {:>9} {:>9} {:>9}", "query", "rows", "p50 ms", "p99 ms", "max ms");
+    println!(
+        "users={users} page={page} repeat={repeat} (SQLite, {})",
+        dir.display()
+    );
+    println!(
+        "{:<40} {:>6} {:>9} {:>9} {:>9}",
+        "query", "rows", "p50 ms", "p99 ms", "max ms"
+    );
     let mut worst_p99: f64 = 0.0;
     for (name, mut query) in cases {
         query.limit = page;
