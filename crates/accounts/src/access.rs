@@ -25,10 +25,14 @@ pub enum Entity {
     Session,
     Audit,
     Mail,
+    /// Files users upload (the avatar is one of them).
+    File,
+    /// Short user-authored text records.
+    Chunk,
 }
 
 impl Entity {
-    pub const ALL: [Entity; 7] = [
+    pub const ALL: [Entity; 9] = [
         Self::User,
         Self::Role,
         Self::Organization,
@@ -36,6 +40,8 @@ impl Entity {
         Self::Session,
         Self::Audit,
         Self::Mail,
+        Self::File,
+        Self::Chunk,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +53,8 @@ impl Entity {
             Self::Session => "session",
             Self::Audit => "audit",
             Self::Mail => "mail",
+            Self::File => "file",
+            Self::Chunk => "chunk",
         }
     }
 }
@@ -205,6 +213,16 @@ pub fn builtin_permissions(id: RoleId) -> Option<Vec<Permission>> {
             },
             Permission {
                 entity: Some(Entity::Session),
+                action: None,
+                scope: Scope::Own,
+            },
+            Permission {
+                entity: Some(Entity::File),
+                action: None,
+                scope: Scope::Own,
+            },
+            Permission {
+                entity: Some(Entity::Chunk),
                 action: None,
                 scope: Scope::Own,
             },

@@ -16,6 +16,14 @@ pub enum CreateUserError {
     Store(#[from] StoreError),
 }
 
+/// The first step of a two-step login went through: the code goes with this token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecondFactorChallenge {
+    /// Shown once; sent back with the code.
+    pub token: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     /// Unknown login or wrong password: deliberately indistinguishable.
@@ -27,6 +35,14 @@ pub enum LoginError {
     /// The password was right but the e-mail address is not verified yet.
     #[error("the e-mail address is not verified yet")]
     EmailNotVerified,
+    /// The password was right and the account has a second factor: `login` answers with a
+    /// challenge for the code; where there is no second step (`verify_credentials`, HTTP
+    /// basic) there is none and the password alone is refused.
+    #[error("a one-time code from the authenticator app is needed too")]
+    SecondFactorRequired(Option<SecondFactorChallenge>),
+    /// The second step failed: wrong, replayed or expired code, or a dead challenge.
+    #[error("the code is wrong or the sign-in attempt has expired")]
+    InvalidCode,
     #[error(transparent)]
     Throttled(#[from] Throttled),
     #[error(transparent)]
@@ -168,4 +184,53 @@ pub enum AdminError {
     BuiltinRole,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecondFactorError {
+    #[error("two-factor authentication is already on; turn it off first")]
+    AlreadyEnabled,
+    #[error("two-factor authentication is not on")]
+    NotEnabled,
+    #[error("no enrolment is waiting for confirmation; start again")]
+    NotPending,
+    /// Wrong, replayed or unknown code or recovery code.
+    #[error("the code is wrong")]
+    InvalidCode,
+    #[error(transparent)]
+    Throttled(#[from] Throttled),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Files and chunks.
+#[derive(Debug, thiserror::Error)]
+pub enum ContentError {
+    #[error("you are not allowed to do this")]
+    Forbidden,
+    #[error("no such file or chunk")]
+    NotFound,
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    #[error("the file is larger than {max} bytes")]
+    TooLarge { max: usize },
+    #[error("storing this would pass your quota of {quota} bytes")]
+    QuotaExceeded { quota: u64 },
+    #[error("you already have a chunk with this tracking id")]
+    TrackingIdTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Files(#[from] FileStoreError),
+}
+
+impl From<AdminError> for ContentError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::NotFound => Self::NotFound,
+            AdminError::Invalid(i) => Self::Invalid(i),
+            AdminError::Store(s) => Self::Store(s),
+            _ => Self::Forbidden,
+        }
+    }
 }

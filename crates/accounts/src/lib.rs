@@ -10,12 +10,14 @@ pub mod audit;
 pub mod avatar;
 mod cache;
 pub mod clock;
+pub mod content;
 pub mod domain;
 pub mod error;
 pub mod files;
 pub mod lifecycle;
 pub mod mail;
 pub mod password;
+pub mod second_factor;
 pub mod service;
 pub mod store;
 pub mod token;
@@ -31,8 +33,9 @@ pub use domain::{
     EmailAddress, InvalidInput, Patch, Profile, ProfileUpdate, User, UserId, UserStatus, Username,
 };
 pub use error::{
-    AdminError, AuthError, ChangePasswordError, CodeError, CreateUserError, LoginError,
-    PictureError, ProfileError, SessionError, SignupError, Throttled, TokenError, UserError,
+    AdminError, AuthError, ChangePasswordError, CodeError, ContentError, CreateUserError,
+    LoginError, PictureError, ProfileError, SecondFactorChallenge, SecondFactorError, SessionError,
+    SignupError, Throttled, TokenError, UserError,
 };
 pub use files::{FileId, FileStore, FileStoreError};
 pub use lifecycle::{DeliveryReport, Registration};

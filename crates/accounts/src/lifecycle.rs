@@ -56,7 +56,7 @@ fn random_digits(n: usize) -> String {
         .collect()
 }
 
-fn random_link_token() -> String {
+pub(crate) fn random_link_token() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut rng = rand::rngs::OsRng;
     (0..32)
@@ -64,7 +64,7 @@ fn random_link_token() -> String {
         .collect()
 }
 
-fn sha256(parts: &[&str]) -> TokenHash {
+pub(crate) fn sha256(parts: &[&str]) -> TokenHash {
     let mut hasher = Sha256::new();
     for part in parts {
         hasher.update(part.as_bytes());

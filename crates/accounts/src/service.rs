@@ -41,6 +41,10 @@ pub struct AccountsConfig {
     pub cache_ttl: Duration,
     pub cache_capacity: usize,
     pub max_picture_bytes: usize,
+    /// Largest file a user may upload.
+    pub max_file_bytes: usize,
+    /// What all of one user's files (avatar included) may add up to.
+    pub file_quota_bytes: u64,
     pub signup: SignupPolicy,
     pub codes: CodePolicy,
     pub throttle: ThrottlePolicy,
@@ -130,6 +134,8 @@ impl Default for AccountsConfig {
             cache_ttl: Duration::seconds(1),
             cache_capacity: 100_000,
             max_picture_bytes: 2 * 1024 * 1024,
+            max_file_bytes: 10 * 1024 * 1024,
+            file_quota_bytes: 100 * 1024 * 1024,
             signup: SignupPolicy::default(),
             codes: CodePolicy::default(),
             throttle: ThrottlePolicy::default(),
@@ -484,6 +490,10 @@ impl Accounts {
             purpose: AVATAR.into(),
             content_type: avatar::CONTENT_TYPE.into(),
             size: png.len() as u64,
+            name: "avatar.png".into(),
+            link: None,
+            metadata: None,
+            tag_set: None,
             created_at: self.clock.now(),
         };
         let url = self.picture_url(record.id);
@@ -548,7 +558,23 @@ impl Accounts {
     /// throttles, with one argon2 verification whether or not the account exists. A right
     /// password stored in an older scheme (an imported bcrypt hash, other argon2 costs) is
     /// rehashed. Disabled accounts fail; pending ones pass (the caller decides).
+    ///
+    /// An account with a second factor is refused here (`SecondFactorRequired(None)`): a
+    /// password alone (HTTP basic) is never enough for it; `login` offers the second step.
     pub async fn verify_credentials(
+        &self,
+        login: &str,
+        password: &Password,
+        client: &ClientInfo,
+    ) -> Result<User, LoginError> {
+        let user = self.check_password(login, password, client).await?;
+        if self.needs_second_factor(user.id).await? {
+            return Err(LoginError::SecondFactorRequired(None));
+        }
+        Ok(user)
+    }
+
+    async fn check_password(
         &self,
         login: &str,
         password: &Password,
@@ -615,14 +641,15 @@ impl Accounts {
         Ok(user)
     }
 
-    /// Password login: `verify_credentials`, then a new session for an active account.
+    /// Password login: the password, then a new session for an active account; for an
+    /// account with a second factor, a challenge for `login_second_factor` instead.
     pub async fn login(
         &self,
         login: &str,
         password: Password,
         client: ClientInfo,
     ) -> Result<LoginSession, LoginError> {
-        let user = self.verify_credentials(login, &password, &client).await?;
+        let user = self.check_password(login, &password, &client).await?;
         if user.status == UserStatus::Pending {
             self.audit(
                 "login",
@@ -634,6 +661,10 @@ impl Accounts {
             )
             .await;
             return Err(LoginError::EmailNotVerified);
+        }
+        if self.needs_second_factor(user.id).await? {
+            let challenge = self.issue_challenge(&user, &client).await?;
+            return Err(LoginError::SecondFactorRequired(Some(challenge)));
         }
         let now = self.clock.now();
         let secret = TokenSecret::generate(CredentialKind::Session);

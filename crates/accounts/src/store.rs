@@ -23,6 +23,8 @@ pub enum Unique {
     /// A user's public number (random; the core draws again).
     UserNumber,
     RoleName,
+    /// A chunk's tracking id (per user).
+    TrackingId,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -214,15 +216,65 @@ pub struct RateLimit {
 /// A login session as listed to its owner.
 pub type SessionInfo = SessionRecord;
 
-/// A stored file's metadata.
+/// A stored file's metadata (the bytes are in the `FileStore`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRecord {
     pub id: FileId,
     pub owner_id: UserId,
+    /// `avatar` for profile pictures, `upload` for the user's own files.
     pub purpose: String,
     pub content_type: String,
     pub size: u64,
+    /// The name it was uploaded with (a plain file name, no path).
+    pub name: String,
+    pub link: Option<String>,
+    /// Any JSON the uploader attached.
+    pub metadata: Option<serde_json::Value>,
+    /// Comma-separated tags.
+    pub tag_set: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// The user's TOTP second factor as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpRecord {
+    pub user_id: UserId,
+    pub secret: Vec<u8>,
+    /// Confirmed with a first code; only then does login ask for codes.
+    pub confirmed: bool,
+    /// The last step a code was accepted for; that step and earlier ones never pass again.
+    pub last_step: Option<u64>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The first step of a two-step login: proof of the password, waiting for a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChallengeRecord {
+    pub id: Uuid,
+    pub user_id: UserId,
+    pub secret_hash: TokenHash,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A short user-authored text record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkRecord {
+    pub id: Uuid,
+    pub user_id: UserId,
+    pub content: String,
+    pub html: Option<String>,
+    pub link: Option<String>,
+    pub metadata: Option<serde_json::Value>,
+    pub tag_set: Option<String>,
+    pub weight: f64,
+    /// The author's own id for the chunk; unique per user when given.
+    pub tracking_id: Option<String>,
+    pub file_id: Option<FileId>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// A change that makes cached credentials or user records stale in every process.
@@ -378,6 +430,89 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn org_members(&self, org: OrgId) -> Result<Vec<Membership>, StoreError>;
     /// The user's memberships, by organisation id.
     async fn user_memberships(&self, user: UserId) -> Result<Vec<Membership>, StoreError>;
+
+    /// Records an uploaded file unless the owner's files (avatar included) would then pass
+    /// `quota` bytes (`LimitReached`); the sum and the insert are one transaction.
+    async fn insert_file(&self, file: &FileRecord, quota: u64) -> Result<(), StoreError>;
+    /// The owner's files, newest first.
+    async fn list_files(&self, owner: UserId) -> Result<Vec<FileRecord>, StoreError>;
+    /// Deletes one of the owner's files' record; if it was the avatar, the picture claim and
+    /// the avatar link are cleared in the same transaction. `false` when the owner has no
+    /// such file.
+    async fn delete_file(&self, owner: UserId, id: FileId) -> Result<bool, StoreError>;
+
+    // ---- chunks ----
+    /// Fails with `Conflict(TrackingId)` when the user has a chunk with that tracking id.
+    async fn insert_chunk(&self, chunk: &ChunkRecord) -> Result<(), StoreError>;
+    /// One page of the user's chunks, newest first, and how many they have in all.
+    async fn list_chunks(
+        &self,
+        user: UserId,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<ChunkRecord>, u64), StoreError>;
+    async fn delete_chunk(&self, user: UserId, id: Uuid) -> Result<bool, StoreError>;
+
+    // ---- second factor ----
+    async fn totp(&self, user: UserId) -> Result<Option<TotpRecord>, StoreError>;
+    /// Starts (or restarts) an unconfirmed enrolment with `secret`; `false`, writing nothing,
+    /// when a confirmed one exists.
+    async fn begin_totp(
+        &self,
+        user: UserId,
+        secret: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Confirms the pending enrolment, records `step` as used and replaces the recovery
+    /// codes, in one transaction; `false` when there is no unconfirmed enrolment.
+    async fn confirm_totp(
+        &self,
+        user: UserId,
+        step: u64,
+        recovery: &[TokenHash],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Records `step` as used when it is later than the last used one (compare-and-set);
+    /// `false` for a replay.
+    async fn use_totp_step(&self, user: UserId, step: u64) -> Result<bool, StoreError>;
+    /// Deletes the TOTP secret and every recovery code; `false` when there was none.
+    async fn delete_totp(&self, user: UserId) -> Result<bool, StoreError>;
+    /// Replaces every recovery code of the user.
+    async fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        hashes: &[TokenHash],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Marks the unused recovery code with this hash used; `false` when none matches.
+    async fn use_recovery_code(
+        &self,
+        user: UserId,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// How many unused recovery codes the user has.
+    async fn recovery_codes_left(&self, user: UserId) -> Result<u32, StoreError>;
+
+    // ---- login challenges ----
+    async fn insert_challenge(&self, challenge: &ChallengeRecord) -> Result<(), StoreError>;
+    /// The challenge with this secret hash, when unexpired and under `max_attempts` wrong
+    /// codes.
+    async fn live_challenge(
+        &self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+        max_attempts: u32,
+    ) -> Result<Option<ChallengeRecord>, StoreError>;
+    /// Counts one wrong code; returns the attempts left (0: the challenge is dead).
+    async fn fail_challenge(&self, id: Uuid, max_attempts: u32) -> Result<u32, StoreError>;
+    /// Consumes the challenge and inserts the session in one transaction; `false`, writing
+    /// nothing, when the challenge was already consumed or is gone.
+    async fn complete_challenge(
+        &self,
+        id: Uuid,
+        session: &SessionRecord,
+    ) -> Result<bool, StoreError>;
 
     // ---- one-time codes ----
     /// Replaces the user's live codes of the same purpose with `code` and queues `mail`, in

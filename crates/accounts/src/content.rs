@@ -1,0 +1,296 @@
+//! What users keep here besides their account: files (uploads with a size limit and a
+//! per-user quota; the avatar is one of them) and chunks (short text records). Every call
+//! names the owner and goes through the core's authorisation check, so an administrator may
+//! act on anyone's, and a user on their own.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::access::{Action, Entity, Need};
+use crate::admin::Actor;
+use crate::audit::Outcome;
+use crate::domain::{InvalidInput, UserId};
+use crate::error::ContentError;
+use crate::files::FileId;
+use crate::service::{Accounts, ClientInfo};
+use crate::store::{ChunkRecord, FileRecord, StoreError, Unique};
+
+/// Chunks per page.
+pub const CHUNK_PAGE: u32 = 10;
+const UPLOAD: &str = "upload";
+
+/// A file as uploaded.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub name: String,
+    /// As the uploader declared it; `application/octet-stream` when absent.
+    pub content_type: Option<String>,
+    pub bytes: Vec<u8>,
+    pub link: Option<String>,
+    pub metadata: Option<serde_json::Value>,
+    pub tag_set: Option<String>,
+}
+
+/// A chunk as its author writes it.
+#[derive(Debug, Clone, Default)]
+pub struct NewChunk {
+    pub content: String,
+    pub html: Option<String>,
+    pub link: Option<String>,
+    pub metadata: Option<serde_json::Value>,
+    pub tag_set: Option<String>,
+    pub weight: Option<f64>,
+    pub tracking_id: Option<String>,
+    pub file_id: Option<FileId>,
+}
+
+/// One page of chunks.
+#[derive(Debug, Clone)]
+pub struct ChunkPage {
+    pub chunks: Vec<ChunkRecord>,
+    /// How many chunks the user has in all.
+    pub total: u64,
+}
+
+fn file_name(raw: &str) -> Result<String, InvalidInput> {
+    // Keep the last path component only: a name is never a path.
+    let name = raw.rsplit(['/', '\\']).next().unwrap_or_default().trim();
+    if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
+        return Err(InvalidInput::new(
+            "file_name",
+            "must be 1 to 255 characters, without control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn optional_text(
+    field: &'static str,
+    value: Option<String>,
+    max: usize,
+) -> Result<Option<String>, InvalidInput> {
+    match value {
+        Some(v) if v.chars().count() > max => Err(InvalidInput::new(
+            field,
+            format!("must be at most {max} characters"),
+        )),
+        Some(v) if v.trim().is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+fn content_type(raw: Option<String>) -> Result<String, InvalidInput> {
+    let value = raw.unwrap_or_default();
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok("application/octet-stream".into());
+    }
+    let plausible = value.len() <= 255
+        && value.contains('/')
+        && value.chars().all(|c| c.is_ascii_graphic() || c == ' ');
+    if !plausible {
+        return Err(InvalidInput::new("content_type", "is not a media type"));
+    }
+    Ok(value.to_owned())
+}
+
+impl Accounts {
+    async fn may(&self, actor: &Actor, need: Need, owner: UserId) -> Result<(), ContentError> {
+        self.authorize_user(actor, need, owner).await?;
+        Ok(())
+    }
+
+    /// Stores a file for `owner`, within the size limit and their quota.
+    pub async fn upload_file(
+        &self,
+        actor: &Actor,
+        owner: UserId,
+        upload: Upload,
+        client: &ClientInfo,
+    ) -> Result<FileRecord, ContentError> {
+        self.may(actor, Need::new(Entity::File, Action::Create), owner)
+            .await?;
+        let max = self.config.max_file_bytes;
+        if upload.bytes.len() > max {
+            return Err(ContentError::TooLarge { max });
+        }
+        let record = FileRecord {
+            id: FileId::new(),
+            owner_id: owner,
+            purpose: UPLOAD.into(),
+            content_type: content_type(upload.content_type)?,
+            size: upload.bytes.len() as u64,
+            name: file_name(&upload.name)?,
+            link: optional_text("link", upload.link, 2048)?,
+            metadata: upload.metadata,
+            tag_set: optional_text("tag_set", upload.tag_set, 1024)?,
+            created_at: self.clock.now(),
+        };
+        let quota = self.config.file_quota_bytes;
+        // Bytes first, record second: a failed insert leaves bytes to delete, never a record
+        // without bytes.
+        self.files.put(record.id, upload.bytes).await?;
+        if let Err(e) = self.store.insert_file(&record, quota).await {
+            if let Err(cleanup) = self.files.delete(record.id).await {
+                tracing::warn!(error = %cleanup, "could not delete a refused upload");
+            }
+            return Err(match e {
+                StoreError::LimitReached => ContentError::QuotaExceeded { quota },
+                other => other.into(),
+            });
+        }
+        self.audit(
+            "file.upload",
+            actor.user_id(),
+            Some(owner),
+            Outcome::Success,
+            client,
+            Some(&record.id.to_string()),
+        )
+        .await;
+        Ok(record)
+    }
+
+    /// The owner's files, newest first.
+    pub async fn list_files(
+        &self,
+        actor: &Actor,
+        owner: UserId,
+    ) -> Result<Vec<FileRecord>, ContentError> {
+        self.may(actor, Need::new(Entity::File, Action::Read), owner)
+            .await?;
+        Ok(self.store.list_files(owner).await?)
+    }
+
+    /// One of the owner's files and its bytes.
+    pub async fn download_file(
+        &self,
+        actor: &Actor,
+        owner: UserId,
+        id: FileId,
+    ) -> Result<(FileRecord, Vec<u8>), ContentError> {
+        self.may(actor, Need::new(Entity::File, Action::Read), owner)
+            .await?;
+        let record = self
+            .store
+            .file(id)
+            .await?
+            .filter(|f| f.owner_id == owner)
+            .ok_or(ContentError::NotFound)?;
+        let bytes = self.files.get(id).await?.ok_or(ContentError::NotFound)?;
+        Ok((record, bytes))
+    }
+
+    /// Deletes one of the owner's files (the avatar too: the picture claim is cleared).
+    pub async fn delete_file(
+        &self,
+        actor: &Actor,
+        owner: UserId,
+        id: FileId,
+        client: &ClientInfo,
+    ) -> Result<(), ContentError> {
+        self.may(actor, Need::new(Entity::File, Action::Delete), owner)
+            .await?;
+        if !self.store.delete_file(owner, id).await? {
+            return Err(ContentError::NotFound);
+        }
+        self.forget_user(owner).await;
+        if let Err(e) = self.files.delete(id).await {
+            tracing::warn!(error = %e, file = %id, "could not delete a deleted file's bytes");
+        }
+        self.audit(
+            "file.delete",
+            actor.user_id(),
+            Some(owner),
+            Outcome::Success,
+            client,
+            Some(&id.to_string()),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Writes a chunk for `owner`.
+    pub async fn create_chunk(
+        &self,
+        actor: &Actor,
+        owner: UserId,
+        new: NewChunk,
+    ) -> Result<ChunkRecord, ContentError> {
+        self.may(actor, Need::new(Entity::Chunk, Action::Create), owner)
+            .await?;
+        if new.content.trim().is_empty() && new.html.as_deref().is_none_or(|h| h.trim().is_empty())
+        {
+            return Err(InvalidInput::new("content", "must not be empty").into());
+        }
+        if new.content.chars().count() > 65_536 {
+            return Err(InvalidInput::new("content", "must be at most 65536 characters").into());
+        }
+        let weight = new.weight.unwrap_or(1.0);
+        if !weight.is_finite() {
+            return Err(InvalidInput::new("weight", "must be a finite number").into());
+        }
+        if let Some(file) = new.file_id {
+            let owned = self
+                .store
+                .file(file)
+                .await?
+                .is_some_and(|f| f.owner_id == owner);
+            if !owned {
+                return Err(InvalidInput::new("file_id", "no such file of this user").into());
+            }
+        }
+        let now: DateTime<Utc> = self.clock.now();
+        let chunk = ChunkRecord {
+            id: Uuid::now_v7(),
+            user_id: owner,
+            content: new.content,
+            html: optional_text("chunk_html", new.html, 262_144)?,
+            link: optional_text("link", new.link, 2048)?,
+            metadata: new.metadata,
+            tag_set: optional_text("tag_set", new.tag_set, 1024)?,
+            weight,
+            tracking_id: optional_text("tracking_id", new.tracking_id, 255)?,
+            file_id: new.file_id,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.store.insert_chunk(&chunk).await {
+            Ok(()) => Ok(chunk),
+            Err(StoreError::Conflict(Unique::TrackingId)) => Err(ContentError::TrackingIdTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Page `page` (1-based) of the owner's chunks, [`CHUNK_PAGE`] per page, newest first.
+    /// A page past the end is empty (with the total).
+    pub async fn list_chunks(
+        &self,
+        actor: &Actor,
+        owner: UserId,
+        page: u64,
+    ) -> Result<ChunkPage, ContentError> {
+        self.may(actor, Need::new(Entity::Chunk, Action::Read), owner)
+            .await?;
+        if page == 0 {
+            return Err(InvalidInput::new("page", "pages start at 1").into());
+        }
+        let offset = (page - 1).saturating_mul(u64::from(CHUNK_PAGE));
+        let (chunks, total) = self.store.list_chunks(owner, offset, CHUNK_PAGE).await?;
+        Ok(ChunkPage { chunks, total })
+    }
+
+    pub async fn delete_chunk(
+        &self,
+        actor: &Actor,
+        owner: UserId,
+        id: Uuid,
+    ) -> Result<(), ContentError> {
+        self.may(actor, Need::new(Entity::Chunk, Action::Delete), owner)
+            .await?;
+        if !self.store.delete_chunk(owner, id).await? {
+            return Err(ContentError::NotFound);
+        }
+        Ok(())
+    }
+}
