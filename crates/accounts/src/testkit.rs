@@ -12,6 +12,7 @@ use crate::files::{FileId, FileStore, FileStoreError};
 
 pub mod contract;
 pub mod contract_access;
+pub mod contract_content;
 pub mod memory_mailer;
 
 pub use memory_mailer::{code_in, MemoryMailer};

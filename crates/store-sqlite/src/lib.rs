@@ -5,7 +5,9 @@
 //! This crate owns its SQL and its error mapping; it never decides a business rule.
 
 mod access;
+mod content;
 mod lifecycle;
+mod second_factor;
 mod user_admin;
 
 use std::path::Path;
@@ -18,9 +20,10 @@ use accounts::domain::{Profile, ProfileChange};
 use accounts::files::FileId;
 use accounts::mail::{OutgoingMail, QueuedMail};
 use accounts::store::{
-    CodeEffect, CodeLookup, CodePurpose, CodeRecord, CredentialRecord, DeletedUser, EndSessions,
-    FileRecord, MailCounts, NewUserRecord, RateLimit, Redemption, SessionInfo, SessionRecord,
-    Store, StoreError, TokenLookup, Unique, UserChange, UserExport, UserQuery,
+    ChallengeRecord, ChunkRecord, CodeEffect, CodeLookup, CodePurpose, CodeRecord,
+    CredentialRecord, DeletedUser, EndSessions, FileRecord, MailCounts, NewUserRecord, RateLimit,
+    Redemption, SessionInfo, SessionRecord, Store, StoreError, TokenLookup, TotpRecord, Unique,
+    UserChange, UserExport, UserQuery,
 };
 use accounts::token::{ApiToken, CredentialKind, TokenHash, TokenId};
 use accounts::{EmailAddress, User, UserId, UserStatus, Username};
@@ -65,6 +68,9 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
             }
             if msg.contains("roles.name") {
                 return StoreError::Conflict(Unique::RoleName);
+            }
+            if msg.contains("chunks.tracking_id") {
+                return StoreError::Conflict(Unique::TrackingId);
             }
         }
     }
@@ -149,18 +155,27 @@ fn session_from_row(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
     })
 }
 
-fn file_from_row(row: &SqliteRow) -> Result<FileRecord, StoreError> {
-    let id: String = row.try_get("id").map_err(backend)?;
-    let owner: String = row.try_get("owner_id").map_err(backend)?;
-    let size: i64 = row.try_get("size").map_err(backend)?;
-    Ok(FileRecord {
-        id: FileId(uuid(&id)?),
-        owner_id: UserId(uuid(&owner)?),
-        purpose: row.try_get("purpose").map_err(backend)?,
-        content_type: row.try_get("content_type").map_err(backend)?,
-        size: u64::try_from(size).map_err(backend)?,
-        created_at: time(row.try_get("created_at").map_err(backend)?)?,
-    })
+/// Writes a session (alone, or part of a transaction such as a completed login challenge).
+pub(crate) async fn insert_session_row(
+    conn: &mut SqliteConnection,
+    session: &SessionRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, secret_hash, created_at, last_seen_at, \
+         expires_at, client_ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(session.id.to_string())
+    .bind(session.user_id.to_string())
+    .bind(&session.secret_hash.0[..])
+    .bind(millis(session.created_at))
+    .bind(millis(session.last_seen_at))
+    .bind(millis(session.expires_at))
+    .bind(session.client_ip.as_deref())
+    .bind(session.user_agent.as_deref())
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    Ok(())
 }
 
 /// Writes the user, their roles, memberships and initial profile (part of a transaction).
@@ -438,19 +453,7 @@ impl Store for SqliteStore {
         let previous: Option<String> = row.try_get("avatar_file_id").map_err(backend)?;
         let profile: Profile = serde_json::from_str(&profile).map_err(backend)?;
         let profile = serde_json::to_string(&change.apply(&profile)).map_err(backend)?;
-        sqlx::query(
-            "INSERT INTO files (id, owner_id, purpose, content_type, size, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(file.id.to_string())
-        .bind(&owner)
-        .bind(&file.purpose)
-        .bind(&file.content_type)
-        .bind(i64::try_from(file.size).map_err(backend)?)
-        .bind(millis(file.created_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        content::insert_file_row(&mut tx, file).await?;
         sqlx::query(
             "UPDATE users SET profile = ?, avatar_file_id = ?, updated_at = ? WHERE id = ?",
         )
@@ -473,15 +476,7 @@ impl Store for SqliteStore {
     }
 
     async fn file(&self, id: FileId) -> Result<Option<FileRecord>, StoreError> {
-        sqlx::query(
-            "SELECT id, owner_id, purpose, content_type, size, created_at FROM files WHERE id = ?",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?
-        .map(|row| file_from_row(&row))
-        .transpose()
+        content::file(&mut *self.conn().await?, id).await
     }
 
     async fn user_by_number(&self, number: i64) -> Result<Option<User>, StoreError> {
@@ -622,6 +617,133 @@ impl Store for SqliteStore {
 
     async fn user_memberships(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
         access::user_memberships(&mut *self.conn().await?, user).await
+    }
+
+    async fn insert_file(&self, file: &FileRecord, quota: u64) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        content::insert_file(&mut tx, file, quota).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn list_files(&self, owner: UserId) -> Result<Vec<FileRecord>, StoreError> {
+        content::list_files(&mut *self.conn().await?, owner).await
+    }
+
+    async fn delete_file(&self, owner: UserId, id: FileId) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = content::delete_file(&mut tx, owner, id).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done)
+    }
+
+    async fn insert_chunk(&self, chunk: &ChunkRecord) -> Result<(), StoreError> {
+        content::insert_chunk(&mut *self.conn().await?, chunk).await
+    }
+
+    async fn list_chunks(
+        &self,
+        user: UserId,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<ChunkRecord>, u64), StoreError> {
+        // A deferred (read) transaction: the page and the total see one snapshot.
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let page = content::list_chunks(&mut tx, user, offset, limit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(page)
+    }
+
+    async fn delete_chunk(&self, user: UserId, id: Uuid) -> Result<bool, StoreError> {
+        content::delete_chunk(&mut *self.conn().await?, user, id).await
+    }
+
+    async fn totp(&self, user: UserId) -> Result<Option<TotpRecord>, StoreError> {
+        second_factor::totp(&mut *self.conn().await?, user).await
+    }
+
+    async fn begin_totp(
+        &self,
+        user: UserId,
+        secret: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        second_factor::begin_totp(&mut *self.conn().await?, user, secret, now).await
+    }
+
+    async fn confirm_totp(
+        &self,
+        user: UserId,
+        step: u64,
+        recovery: &[TokenHash],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = second_factor::confirm_totp(&mut tx, user, step, recovery, now).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done)
+    }
+
+    async fn use_totp_step(&self, user: UserId, step: u64) -> Result<bool, StoreError> {
+        second_factor::use_totp_step(&mut *self.conn().await?, user, step).await
+    }
+
+    async fn delete_totp(&self, user: UserId) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = second_factor::delete_totp(&mut tx, user).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done)
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        hashes: &[TokenHash],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        second_factor::replace_recovery_codes(&mut tx, user, hashes, now).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn use_recovery_code(
+        &self,
+        user: UserId,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        second_factor::use_recovery_code(&mut *self.conn().await?, user, hash, now).await
+    }
+
+    async fn recovery_codes_left(&self, user: UserId) -> Result<u32, StoreError> {
+        second_factor::recovery_codes_left(&mut *self.conn().await?, user).await
+    }
+
+    async fn insert_challenge(&self, challenge: &ChallengeRecord) -> Result<(), StoreError> {
+        second_factor::insert_challenge(&mut *self.conn().await?, challenge).await
+    }
+
+    async fn live_challenge(
+        &self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+        max_attempts: u32,
+    ) -> Result<Option<ChallengeRecord>, StoreError> {
+        second_factor::live_challenge(&mut *self.conn().await?, hash, now, max_attempts).await
+    }
+
+    async fn fail_challenge(&self, id: Uuid, max_attempts: u32) -> Result<u32, StoreError> {
+        second_factor::fail_challenge(&mut *self.conn().await?, id, max_attempts).await
+    }
+
+    async fn complete_challenge(
+        &self,
+        id: Uuid,
+        session: &SessionRecord,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = second_factor::complete_challenge(&mut tx, id, session).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done)
     }
 
     async fn issue_code(&self, code: &CodeRecord, mail: &OutgoingMail) -> Result<(), StoreError> {
@@ -832,22 +954,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, secret_hash, created_at, last_seen_at, \
-             expires_at, client_ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(session.id.to_string())
-        .bind(session.user_id.to_string())
-        .bind(&session.secret_hash.0[..])
-        .bind(millis(session.created_at))
-        .bind(millis(session.last_seen_at))
-        .bind(millis(session.expires_at))
-        .bind(session.client_ip.as_deref())
-        .bind(session.user_agent.as_deref())
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(())
+        insert_session_row(&mut *self.conn().await?, session).await
     }
 
     async fn delete_session(&self, id: Uuid) -> Result<bool, StoreError> {

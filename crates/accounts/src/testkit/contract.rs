@@ -3,7 +3,8 @@
 //! `accounts::store_contract_tests!(factory)`, where `factory` is an async expression that
 //! yields `(Arc<dyn Store>, guard)`; the guard lives as long as the test (a temp dir, a
 //! scratch database). The cases for user administration, roles and organisations live in
-//! `contract_access.rs` and are listed in the same macro.
+//! `contract_access.rs`, those for files, chunks and the second factor in
+//! `contract_content.rs`; all are listed in the same macro.
 
 use std::sync::Arc;
 
@@ -66,6 +67,25 @@ macro_rules! store_contract_tests {
             roles_change_but_builtins_never,
             user_roles_are_replaced_and_unknown_ids_ignored,
             organisations_and_memberships_round_trip
+        );
+        $crate::store_contract_tests!(@cases $factory; contract_content;
+            file_quota_counts_every_file_and_writes_nothing_past_it,
+            files_are_listed_newest_first_and_deleted_by_owner,
+            deleting_the_avatar_clears_the_picture,
+            chunks_page_newest_first_with_the_total,
+            chunks_keep_their_file_link_until_the_file_goes,
+            tracking_ids_are_unique_per_user,
+            chunks_are_deleted_by_their_owner,
+            totp_enrolment_restarts_until_confirmed,
+            confirming_replaces_earlier_recovery_codes,
+            totp_steps_are_spent_once_and_in_order,
+            totp_steps_hold_under_parallel_use,
+            recovery_codes_are_single_use_and_replaced,
+            deleting_totp_removes_the_recovery_codes,
+            challenges_live_until_expiry_or_attempts,
+            a_challenge_completes_once_with_its_session,
+            a_challenge_completes_once_under_parallel_attempts,
+            deleting_a_user_removes_their_content_and_second_factor
         );
     };
     (@cases $factory:expr; $module:ident; $($case:ident),* $(,)?) => {
@@ -282,6 +302,10 @@ pub async fn avatar_replacement_returns_the_old_file(store: Arc<dyn Store>) {
         purpose: "avatar".into(),
         content_type: "image/png".into(),
         size: 42,
+        name: "avatar.png".into(),
+        link: None,
+        metadata: None,
+        tag_set: None,
         created_at: now(),
     };
     let first = file(FileId::new());
@@ -1218,6 +1242,10 @@ pub async fn avatar_of_a_missing_user_fails_and_writes_nothing(store: Arc<dyn St
         purpose: "avatar".into(),
         content_type: "image/png".into(),
         size: 1,
+        name: "avatar.png".into(),
+        link: None,
+        metadata: None,
+        tag_set: None,
         created_at: now(),
     };
     assert!(store

@@ -550,6 +550,10 @@ pub async fn deleting_a_user_removes_what_they_own(store: Arc<dyn Store>) {
             purpose: "avatar".into(),
             content_type: "image/png".into(),
             size: 7,
+            name: "avatar.png".into(),
+            link: None,
+            metadata: None,
+            tag_set: None,
             created_at: now(),
         };
         store

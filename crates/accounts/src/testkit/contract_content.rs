@@ -1,0 +1,642 @@
+//! The Store contract for users' own content and the second factor: files and their quota,
+//! chunks and their pages, TOTP enrolment and steps, recovery codes and login challenges.
+//! Each case writes, then reads the effect back through other methods. Listed in
+//! `store_contract_tests!` beside the cases of `contract.rs`, whose helpers it shares.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::contract::{hash, new_session, new_user, now};
+use crate::domain::{Patch, ProfileChange, ProfileUpdate, UserId};
+use crate::files::FileId;
+use crate::store::{ChallengeRecord, ChunkRecord, FileRecord, Store, StoreError, Unique};
+use crate::token::{CredentialKind, TokenHash};
+
+const ATTEMPTS: u32 = 5;
+/// A quota no case reaches (and any backend can hold in a signed 64-bit integer).
+const PLENTY: u64 = 1 << 40;
+
+fn upload(owner: UserId, size: u64, created_at: DateTime<Utc>) -> FileRecord {
+    FileRecord {
+        id: FileId::new(),
+        owner_id: owner,
+        purpose: "upload".into(),
+        content_type: "text/plain".into(),
+        size,
+        name: "notes.txt".into(),
+        link: Some("https://example.com/notes".into()),
+        metadata: Some(json!({"source": "contract", "pages": 3, "tags": ["a", "b"]})),
+        tag_set: Some("a,b".into()),
+        created_at,
+    }
+}
+
+fn avatar(owner: UserId, size: u64) -> FileRecord {
+    FileRecord {
+        id: FileId::new(),
+        owner_id: owner,
+        purpose: "avatar".into(),
+        content_type: "image/png".into(),
+        size,
+        name: "avatar.png".into(),
+        link: None,
+        metadata: None,
+        tag_set: None,
+        created_at: now(),
+    }
+}
+
+fn chunk(user: UserId, created_at: DateTime<Utc>, tracking_id: Option<&str>) -> ChunkRecord {
+    ChunkRecord {
+        id: Uuid::now_v7(),
+        user_id: user,
+        content: format!("written at {created_at}"),
+        html: Some("<p>written</p>".into()),
+        link: Some("https://example.com/chunk".into()),
+        metadata: Some(json!({"kind": "note", "n": 7})),
+        tag_set: Some("x,y".into()),
+        weight: 1.5,
+        tracking_id: tracking_id.map(str::to_owned),
+        file_id: None,
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+/// A challenge made at `at` that lives five minutes.
+fn challenge(user: UserId, secret: &str, at: DateTime<Utc>) -> ChallengeRecord {
+    ChallengeRecord {
+        id: Uuid::now_v7(),
+        user_id: user,
+        secret_hash: hash(secret),
+        created_at: at,
+        expires_at: at + Duration::minutes(5),
+        client_ip: Some("127.0.0.1".into()),
+        user_agent: Some("contract".into()),
+    }
+}
+
+fn codes(prefix: &str, n: usize) -> Vec<TokenHash> {
+    (0..n).map(|i| hash(&format!("{prefix}-{i}"))).collect()
+}
+
+async fn user(store: &Arc<dyn Store>, name: &str) -> UserId {
+    let record = new_user(name);
+    store.insert_user(&record).await.unwrap();
+    record.id
+}
+
+async fn total_chunks(store: &Arc<dyn Store>, user: UserId) -> u64 {
+    store.list_chunks(user, 0, 100).await.unwrap().1
+}
+
+pub async fn file_quota_counts_every_file_and_writes_nothing_past_it(store: Arc<dyn Store>) {
+    let owner = user(&store, "quota").await;
+    let other = user(&store, "roomy").await;
+    let picture = avatar(owner, 100);
+    store
+        .replace_avatar(&picture, &ProfileChange::picture("http://x/a".into()))
+        .await
+        .unwrap();
+
+    let first = upload(owner, 300, now());
+    store.insert_file(&first, 1000).await.unwrap();
+    // 100 (avatar) + 300 + 600: exactly at the quota.
+    let at_limit = upload(owner, 600, now());
+    store.insert_file(&at_limit, 1000).await.unwrap();
+    let over = upload(owner, 1, now());
+    assert!(matches!(
+        store.insert_file(&over, 1000).await,
+        Err(StoreError::LimitReached)
+    ));
+    assert_eq!(store.file(over.id).await.unwrap(), None);
+    assert_eq!(store.list_files(owner).await.unwrap().len(), 3);
+
+    // A larger quota lets it in; the quota is per owner.
+    store.insert_file(&over, 1001).await.unwrap();
+    assert_eq!(store.file(over.id).await.unwrap(), Some(over));
+    let big = upload(other, 1000, now());
+    store.insert_file(&big, 1000).await.unwrap();
+    assert_eq!(store.file(big.id).await.unwrap(), Some(big));
+}
+
+pub async fn files_are_listed_newest_first_and_deleted_by_owner(store: Arc<dyn Store>) {
+    let owner = user(&store, "lister").await;
+    let stranger = user(&store, "stranger").await;
+    let files: Vec<FileRecord> = (0..3)
+        .map(|i| upload(owner, 10 + i, now() - Duration::seconds(3 - i as i64)))
+        .collect();
+    for f in &files {
+        store.insert_file(f, PLENTY).await.unwrap();
+    }
+    assert_eq!(
+        store.file(files[0].id).await.unwrap().as_ref(),
+        Some(&files[0])
+    );
+    let listed = store.list_files(owner).await.unwrap();
+    let newest_first: Vec<FileRecord> = files.iter().rev().cloned().collect();
+    assert_eq!(listed, newest_first);
+    assert!(store.list_files(stranger).await.unwrap().is_empty());
+
+    assert!(!store.delete_file(stranger, files[1].id).await.unwrap());
+    assert!(store.file(files[1].id).await.unwrap().is_some());
+    assert!(store.delete_file(owner, files[1].id).await.unwrap());
+    assert_eq!(store.file(files[1].id).await.unwrap(), None);
+    assert!(!store.delete_file(owner, files[1].id).await.unwrap());
+    assert_eq!(
+        store.list_files(owner).await.unwrap(),
+        vec![files[2].clone(), files[0].clone()]
+    );
+}
+
+pub async fn deleting_the_avatar_clears_the_picture(store: Arc<dyn Store>) {
+    let owner = user(&store, "pictured").await;
+    let named = ProfileUpdate {
+        name: Patch::Set("Pia".into()),
+        ..ProfileUpdate::default()
+    }
+    .validate()
+    .unwrap();
+    store.update_profile(owner, &named, now()).await.unwrap();
+    let picture = avatar(owner, 5);
+    store
+        .replace_avatar(&picture, &ProfileChange::picture("http://x/p".into()))
+        .await
+        .unwrap();
+    let other = upload(owner, 5, now());
+    store.insert_file(&other, PLENTY).await.unwrap();
+    assert_eq!(store.list_files(owner).await.unwrap().len(), 2);
+
+    // Deleting another file leaves the picture alone.
+    assert!(store.delete_file(owner, other.id).await.unwrap());
+    let kept = store.user_by_id(owner).await.unwrap().unwrap();
+    assert_eq!(kept.profile.picture.as_deref(), Some("http://x/p"));
+
+    assert!(store.delete_file(owner, picture.id).await.unwrap());
+    let cleared = store.user_by_id(owner).await.unwrap().unwrap();
+    assert_eq!(cleared.profile.picture, None);
+    assert_eq!(cleared.profile.name.as_deref(), Some("Pia"));
+    assert!(store.list_files(owner).await.unwrap().is_empty());
+    // The avatar link went too: the next avatar has no predecessor.
+    let next = avatar(owner, 5);
+    let previous = store
+        .replace_avatar(&next, &ProfileChange::picture("http://x/q".into()))
+        .await
+        .unwrap();
+    assert_eq!(previous, None);
+}
+
+pub async fn chunks_page_newest_first_with_the_total(store: Arc<dyn Store>) {
+    let owner = user(&store, "writer").await;
+    let other = user(&store, "bystander").await;
+    let start = now() - Duration::minutes(1);
+    let written: Vec<ChunkRecord> = (0..25)
+        .map(|i| chunk(owner, start + Duration::seconds(i), None))
+        .collect();
+    for c in &written {
+        store.insert_chunk(c).await.unwrap();
+    }
+    store
+        .insert_chunk(&chunk(other, now(), None))
+        .await
+        .unwrap();
+
+    let mut seen = Vec::new();
+    for (offset, expected) in [(0, 10), (10, 10), (20, 5)] {
+        let (page, total) = store.list_chunks(owner, offset, 10).await.unwrap();
+        assert_eq!(total, 25);
+        assert_eq!(page.len(), expected, "page at {offset}");
+        seen.extend(page);
+    }
+    let newest_first: Vec<ChunkRecord> = written.iter().rev().cloned().collect();
+    assert_eq!(seen, newest_first);
+    for offset in [25, 1000] {
+        let (page, total) = store.list_chunks(owner, offset, 10).await.unwrap();
+        assert!(page.is_empty());
+        assert_eq!(total, 25);
+    }
+    assert_eq!(total_chunks(&store, other).await, 1);
+}
+
+pub async fn chunks_keep_their_file_link_until_the_file_goes(store: Arc<dyn Store>) {
+    let owner = user(&store, "linker").await;
+    let file = upload(owner, 1, now());
+    store.insert_file(&file, PLENTY).await.unwrap();
+    let mut linked = chunk(owner, now(), Some("linked"));
+    linked.file_id = Some(file.id);
+    store.insert_chunk(&linked).await.unwrap();
+    let (page, _) = store.list_chunks(owner, 0, 10).await.unwrap();
+    assert_eq!(page, vec![linked.clone()]);
+
+    assert!(store.delete_file(owner, file.id).await.unwrap());
+    let (page, total) = store.list_chunks(owner, 0, 10).await.unwrap();
+    assert_eq!(total, 1);
+    assert_eq!(page[0].file_id, None);
+    assert_eq!(page[0].content, linked.content);
+}
+
+pub async fn tracking_ids_are_unique_per_user(store: Arc<dyn Store>) {
+    let owner = user(&store, "tracker").await;
+    let other = user(&store, "copier").await;
+    store
+        .insert_chunk(&chunk(owner, now(), Some("t-1")))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.insert_chunk(&chunk(owner, now(), Some("t-1"))).await,
+        Err(StoreError::Conflict(Unique::TrackingId))
+    ));
+    assert_eq!(total_chunks(&store, owner).await, 1);
+
+    // Another user may use the same id; chunks without one never conflict.
+    store
+        .insert_chunk(&chunk(other, now(), Some("t-1")))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        store
+            .insert_chunk(&chunk(owner, now(), None))
+            .await
+            .unwrap();
+    }
+    assert_eq!(total_chunks(&store, owner).await, 3);
+    assert_eq!(total_chunks(&store, other).await, 1);
+}
+
+pub async fn chunks_are_deleted_by_their_owner(store: Arc<dyn Store>) {
+    let owner = user(&store, "deleter").await;
+    let stranger = user(&store, "meddler").await;
+    let doomed = chunk(owner, now(), Some("doomed"));
+    let kept = chunk(owner, now() - Duration::seconds(1), None);
+    store.insert_chunk(&doomed).await.unwrap();
+    store.insert_chunk(&kept).await.unwrap();
+
+    assert!(!store.delete_chunk(stranger, doomed.id).await.unwrap());
+    assert_eq!(total_chunks(&store, owner).await, 2);
+    assert!(store.delete_chunk(owner, doomed.id).await.unwrap());
+    assert!(!store.delete_chunk(owner, doomed.id).await.unwrap());
+    let (page, total) = store.list_chunks(owner, 0, 10).await.unwrap();
+    assert_eq!((page, total), (vec![kept], 1));
+    // Its tracking id is free again.
+    store
+        .insert_chunk(&chunk(owner, now(), Some("doomed")))
+        .await
+        .unwrap();
+}
+
+pub async fn totp_enrolment_restarts_until_confirmed(store: Arc<dyn Store>) {
+    let owner = user(&store, "enrolling").await;
+    assert_eq!(store.totp(owner).await.unwrap(), None);
+    assert!(!store
+        .confirm_totp(owner, 1, &codes("none", 2), now())
+        .await
+        .unwrap());
+
+    let at = now();
+    assert!(store.begin_totp(owner, b"first", at).await.unwrap());
+    let pending = store.totp(owner).await.unwrap().unwrap();
+    assert_eq!(pending.secret, b"first");
+    assert!(!pending.confirmed);
+    assert_eq!(pending.last_step, None);
+    assert_eq!(pending.created_at, at);
+    assert!(store.begin_totp(owner, b"second", now()).await.unwrap());
+    assert_eq!(store.totp(owner).await.unwrap().unwrap().secret, b"second");
+
+    assert!(store
+        .confirm_totp(owner, 100, &codes("r", 10), now())
+        .await
+        .unwrap());
+    let confirmed = store.totp(owner).await.unwrap().unwrap();
+    assert!(confirmed.confirmed);
+    assert_eq!(confirmed.secret, b"second");
+    assert_eq!(confirmed.last_step, Some(100));
+    assert_eq!(store.recovery_codes_left(owner).await.unwrap(), 10);
+
+    // Nothing pending any more: neither confirm nor begin change anything.
+    assert!(!store
+        .confirm_totp(owner, 200, &codes("again", 3), now())
+        .await
+        .unwrap());
+    assert!(!store.begin_totp(owner, b"third", now()).await.unwrap());
+    assert_eq!(store.totp(owner).await.unwrap(), Some(confirmed));
+    assert_eq!(store.recovery_codes_left(owner).await.unwrap(), 10);
+    assert!(store
+        .use_recovery_code(owner, &hash("r-0"), now())
+        .await
+        .unwrap());
+}
+
+pub async fn confirming_replaces_earlier_recovery_codes(store: Arc<dyn Store>) {
+    let owner = user(&store, "reconfirm").await;
+    store
+        .replace_recovery_codes(owner, &codes("stale", 4), now())
+        .await
+        .unwrap();
+    store.begin_totp(owner, b"secret", now()).await.unwrap();
+    assert!(store
+        .confirm_totp(owner, 7, &codes("fresh", 2), now())
+        .await
+        .unwrap());
+    assert_eq!(store.recovery_codes_left(owner).await.unwrap(), 2);
+    assert!(!store
+        .use_recovery_code(owner, &hash("stale-0"), now())
+        .await
+        .unwrap());
+}
+
+pub async fn totp_steps_are_spent_once_and_in_order(store: Arc<dyn Store>) {
+    let owner = user(&store, "stepper").await;
+    let bare = user(&store, "bare").await;
+    assert!(!store.use_totp_step(bare, 1).await.unwrap());
+    assert_eq!(store.totp(bare).await.unwrap(), None);
+
+    store.begin_totp(owner, b"secret", now()).await.unwrap();
+    store
+        .confirm_totp(owner, 100, &codes("r", 1), now())
+        .await
+        .unwrap();
+    assert!(!store.use_totp_step(owner, 100).await.unwrap());
+    assert!(!store.use_totp_step(owner, 99).await.unwrap());
+    assert!(store.use_totp_step(owner, 101).await.unwrap());
+    assert!(!store.use_totp_step(owner, 101).await.unwrap());
+    assert!(!store.use_totp_step(owner, 100).await.unwrap());
+    assert_eq!(
+        store.totp(owner).await.unwrap().unwrap().last_step,
+        Some(101)
+    );
+    assert!(store.use_totp_step(owner, 105).await.unwrap());
+    assert_eq!(
+        store.totp(owner).await.unwrap().unwrap().last_step,
+        Some(105)
+    );
+}
+
+pub async fn totp_steps_hold_under_parallel_use(store: Arc<dyn Store>) {
+    let owner = user(&store, "racer").await;
+    store.begin_totp(owner, b"secret", now()).await.unwrap();
+    store
+        .confirm_totp(owner, 1, &codes("r", 1), now())
+        .await
+        .unwrap();
+    let attempts = (0..8).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.use_totp_step(owner, 2).await.unwrap() })
+    });
+    let mut accepted = 0;
+    for attempt in attempts.collect::<Vec<_>>() {
+        if attempt.await.unwrap() {
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, 1);
+}
+
+pub async fn recovery_codes_are_single_use_and_replaced(store: Arc<dyn Store>) {
+    let owner = user(&store, "recover").await;
+    let stranger = user(&store, "thief").await;
+    store.begin_totp(owner, b"secret", now()).await.unwrap();
+    store
+        .confirm_totp(owner, 1, &codes("old", 3), now())
+        .await
+        .unwrap();
+    assert_eq!(store.recovery_codes_left(owner).await.unwrap(), 3);
+
+    assert!(store
+        .use_recovery_code(owner, &hash("old-0"), now())
+        .await
+        .unwrap());
+    assert!(!store
+        .use_recovery_code(owner, &hash("old-0"), now())
+        .await
+        .unwrap());
+    assert!(!store
+        .use_recovery_code(owner, &hash("nope"), now())
+        .await
+        .unwrap());
+    assert!(!store
+        .use_recovery_code(stranger, &hash("old-1"), now())
+        .await
+        .unwrap());
+    assert_eq!(store.recovery_codes_left(owner).await.unwrap(), 2);
+    assert_eq!(store.recovery_codes_left(stranger).await.unwrap(), 0);
+
+    store
+        .replace_recovery_codes(owner, &codes("new", 2), now())
+        .await
+        .unwrap();
+    assert_eq!(store.recovery_codes_left(owner).await.unwrap(), 2);
+    assert!(!store
+        .use_recovery_code(owner, &hash("old-1"), now())
+        .await
+        .unwrap());
+    assert!(store
+        .use_recovery_code(owner, &hash("new-1"), now())
+        .await
+        .unwrap());
+    assert_eq!(store.recovery_codes_left(owner).await.unwrap(), 1);
+    // The TOTP secret is untouched by code changes.
+    assert!(store.totp(owner).await.unwrap().unwrap().confirmed);
+}
+
+pub async fn deleting_totp_removes_the_recovery_codes(store: Arc<dyn Store>) {
+    let owner = user(&store, "disabling").await;
+    let kept = user(&store, "keeping").await;
+    for u in [owner, kept] {
+        store.begin_totp(u, b"secret", now()).await.unwrap();
+        store
+            .confirm_totp(u, 1, &codes("r", 3), now())
+            .await
+            .unwrap();
+    }
+    assert!(store.delete_totp(owner).await.unwrap());
+    assert_eq!(store.totp(owner).await.unwrap(), None);
+    assert_eq!(store.recovery_codes_left(owner).await.unwrap(), 0);
+    assert!(!store
+        .use_recovery_code(owner, &hash("r-0"), now())
+        .await
+        .unwrap());
+    assert!(!store.use_totp_step(owner, 2).await.unwrap());
+    assert!(!store.delete_totp(owner).await.unwrap());
+
+    // The other user is untouched, and the first can enrol again from scratch.
+    assert!(store.totp(kept).await.unwrap().unwrap().confirmed);
+    assert_eq!(store.recovery_codes_left(kept).await.unwrap(), 3);
+    assert!(store.begin_totp(owner, b"again", now()).await.unwrap());
+    let restarted = store.totp(owner).await.unwrap().unwrap();
+    assert!(!restarted.confirmed);
+    assert_eq!(restarted.last_step, None);
+}
+
+pub async fn challenges_live_until_expiry_or_attempts(store: Arc<dyn Store>) {
+    let owner = user(&store, "challenged").await;
+    let at = now();
+    let record = challenge(owner, "ghc_one", at);
+    store.insert_challenge(&record).await.unwrap();
+    let live = |at: DateTime<Utc>| {
+        let store = store.clone();
+        async move {
+            store
+                .live_challenge(&hash("ghc_one"), at, ATTEMPTS)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(live(at).await, Some(record.clone()));
+    assert_eq!(
+        live(at + Duration::minutes(5) - Duration::milliseconds(1)).await,
+        Some(record.clone())
+    );
+    assert_eq!(live(at + Duration::minutes(5)).await, None);
+    assert_eq!(
+        store
+            .live_challenge(&hash("ghc_other"), now(), ATTEMPTS)
+            .await
+            .unwrap(),
+        None
+    );
+
+    for left in (0..ATTEMPTS).rev() {
+        assert!(live(at).await.is_some(), "{left} left");
+        assert_eq!(
+            store.fail_challenge(record.id, ATTEMPTS).await.unwrap(),
+            left
+        );
+    }
+    assert_eq!(live(at).await, None);
+    assert_eq!(store.fail_challenge(record.id, ATTEMPTS).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .fail_challenge(Uuid::now_v7(), ATTEMPTS)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+pub async fn a_challenge_completes_once_with_its_session(store: Arc<dyn Store>) {
+    let owner = user(&store, "completer").await;
+    let record = challenge(owner, "ghc_two", now());
+    store.insert_challenge(&record).await.unwrap();
+    assert_eq!(store.fail_challenge(record.id, ATTEMPTS).await.unwrap(), 4);
+
+    let (session, secret) = new_session(owner);
+    assert!(store.complete_challenge(record.id, &session).await.unwrap());
+    let found = store
+        .credential_by_hash(&secret.hash())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.kind, CredentialKind::Session);
+    assert_eq!((found.id, found.user_id), (session.id, owner));
+    assert_eq!(
+        store
+            .live_challenge(&hash("ghc_two"), now(), ATTEMPTS)
+            .await
+            .unwrap(),
+        None
+    );
+
+    let (replay, replay_secret) = new_session(owner);
+    assert!(!store.complete_challenge(record.id, &replay).await.unwrap());
+    assert!(store
+        .credential_by_hash(&replay_secret.hash())
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store.list_sessions(owner, now()).await.unwrap(),
+        vec![session]
+    );
+    let (stray, stray_secret) = new_session(owner);
+    assert!(!store
+        .complete_challenge(Uuid::now_v7(), &stray)
+        .await
+        .unwrap());
+    assert!(store
+        .credential_by_hash(&stray_secret.hash())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub async fn a_challenge_completes_once_under_parallel_attempts(store: Arc<dyn Store>) {
+    let owner = user(&store, "doubled").await;
+    let record = challenge(owner, "ghc_race", now());
+    store.insert_challenge(&record).await.unwrap();
+    let attempts: Vec<_> = (0..6)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let (session, _) = new_session(owner);
+                store.complete_challenge(record.id, &session).await.unwrap()
+            })
+        })
+        .collect();
+    let mut completed = 0;
+    for attempt in attempts {
+        if attempt.await.unwrap() {
+            completed += 1;
+        }
+    }
+    assert_eq!(completed, 1);
+    assert_eq!(store.list_sessions(owner, now()).await.unwrap().len(), 1);
+}
+
+pub async fn deleting_a_user_removes_their_content_and_second_factor(store: Arc<dyn Store>) {
+    let gone = user(&store, "departing").await;
+    let kept = user(&store, "staying").await;
+    let mut uploads = Vec::new();
+    for (i, u) in [gone, kept].into_iter().enumerate() {
+        let file = upload(u, 3, now());
+        store.insert_file(&file, PLENTY).await.unwrap();
+        uploads.push(file);
+        store
+            .insert_chunk(&chunk(u, now(), Some("same")))
+            .await
+            .unwrap();
+        store.begin_totp(u, b"secret", now()).await.unwrap();
+        store
+            .confirm_totp(u, 1, &codes("r", 2), now())
+            .await
+            .unwrap();
+        let secret = format!("ghc_user_{i}");
+        store
+            .insert_challenge(&challenge(u, &secret, now()))
+            .await
+            .unwrap();
+    }
+
+    let deleted = store.delete_user(gone).await.unwrap().unwrap();
+    assert_eq!(deleted.files, vec![uploads[0].id]);
+    assert_eq!(
+        store.list_chunks(gone, 0, 10).await.unwrap(),
+        (Vec::new(), 0)
+    );
+    assert_eq!(store.totp(gone).await.unwrap(), None);
+    assert_eq!(store.recovery_codes_left(gone).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .live_challenge(&hash("ghc_user_0"), now(), ATTEMPTS)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store.list_files(gone).await.unwrap().is_empty());
+    assert_eq!(store.file(uploads[0].id).await.unwrap(), None);
+
+    assert_eq!(total_chunks(&store, kept).await, 1);
+    assert!(store.totp(kept).await.unwrap().unwrap().confirmed);
+    assert_eq!(store.recovery_codes_left(kept).await.unwrap(), 2);
+    assert!(store
+        .live_challenge(&hash("ghc_user_1"), now(), ATTEMPTS)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        store.list_files(kept).await.unwrap(),
+        vec![uploads[1].clone()]
+    );
+}

@@ -1,0 +1,263 @@
+//! The SQL of users' own content: file records (the bytes live in the `FileStore`) and
+//! chunks. Free functions over a connection, so `lib.rs` decides the transaction. Size limits,
+//! quotas and who may touch what are the core's business; this module only sums and counts.
+
+use accounts::domain::Profile;
+use accounts::files::FileId;
+use accounts::store::{ChunkRecord, FileRecord, StoreError};
+use accounts::UserId;
+use chrono::Utc;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+use uuid::Uuid;
+
+use crate::{backend, map_err, millis, time, uuid};
+
+/// The columns `file_from_row` reads.
+pub(crate) const FILE_COLUMNS: &str =
+    "id, owner_id, purpose, content_type, size, name, link, metadata, tag_set, created_at";
+
+const CHUNK_COLUMNS: &str = "id, user_id, content, html, link, metadata, tag_set, weight, \
+     tracking_id, file_id, created_at, updated_at";
+
+/// JSON kept as text; `None` stays SQL NULL.
+fn json_text(value: Option<&serde_json::Value>) -> Result<Option<String>, StoreError> {
+    value
+        .map(|v| serde_json::to_string(v).map_err(backend))
+        .transpose()
+}
+
+fn json_value(text: Option<String>) -> Result<Option<serde_json::Value>, StoreError> {
+    text.map(|t| serde_json::from_str(&t).map_err(backend))
+        .transpose()
+}
+
+pub(crate) fn file_from_row(row: &SqliteRow) -> Result<FileRecord, StoreError> {
+    let id: String = row.try_get("id").map_err(backend)?;
+    let owner: String = row.try_get("owner_id").map_err(backend)?;
+    let size: i64 = row.try_get("size").map_err(backend)?;
+    Ok(FileRecord {
+        id: FileId(uuid(&id)?),
+        owner_id: UserId(uuid(&owner)?),
+        purpose: row.try_get("purpose").map_err(backend)?,
+        content_type: row.try_get("content_type").map_err(backend)?,
+        size: u64::try_from(size).map_err(backend)?,
+        name: row.try_get("name").map_err(backend)?,
+        link: row.try_get("link").map_err(backend)?,
+        metadata: json_value(row.try_get("metadata").map_err(backend)?)?,
+        tag_set: row.try_get("tag_set").map_err(backend)?,
+        created_at: time(row.try_get("created_at").map_err(backend)?)?,
+    })
+}
+
+/// Writes the record as it is (part of a transaction); quotas are checked by the caller.
+pub(crate) async fn insert_file_row(
+    conn: &mut SqliteConnection,
+    file: &FileRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO files (id, owner_id, purpose, content_type, size, name, link, metadata, \
+         tag_set, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(file.id.to_string())
+    .bind(file.owner_id.to_string())
+    .bind(&file.purpose)
+    .bind(&file.content_type)
+    .bind(i64::try_from(file.size).map_err(backend)?)
+    .bind(&file.name)
+    .bind(file.link.as_deref())
+    .bind(json_text(file.metadata.as_ref())?)
+    .bind(file.tag_set.as_deref())
+    .bind(millis(file.created_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+pub(crate) async fn file(
+    conn: &mut SqliteConnection,
+    id: FileId,
+) -> Result<Option<FileRecord>, StoreError> {
+    let sql = format!("SELECT {FILE_COLUMNS} FROM files WHERE id = ?");
+    sqlx::query(&sql)
+        .bind(id.to_string())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .map(|row| file_from_row(&row))
+        .transpose()
+}
+
+/// Sums the owner's files (the avatar among them) and inserts only within `quota`; run in a
+/// write transaction so parallel uploads queue and cannot both pass.
+pub(crate) async fn insert_file(
+    conn: &mut SqliteConnection,
+    file: &FileRecord,
+    quota: u64,
+) -> Result<(), StoreError> {
+    let used: i64 =
+        sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM files WHERE owner_id = ?")
+            .bind(file.owner_id.to_string())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    let used = u64::try_from(used).map_err(backend)?;
+    if used.saturating_add(file.size) > quota {
+        return Err(StoreError::LimitReached);
+    }
+    insert_file_row(conn, file).await
+}
+
+pub(crate) async fn list_files(
+    conn: &mut SqliteConnection,
+    owner: UserId,
+) -> Result<Vec<FileRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {FILE_COLUMNS} FROM files WHERE owner_id = ? ORDER BY created_at DESC, id DESC"
+    );
+    sqlx::query(&sql)
+        .bind(owner.to_string())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(file_from_row)
+        .collect()
+}
+
+/// Deletes the record; when it was the owner's avatar, the avatar link and the `picture`
+/// claim go with it (part of a transaction). Chunks that pointed at the file keep their
+/// text (`ON DELETE SET NULL`).
+pub(crate) async fn delete_file(
+    conn: &mut SqliteConnection,
+    owner: UserId,
+    id: FileId,
+) -> Result<bool, StoreError> {
+    let owner = owner.to_string();
+    let id = id.to_string();
+    let deleted = sqlx::query("DELETE FROM files WHERE id = ? AND owner_id = ?")
+        .bind(&id)
+        .bind(&owner)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .rows_affected();
+    if deleted == 0 {
+        return Ok(false);
+    }
+    let profile: Option<String> =
+        sqlx::query_scalar("SELECT profile FROM users WHERE id = ? AND avatar_file_id = ?")
+            .bind(&owner)
+            .bind(&id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    if let Some(profile) = profile {
+        let mut profile: Profile = serde_json::from_str(&profile).map_err(backend)?;
+        profile.picture = None;
+        // The trait passes no clock here; the time only moves forward.
+        sqlx::query(
+            "UPDATE users SET profile = ?, avatar_file_id = NULL, \
+             updated_at = MAX(updated_at, ?) WHERE id = ?",
+        )
+        .bind(serde_json::to_string(&profile).map_err(backend)?)
+        .bind(millis(Utc::now()))
+        .bind(&owner)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    }
+    Ok(true)
+}
+
+fn chunk_from_row(row: &SqliteRow) -> Result<ChunkRecord, StoreError> {
+    let id: String = row.try_get("id").map_err(backend)?;
+    let user: String = row.try_get("user_id").map_err(backend)?;
+    let file: Option<String> = row.try_get("file_id").map_err(backend)?;
+    Ok(ChunkRecord {
+        id: uuid(&id)?,
+        user_id: UserId(uuid(&user)?),
+        content: row.try_get("content").map_err(backend)?,
+        html: row.try_get("html").map_err(backend)?,
+        link: row.try_get("link").map_err(backend)?,
+        metadata: json_value(row.try_get("metadata").map_err(backend)?)?,
+        tag_set: row.try_get("tag_set").map_err(backend)?,
+        weight: row.try_get("weight").map_err(backend)?,
+        tracking_id: row.try_get("tracking_id").map_err(backend)?,
+        file_id: file.map(|f| uuid(&f).map(FileId)).transpose()?,
+        created_at: time(row.try_get("created_at").map_err(backend)?)?,
+        updated_at: time(row.try_get("updated_at").map_err(backend)?)?,
+    })
+}
+
+/// A taken tracking id fails with `Conflict(TrackingId)` (see `map_err`).
+pub(crate) async fn insert_chunk(
+    conn: &mut SqliteConnection,
+    chunk: &ChunkRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO chunks (id, user_id, content, html, link, metadata, tag_set, weight, \
+         tracking_id, file_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(chunk.id.to_string())
+    .bind(chunk.user_id.to_string())
+    .bind(&chunk.content)
+    .bind(chunk.html.as_deref())
+    .bind(chunk.link.as_deref())
+    .bind(json_text(chunk.metadata.as_ref())?)
+    .bind(chunk.tag_set.as_deref())
+    .bind(chunk.weight)
+    .bind(chunk.tracking_id.as_deref())
+    .bind(chunk.file_id.map(|f| f.to_string()))
+    .bind(millis(chunk.created_at))
+    .bind(millis(chunk.updated_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// One page and the total; run in one (read) transaction so both see the same snapshot.
+pub(crate) async fn list_chunks(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    offset: u64,
+    limit: u32,
+) -> Result<(Vec<ChunkRecord>, u64), StoreError> {
+    let user = user.to_string();
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chunks WHERE user_id = ?")
+        .bind(&user)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let sql = format!(
+        "SELECT {CHUNK_COLUMNS} FROM chunks WHERE user_id = ? \
+         ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+    );
+    let chunks = sqlx::query(&sql)
+        .bind(&user)
+        .bind(i64::from(limit))
+        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(chunk_from_row)
+        .collect::<Result<_, _>>()?;
+    Ok((chunks, u64::try_from(total).map_err(backend)?))
+}
+
+pub(crate) async fn delete_chunk(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    id: Uuid,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM chunks WHERE id = ? AND user_id = ?")
+        .bind(id.to_string())
+        .bind(user.to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    Ok(done.rows_affected() > 0)
+}
