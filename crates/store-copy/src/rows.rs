@@ -29,6 +29,7 @@ pub(crate) enum Value {
     Json(serde_json::Value),
     Int32(i32),
     Int64(i64),
+    Float64(f64),
 }
 
 impl Value {
@@ -48,6 +49,7 @@ impl Value {
             Self::Json(j) => shorten(&j.to_string()),
             Self::Int32(n) => n.to_string(),
             Self::Int64(n) => n.to_string(),
+            Self::Float64(x) => x.to_string(),
         }
     }
 }
@@ -61,11 +63,13 @@ fn shorten(text: &str) -> String {
     }
 }
 
-/// One key column's value as SQLite holds it: TEXT (uuids, names) or INTEGER (role ids).
+/// One key column's value as SQLite holds it: TEXT (uuids, names), INTEGER (role ids) or
+/// BLOB (recovery codes' hashes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum RawKey {
     Text(String),
     Integer(i64),
+    Bytes(Vec<u8>),
 }
 
 impl fmt::Display for RawKey {
@@ -73,6 +77,9 @@ impl fmt::Display for RawKey {
         match self {
             Self::Text(t) => f.write_str(t),
             Self::Integer(n) => n.fmt(f),
+            // Never the bytes: a key of bytes is a hash of a secret (recovery codes carry
+            // few enough random bits that their hashes could be searched).
+            Self::Bytes(b) => write!(f, "[{} bytes]", b.len()),
         }
     }
 }
@@ -85,6 +92,7 @@ pub(crate) fn bind_raw<'q>(
     match key {
         RawKey::Text(t) => query.bind(t.clone()),
         RawKey::Integer(n) => query.bind(*n),
+        RawKey::Bytes(b) => query.bind(b.clone()),
     }
 }
 
@@ -113,6 +121,7 @@ pub(crate) fn sqlite_raw_key(table: &Table, row: &SqliteRow) -> Result<Vec<RawKe
                 Kind::Int32 | Kind::Int64 => {
                     (row.try_get::<i64, _>(i).map(RawKey::Integer), "an integer")
                 }
+                Kind::Bytes => (row.try_get::<Vec<u8>, _>(i).map(RawKey::Bytes), "a blob"),
                 _ => (row.try_get::<String, _>(i).map(RawKey::Text), "text"),
             };
             read.map_err(|e| CopyError::Value {
@@ -204,6 +213,7 @@ fn sqlite_value(column: &Column, row: &SqliteRow, i: usize) -> Result<Value, Str
             })
             .transpose()?,
         Kind::Int64 => get::<i64>(row, i)?.map(Value::Int64),
+        Kind::Float64 => get::<f64>(row, i)?.map(Value::Float64),
     };
     match value {
         Some(value) => Ok(value),
@@ -276,6 +286,7 @@ fn postgres_value(column: &Column, row: &PgRow, i: usize) -> Result<Value, Strin
             .map_err(|e| e.to_string())?,
         Kind::Int32 => get::<i32>(row, i)?.map(Value::Int32),
         Kind::Int64 => get::<i64>(row, i)?.map(Value::Int64),
+        Kind::Float64 => get::<f64>(row, i)?.map(Value::Float64),
     };
     Ok(value.unwrap_or(Value::Null))
 }
@@ -316,6 +327,9 @@ pub(crate) fn bind(
         (_, Value::Int64(n)) => {
             target.push_bind(n);
         }
+        (_, Value::Float64(x)) => {
+            target.push_bind(x);
+        }
         (_, Value::Json(json)) => {
             target.push_bind(json.to_string());
         }
@@ -333,6 +347,7 @@ fn bind_null(target: &mut Separated<'_, '_, Postgres, &'static str>, kind: Kind)
         Kind::Bytes => target.push_bind(None::<Vec<u8>>),
         Kind::Int32 => target.push_bind(None::<i32>),
         Kind::Int64 => target.push_bind(None::<i64>),
+        Kind::Float64 => target.push_bind(None::<f64>),
     };
 }
 
@@ -352,5 +367,6 @@ pub(crate) fn bind_key<'q>(
         Value::Json(j) => query.bind(j.to_string()),
         Value::Int32(n) => query.bind(*n),
         Value::Int64(n) => query.bind(*n),
+        Value::Float64(x) => query.bind(*x),
     }
 }

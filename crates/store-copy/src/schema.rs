@@ -26,6 +26,8 @@ pub(crate) enum Kind {
     Int32,
     /// INTEGER -> BIGINT.
     Int64,
+    /// REAL -> DOUBLE PRECISION.
+    Float64,
 }
 
 impl Kind {
@@ -35,6 +37,7 @@ impl Kind {
             Self::Uuid | Self::Text | Self::Json => "TEXT",
             Self::Time | Self::Bool | Self::Int32 | Self::Int64 => "INTEGER",
             Self::Bytes => "BLOB",
+            Self::Float64 => "REAL",
         }
     }
 
@@ -49,6 +52,7 @@ impl Kind {
             Self::Json => "jsonb",
             Self::Int32 => "integer",
             Self::Int64 => "bigint",
+            Self::Float64 => "double precision",
         }
     }
 }
@@ -143,9 +147,14 @@ const fn all(
 
 use Kind::*;
 
-/// Every table of the latest migration (`0003_access`), parents before children: `user_roles`
-/// references `users` and `roles`, `org_members` references `organizations` and `users`, every
-/// other owned table only `users`; `users.avatar_file_id` is not a foreign key.
+/// Every table of the latest migration (`0004_second_factor_files`), parents before children:
+/// `user_roles` references `users` and `roles`, `org_members` references `organizations` and
+/// `users`, `chunks` references `users` and `files`, every other owned table only `users`;
+/// `users.avatar_file_id` is not a foreign key.
+///
+/// Login challenges are copied like every other short-lived row (sessions, one-time codes,
+/// throttling counters): a copy is a snapshot of the deployment, and one in the middle of a
+/// two-step login can finish it on the target within the challenge's five minutes.
 pub(crate) const TABLES: &[Table] = &[
     all(
         "users",
@@ -243,6 +252,65 @@ pub(crate) const TABLES: &[Table] = &[
             required("content_type", Text),
             required("size", Int64),
             required("created_at", Time),
+            required("name", Text),
+            optional("link", Text),
+            optional("metadata", Json),
+            optional("tag_set", Text),
+        ],
+    ),
+    all(
+        "chunks",
+        &["id"],
+        &[
+            required("id", Uuid),
+            required("user_id", Uuid),
+            required("content", Text),
+            optional("html", Text),
+            optional("link", Text),
+            optional("metadata", Json),
+            optional("tag_set", Text),
+            required("weight", Float64),
+            optional("tracking_id", Text),
+            optional("file_id", Uuid),
+            required("created_at", Time),
+            required("updated_at", Time),
+        ],
+    ),
+    all(
+        "totp",
+        &["user_id"],
+        &[
+            required("user_id", Uuid),
+            secret(required("secret", Bytes)),
+            required("confirmed", Bool),
+            optional("last_step", Int64),
+            required("created_at", Time),
+        ],
+    ),
+    all(
+        "recovery_codes",
+        // A hash of a code with 50 random bits, so never printed (see `rows::RawKey`).
+        &["user_id", "code_hash"],
+        &[
+            required("user_id", Uuid),
+            secret(required("code_hash", Bytes)),
+            required("created_at", Time),
+            optional("used_at", Time),
+        ],
+    ),
+    all(
+        "login_challenges",
+        &["id"],
+        &[
+            required("id", Uuid),
+            required("user_id", Uuid),
+            required("secret_hash", Bytes),
+            required("created_at", Time),
+            required("expires_at", Time),
+            required("attempts", Int32),
+            optional("consumed_at", Time),
+            optional("client_ip", Text),
+            optional("user_agent", Text),
         ],
     ),
     all(
@@ -619,15 +687,18 @@ mod tests {
     }
 
     #[test]
-    fn every_key_column_is_a_required_uuid_text_or_integer_column_of_its_table() {
-        // Paging and lookups bind keys as SQLite's text or integer and PostgreSQL's UUID,
-        // text or bigint (`rows::RawKey`).
+    fn every_key_column_is_a_required_uuid_text_integer_or_bytes_column_of_its_table() {
+        // Paging and lookups bind keys as SQLite's text, integer or blob and PostgreSQL's
+        // UUID, text, bigint or bytea (`rows::RawKey`).
         for table in TABLES {
             for position in table.key_positions() {
                 let column = &table.columns[position];
                 assert!(!column.nullable, "{}.{}", table.name, column.name);
                 assert!(
-                    matches!(column.kind, Kind::Uuid | Kind::Text | Kind::Int64),
+                    matches!(
+                        column.kind,
+                        Kind::Uuid | Kind::Text | Kind::Int64 | Kind::Bytes
+                    ),
                     "{}.{}",
                     table.name,
                     column.name

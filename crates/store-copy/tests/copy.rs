@@ -12,8 +12,8 @@ use accounts::domain::{Patch, ProfileChange, ProfileUpdate};
 use accounts::files::FileId;
 use accounts::mail::OutgoingMail;
 use accounts::store::{
-    CodeEffect, CodeLookup, CodePurpose, CodeRecord, FileRecord, NewUserRecord, RateLimit,
-    Redemption, SessionRecord,
+    ChallengeRecord, ChunkRecord, CodeEffect, CodeLookup, CodePurpose, CodeRecord, FileRecord,
+    NewUserRecord, RateLimit, Redemption, SessionRecord,
 };
 use accounts::token::{ApiToken, CredentialKind, TokenHash, TokenId, TokenSecret};
 use accounts::{EmailAddress, Store, UserId, UserStatus, Username};
@@ -26,7 +26,7 @@ use store_sqlite::SqliteStore;
 use tempfile::TempDir;
 use uuid::Uuid;
 
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 16] = [
     "users",
     "roles",
     "user_roles",
@@ -35,6 +35,10 @@ const TABLES: [&str; 12] = [
     "sessions",
     "api_tokens",
     "files",
+    "chunks",
+    "totp",
+    "recovery_codes",
+    "login_challenges",
     "one_time_codes",
     "rate_limits",
     "audit_events",
@@ -44,6 +48,8 @@ const TABLES: [&str; 12] = [
 const AUDIT_EVENTS: usize = 120;
 const WINDOW: i64 = 15;
 const IP_KEY: &str = "login:ip:203.0.113.7";
+/// The TOTP step alice's last code was accepted for.
+const TOTP_STEP: u64 = 58_666_671;
 
 /// A deployment with a bit of everything, in a SQLite database in a temp dir.
 struct Deployment {
@@ -63,6 +69,13 @@ struct Deployment {
     bob_reset_code: TokenHash,
     carol_link: TokenHash,
     avatar: FileId,
+    /// Alice's upload, with metadata; her chunk refers to it.
+    upload: FileId,
+    chunk: Uuid,
+    /// Alice's recovery codes' hashes: the first one used, the others not.
+    recovery: Vec<TokenHash>,
+    /// Alice's login waiting for her code.
+    challenge: ChallengeRecord,
     /// A custom role alice holds.
     auditor: RoleId,
     /// A custom role created after `auditor` and deleted: its id is never given again.
@@ -151,25 +164,29 @@ async fn add_token(
     (token.id, secret.hash())
 }
 
+/// A week-long session of `user`, started two hours before `now`.
+fn session_record(user: UserId, now: DateTime<Utc>, client: Option<(&str, &str)>) -> SessionRecord {
+    SessionRecord {
+        id: Uuid::now_v7(),
+        user_id: user,
+        secret_hash: TokenSecret::generate(CredentialKind::Session).hash(),
+        created_at: now - Duration::hours(2),
+        last_seen_at: now - Duration::hours(1),
+        expires_at: now + Duration::days(7),
+        client_ip: client.map(|(ip, _)| ip.to_owned()),
+        user_agent: client.map(|(_, agent)| agent.to_owned()),
+    }
+}
+
 async fn add_session(
     store: &SqliteStore,
     user: UserId,
     now: DateTime<Utc>,
     client: Option<(&str, &str)>,
 ) -> (Uuid, TokenHash) {
-    let secret = TokenSecret::generate(CredentialKind::Session);
-    let session = SessionRecord {
-        id: Uuid::now_v7(),
-        user_id: user,
-        secret_hash: secret.hash(),
-        created_at: now - Duration::hours(2),
-        last_seen_at: now - Duration::hours(1),
-        expires_at: now + Duration::days(7),
-        client_ip: client.map(|(ip, _)| ip.to_owned()),
-        user_agent: client.map(|(_, agent)| agent.to_owned()),
-    };
+    let session = session_record(user, now, client);
     store.insert_session(&session).await.unwrap();
-    (session.id, secret.hash())
+    (session.id, session.secret_hash)
 }
 
 async fn deployment() -> Deployment {
@@ -227,6 +244,10 @@ async fn deployment() -> Deployment {
         purpose: "avatar".into(),
         content_type: "image/png".into(),
         size: 48_213,
+        name: "avatar.png".into(),
+        link: None,
+        metadata: None,
+        tag_set: None,
         created_at: now - Duration::hours(3),
     };
     store
@@ -236,6 +257,72 @@ async fn deployment() -> Deployment {
         )
         .await
         .unwrap();
+
+    // An upload with everything a file may carry, and a chunk that refers to it.
+    let upload = FileRecord {
+        id: FileId::new(),
+        owner_id: alice.id,
+        purpose: "upload".into(),
+        content_type: "text/csv".into(),
+        size: 1_234,
+        name: "Tea party — guests.csv".into(),
+        link: Some("https://example.com/wonderland/tea".into()),
+        metadata: Some(serde_json::json!({
+            "source": "Mad Hatter",
+            "rows": 7,
+            "ratio": 0.25,
+            "guests": ["March Hare", "Dormouse"],
+            "nested": {"late": true, "note": null, "title": "Été"},
+        })),
+        tag_set: Some("tea,party".into()),
+        created_at: now - Duration::hours(2),
+    };
+    store.insert_file(&upload, 10_000_000).await.unwrap();
+    let chunk = ChunkRecord {
+        id: Uuid::now_v7(),
+        user_id: alice.id,
+        content: "Why is a raven like a writing-desk?".into(),
+        html: Some("<p>Why is a <em>raven</em> like a writing-desk?</p>".into()),
+        link: Some("https://example.com/wonderland/riddle".into()),
+        metadata: Some(serde_json::json!({"answered": false, "asked_by": ["Hatter"]})),
+        tag_set: Some("riddles".into()),
+        weight: 0.75,
+        tracking_id: Some("riddle-1".into()),
+        file_id: Some(upload.id),
+        created_at: now - Duration::minutes(90),
+        updated_at: now - Duration::minutes(80),
+    };
+    store.insert_chunk(&chunk).await.unwrap();
+
+    // Alice's second factor: a confirmed TOTP secret, three recovery codes (one used), and a
+    // login of hers waiting for a code.
+    assert!(store
+        .begin_totp(alice.id, &[7; 20], now - Duration::days(1))
+        .await
+        .unwrap());
+    let recovery: Vec<TokenHash> = (0..3)
+        .map(|_| TokenSecret::generate(CredentialKind::Session).hash())
+        .collect();
+    assert!(store
+        .confirm_totp(alice.id, TOTP_STEP - 10, &recovery, now - Duration::days(1))
+        .await
+        .unwrap());
+    assert!(store.use_totp_step(alice.id, TOTP_STEP).await.unwrap());
+    assert!(store
+        .use_recovery_code(alice.id, &recovery[0], now - Duration::hours(5))
+        .await
+        .unwrap());
+    let challenge = ChallengeRecord {
+        id: Uuid::now_v7(),
+        user_id: alice.id,
+        secret_hash: TokenSecret::generate(CredentialKind::Session).hash(),
+        created_at: now - Duration::minutes(1),
+        expires_at: now + Duration::minutes(4),
+        client_ip: Some("198.51.100.4".into()),
+        user_agent: None,
+    };
+    store.insert_challenge(&challenge).await.unwrap();
+    assert_eq!(store.fail_challenge(challenge.id, 5).await.unwrap(), 4);
 
     // API tokens: plain, used, expiring, expired, disabled, rotated; one for the admin.
     let (_, plain) = add_token(&store, alice.id, "plain", now - Duration::days(9), None).await;
@@ -462,6 +549,10 @@ async fn deployment() -> Deployment {
         bob_reset_code: bob_code.code_hash,
         carol_link: carol_code.link_hash,
         avatar: avatar.id,
+        upload: upload.id,
+        chunk: chunk.id,
+        recovery,
+        challenge,
         auditor: auditor.id,
         deleted_role: deleted_role.id,
         org: org.id,
@@ -603,11 +694,87 @@ async fn a_deployment_reads_back_the_same_through_the_postgres_store() {
     assert_eq!(named("used").last_used_at, Some(now - Duration::minutes(3)));
     assert!(named("rotated").rotated_at.is_some());
 
-    // The avatar's file record.
+    // Files' records, the upload's metadata too, and the chunk that refers to it.
     assert_eq!(
         pg.file(source.avatar).await.unwrap(),
         sqlite.file(source.avatar).await.unwrap()
     );
+    let files = pg.list_files(source.alice).await.unwrap();
+    assert_eq!(files, sqlite.list_files(source.alice).await.unwrap());
+    let ids: Vec<FileId> = files.iter().map(|f| f.id).collect();
+    assert_eq!(ids, [source.upload, source.avatar], "newest first");
+    assert_eq!(files[0].name, "Tea party — guests.csv");
+    assert_eq!(files[0].tag_set.as_deref(), Some("tea,party"));
+    let metadata = files[0].metadata.as_ref().unwrap();
+    assert_eq!(metadata["nested"]["title"], "Été");
+    assert_eq!(metadata["ratio"], 0.25);
+    assert!(metadata["nested"]["note"].is_null());
+    let chunks = pg.list_chunks(source.alice, 0, 10).await.unwrap();
+    assert_eq!(
+        chunks,
+        sqlite.list_chunks(source.alice, 0, 10).await.unwrap()
+    );
+    assert_eq!(chunks.1, 1);
+    assert_eq!(chunks.0[0].id, source.chunk);
+    assert_eq!(chunks.0[0].file_id, Some(source.upload));
+    assert_eq!(chunks.0[0].weight, 0.75);
+    // The tracking id stays taken on the copy.
+    let again = ChunkRecord {
+        id: Uuid::now_v7(),
+        ..chunks.0[0].clone()
+    };
+    assert!(matches!(
+        pg.insert_chunk(&again).await,
+        Err(accounts::StoreError::Conflict(
+            accounts::store::Unique::TrackingId
+        ))
+    ));
+
+    // The second factor: the same secret, the spent step stays spent, the used recovery
+    // code stays used, and the waiting login can finish on the copy.
+    let totp = pg.totp(source.alice).await.unwrap().unwrap();
+    assert_eq!(
+        Some(&totp),
+        sqlite.totp(source.alice).await.unwrap().as_ref()
+    );
+    assert_eq!(totp.secret, [7; 20]);
+    assert!(totp.confirmed);
+    assert_eq!(totp.last_step, Some(TOTP_STEP));
+    assert!(!pg.use_totp_step(source.alice, TOTP_STEP).await.unwrap());
+    assert!(pg.use_totp_step(source.alice, TOTP_STEP + 1).await.unwrap());
+    assert_eq!(pg.recovery_codes_left(source.alice).await.unwrap(), 2);
+    assert!(!pg
+        .use_recovery_code(source.alice, &source.recovery[0], now)
+        .await
+        .unwrap());
+    assert!(pg
+        .use_recovery_code(source.alice, &source.recovery[2], now)
+        .await
+        .unwrap());
+    assert_eq!(pg.recovery_codes_left(source.alice).await.unwrap(), 1);
+    let live = pg
+        .live_challenge(&source.challenge.secret_hash, now, 5)
+        .await
+        .unwrap();
+    assert_eq!(live.as_ref(), Some(&source.challenge));
+    assert_eq!(pg.fail_challenge(source.challenge.id, 5).await.unwrap(), 3);
+    let session = session_record(source.alice, now, None);
+    assert!(pg
+        .complete_challenge(source.challenge.id, &session)
+        .await
+        .unwrap());
+    assert_eq!(
+        pg.credential_by_hash(&session.secret_hash)
+            .await
+            .unwrap()
+            .map(|c| c.user_id),
+        Some(source.alice)
+    );
+    assert!(pg
+        .live_challenge(&source.challenge.secret_hash, now, 5)
+        .await
+        .unwrap()
+        .is_none());
 
     // The audit trail, in full.
     let all = AuditFilter {
@@ -687,7 +854,11 @@ async fn a_deployment_reads_back_the_same_through_the_postgres_store() {
         ("org_members", 2),
         ("sessions", 3),
         ("api_tokens", 7),
-        ("files", 1),
+        ("files", 2),
+        ("chunks", 1),
+        ("totp", 1),
+        ("recovery_codes", 3),
+        ("login_challenges", 1),
         ("one_time_codes", 2),
         ("rate_limits", 2),
         ("audit_events", AUDIT_EVENTS as u64),
@@ -698,7 +869,14 @@ async fn a_deployment_reads_back_the_same_through_the_postgres_store() {
         assert_eq!((t.source_rows, t.target_rows), (rows, rows), "{table}");
         assert_eq!(t.sampled.len() as u64, rows.min(50), "{table}");
     }
-    assert_eq!(report.total_rows(), 156);
+    assert_eq!(report.total_rows(), 163);
+    let codes = &report.table("recovery_codes").unwrap().sampled;
+    assert!(
+        codes
+            .iter()
+            .all(|label| label.ends_with("code_hash=[32 bytes]")),
+        "a recovery code's hash is never printed: {codes:?}"
+    );
     assert!(report.source_migrations_applied.is_empty());
     let mut audit_ids: Vec<String> = audit.iter().map(|e| e.id.to_string()).collect();
     audit_ids.sort();
@@ -911,7 +1089,7 @@ async fn a_source_from_an_older_build_is_migrated_then_copied() {
     let report = copy(&url, &db.url).await.unwrap();
     assert_eq!(
         report.source_migrations_applied,
-        vec!["0002_lifecycle", "0003_access"]
+        vec!["0002_lifecycle", "0003_access", "0004_second_factor_files"]
     );
     assert_eq!(report.table("users").unwrap().target_rows, 1);
     let pg = small_store(&db).await;
@@ -974,7 +1152,7 @@ async fn a_source_from_a_newer_build_is_refused() {
         .unwrap();
     sqlx::query(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-         VALUES (4, 'passkeys', 1, x'00', 0)",
+         VALUES (5, 'passkeys', 1, x'00', 0)",
     )
     .execute(&mut raw)
     .await
@@ -987,7 +1165,7 @@ async fn a_source_from_a_newer_build_is_refused() {
     let message = err.to_string();
     eprintln!("{message}");
     assert!(matches!(err, CopyError::Newer { .. }), "{message}");
-    assert!(message.contains("0004_passkeys"), "{message}");
+    assert!(message.contains("0005_passkeys"), "{message}");
     assert!(message.contains("newer Gatehouse"), "{message}");
 }
 

@@ -5,9 +5,15 @@
 //! Concurrency: row locks, not SERIALIZABLE. Every method is one transaction at PostgreSQL's
 //! default READ COMMITTED, and a method whose write depends on what it read first locks the
 //! rows it reads, so concurrent callers queue instead of failing and nothing needs a retry:
-//! - `insert_token` and `issue_code` lock the owner's `users` row (`FOR NO KEY UPDATE`, which
-//!   does not block foreign-key checks), so a per-user count or the superseding of live codes
-//!   is decided by one transaction at a time;
+//! - `insert_token`, `issue_code` and `insert_file` lock the owner's `users` row (`FOR NO KEY
+//!   UPDATE`, which does not block foreign-key checks), so a per-user count, the superseding
+//!   of live codes or the quota's sum is decided by one transaction at a time; so do
+//!   `delete_file` (which may clear the avatar), `confirm_totp`, `delete_totp` and
+//!   `replace_recovery_codes` (so two replacements cannot interleave);
+//! - `begin_totp`, `use_totp_step`, `use_recovery_code`, `fail_challenge` and
+//!   `complete_challenge` decide in one conditional statement (an upsert that leaves a
+//!   confirmed secret alone, compare-and-set), whose row lock makes a parallel caller wait and
+//!   then see the change;
 //! - `hit_rate_limits` creates missing counters, then locks every counter it touches
 //!   (`FOR UPDATE`) in key order, so parallel hits queue and two multi-key hits cannot
 //!   deadlock; a refused hit rolls back, so it counts nowhere and creates nothing;
@@ -26,8 +32,10 @@
 //! constraint name); it never decides a business rule.
 
 mod access;
+mod content;
 mod invalidation;
 mod lifecycle;
+mod second_factor;
 mod users;
 
 #[cfg(feature = "testkit")]
@@ -42,9 +50,10 @@ use accounts::domain::{Profile, ProfileChange};
 use accounts::files::FileId;
 use accounts::mail::{OutgoingMail, QueuedMail};
 use accounts::store::{
-    CodeEffect, CodeLookup, CodePurpose, CodeRecord, CredentialRecord, DeletedUser, EndSessions,
-    FileRecord, Invalidation, MailCounts, NewUserRecord, RateLimit, Redemption, SessionInfo,
-    SessionRecord, Store, StoreError, TokenLookup, Unique, UserChange, UserExport, UserQuery,
+    ChallengeRecord, ChunkRecord, CodeEffect, CodeLookup, CodePurpose, CodeRecord,
+    CredentialRecord, DeletedUser, EndSessions, FileRecord, Invalidation, MailCounts,
+    NewUserRecord, RateLimit, Redemption, SessionInfo, SessionRecord, Store, StoreError,
+    TokenLookup, TotpRecord, Unique, UserChange, UserExport, UserQuery,
 };
 use accounts::token::{ApiToken, CredentialKind, TokenHash, TokenId};
 use accounts::{EmailAddress, User, UserId, UserStatus, Username};
@@ -79,9 +88,12 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
                 Some("users_email_key") => return StoreError::Conflict(Unique::Email),
                 Some("users_number_key") => return StoreError::Conflict(Unique::UserNumber),
                 Some("roles_name_key") => return StoreError::Conflict(Unique::RoleName),
-                Some("api_tokens_secret_hash_key" | "sessions_secret_hash_key") => {
-                    return StoreError::Conflict(Unique::TokenHash)
-                }
+                Some(
+                    "api_tokens_secret_hash_key"
+                    | "sessions_secret_hash_key"
+                    | "login_challenges_secret_hash_key",
+                ) => return StoreError::Conflict(Unique::TokenHash),
+                Some("chunks_tracking_key") => return StoreError::Conflict(Unique::TrackingId),
                 _ => {}
             }
         }
@@ -153,16 +165,26 @@ fn session_from_row(row: &PgRow) -> Result<SessionRecord, StoreError> {
     })
 }
 
-fn file_from_row(row: &PgRow) -> Result<FileRecord, StoreError> {
-    let size: i64 = row.try_get("size").map_err(backend)?;
-    Ok(FileRecord {
-        id: FileId(row.try_get("id").map_err(backend)?),
-        owner_id: UserId(row.try_get("owner_id").map_err(backend)?),
-        purpose: row.try_get("purpose").map_err(backend)?,
-        content_type: row.try_get("content_type").map_err(backend)?,
-        size: u64::try_from(size).map_err(backend)?,
-        created_at: row.try_get("created_at").map_err(backend)?,
-    })
+pub(crate) async fn insert_session(
+    conn: &mut PgConnection,
+    session: &SessionRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, secret_hash, created_at, last_seen_at, \
+         expires_at, client_ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(session.id)
+    .bind(session.user_id.0)
+    .bind(&session.secret_hash.0[..])
+    .bind(stored(session.created_at))
+    .bind(stored(session.last_seen_at))
+    .bind(stored(session.expires_at))
+    .bind(session.client_ip.as_deref())
+    .bind(session.user_agent.as_deref())
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    Ok(())
 }
 
 /// Locks the user's row for the rest of the transaction, so per-user decisions (how many
@@ -466,19 +488,7 @@ impl Store for PostgresStore {
         let profile: Profile = serde_json::from_str(&profile).map_err(backend)?;
         let profile = serde_json::to_string(&change.apply(&profile)).map_err(backend)?;
         let at = stored(file.created_at);
-        sqlx::query(
-            "INSERT INTO files (id, owner_id, purpose, content_type, size, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(file.id.0)
-        .bind(owner)
-        .bind(&file.purpose)
-        .bind(&file.content_type)
-        .bind(i64::try_from(file.size).map_err(backend)?)
-        .bind(at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        content::insert_file_row(&mut tx, file).await?;
         sqlx::query(
             "UPDATE users SET profile = $1::jsonb, avatar_file_id = $2, updated_at = $3 \
              WHERE id = $4",
@@ -502,16 +512,8 @@ impl Store for PostgresStore {
     }
 
     async fn file(&self, id: FileId) -> Result<Option<FileRecord>, StoreError> {
-        sqlx::query(
-            "SELECT id, owner_id, purpose, content_type, size, created_at FROM files \
-             WHERE id = $1",
-        )
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?
-        .map(|row| file_from_row(&row))
-        .transpose()
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        content::file(&mut conn, id).await
     }
 
     async fn user_by_number(&self, number: i64) -> Result<Option<User>, StoreError> {
@@ -687,6 +689,153 @@ impl Store for PostgresStore {
         access::user_memberships(&mut conn, user).await
     }
 
+    async fn insert_file(&self, file: &FileRecord, quota: u64) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        content::insert_file(&mut tx, file, quota).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn list_files(&self, owner: UserId) -> Result<Vec<FileRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        content::list_files(&mut conn, owner).await
+    }
+
+    async fn delete_file(&self, owner: UserId, id: FileId) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let deleted = content::delete_file(&mut tx, owner, id).await?;
+        if deleted {
+            tx.commit().await.map_err(map_err)?;
+        } else {
+            tx.rollback().await.map_err(map_err)?;
+        }
+        Ok(deleted)
+    }
+
+    async fn insert_chunk(&self, chunk: &ChunkRecord) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        content::insert_chunk(&mut conn, chunk).await
+    }
+
+    async fn list_chunks(
+        &self,
+        user: UserId,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<ChunkRecord>, u64), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        content::list_chunks(&mut conn, user, offset, limit).await
+    }
+
+    async fn delete_chunk(&self, user: UserId, id: Uuid) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        content::delete_chunk(&mut conn, user, id).await
+    }
+
+    async fn totp(&self, user: UserId) -> Result<Option<TotpRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        second_factor::totp(&mut conn, user).await
+    }
+
+    async fn begin_totp(
+        &self,
+        user: UserId,
+        secret: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        second_factor::begin_totp(&mut conn, user, secret, now).await
+    }
+
+    async fn confirm_totp(
+        &self,
+        user: UserId,
+        step: u64,
+        recovery: &[TokenHash],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let confirmed = second_factor::confirm_totp(&mut tx, user, step, recovery, now).await?;
+        if confirmed {
+            tx.commit().await.map_err(map_err)?;
+        } else {
+            tx.rollback().await.map_err(map_err)?;
+        }
+        Ok(confirmed)
+    }
+
+    async fn use_totp_step(&self, user: UserId, step: u64) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        second_factor::use_totp_step(&mut conn, user, step).await
+    }
+
+    async fn delete_totp(&self, user: UserId) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let deleted = second_factor::delete_totp(&mut tx, user).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(deleted)
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        hashes: &[TokenHash],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        second_factor::replace_recovery_codes(&mut tx, user, hashes, now).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn use_recovery_code(
+        &self,
+        user: UserId,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        second_factor::use_recovery_code(&mut conn, user, hash, now).await
+    }
+
+    async fn recovery_codes_left(&self, user: UserId) -> Result<u32, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        second_factor::recovery_codes_left(&mut conn, user).await
+    }
+
+    async fn insert_challenge(&self, challenge: &ChallengeRecord) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        second_factor::insert_challenge(&mut conn, challenge).await
+    }
+
+    async fn live_challenge(
+        &self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+        max_attempts: u32,
+    ) -> Result<Option<ChallengeRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        second_factor::live_challenge(&mut conn, hash, now, max_attempts).await
+    }
+
+    async fn fail_challenge(&self, id: Uuid, max_attempts: u32) -> Result<u32, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        second_factor::fail_challenge(&mut conn, id, max_attempts).await
+    }
+
+    async fn complete_challenge(
+        &self,
+        id: Uuid,
+        session: &SessionRecord,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let completed = second_factor::complete_challenge(&mut tx, id, session).await?;
+        if completed {
+            tx.commit().await.map_err(map_err)?;
+        } else {
+            tx.rollback().await.map_err(map_err)?;
+        }
+        Ok(completed)
+    }
+
     async fn issue_code(&self, code: &CodeRecord, mail: &OutgoingMail) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         // Two issues for one user in parallel must not both leave a live code.
@@ -712,22 +861,8 @@ impl Store for PostgresStore {
     }
 
     async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, secret_hash, created_at, last_seen_at, \
-             expires_at, client_ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(session.id)
-        .bind(session.user_id.0)
-        .bind(&session.secret_hash.0[..])
-        .bind(stored(session.created_at))
-        .bind(stored(session.last_seen_at))
-        .bind(stored(session.expires_at))
-        .bind(session.client_ip.as_deref())
-        .bind(session.user_agent.as_deref())
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        insert_session(&mut conn, session).await
     }
 
     async fn delete_session(&self, id: Uuid) -> Result<bool, StoreError> {

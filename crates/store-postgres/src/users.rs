@@ -207,7 +207,8 @@ pub(crate) async fn delete(
         )
         .await?,
     );
-    // Codes, roles and memberships go with the row (ON DELETE CASCADE).
+    // Codes, roles, memberships, chunks, the TOTP secret, recovery codes and login
+    // challenges go with the row (ON DELETE CASCADE).
     sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(id.0)
         .execute(&mut *conn)

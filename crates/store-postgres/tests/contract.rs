@@ -119,3 +119,65 @@ async fn user_lists_order_names_byte_by_byte_as_sqlite_does() {
         "no address starts with @"
     );
 }
+
+/// Parallel uploads queue on the owner's row lock, so together they never pass the quota:
+/// of twelve 100-byte files against a 500-byte quota exactly five are recorded. (The
+/// contract checks the quota one upload at a time; this is PostgreSQL's concurrency.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_uploads_never_pass_the_quota() {
+    use accounts::access::RoleId;
+    use accounts::domain::ProfileChange;
+    use accounts::files::FileId;
+    use accounts::store::{FileRecord, NewUserRecord, StoreError};
+    use accounts::{EmailAddress, UserId, UserStatus, Username};
+
+    let Some((store, _db)) = scratch().await else {
+        return;
+    };
+    let owner = UserId::new();
+    store
+        .insert_user(&NewUserRecord {
+            id: owner,
+            username: Username::parse("uploader").unwrap(),
+            email: EmailAddress::parse("uploader@example.com").unwrap(),
+            email_verified: true,
+            status: UserStatus::Active,
+            number: 1,
+            roles: vec![RoleId::USER],
+            memberships: Vec::new(),
+            password_hash: None,
+            profile: ProfileChange::default(),
+            created_at: chrono::Utc::now(),
+        })
+        .await
+        .unwrap();
+    let uploads = (0..12).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let file = FileRecord {
+                id: FileId::new(),
+                owner_id: owner,
+                purpose: "upload".into(),
+                content_type: "text/plain".into(),
+                size: 100,
+                name: format!("part-{i}.txt"),
+                link: None,
+                metadata: None,
+                tag_set: None,
+                created_at: chrono::Utc::now(),
+            };
+            store.insert_file(&file, 500).await
+        })
+    });
+    let mut recorded = 0;
+    for upload in uploads.collect::<Vec<_>>() {
+        match upload.await.unwrap() {
+            Ok(()) => recorded += 1,
+            Err(StoreError::LimitReached) => {}
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!(recorded, 5);
+    let files = store.list_files(owner).await.unwrap();
+    assert_eq!(files.iter().map(|f| f.size).sum::<u64>(), 500);
+}
