@@ -28,4 +28,6 @@ echo "== freechat-sdk 0.1.0 against a real server"
 # `cargo test` has just built target/debug/gatehouse (the CLI tests run it).
 tests/freechat/run.sh
 tests/alsid/run.sh
+tests/cloudsmith/run.sh
+tests/trieve/run.sh
 echo "== all tests passed"

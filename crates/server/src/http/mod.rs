@@ -65,6 +65,8 @@ pub fn router(state: AppState) -> Router {
         .merge(dialects::freechat::routes(&state))
         .merge(dialects::alsid::routes(&state))
         .merge(dialects::glowmarkt::routes(&state))
+        .merge(dialects::cloudsmith::routes(&state))
+        .merge(dialects::trieve::routes(&state))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(middleware::from_fn(close_if_body_unread))

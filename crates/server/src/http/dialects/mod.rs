@@ -2,5 +2,7 @@
 //! its wire shapes and auth scheme onto the core; no business rule lives here.
 
 pub mod alsid;
+pub mod cloudsmith;
 pub mod freechat;
 pub mod glowmarkt;
+pub mod trieve;
