@@ -48,6 +48,8 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Arc<Accounts>> {
     let config = AccountsConfig {
         public_url: settings.public_url.clone(),
         max_picture_bytes: settings.max_picture_bytes,
+        max_file_bytes: settings.max_file_bytes,
+        file_quota_bytes: settings.file_quota_bytes,
         signup: SignupPolicy {
             enabled: settings.signup_enabled,
             allowed_domains: settings.signup_domains.clone(),

@@ -114,6 +114,12 @@ pub struct ServeArgs {
     /// Largest accepted profile picture upload, in bytes [default: 2097152].
     #[arg(long, env = "GATEHOUSE_MAX_PICTURE_BYTES", value_name = "BYTES")]
     pub max_picture_bytes: Option<String>,
+    /// Largest accepted file upload, in bytes [default: 10485760].
+    #[arg(long, env = "GATEHOUSE_MAX_FILE_BYTES", value_name = "BYTES")]
+    pub max_file_bytes: Option<String>,
+    /// What one user's files (picture included) may add up to, in bytes [default: 104857600].
+    #[arg(long, env = "GATEHOUSE_FILE_QUOTA_BYTES", value_name = "BYTES")]
+    pub file_quota_bytes: Option<String>,
     /// Self-registration: open or closed [default: open].
     #[arg(long, env = "GATEHOUSE_SIGNUP", value_name = "open|closed")]
     pub signup: Option<String>,
@@ -237,6 +243,8 @@ impl Cli {
                 .or_else(|| std::env::var("GATEHOUSE_PUBLIC_URL").ok()),
             password_hash_workers: serve.and_then(|s| s.password_hash_workers.clone()),
             max_picture_bytes: serve.and_then(|s| s.max_picture_bytes.clone()),
+            max_file_bytes: serve.and_then(|s| s.max_file_bytes.clone()),
+            file_quota_bytes: serve.and_then(|s| s.file_quota_bytes.clone()),
             signup: serve.and_then(|s| s.signup.clone()),
             signup_domains: serve.and_then(|s| s.signup_domains.clone()),
             login_attempts_per_ip: serve.and_then(|s| s.login_attempts_per_ip.clone()),
@@ -368,6 +376,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("log_format            = {:?}", settings.log_format);
             println!("password_hash_workers = {}", settings.password_hash_workers);
             println!("max_picture_bytes     = {}", settings.max_picture_bytes);
+            println!("max_file_bytes        = {}", settings.max_file_bytes);
+            println!("file_quota_bytes      = {}", settings.file_quota_bytes);
             println!(
                 "signup                = {}",
                 if settings.signup_enabled {

@@ -17,6 +17,8 @@ pub const KNOWN_ENV: &[&str] = &[
     "GATEHOUSE_LOG_FORMAT",
     "GATEHOUSE_PASSWORD_HASH_WORKERS",
     "GATEHOUSE_MAX_PICTURE_BYTES",
+    "GATEHOUSE_MAX_FILE_BYTES",
+    "GATEHOUSE_FILE_QUOTA_BYTES",
     "GATEHOUSE_SIGNUP",
     "GATEHOUSE_SIGNUP_DOMAINS",
     "GATEHOUSE_LOGIN_ATTEMPTS_PER_IP",
@@ -37,6 +39,8 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub password_hash_workers: Option<usize>,
     pub max_picture_bytes: Option<usize>,
+    pub max_file_bytes: Option<usize>,
+    pub file_quota_bytes: Option<usize>,
     pub signup: Option<String>,
     pub signup_domains: Option<Vec<String>>,
     pub login_attempts_per_ip: Option<usize>,
@@ -57,6 +61,8 @@ pub struct Overrides {
     pub log_format: Option<String>,
     pub password_hash_workers: Option<String>,
     pub max_picture_bytes: Option<String>,
+    pub max_file_bytes: Option<String>,
+    pub file_quota_bytes: Option<String>,
     pub signup: Option<String>,
     pub signup_domains: Option<String>,
     pub login_attempts_per_ip: Option<String>,
@@ -82,6 +88,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub password_hash_workers: usize,
     pub max_picture_bytes: usize,
+    /// Largest file a user may upload (held in memory while it is stored).
+    pub max_file_bytes: usize,
+    /// What all of one user's files, the picture included, may add up to.
+    pub file_quota_bytes: u64,
     pub signup_enabled: bool,
     /// Lower-case domains; empty means any.
     pub signup_domains: Vec<String>,
@@ -293,6 +303,30 @@ impl Settings {
                 "GATEHOUSE_MAX_PICTURE_BYTES",
             ),
         )?;
+        let content = accounts::AccountsConfig::default();
+        let max_file_bytes = parse_count(
+            o.max_file_bytes,
+            file.max_file_bytes,
+            content.max_file_bytes,
+            1024..=1024 * 1024 * 1024,
+            (
+                "max_file_bytes",
+                "--max-file-bytes",
+                "GATEHOUSE_MAX_FILE_BYTES",
+            ),
+        )?;
+        let file_quota_bytes = parse_count(
+            o.file_quota_bytes,
+            file.file_quota_bytes,
+            usize::try_from(content.file_quota_bytes).unwrap_or(usize::MAX),
+            1024..=usize::MAX,
+            (
+                "file_quota_bytes",
+                "--file-quota-bytes",
+                "GATEHOUSE_FILE_QUOTA_BYTES",
+            ),
+        )?;
+        let file_quota_bytes = u64::try_from(file_quota_bytes).unwrap_or(u64::MAX);
 
         let signup_enabled = match o.signup.or(file.signup).as_deref().map(str::trim) {
             None | Some("open") => true,
@@ -386,6 +420,8 @@ impl Settings {
             log_format,
             password_hash_workers,
             max_picture_bytes,
+            max_file_bytes,
+            file_quota_bytes,
             signup_enabled,
             signup_domains,
             login_attempts_per_ip,
@@ -412,6 +448,8 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from("gatehouse-data"));
         assert_eq!(s.database_url, "sqlite://gatehouse-data/gatehouse.db");
         assert_eq!(s.public_url, "http://127.0.0.1:8080");
+        assert_eq!(s.max_file_bytes, 10 * 1024 * 1024);
+        assert_eq!(s.file_quota_bytes, 100 * 1024 * 1024);
     }
 
     #[test]
@@ -465,6 +503,16 @@ mod tests {
             ..Overrides::default()
         });
         assert!(e.contains("GATEHOUSE_LOGIN_ATTEMPTS_PER_IP"), "{e}");
+        let e = err(Overrides {
+            max_file_bytes: Some("10".into()),
+            ..Overrides::default()
+        });
+        assert!(e.contains("GATEHOUSE_MAX_FILE_BYTES"), "{e}");
+        let e = err(Overrides {
+            file_quota_bytes: Some("lots".into()),
+            ..Overrides::default()
+        });
+        assert!(e.contains("GATEHOUSE_FILE_QUOTA_BYTES"), "{e}");
         let e = err(Overrides {
             smtp_url: Some("http://mail".into()),
             ..Overrides::default()

@@ -32,7 +32,8 @@ enum Surface {
 struct Row {
     surface: Surface,
     method: Method,
-    /// `{user}`, `{username}`, `{email}`, `{unum}`, `{org}`, `{token}`, `{token_secret}`, `{role}` are filled per caller.
+    /// `{user}`, `{username}`, `{email}`, `{unum}`, `{org}`, `{token}`, `{token_secret}`, `{role}`,
+    /// `{file}`, `{chunk}` are filled per caller.
     path: &'static str,
     body: Option<Value>,
     expect: [u16; 5],
@@ -64,6 +65,8 @@ struct World {
     org_y: String,
     /// Per user: a second API token (id and secret) that rows may act on.
     spare: Vec<(accounts::UserId, String, String)>,
+    /// Per user: a file and a chunk (ids) that rows may act on.
+    content: Vec<(accounts::UserId, String, String)>,
     role: i64,
 }
 
@@ -107,6 +110,28 @@ async fn world() -> World {
             .unwrap();
         spare.push((u.id, token.id.to_string(), secret.expose().to_owned()));
     }
+    let mut content = Vec::new();
+    for u in [&admin, &alice, &bob, &carol] {
+        let upload = accounts::content::Upload {
+            name: "notes.txt".into(),
+            content_type: Some("text/plain".into()),
+            bytes: b"notes".to_vec(),
+            link: None,
+            metadata: None,
+            tag_set: None,
+        };
+        let file = app
+            .accounts
+            .upload_file(&op, u.id, upload, &Default::default())
+            .await
+            .unwrap();
+        let chunk = accounts::content::NewChunk {
+            content: "a chunk".into(),
+            ..Default::default()
+        };
+        let chunk = app.accounts.create_chunk(&op, u.id, chunk).await.unwrap();
+        content.push((u.id, file.id.to_string(), chunk.id.to_string()));
+    }
     let role = app
         .accounts
         .create_role(
@@ -134,6 +159,7 @@ async fn world() -> World {
         org_x: x.to_string(),
         org_y: y.to_string(),
         spare,
+        content,
         role,
     }
 }
@@ -152,6 +178,11 @@ fn caller(w: &World, who: usize) -> (Option<&TestUser>, &TestUser, &str) {
 async fn fill(w: &World, path: &str, target: &TestUser, org: &str) -> String {
     let number = w.app.accounts.user(target.id).await.unwrap().number;
     let (_, token_id, token_secret) = w.spare.iter().find(|(id, _, _)| *id == target.id).unwrap();
+    let (_, file, chunk) = w
+        .content
+        .iter()
+        .find(|(id, _, _)| *id == target.id)
+        .unwrap();
     let user = w.app.accounts.user(target.id).await.unwrap();
     let username = user.username;
     path.replace("{user}", &target.id.to_string())
@@ -162,6 +193,8 @@ async fn fill(w: &World, path: &str, target: &TestUser, org: &str) -> String {
         .replace("{token}", token_id)
         .replace("{token_secret}", token_secret)
         .replace("{role}", &w.role.to_string())
+        .replace("{file}", file)
+        .replace("{chunk}", chunk)
 }
 
 async fn send(w: &World, row: &Row, who: usize) -> (u16, String) {
@@ -294,6 +327,96 @@ async fn native_self_service() {
                 json!({"current_password": PASSWORD, "new_password": "another long passphrase 77"}),
             ),
             [401, 204, 204, 204, 204],
+        ),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn native_second_factor_files_and_chunks() {
+    use Method as M;
+    use Surface::Native as N;
+    // Nothing is pending or on for anyone: past the check, the core says so (409).
+    let checked = [401, 409, 409, 409, 409];
+    let code = Some(json!({"code": "123456"}));
+    check(vec![
+        // The second step of a login is public; a made-up challenge is refused for everyone.
+        row(
+            N,
+            M::POST,
+            "/auth/v1/login/second-factor",
+            Some(json!({"challenge": "ghc_x", "code": "123456"})),
+            [400; 5],
+        ),
+        row(N, M::GET, "/auth/v1/me/second-factor", None, ALL_OK),
+        row(N, M::POST, "/auth/v1/me/second-factor", None, ALL_OK),
+        row(
+            N,
+            M::POST,
+            "/auth/v1/me/second-factor/confirm",
+            code.clone(),
+            checked,
+        ),
+        row(
+            N,
+            M::DELETE,
+            "/auth/v1/me/second-factor",
+            code.clone(),
+            checked,
+        ),
+        row(
+            N,
+            M::POST,
+            "/auth/v1/me/second-factor/recovery-codes",
+            code,
+            checked,
+        ),
+        // Resetting needs `user:update` on the user, and on oneself the instance admin.
+        row(
+            N,
+            M::POST,
+            "/auth/v1/admin/users/{user}/reset-second-factor",
+            None,
+            [401, 403, 403, 403, 204],
+        ),
+        row(N, M::GET, "/auth/v1/files", None, ALL_OK),
+        // The matrix sends no multipart body: past the check, the body is refused (400).
+        row(
+            N,
+            M::POST,
+            "/auth/v1/files",
+            None,
+            [401, 400, 400, 400, 400],
+        ),
+        // Native file and chunk routes address the caller's own only: another's is unknown.
+        row(
+            N,
+            M::GET,
+            "/auth/v1/files/{file}",
+            None,
+            [401, 200, 404, 404, 404],
+        ),
+        row(
+            N,
+            M::DELETE,
+            "/auth/v1/files/{file}",
+            None,
+            [401, 204, 404, 404, 404],
+        ),
+        row(N, M::GET, "/auth/v1/chunks?page=1", None, ALL_OK),
+        row(
+            N,
+            M::POST,
+            "/auth/v1/chunks",
+            Some(json!({"content": "c"})),
+            [401, 201, 201, 201, 201],
+        ),
+        row(
+            N,
+            M::DELETE,
+            "/auth/v1/chunks/{chunk}",
+            None,
+            [401, 204, 404, 404, 404],
         ),
     ])
     .await;

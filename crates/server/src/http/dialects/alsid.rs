@@ -198,6 +198,14 @@ impl From<LoginError> for AlsidError {
             LoginError::EmailNotVerified => {
                 Self::new(StatusCode::FORBIDDEN, "email_not_verified", e.to_string())
             }
+            // Alsid's login has no second step: the password alone never opens an account
+            // with a second factor (its challenge, if one was issued, just expires).
+            LoginError::SecondFactorRequired(_) | LoginError::InvalidCode => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "second_factor_required",
+                "this account needs its one-time code: use a client that supports \
+                 two-factor sign-in (POST /auth/v1/login)",
+            ),
             LoginError::Throttled(t) => t.into(),
             LoginError::Store(e) => e.into(),
         }

@@ -183,6 +183,12 @@ impl From<AuthError> for GlowmarktError {
 impl From<LoginError> for GlowmarktError {
     fn from(e: LoginError) -> Self {
         match e {
+            // Glowmarkt's auth has no second step: the password alone never opens an account
+            // with a second factor (its challenge, if one was issued, just expires).
+            LoginError::SecondFactorRequired(_) | LoginError::InvalidCode => Self::denied(
+                "this account needs its one-time code: use a client that supports two-factor \
+                 sign-in (POST /auth/v1/login)",
+            ),
             LoginError::Throttled(t) => t.into(),
             LoginError::Store(e) => e.into(),
             other => Self::denied(other.to_string()),

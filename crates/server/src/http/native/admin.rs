@@ -197,6 +197,10 @@ pub enum EntityName {
     Session,
     Audit,
     Mail,
+    /// Files users upload (the avatar is one of them).
+    File,
+    /// Users' chunks (short text records).
+    Chunk,
 }
 
 impl From<EntityName> for Entity {
@@ -209,6 +213,8 @@ impl From<EntityName> for Entity {
             EntityName::Session => Self::Session,
             EntityName::Audit => Self::Audit,
             EntityName::Mail => Self::Mail,
+            EntityName::File => Self::File,
+            EntityName::Chunk => Self::Chunk,
         }
     }
 }
@@ -223,6 +229,8 @@ impl From<Entity> for EntityName {
             Entity::Session => Self::Session,
             Entity::Audit => Self::Audit,
             Entity::Mail => Self::Mail,
+            Entity::File => Self::File,
+            Entity::Chunk => Self::Chunk,
         }
     }
 }
@@ -957,6 +965,31 @@ pub async fn reset_password(
     } else {
         StatusCode::NO_CONTENT.into_response()
     })
+}
+
+/// Turn a user's second factor off (a lost phone and lost recovery codes); they sign in
+/// with the password alone until they enrol again.
+#[utoipa::path(
+    post, path = "/auth/v1/admin/users/{id}/reset-second-factor", tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Off (also when it was not on)"),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "Needs `user:update` on this user; on oneself only an instance admin", body = super::Problem),
+        (status = 404, body = super::Problem),
+    )
+)]
+pub async fn reset_second_factor(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .accounts
+        .admin_reset_second_factor(&Actor::from(&principal), UserId(id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// End every session of the user.

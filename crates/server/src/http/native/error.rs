@@ -2,9 +2,9 @@
 //! maps here; internal failures are logged once, here, and never described to the caller.
 
 use accounts::{
-    AdminError, AuthError, ChangePasswordError, CodeError, CreateUserError, FileStoreError,
-    InvalidInput, LoginError, PasswordPolicyError, PictureError, ProfileError, SessionError,
-    SignupError, StoreError, Throttled, TokenError, UserError,
+    AdminError, AuthError, ChangePasswordError, CodeError, ContentError, CreateUserError,
+    FileStoreError, InvalidInput, LoginError, PasswordPolicyError, PictureError, ProfileError,
+    SecondFactorError, SessionError, SignupError, StoreError, Throttled, TokenError, UserError,
 };
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -135,6 +135,18 @@ impl From<LoginError> for ApiError {
             LoginError::EmailNotVerified => {
                 Self::new(StatusCode::FORBIDDEN, "email_not_verified", e.to_string())
             }
+            // `login` answers a challenge (202, see `session::login`) before this is reached;
+            // without one the password alone is refused.
+            LoginError::SecondFactorRequired(_) => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "second_factor_required",
+                e.to_string(),
+            ),
+            // Wrong, replayed or expired code, or a challenge that is dead: one answer.
+            LoginError::InvalidCode => Self {
+                field: Some("code".into()),
+                ..Self::new(StatusCode::BAD_REQUEST, "invalid_code", e.to_string())
+            },
             LoginError::Throttled(t) => t.into(),
             LoginError::Store(e) => e.into(),
         }
@@ -313,6 +325,55 @@ impl From<AdminError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "builtin_role", e.to_string())
             }
             AdminError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<SecondFactorError> for ApiError {
+    fn from(e: SecondFactorError) -> Self {
+        match e {
+            SecondFactorError::AlreadyEnabled => {
+                Self::new(StatusCode::CONFLICT, "second_factor_enabled", e.to_string())
+            }
+            SecondFactorError::NotEnabled => Self::new(
+                StatusCode::CONFLICT,
+                "second_factor_not_enabled",
+                e.to_string(),
+            ),
+            SecondFactorError::NotPending => {
+                Self::new(StatusCode::CONFLICT, "no_enrolment_pending", e.to_string())
+            }
+            SecondFactorError::InvalidCode => Self {
+                field: Some("code".into()),
+                ..Self::new(StatusCode::BAD_REQUEST, "invalid_code", e.to_string())
+            },
+            SecondFactorError::Throttled(t) => t.into(),
+            SecondFactorError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ContentError> for ApiError {
+    fn from(e: ContentError) -> Self {
+        match e {
+            ContentError::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
+            ContentError::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+            ContentError::Invalid(i) => Self::invalid(i),
+            ContentError::TooLarge { .. } => Self {
+                field: Some("file".into()),
+                ..Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
+            },
+            // 409, not 413: the same upload succeeds once other files are deleted.
+            ContentError::QuotaExceeded { .. } => Self {
+                field: Some("file".into()),
+                ..Self::new(StatusCode::CONFLICT, "quota_exceeded", e.to_string())
+            },
+            ContentError::TrackingIdTaken => Self {
+                field: Some("tracking_id".into()),
+                ..Self::new(StatusCode::CONFLICT, "tracking_id_taken", e.to_string())
+            },
+            ContentError::Store(e) => e.into(),
+            ContentError::Files(e) => e.into(),
         }
     }
 }

@@ -1,8 +1,10 @@
 //! Extractors whose failures answer in the native API's problem shape.
 
 use accounts::Principal;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts};
+use axum::extract::{Multipart, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 
@@ -38,6 +40,32 @@ impl From<PathRejection> for ApiError {
             StatusCode::BAD_REQUEST,
             "invalid_path",
             rejection.body_text(),
+        )
+    }
+}
+
+/// `axum::extract::Multipart` with a problem+json rejection (400 `malformed_body`) for a body
+/// that is not `multipart/form-data` with a boundary.
+#[derive(Debug)]
+pub struct ApiMultipart(pub Multipart);
+
+impl<S: Send + Sync> FromRequest<S> for ApiMultipart {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Ok(Self(Multipart::from_request(request, state).await?))
+    }
+}
+
+impl From<MultipartRejection> for ApiError {
+    fn from(rejection: MultipartRejection) -> Self {
+        ApiError::new(
+            rejection.status(),
+            "malformed_body",
+            format!(
+                "send multipart/form-data with a boundary ({})",
+                rejection.body_text()
+            ),
         )
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{authorize_own, ApiError, ApiJson, ApiPath, Authenticated};
+use super::{authorize_own, ApiError, ApiJson, ApiMultipart, ApiPath, Authenticated};
 use crate::http::auth::Client;
 use crate::http::AppState;
 
@@ -239,20 +239,23 @@ pub struct PictureUpload {
     file: Vec<u8>,
 }
 
-/// Reads the bytes of the multipart part named `file` (or the only part).
-pub async fn read_file_part(mut multipart: Multipart) -> Result<Vec<u8>, ApiError> {
-    let too_big_or_bad = |e: axum::extract::multipart::MultipartError| {
-        let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "too_large"
-        } else {
-            "malformed_body"
-        };
-        ApiError::new(status, code, e.body_text())
+/// A multipart body that breaks off: 413 `too_large` past the route's body limit, else
+/// 400 `malformed_body`.
+pub(super) fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    let status = e.status();
+    let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "too_large"
+    } else {
+        "malformed_body"
     };
-    while let Some(field) = multipart.next_field().await.map_err(too_big_or_bad)? {
+    ApiError::new(status, code, e.body_text())
+}
+
+/// Reads the bytes of the multipart part named `file`.
+pub async fn read_file_part(mut multipart: Multipart) -> Result<Vec<u8>, ApiError> {
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         if field.name() == Some("file") {
-            return Ok(field.bytes().await.map_err(too_big_or_bad)?.to_vec());
+            return Ok(field.bytes().await.map_err(multipart_error)?.to_vec());
         }
     }
     Err(ApiError {
@@ -282,7 +285,7 @@ pub async fn put_picture(
     State(state): State<AppState>,
     Client(client): Client,
     Authenticated(principal): Authenticated,
-    multipart: Multipart,
+    ApiMultipart(multipart): ApiMultipart,
 ) -> Result<axum::Json<PictureUploaded>, ApiError> {
     authorize_own(&state, &principal, Entity::User, Action::Update).await?;
     let bytes = read_file_part(multipart).await?;

@@ -1,19 +1,23 @@
 //! The native API under `/auth/v1`: JSON in, JSON out, RFC 9457 problems for errors, and an
 //! OpenAPI 3.1 document generated from these handlers at `/auth/v1/openapi.json`.
 //!
-//! Who may call what: `/login`, `/pictures/{id}` and the sign-up/verification/reset
-//! endpoints are public; everything else needs a bearer credential (session or API token).
+//! Who may call what: `/login` (both steps), `/pictures/{id}` and the
+//! sign-up/verification/reset endpoints are public; everything else needs a bearer credential (session or API token).
 //! Every authenticated endpoint declares the permission it needs (`Need`) and the core
 //! decides: self-service endpoints through [`authorize_own`], administration by calling the
-//! core's admin use cases with the caller as `Actor`. No handler decides access itself.
+//! core's admin use cases with the caller as `Actor`; files and chunks by calling the core's
+//! content use cases with the caller as `Actor` and owner. No handler decides access itself.
 
 pub mod account;
 pub mod admin;
+pub mod chunks;
 mod error;
 mod extract;
+pub mod files;
 pub mod me;
 pub mod orgs;
 mod pages;
+pub mod second_factor;
 pub mod session;
 pub mod tokens;
 
@@ -26,10 +30,14 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 pub use error::{ApiError, Problem};
-pub use extract::{ApiJson, ApiPath, Authenticated};
+pub use extract::{ApiJson, ApiMultipart, ApiPath, Authenticated};
 
 use crate::http::auth::require_own;
 use crate::http::AppState;
+
+/// What an upload's body may carry beyond the file: multipart boundaries and part headers,
+/// and the `link`, `tag_set` and `metadata` parts.
+const UPLOAD_FRAMING: usize = 256 * 1024;
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -40,11 +48,24 @@ use crate::http::AppState;
     ),
     paths(
         session::login,
+        session::login_second_factor,
         session::logout,
         me::get_me,
         me::patch_me,
         me::put_picture,
         me::get_picture,
+        second_factor::status,
+        second_factor::begin,
+        second_factor::confirm,
+        second_factor::disable,
+        second_factor::regenerate_recovery_codes,
+        files::upload,
+        files::list,
+        files::download,
+        files::delete,
+        chunks::create,
+        chunks::list,
+        chunks::delete,
         tokens::create,
         tokens::list,
         tokens::get_one,
@@ -73,6 +94,7 @@ use crate::http::AppState;
         admin::user_roles,
         admin::set_user_roles,
         admin::reset_password,
+        admin::reset_second_factor,
         admin::end_sessions,
         admin::revoke_tokens,
         admin::list_roles,
@@ -90,8 +112,11 @@ use crate::http::AppState;
     ),
     modifiers(&BearerAuth),
     tags(
-        (name = "sessions", description = "Password login and logout"),
+        (name = "sessions", description = "Password login (and its second step) and logout"),
         (name = "profile", description = "The current user's claims and picture"),
+        (name = "second factor", description = "The current user's TOTP second factor and recovery codes"),
+        (name = "files", description = "The current user's files"),
+        (name = "chunks", description = "The current user's chunks: short text records"),
         (name = "tokens", description = "The current user's API tokens"),
         (name = "lifecycle", description = "Sign-up, verification, password reset and change, sessions"),
         (name = "admin", description = "Administration of users and roles: instance permissions, or an organisation admin for its members"),
@@ -122,9 +147,19 @@ async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
 }
 
 pub fn routes(state: &AppState) -> Router<AppState> {
+    // The largest file plus room for the multipart framing and the small text parts.
+    let max_file_body = state
+        .accounts
+        .config()
+        .max_file_bytes
+        .saturating_add(UPLOAD_FRAMING);
     Router::new()
         .route("/auth/v1/openapi.json", get(openapi_json))
         .route("/auth/v1/login", post(session::login))
+        .route(
+            "/auth/v1/login/second-factor",
+            post(session::login_second_factor),
+        )
         .route("/auth/v1/logout", post(session::logout))
         .route("/auth/v1/me", get(me::get_me).patch(me::patch_me))
         .route(
@@ -132,6 +167,32 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             put(me::put_picture).layer(DefaultBodyLimit::max(state.max_upload_body)),
         )
         .route("/auth/v1/pictures/{id}", get(me::get_picture))
+        .route(
+            "/auth/v1/me/second-factor",
+            get(second_factor::status)
+                .post(second_factor::begin)
+                .delete(second_factor::disable),
+        )
+        .route(
+            "/auth/v1/me/second-factor/confirm",
+            post(second_factor::confirm),
+        )
+        .route(
+            "/auth/v1/me/second-factor/recovery-codes",
+            post(second_factor::regenerate_recovery_codes),
+        )
+        .route(
+            "/auth/v1/files",
+            get(files::list)
+                .post(files::upload)
+                .layer(DefaultBodyLimit::max(max_file_body)),
+        )
+        .route(
+            "/auth/v1/files/{id}",
+            get(files::download).delete(files::delete),
+        )
+        .route("/auth/v1/chunks", get(chunks::list).post(chunks::create))
+        .route("/auth/v1/chunks/{id}", delete(chunks::delete))
         .route("/auth/v1/tokens", get(tokens::list).post(tokens::create))
         .route(
             "/auth/v1/tokens/{id}",
@@ -189,6 +250,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route(
             "/auth/v1/admin/users/{id}/reset-password",
             post(admin::reset_password),
+        )
+        .route(
+            "/auth/v1/admin/users/{id}/reset-second-factor",
+            post(admin::reset_second_factor),
         )
         .route(
             "/auth/v1/admin/users/{id}/sessions",

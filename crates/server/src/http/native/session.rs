@@ -1,7 +1,7 @@
-//! Password login and logout.
+//! Password login (with the second step for accounts with a TOTP second factor) and logout.
 
 use accounts::access::{Action, Entity};
-use accounts::Password;
+use accounts::{LoginError, LoginSession, Password};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -32,15 +32,48 @@ pub struct LoginResponse {
     pub user: UserView,
 }
 
-/// Sign in with a password; returns a session token.
+/// The first step went through for an account with a second factor: send the challenge
+/// back with a code to `POST /auth/v1/login/second-factor`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecondFactorRequired {
+    /// Always `true`: tells this answer from a session.
+    pub second_factor_required: bool,
+    /// Single use, dies after 5 wrong codes or at `expires_at` (5 minutes).
+    pub challenge: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorLogin {
+    /// `challenge` from the first step.
+    pub challenge: String,
+    /// The 6-digit code from the authenticator app, or an unused recovery code.
+    pub code: String,
+}
+
+fn session_response(session: LoginSession) -> Response {
+    axum::Json(LoginResponse {
+        token: session.secret.expose().to_owned(),
+        session_id: session.session_id,
+        expires_at: session.expires_at,
+        user: UserView::from(session.user),
+    })
+    .into_response()
+}
+
+/// Sign in with a password; returns a session token, or (202) a challenge when the account
+/// has a second factor.
 #[utoipa::path(
     post, path = "/auth/v1/login", tag = "sessions",
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = LoginResponse),
+        (status = 202, description = "Password right; the account needs its one-time code: send it with `challenge` to /auth/v1/login/second-factor", body = SecondFactorRequired),
         (status = 400, description = "Malformed body", body = super::Problem),
         (status = 401, description = "Unknown login or wrong password (indistinguishable)", body = super::Problem),
         (status = 403, description = "Account disabled", body = super::Problem),
+        (status = 429, description = "Too many attempts", body = super::Problem),
     )
 )]
 pub async fn login(
@@ -48,17 +81,47 @@ pub async fn login(
     Client(client): Client,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let session = state
+    match state
         .accounts
         .login(&body.login, Password::for_login(body.password), client)
+        .await
+    {
+        Ok(session) => Ok(session_response(session)),
+        Err(LoginError::SecondFactorRequired(Some(challenge))) => Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(SecondFactorRequired {
+                second_factor_required: true,
+                challenge: challenge.token,
+                expires_at: challenge.expires_at,
+            }),
+        )
+            .into_response()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The second step of a login: the challenge and a one-time code (or a recovery code).
+#[utoipa::path(
+    post, path = "/auth/v1/login/second-factor", tag = "sessions",
+    request_body = SecondFactorLogin,
+    responses(
+        (status = 200, description = "Signed in", body = LoginResponse),
+        (status = 400, description = "`invalid_code`: wrong or already used code, or an expired or dead challenge (5 wrong codes end it)", body = super::Problem),
+        (status = 403, description = "Account disabled meanwhile", body = super::Problem),
+        (status = 422, description = "Malformed body", body = super::Problem),
+        (status = 429, description = "Too many attempts", body = super::Problem),
+    )
+)]
+pub async fn login_second_factor(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(body): ApiJson<SecondFactorLogin>,
+) -> Result<Response, ApiError> {
+    let session = state
+        .accounts
+        .login_second_factor(&body.challenge, &body.code, client)
         .await?;
-    Ok(axum::Json(LoginResponse {
-        token: session.secret.expose().to_owned(),
-        session_id: session.session_id,
-        expires_at: session.expires_at,
-        user: UserView::from(session.user),
-    })
-    .into_response())
+    Ok(session_response(session))
 }
 
 /// End the session this request authenticates with.

@@ -1,0 +1,468 @@
+//! The TOTP second factor through `/auth/v1`: enrolment, the two-step login, replays,
+//! dead and expired challenges, recovery codes, turning it off, the administrator's reset;
+//! and the surfaces without a second step (Alsid, Glowmarkt) refusing the password alone.
+//! Codes are computed from the enrolment's secret at the app's manual clock.
+
+use accounts::access::OrgRole;
+use accounts::totp::{code_at, step_of, STEP_SECONDS};
+use accounts::{Actor, Clock};
+use chrono::Duration;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_problem, TestApp, TestUser, PASSWORD};
+
+/// RFC 4648 base32 (no padding), as the enrolment shows the secret.
+fn base32_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u64, 0);
+    for c in text.chars().filter(|c| *c != '=') {
+        let value = ALPHABET.find(c.to_ascii_uppercase()).expect("base32") as u64;
+        buffer = (buffer << 5) | value;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// An enrolled and confirmed user: their secret and recovery codes.
+struct Enrolled {
+    user: TestUser,
+    secret: Vec<u8>,
+    recovery_codes: Vec<String>,
+}
+
+impl Enrolled {
+    /// The code of the clock's current step.
+    fn code(&self, app: &TestApp) -> String {
+        code_at(&self.secret, step_of(app.clock.now()))
+    }
+}
+
+/// A six-digit code that is none of the codes the window around now accepts.
+fn wrong_code(secret: &[u8], app: &TestApp) -> String {
+    let step = step_of(app.clock.now());
+    let valid: Vec<String> = (step - 1..=step + 1).map(|s| code_at(secret, s)).collect();
+    (0..)
+        .map(|n: u32| format!("{:06}", (n * 7919) % 1_000_000))
+        .find(|c| !valid.contains(c))
+        .unwrap()
+}
+
+/// Moves the clock to the next 30-second step, so a new code is not a replay.
+fn next_step(app: &TestApp) {
+    app.clock.advance(Duration::seconds(STEP_SECONDS));
+}
+
+async fn json_ok(response: reqwest::Response, status: u16) -> Value {
+    let got = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(got, status, "{body}");
+    body
+}
+
+async fn enrol(app: &TestApp, name: &str) -> Enrolled {
+    let user = app.user(name).await;
+    let started = json_ok(
+        app.post("/auth/v1/me/second-factor", &user.token)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    let secret_text = started["secret"].as_str().unwrap();
+    let uri = started["otpauth_uri"].as_str().unwrap();
+    assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+    assert!(uri.contains(&format!("secret={secret_text}")), "{uri}");
+    assert!(started["qr_svg"].as_str().unwrap().contains("<svg"));
+    let secret = base32_decode(secret_text);
+    assert_eq!(secret.len(), 20);
+
+    let status = json_ok(
+        app.get("/auth/v1/me/second-factor", &user.token)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(
+        status,
+        json!({"enabled": false, "pending": true, "recovery_codes_left": 0})
+    );
+
+    let code = code_at(&secret, step_of(app.clock.now()));
+    let confirmed = json_ok(
+        app.post("/auth/v1/me/second-factor/confirm", &user.token)
+            .json(&json!({ "code": code }))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    let recovery_codes: Vec<String> =
+        serde_json::from_value(confirmed["recovery_codes"].clone()).unwrap();
+    assert_eq!(recovery_codes.len(), 10);
+    Enrolled {
+        user,
+        secret,
+        recovery_codes,
+    }
+}
+
+/// The first step: asserts the 202 challenge and returns it.
+async fn challenge(app: &TestApp, name: &str) -> String {
+    let body = json_ok(app.login(name, PASSWORD).await, 202).await;
+    assert_eq!(body["second_factor_required"], true);
+    assert!(body.get("token").is_none(), "no session in the first step");
+    assert!(body["expires_at"].is_string());
+    let challenge = body["challenge"].as_str().unwrap().to_owned();
+    assert!(challenge.starts_with("ghc_"), "{challenge}");
+    challenge
+}
+
+async fn second_step(app: &TestApp, challenge: &str, code: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/auth/v1/login/second-factor"))
+        .json(&json!({"challenge": challenge, "code": code}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Asserts a session answer and returns the session token.
+async fn signed_in(response: reqwest::Response) -> String {
+    let body = json_ok(response, 200).await;
+    let token = body["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("ghs_"), "{body}");
+    token
+}
+
+async fn status_of(app: &TestApp, token: &str) -> Value {
+    json_ok(
+        app.get("/auth/v1/me/second-factor", token)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn enrolment_makes_login_take_two_steps() {
+    let app = TestApp::spawn().await;
+    let alice = enrol(&app, "alice").await;
+    assert_eq!(
+        status_of(&app, &alice.user.token).await,
+        json!({"enabled": true, "pending": false, "recovery_codes_left": 10})
+    );
+
+    let challenge = challenge(&app, "alice").await;
+    // The challenge is not a credential.
+    assert_eq!(app.status_with("/auth/v1/me", &challenge).await, 401);
+    next_step(&app);
+    let session = signed_in(second_step(&app, &challenge, &alice.code(&app)).await).await;
+    assert_eq!(app.status_with("/auth/v1/me", &session).await, 200);
+    // A used challenge is gone, even with a fresh code.
+    next_step(&app);
+    let r = second_step(&app, &challenge, &alice.code(&app)).await;
+    assert_problem(r, 400, "invalid_code").await;
+
+    // Enrolling again while on is refused.
+    let r = app
+        .post("/auth/v1/me/second-factor", &alice.user.token)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 409, "second_factor_enabled").await;
+    // A wrong password still gets the ordinary answer, no challenge.
+    let r = app.login("alice", "not the password at all").await;
+    assert_problem(r, 401, "invalid_credentials").await;
+}
+
+#[tokio::test]
+async fn confirming_needs_the_right_code_and_a_started_enrolment() {
+    let app = TestApp::spawn().await;
+    let bob = app.user("bob").await;
+    let r = app
+        .post("/auth/v1/me/second-factor/confirm", &bob.token)
+        .json(&json!({"code": "123456"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 409, "no_enrolment_pending").await;
+
+    let started = json_ok(
+        app.post("/auth/v1/me/second-factor", &bob.token)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    let secret = base32_decode(started["secret"].as_str().unwrap());
+    let r = app
+        .post("/auth/v1/me/second-factor/confirm", &bob.token)
+        .json(&json!({ "code": wrong_code(&secret, &app) }))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(r, 400, "invalid_code").await;
+    assert_eq!(body["field"], "code");
+    // Not on yet: the password alone still signs in.
+    signed_in(app.login("bob", PASSWORD).await).await;
+}
+
+#[tokio::test]
+async fn a_wrong_or_replayed_code_is_refused() {
+    let app = TestApp::spawn().await;
+    let alice = enrol(&app, "alice").await;
+
+    // The confirmation spent the current step: its code does not sign in.
+    let challenge = challenge(&app, "alice").await;
+    let r = second_step(&app, &challenge, &alice.code(&app)).await;
+    assert_problem(r, 400, "invalid_code").await;
+    let r = second_step(&app, &challenge, &wrong_code(&alice.secret, &app)).await;
+    let body = assert_problem(r, 400, "invalid_code").await;
+    assert_eq!(body["field"], "code");
+
+    // A new step's code works once (the challenge survived two wrong codes)...
+    next_step(&app);
+    let code = alice.code(&app);
+    signed_in(second_step(&app, &challenge, &code).await).await;
+    // ...and not again, on a new challenge, within its window.
+    let again = self::challenge(&app, "alice").await;
+    let r = second_step(&app, &again, &code).await;
+    assert_problem(r, 400, "invalid_code").await;
+    next_step(&app);
+    signed_in(second_step(&app, &again, &alice.code(&app)).await).await;
+}
+
+#[tokio::test]
+async fn five_wrong_codes_kill_the_challenge() {
+    let app = TestApp::spawn().await;
+    let alice = enrol(&app, "alice").await;
+    next_step(&app);
+    let challenge = challenge(&app, "alice").await;
+    let wrong = wrong_code(&alice.secret, &app);
+    for _ in 0..5 {
+        let r = second_step(&app, &challenge, &wrong).await;
+        assert_problem(r, 400, "invalid_code").await;
+    }
+    // The right code no longer helps this challenge, and was not spent by trying.
+    let code = alice.code(&app);
+    let r = second_step(&app, &challenge, &code).await;
+    assert_problem(r, 400, "invalid_code").await;
+    let fresh = self::challenge(&app, "alice").await;
+    signed_in(second_step(&app, &fresh, &code).await).await;
+}
+
+#[tokio::test]
+async fn an_expired_challenge_is_refused() {
+    let app = TestApp::spawn().await;
+    let alice = enrol(&app, "alice").await;
+    let challenge = challenge(&app, "alice").await;
+    app.clock
+        .advance(Duration::minutes(5) + Duration::seconds(1));
+    let code = alice.code(&app);
+    let r = second_step(&app, &challenge, &code).await;
+    assert_problem(r, 400, "invalid_code").await;
+    // An unknown challenge gets the same answer.
+    let r = second_step(&app, "ghc_nonsense", &code).await;
+    assert_problem(r, 400, "invalid_code").await;
+    let fresh = self::challenge(&app, "alice").await;
+    signed_in(second_step(&app, &fresh, &code).await).await;
+}
+
+#[tokio::test]
+async fn a_recovery_code_signs_in_once() {
+    let app = TestApp::spawn().await;
+    let alice = enrol(&app, "alice").await;
+    let recovery = &alice.recovery_codes[3];
+
+    let challenge = challenge(&app, "alice").await;
+    let session = signed_in(second_step(&app, &challenge, recovery).await).await;
+    assert_eq!(
+        status_of(&app, &session).await["recovery_codes_left"],
+        json!(9)
+    );
+    let challenge = self::challenge(&app, "alice").await;
+    let r = second_step(&app, &challenge, recovery).await;
+    assert_problem(r, 400, "invalid_code").await;
+    // The others still work.
+    signed_in(second_step(&app, &challenge, &alice.recovery_codes[4]).await).await;
+}
+
+#[tokio::test]
+async fn new_recovery_codes_replace_the_old_ones() {
+    let app = TestApp::spawn().await;
+    let alice = enrol(&app, "alice").await;
+    let path = "/auth/v1/me/second-factor/recovery-codes";
+
+    // A recovery code does not renew the recovery codes; a wrong code neither.
+    let r = app
+        .post(path, &alice.user.token)
+        .json(&json!({"code": alice.recovery_codes[0]}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 400, "invalid_code").await;
+
+    next_step(&app);
+    let renewed = json_ok(
+        app.post(path, &alice.user.token)
+            .json(&json!({"code": alice.code(&app)}))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    let fresh: Vec<String> = serde_json::from_value(renewed["recovery_codes"].clone()).unwrap();
+    assert_eq!(fresh.len(), 10);
+    assert!(fresh.iter().all(|c| !alice.recovery_codes.contains(c)));
+
+    let challenge = challenge(&app, "alice").await;
+    let r = second_step(&app, &challenge, &alice.recovery_codes[0]).await;
+    assert_problem(r, 400, "invalid_code").await;
+    signed_in(second_step(&app, &challenge, &fresh[0]).await).await;
+}
+
+#[tokio::test]
+async fn turning_it_off_needs_a_code_or_a_recovery_code() {
+    let app = TestApp::spawn().await;
+    let alice = enrol(&app, "alice").await;
+    let bob = enrol(&app, "bob").await;
+
+    let r = app
+        .delete("/auth/v1/me/second-factor", &alice.user.token)
+        .json(&json!({ "code": wrong_code(&alice.secret, &app) }))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 400, "invalid_code").await;
+    next_step(&app);
+    let r = app
+        .delete("/auth/v1/me/second-factor", &alice.user.token)
+        .json(&json!({ "code": alice.code(&app) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    signed_in(app.login("alice", PASSWORD).await).await;
+    assert_eq!(
+        status_of(&app, &alice.user.token).await,
+        json!({"enabled": false, "pending": false, "recovery_codes_left": 0})
+    );
+    let r = app
+        .delete("/auth/v1/me/second-factor", &alice.user.token)
+        .json(&json!({ "code": alice.code(&app) }))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 409, "second_factor_not_enabled").await;
+
+    let r = app
+        .delete("/auth/v1/me/second-factor", &bob.user.token)
+        .json(&json!({ "code": bob.recovery_codes[9] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    signed_in(app.login("bob", PASSWORD).await).await;
+}
+
+#[tokio::test]
+async fn an_administrator_resets_a_lost_second_factor() {
+    let app = TestApp::spawn().await;
+    let root = app.admin("root").await;
+    let mallory = app.user("mallory").await;
+    let alice = enrol(&app, "alice").await;
+    let path = format!("/auth/v1/admin/users/{}/reset-second-factor", alice.user.id);
+
+    let r = app.post(&path, &mallory.token).send().await.unwrap();
+    assert_problem(r, 403, "forbidden").await;
+    challenge(&app, "alice").await;
+
+    let r = app.post(&path, &root.token).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    signed_in(app.login("alice", PASSWORD).await).await;
+    // She may enrol again.
+    let r = app
+        .post("/auth/v1/me/second-factor", &alice.user.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let r = app
+        .post(
+            &format!(
+                "/auth/v1/admin/users/{}/reset-second-factor",
+                uuid::Uuid::nil()
+            ),
+            &root.token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn surfaces_without_a_second_step_refuse_the_password_alone() {
+    let app = TestApp::spawn().await;
+    let alice = enrol(&app, "alice").await;
+    let org = app
+        .accounts
+        .create_org(&Actor::Operator, "Energy app")
+        .await
+        .unwrap()
+        .id;
+    app.accounts
+        .set_member(&Actor::Operator, org, alice.user.id, OrgRole::Member)
+        .await
+        .unwrap();
+
+    // Alsid: `POST /api/login`.
+    let r = app
+        .client
+        .post(app.url("/api/login"))
+        .header("Content-Type", "application/json")
+        .body(json!({"email": "alice@example.com", "password": PASSWORD}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let body = json_ok(r, 401).await;
+    assert!(body.get("authToken").is_none(), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("two-factor"),
+        "{body}"
+    );
+
+    // Glowmarkt: `POST /api/v0-1/auth`.
+    let r = app
+        .client
+        .post(app.url("/api/v0-1/auth"))
+        .header("applicationId", org.to_string())
+        .json(&json!({"username": "alice@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let body = json_ok(r, 401).await;
+    assert!(body.get("token").is_none(), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("two-factor"),
+        "{body}"
+    );
+
+    // Neither left a session behind.
+    let principal = app.accounts.authenticate(&alice.user.token).await.unwrap();
+    assert!(app.accounts.sessions(&principal).await.unwrap().is_empty());
+}
