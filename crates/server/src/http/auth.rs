@@ -59,9 +59,47 @@ pub async fn require_own(
         .await
 }
 
+/// `Authorization: Basic` credentials (login, password): `None` without such a header,
+/// `Some(None)` when it does not decode (base64, padding optional; UTF-8; a `:`).
+pub fn basic(headers: &HeaderMap) -> Option<Option<(String, String)>> {
+    use base64::Engine as _;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let encoded = encoded.trim().trim_end_matches('=');
+    let decoded = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(encoded)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok());
+    Some(decoded.and_then(|pair| {
+        let (login, password) = pair.split_once(':')?;
+        Some((login.to_owned(), password.to_owned()))
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn basic_reads_login_and_password() {
+        let mut h = HeaderMap::new();
+        assert_eq!(basic(&h), None);
+        h.insert(header::AUTHORIZATION, "Basic YWxpY2U6cDpx".parse().unwrap());
+        assert_eq!(basic(&h), Some(Some(("alice".into(), "p:q".into()))));
+        h.insert(header::AUTHORIZATION, "basic YWxpY2U6cHc=".parse().unwrap());
+        assert_eq!(basic(&h), Some(Some(("alice".into(), "pw".into()))));
+        h.insert(header::AUTHORIZATION, "Basic YWxpY2U6cHc".parse().unwrap());
+        assert_eq!(basic(&h), Some(Some(("alice".into(), "pw".into()))));
+        h.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
+        assert_eq!(basic(&h), Some(None));
+        h.insert(header::AUTHORIZATION, "Basic YWxpY2U".parse().unwrap());
+        assert_eq!(basic(&h), Some(None), "no colon");
+        h.insert(header::AUTHORIZATION, "Bearer abc".parse().unwrap());
+        assert_eq!(basic(&h), None);
+    }
 
     #[test]
     fn reads_bearer_only() {

@@ -31,7 +31,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::http::auth::{record_user, require_own, Client};
+use crate::http::auth::{basic, record_user, require_own, Client};
 use crate::http::AppState;
 
 /// The header holding the key (header names are case-insensitive).
@@ -354,44 +354,6 @@ impl Caller {
         };
         Ok(user)
     }
-}
-
-/// `Authorization: Basic`: `None` without one, `Some(None)` when it does not decode.
-fn basic(headers: &HeaderMap) -> Option<Option<(String, String)>> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = decode_base64(encoded.trim()).and_then(|b| String::from_utf8(b).ok());
-    Some(decoded.and_then(|pair| {
-        let (login, password) = pair.split_once(':')?;
-        Some((login.to_owned(), password.to_owned()))
-    }))
-}
-
-/// Standard or URL-safe base64, padding optional (the server crate has no base64 crate).
-fn decode_base64(input: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(input.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in input.trim_end_matches('=').bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((acc >> bits) & 0xff) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
 }
 
 /// A request body that is read (so the connection can be reused) and ignored: the SDK
@@ -816,25 +778,6 @@ async fn user_tokens_refresh(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_decodes_with_and_without_padding() {
-        assert_eq!(decode_base64("YWxpY2U6cHc=").unwrap(), b"alice:pw");
-        assert_eq!(decode_base64("YWxpY2U6cHc").unwrap(), b"alice:pw");
-        assert!(decode_base64("YW*x").is_none());
-    }
-
-    #[test]
-    fn basic_reads_login_and_password() {
-        let mut h = HeaderMap::new();
-        assert_eq!(basic(&h), None);
-        h.insert(header::AUTHORIZATION, "Basic YWxpY2U6cDpx".parse().unwrap());
-        assert_eq!(basic(&h), Some(Some(("alice".into(), "p:q".into()))));
-        h.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
-        assert_eq!(basic(&h), Some(None));
-        h.insert(header::AUTHORIZATION, "Bearer abc".parse().unwrap());
-        assert_eq!(basic(&h), None);
-    }
 
     #[test]
     fn token_requests_are_lenient_about_absence_and_strict_about_types() {

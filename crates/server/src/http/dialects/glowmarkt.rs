@@ -29,7 +29,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::http::auth::{record_user, require_own, Client};
+use crate::http::auth::{basic, record_user, require_own, Client};
 use crate::http::AppState;
 
 /// The spec's base path. The seed-era client host ended in `/`, which doubles the slash
@@ -376,44 +376,6 @@ async fn token_principal(
     let principal = state.accounts.authenticate(secret).await?;
     record_user(&principal);
     Ok(principal)
-}
-
-/// `Authorization: Basic`: `None` without one, `Some(None)` when it does not decode.
-fn basic(headers: &HeaderMap) -> Option<Option<(String, String)>> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = decode_base64(encoded.trim()).and_then(|b| String::from_utf8(b).ok());
-    Some(decoded.and_then(|pair| {
-        let (login, password) = pair.split_once(':')?;
-        Some((login.to_owned(), password.to_owned()))
-    }))
-}
-
-/// Standard or URL-safe base64, padding optional (the server crate has no base64 crate).
-fn decode_base64(input: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(input.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in input.trim_end_matches('=').bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((acc >> bits) & 0xff) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
 }
 
 /// A required string field: missing, `null` and blank are all "missing".
@@ -1032,15 +994,6 @@ async fn check_auth(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_decodes_with_and_without_padding() {
-        assert_eq!(decode_base64("YWxpY2U6cHc=").unwrap(), b"alice:pw");
-        assert_eq!(decode_base64("YWxpY2U6cHc").unwrap(), b"alice:pw");
-        assert_eq!(decode_base64("YQ==").unwrap(), b"a");
-        assert_eq!(decode_base64("").unwrap(), b"");
-        assert!(decode_base64("YW*x").is_none());
-    }
 
     #[test]
     fn usernames_come_from_the_local_part() {
