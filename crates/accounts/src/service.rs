@@ -649,7 +649,34 @@ impl Accounts {
         password: Password,
         client: ClientInfo,
     ) -> Result<LoginSession, LoginError> {
+        self.login_to(None, login, password, client).await
+    }
+
+    /// `login` into an application: someone who is neither its member nor an instance
+    /// admin gets `InvalidCredentials`, exactly as for a wrong password, before anything
+    /// else about the account (pending, second factor) is revealed.
+    pub async fn login_to(
+        &self,
+        app: Option<crate::access::OrgId>,
+        login: &str,
+        password: Password,
+        client: ClientInfo,
+    ) -> Result<LoginSession, LoginError> {
         let user = self.check_password(login, &password, &client).await?;
+        if let Some(app) = app {
+            if !user.is_admin && self.membership(app, user.id).await?.is_none() {
+                self.audit(
+                    "login",
+                    None,
+                    Some(user.id),
+                    Outcome::Failure,
+                    &client,
+                    Some("not a member of the application"),
+                )
+                .await;
+                return Err(LoginError::InvalidCredentials);
+            }
+        }
         if user.status == UserStatus::Pending {
             self.audit(
                 "login",

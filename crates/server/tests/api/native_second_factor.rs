@@ -462,6 +462,28 @@ async fn surfaces_without_a_second_step_refuse_the_password_alone() {
         "{body}"
     );
 
+    // An application alice is not in answers her right password exactly like a wrong one:
+    // nothing about her second factor shows to a non-member.
+    let other = app
+        .accounts
+        .create_org(&Actor::Operator, "Other app")
+        .await
+        .unwrap()
+        .id;
+    let mut answers = Vec::new();
+    for password in [PASSWORD, "not her password at all"] {
+        let r = app
+            .client
+            .post(app.url("/api/v0-1/auth"))
+            .header("applicationId", other.to_string())
+            .json(&json!({"username": "alice@example.com", "password": password}))
+            .send()
+            .await
+            .unwrap();
+        answers.push(json_ok(r, 401).await);
+    }
+    assert_eq!(answers[0], answers[1]);
+
     // Neither left a session behind.
     let principal = app.accounts.authenticate(&alice.user.token).await.unwrap();
     assert!(app.accounts.sessions(&principal).await.unwrap().is_empty());

@@ -918,15 +918,13 @@ async fn auth(
     let app = header_app.required()?;
     let login = required(req.username, "username")?;
     let password = Password::for_login(required(req.password, "password")?);
-    let session = state.accounts.login(&login, password, client).await?;
+    // Non-members are refused by the core like a wrong password, before anything else
+    // about the account (unverified, second factor) shows.
+    let session = state
+        .accounts
+        .login_to(Some(app), &login, password, client)
+        .await?;
     let user = session.user;
-    let belongs = user.is_admin || state.accounts.membership(app, user.id).await?.is_some();
-    if !belongs {
-        // End the session at once; the caller learns nothing a wrong password would not say.
-        let principal = state.accounts.authenticate(session.secret.expose()).await?;
-        state.accounts.logout(&principal).await?;
-        return Err(LoginError::InvalidCredentials.into());
-    }
     Ok(Json(AuthRes {
         valid: true,
         token: session.secret.expose().to_owned(),
