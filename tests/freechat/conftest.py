@@ -7,190 +7,24 @@ Users and tokens are made with the gatehouse CLI against the same data directory
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import socket
-import subprocess
-import time
-import uuid
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
 import pytest
-import requests
 
 import freechat_sdk as fc
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = "correct horse battery staple"
-TOKEN_RE = re.compile(r"^gh_[0-9A-Za-z]+$")
-STARTUP_TIMEOUT_S = 30.0
-CLI_TIMEOUT_S = 60.0
-
-# Filled in by the `server` fixture so the terminal summary can show the server log.
-_SERVER_STATE: dict = {}
+# The server, the gatehouse CLI and the log summary shared by the client suites.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pyharness"))
+import gatehouse_harness as harness  # noqa: E402
+from gatehouse_harness import pytest_terminal_summary  # noqa: E402,F401 (a pytest hook)
+from gatehouse_harness import TOKEN_RE, Server, unique  # noqa: E402,F401 (tests import TOKEN_RE)
 
 
-def gatehouse_bin() -> Path:
-    path = Path(os.environ.get("GATEHOUSE_BIN") or REPO_ROOT / "target" / "debug" / "gatehouse")
-    return path.resolve()
-
-
-def clean_env() -> dict:
-    """The environment for gatehouse processes: nothing GATEHOUSE_* is inherited."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
-    env.setdefault("RUST_BACKTRACE", "1")
-    return env
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _tail(path: Path, limit: int = 8000) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as e:  # pragma: no cover - diagnostics only
-        return f"<cannot read {path}: {e}>"
-    return text if len(text) <= limit else "...\n" + text[-limit:]
-
-
-@dataclass
-class Server:
-    base_url: str
-    port: int
-    data_dir: Path
-    bin: Path
-    proc: subprocess.Popen
-    log_path: Path
-
-    def cli(self, *args: str, stdin: Optional[str] = None) -> str:
-        """Run `gatehouse <args>` and return its stdout, failing the test on a non-zero exit."""
-        cmd = [str(self.bin), *args]
-        res = subprocess.run(
-            cmd,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=clean_env(),
-            timeout=CLI_TIMEOUT_S,
-        )
-        if res.returncode != 0:
-            pytest.fail(
-                f"CLI failed (exit {res.returncode}): {' '.join(cmd)}\n"
-                f"stdout: {res.stdout!r}\nstderr: {res.stderr}",
-                pytrace=False,
-            )
-        return res.stdout
-
-    def create_user(self, username: str, email: str, password: str = PASSWORD) -> str:
-        out = self.cli(
-            "user", "create",
-            "--data-dir", str(self.data_dir),
-            "--username", username,
-            "--email", email,
-            "--password-stdin",
-            stdin=password + "\n",
-        ).strip()
-        assert out, "`gatehouse user create` printed no user id"
-        assert "\n" not in out, f"`gatehouse user create` printed more than the id: {out!r}"
-        return out
-
-    def create_token(self, username: str, name: Optional[str] = None,
-                     expires_in: Optional[int] = None) -> str:
-        args = ["token", "create", "--data-dir", str(self.data_dir), "--user", username]
-        if name is not None:
-            args += ["--name", name]
-        if expires_in is not None:
-            args += ["--expires-in", str(expires_in)]
-        out = self.cli(*args).strip()
-        assert TOKEN_RE.match(out), f"`gatehouse token create` printed {out!r}, not a gh_ token"
-        return out
-
-
-def _start_server(tmp_root: Path) -> Server:
-    binary = gatehouse_bin()
-    if not binary.is_file() or not os.access(binary, os.X_OK):
-        pytest.fail(f"gatehouse binary not found or not executable: {binary} "
-                    "(build it with `cargo build -p gatehouse` or set GATEHOUSE_BIN)",
-                    pytrace=False)
-    data_dir = tmp_root / "data"
-    data_dir.mkdir()
-    log_path = tmp_root / "server.log"
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(
-        [str(binary), "serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=clean_env(),
-        start_new_session=True,
-    )
-    log.close()
-    server = Server(base_url, port, data_dir, binary, proc, log_path)
-    _SERVER_STATE["server"] = server
-
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    last = "no attempt"
-    while True:
-        if proc.poll() is not None:
-            _SERVER_STATE["start_failed"] = True
-            pytest.fail(f"gatehouse serve exited with code {proc.returncode} before it was "
-                        f"ready.\n--- server output ---\n{_tail(log_path)}", pytrace=False)
-        try:
-            r = requests.get(base_url + "/healthz", timeout=2)
-            if r.status_code == 200:
-                return server
-            last = f"HTTP {r.status_code}: {r.text[:200]!r}"
-        except requests.RequestException as e:
-            last = f"{type(e).__name__}: {e}"
-        if time.monotonic() > deadline:
-            _stop(proc)
-            _SERVER_STATE["start_failed"] = True
-            pytest.fail(f"gatehouse serve did not answer GET /healthz with 200 within "
-                        f"{STARTUP_TIMEOUT_S:.0f}s (last: {last}).\n--- server output ---\n"
-                        f"{_tail(log_path)}", pytrace=False)
-        time.sleep(0.1)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Server:
-    srv = _start_server(tmp_path_factory.mktemp("gatehouse"))
-    yield srv
-    still_running = srv.proc.poll() is None
-    _stop(srv.proc)
-    if not still_running:
-        _SERVER_STATE["died"] = srv.proc.returncode
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    srv: Optional[Server] = _SERVER_STATE.get("server")
-    if srv is None:
-        return
-    died = _SERVER_STATE.get("died")
-    if died is not None:
-        terminalreporter.write_line(
-            f"gatehouse serve had exited (code {died}) before the session ended", red=True)
-    if exitstatus != 0 and not _SERVER_STATE.get("start_failed"):
-        terminalreporter.section("gatehouse serve output")
-        terminalreporter.write_line(_tail(srv.log_path, 20000))
+# The session's one server (fixture `server`), and its log in the summary if a test failed.
+server = harness.server_fixture(Server, public_url=False)
 
 
 # ---------------------------------------------------------------------------
@@ -218,16 +52,12 @@ class Account:
         return self.server.create_token(self.username, **kw)
 
 
-def unique_username(prefix: str = "fc") -> str:
-    return f"{prefix}{uuid.uuid4().hex[:12]}"
-
-
 @pytest.fixture
 def new_account(server) -> Callable[..., Account]:
     """Factory: a fresh user with one CLI-made token and an AccountApi using it."""
 
     def make(prefix: str = "fc") -> Account:
-        username = unique_username(prefix)
+        username = unique(prefix)
         email = f"{username}@example.com"
         user_id = server.create_user(username, email)
         token = server.create_token(username, name="freechat-suite")
