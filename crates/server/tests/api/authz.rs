@@ -1,5 +1,6 @@
 //! The authorisation matrix: every endpoint of every surface, called by five callers, gets
-//! exactly the answer docs/api.md, docs/alsid.md and docs/glowmarkt.md document.
+//! exactly the answer docs/api.md, docs/alsid.md, docs/glowmarkt.md, docs/cloudsmith.md and
+//! docs/trieve.md document.
 //!
 //! Callers, in the order each row lists their expected statuses:
 //! 1. anonymous: no credential;
@@ -27,16 +28,22 @@ enum Surface {
     Alsid,
     /// `token` + `applicationId` headers.
     Glowmarkt,
+    /// `X-Api-Key`.
+    Cloudsmith,
+    /// The raw key as `Authorization`; `TR-Organization` on rows marked [`Row::in_org`].
+    Trieve,
 }
 
 struct Row {
     surface: Surface,
     method: Method,
-    /// `{user}`, `{username}`, `{email}`, `{unum}`, `{org}`, `{token}`, `{token_secret}`, `{role}`,
-    /// `{file}`, `{chunk}` are filled per caller.
+    /// `{user}`, `{username}`, `{email}`, `{unum}`, `{org}`, `{token}`, `{token_slug}`,
+    /// `{token_secret}`, `{role}`, `{file}`, `{chunk}` are filled per caller.
     path: &'static str,
     body: Option<Value>,
     expect: [u16; 5],
+    /// Send `TR-Organization: {org}` (Trieve).
+    org_header: bool,
 }
 
 fn row(
@@ -52,6 +59,17 @@ fn row(
         path,
         body,
         expect,
+        org_header: false,
+    }
+}
+
+impl Row {
+    /// The row names the organisation the caller acts in (`TR-Organization: {org}`).
+    fn in_org(self) -> Self {
+        Self {
+            org_header: true,
+            ..self
+        }
     }
 }
 
@@ -191,6 +209,8 @@ async fn fill(w: &World, path: &str, target: &TestUser, org: &str) -> String {
         .replace("{unum}", &number.to_string())
         .replace("{org}", org)
         .replace("{token}", token_id)
+        // Cloudsmith's `slug_perm`: the id without dashes.
+        .replace("{token_slug}", &token_id.replace('-', ""))
         .replace("{token_secret}", token_secret)
         .replace("{role}", &w.role.to_string())
         .replace("{file}", file)
@@ -210,7 +230,12 @@ async fn send(w: &World, row: &Row, who: usize) -> (u16, String) {
             Surface::Native | Surface::FreeChat => request.bearer_auth(&c.token),
             Surface::Alsid => request.header("x-api-key", &c.token),
             Surface::Glowmarkt => request.header("token", &c.token),
+            Surface::Cloudsmith => request.header("X-Api-Key", &c.token),
+            Surface::Trieve => request.header("Authorization", &c.token),
         };
+    }
+    if row.org_header {
+        request = request.header("TR-Organization", org);
     }
     match row.surface {
         Surface::Glowmarkt => {
@@ -223,6 +248,13 @@ async fn send(w: &World, row: &Row, who: usize) -> (u16, String) {
             request = request
                 .header("Content-Type", "application/json")
                 .body(body.unwrap_or_default());
+        }
+        // The SDK sends the JSON content type always, and `{}` on a bodyless POST or PUT.
+        Surface::Cloudsmith => {
+            let bodyless = if row.method == Method::GET { "" } else { "{}" };
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body.unwrap_or_else(|| bodyless.into()));
         }
         _ => {
             if let Some(b) = body {
@@ -797,6 +829,105 @@ async fn alsid() {
             Some(json!({"token": "not-a-token", "newPassword": "another long passphrase 77"})),
             [400; 5],
         ),
+    ])
+    .await;
+}
+
+/// Cloudsmith: `X-Api-Key`; every route acts on the caller's own account, so "another
+/// user" is reachable only through a token slug, and another user's token is unknown (404),
+/// to instance administrators too.
+#[tokio::test]
+async fn cloudsmith() {
+    use Method as M;
+    use Surface::Cloudsmith as C;
+    check(vec![
+        // Anonymous callers are welcome: 200 `{"authenticated": false}`.
+        row(C, M::GET, "/v1/user/self/", None, [200; 5]),
+        // The password is the credential (a key sent with it is not read): whoever knows
+        // the target's password gets a key for the target, as on every login.
+        row(
+            C,
+            M::POST,
+            "/v1/user/token/",
+            Some(json!({"email": "{email}", "password": PASSWORD})),
+            [200; 5],
+        ),
+        row(C, M::GET, "/v1/user/tokens/", None, ALL_OK),
+        // Nobody holds a token named `cloudsmith` yet, so everyone gets one.
+        row(
+            C,
+            M::POST,
+            "/v1/user/tokens/",
+            None,
+            [401, 201, 201, 201, 201],
+        ),
+        row(
+            C,
+            M::PUT,
+            "/v1/user/tokens/{token_slug}/refresh/",
+            None,
+            [401, 200, 404, 404, 404],
+        ),
+    ])
+    .await;
+}
+
+/// Trieve: the raw key as `Authorization`; `TR-Organization` where a row acts in an
+/// organisation. Keys are the caller's own (another's is 404, as unknown); files and chunks
+/// are their owner's and instance administrators' (organisation admins get 403 too).
+#[tokio::test]
+async fn trieve() {
+    use Method as M;
+    use Surface::Trieve as T;
+    let own_or_admin = [401, 200, 403, 403, 200];
+    let own_key_only = [401, 200, 404, 404, 404];
+    check(vec![
+        row(
+            T,
+            M::POST,
+            "/api/user/set_api_key",
+            Some(json!({"name": "k"})),
+            ALL_OK,
+        ),
+        row(
+            T,
+            M::DELETE,
+            "/api/user/delete_api_key",
+            Some(json!({"api_key_id": "{token}"})),
+            own_key_only,
+        ),
+        // Holding someone's key does not make it one of the caller's keys to delete.
+        row(
+            T,
+            M::DELETE,
+            "/api/user/delete_api_key",
+            Some(json!({"api_key_id": "{token_secret}"})),
+            own_key_only,
+        ),
+        // Without `user_id`: the caller's own profile.
+        row(T, M::PUT, "/api/user", Some(json!({"name": "N"})), ALL_OK),
+        // Another user's profile: instance administrators (bob is nobody's plain member
+        // in an organisation carol administers).
+        row(
+            T,
+            M::PUT,
+            "/api/user",
+            Some(json!({"user_id": "{user}", "name": "N"})),
+            own_or_admin,
+        ),
+        // Making the target an admin of the organisation: alice is a plain member of Y
+        // (no role changes, not even her own); X is not alice's and Y is not carol's
+        // (403 for the header); the instance admin may.
+        row(
+            T,
+            M::PUT,
+            "/api/user",
+            Some(json!({"user_id": "{user}", "role": 1})),
+            ADMIN_ONLY,
+        )
+        .in_org(),
+        row(T, M::GET, "/api/user/files/{user}", None, own_or_admin),
+        row(T, M::GET, "/api/user/{user}/1", None, own_or_admin),
     ])
     .await;
 }
