@@ -159,7 +159,8 @@ impl Accounts {
         if grants.allows(need, target) {
             return Ok(user);
         }
-        if !grants.memberships.is_empty() {
+        // Organisation roles reach plain accounts only: never an instance admin's.
+        if !grants.memberships.is_empty() && !user.is_admin {
             for m in self.store.user_memberships(id).await? {
                 let target = Target::Org {
                     id: m.org_id,
@@ -746,8 +747,9 @@ impl Accounts {
             .map(|m| m.role))
     }
 
-    /// Adds a member or changes their role. Admins manage plain members; only owners add,
-    /// change or remove admins and owners (`Grants::allows`).
+    /// Adds a member or changes their role. Adding an existing account needs an instance
+    /// grant (members join by registering into the application, or are created by its
+    /// admins); admins change plain members' roles; only owners change admins and owners.
     pub async fn set_member(
         &self,
         actor: &Actor,
@@ -756,6 +758,17 @@ impl Accounts {
         role: OrgRole,
     ) -> Result<(), AdminError> {
         let current = self.membership(org, user).await?;
+        if current.is_none() {
+            // Joining takes the person's own act (registering into the application) or an
+            // instance-level grant: an organisation admin manages its members' accounts, so
+            // nobody may pull someone else's account into their organisation.
+            self.authorize(
+                actor,
+                Need::new(Entity::Organization, Action::Update),
+                Target::Any,
+            )
+            .await?;
+        }
         let weight = current.map_or(role, |c| c.max(role));
         self.authorize(
             actor,

@@ -1303,8 +1303,16 @@ async fn organisations_belong_to_their_owners_and_members() {
     assert_eq!(members[0]["user_id"], olive.id.to_string());
     assert_eq!(members[0]["role"], "owner");
 
+    // An owner cannot pull an existing account into their organisation (its admins could
+    // then manage that account); joining is the person's own act or an instance admin's.
+    assert_problem(
+        set_member(&app, &olive.token, &org, mia.id, "member").await,
+        403,
+        "forbidden",
+    )
+    .await;
     assert_eq!(
-        set_member(&app, &olive.token, &org, mia.id, "member")
+        set_member(&app, &root.token, &org, mia.id, "member")
             .await
             .status(),
         204
@@ -1408,6 +1416,7 @@ async fn organisations_belong_to_their_owners_and_members() {
 #[tokio::test]
 async fn an_org_admin_manages_their_own_members_only_and_grants_no_instance_roles() {
     let app = TestApp::spawn().await;
+    let root = app.admin("root").await;
     let olive = app.user("olive").await;
     let amy = app.user("amy").await;
     let mel = app.user("mel").await;
@@ -1416,28 +1425,35 @@ async fn an_org_admin_manages_their_own_members_only_and_grants_no_instance_role
     let acme = create_org(&app, &olive.token, "Acme").await;
     let other = create_org(&app, &oscar.token, "Other").await;
     assert_eq!(
-        set_member(&app, &olive.token, &acme, amy.id, "admin")
+        set_member(&app, &root.token, &acme, amy.id, "admin")
             .await
             .status(),
         204
     );
     assert_eq!(
-        set_member(&app, &olive.token, &acme, mel.id, "member")
+        set_member(&app, &root.token, &acme, mel.id, "member")
             .await
             .status(),
         204
     );
     assert_eq!(
-        set_member(&app, &oscar.token, &other, outsider.id, "member")
+        set_member(&app, &root.token, &other, outsider.id, "member")
             .await
             .status(),
         204
     );
 
-    // Members of their organisation: add, change, remove; read and change their accounts.
+    // Members of their organisation: change, remove; read and change their accounts. An
+    // existing account outside it cannot be pulled in, even a plain one.
     let newbie = app.user("newbie").await;
+    assert_problem(
+        set_member(&app, &amy.token, &acme, newbie.id, "member").await,
+        403,
+        "forbidden",
+    )
+    .await;
     assert_eq!(
-        set_member(&app, &amy.token, &acme, newbie.id, "member")
+        set_member(&app, &root.token, &acme, newbie.id, "member")
             .await
             .status(),
         204
@@ -1671,4 +1687,73 @@ async fn paging_in_every_order_returns_each_user_exactly_once() {
         sorted.sort();
         assert_eq!(keys, sorted, "ordered by {key}");
     }
+}
+
+/// The takeover a review found: create an organisation, pull someone's account into it,
+/// then change their e-mail and password as its owner. Each step is refused.
+#[tokio::test]
+async fn nobody_takes_over_an_account_through_an_organisation() {
+    let app = TestApp::spawn().await;
+    let root = app.admin("root").await;
+    let mallory = app.user("mallory").await;
+    let victim = app.user("victim").await;
+    let org = create_org(&app, &mallory.token, "Trap").await;
+
+    for target in [&root, &victim] {
+        assert_problem(
+            set_member(&app, &mallory.token, &org, target.id, "member").await,
+            403,
+            "forbidden",
+        )
+        .await;
+        assert_problem(
+            app.patch(&user_path(target.id, ""), &mallory.token)
+                .json(&json!({"email": "mallory+owned@example.com"}))
+                .send()
+                .await
+                .unwrap(),
+            403,
+            "forbidden",
+        )
+        .await;
+    }
+
+    // Even where an instance admin is a member (added by an instance admin), an
+    // organisation owner never reaches their account.
+    let org_id = accounts::access::OrgId(org.parse().unwrap());
+    app.accounts
+        .set_member(
+            &accounts::Actor::Operator,
+            org_id,
+            root.id,
+            accounts::access::OrgRole::Member,
+        )
+        .await
+        .unwrap();
+    for (method, body) in [
+        (
+            Method::PATCH,
+            Some(json!({"password": "a brand new passphrase 42"})),
+        ),
+        (Method::POST, None),
+    ] {
+        let path = if method == Method::POST {
+            user_path(root.id, "/disable")
+        } else {
+            user_path(root.id, "")
+        };
+        let r = call(&app, method, &path, &mallory.token, body.as_ref()).await;
+        assert_problem(r, 403, "forbidden").await;
+    }
+    assert_problem(
+        app.delete(&user_path(root.id, ""), &mallory.token)
+            .send()
+            .await
+            .unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(app.status_with("/auth/v1/me", &root.token).await, 200);
+    assert_eq!(app.status_with("/auth/v1/me", &victim.token).await, 200);
 }
