@@ -140,7 +140,9 @@ pub struct RoleId(pub i64);
 impl RoleId {
     /// The built-in role with every permission.
     pub const ADMIN: RoleId = RoleId(1);
-    /// The built-in role every new account gets: its own profile, tokens and sessions.
+    /// The built-in role every new account gets: its own profile, tokens, sessions, files
+    /// and chunks. Not organisations: their owners manage members' accounts, so founding
+    /// one is an instance-level grant.
     pub const USER: RoleId = RoleId(2);
 }
 
@@ -226,7 +228,6 @@ pub fn builtin_permissions(id: RoleId) -> Option<Vec<Permission>> {
                 action: None,
                 scope: Scope::Own,
             },
-            Permission::new(Entity::Organization, Action::Create, Scope::All),
         ]),
         _ => None,
     }

@@ -159,8 +159,16 @@ impl Accounts {
         if grants.allows(need, target) {
             return Ok(user);
         }
-        // Organisation roles reach plain accounts only: never an instance admin's.
-        if !grants.memberships.is_empty() && !user.is_admin {
+        // Organisation roles reach plain accounts only: an account holding any role beyond
+        // `user` (an instance admin, a custom helpdesk role) is never managed through one.
+        if !grants.memberships.is_empty()
+            && self
+                .store
+                .user_roles(id)
+                .await?
+                .iter()
+                .all(|r| *r == RoleId::USER)
+        {
             for m in self.store.user_memberships(id).await? {
                 let target = Target::Org {
                     id: m.org_id,
@@ -317,6 +325,15 @@ impl Accounts {
                 "at most 1000 users at once",
             )));
         }
+        // Only an instance-level grant vouches for an address; an organisation's admins
+        // create accounts whose address still has to be proven.
+        let vouches = grants.allows(need, Target::Any);
+        if !vouches && specs.len() > 100 {
+            return Err(AdminError::Invalid(InvalidInput::new(
+                "users",
+                "at most 100 users at once in an organisation",
+            )));
+        }
         let now = self.clock.now();
         let mut records = Vec::with_capacity(specs.len());
         for spec in specs {
@@ -340,7 +357,7 @@ impl Accounts {
                 id: UserId::new(),
                 username: spec.username,
                 email: spec.email,
-                email_verified: spec.email_verified,
+                email_verified: spec.email_verified && vouches,
                 status: spec.status,
                 number: draw_user_number(),
                 roles,
@@ -393,10 +410,19 @@ impl Accounts {
             }
             None => None,
         };
+        // A new address, or the verified flag, is vouched for only by an instance-level
+        // grant; through an organisation the new address must be proven again.
+        let vouches = grants.allows(Need::new(Entity::User, Action::Update), Target::Any);
+        let email_verified = match (&update.email, update.email_verified) {
+            (_, Some(v)) if vouches => Some(v),
+            (_, Some(_)) => return Err(AdminError::Forbidden),
+            (Some(_), None) if !vouches => Some(false),
+            (_, None) => None,
+        };
         let change = UserChange {
             username: update.username,
             email: update.email,
-            email_verified: update.email_verified,
+            email_verified,
             status: update.status,
             profile: update.profile.validate()?,
         };
@@ -758,16 +784,11 @@ impl Accounts {
         role: OrgRole,
     ) -> Result<(), AdminError> {
         let current = self.membership(org, user).await?;
-        if current.is_none() {
+        if current.is_none() && !self.grants(actor).await?.is_instance_admin() {
             // Joining takes the person's own act (registering into the application) or an
-            // instance-level grant: an organisation admin manages its members' accounts, so
-            // nobody may pull someone else's account into their organisation.
-            self.authorize(
-                actor,
-                Need::new(Entity::Organization, Action::Update),
-                Target::Any,
-            )
-            .await?;
+            // instance admin's: an organisation admin manages its members' accounts, so
+            // nobody else may pull someone's account into an organisation.
+            return Err(AdminError::Forbidden);
         }
         let weight = current.map_or(role, |c| c.max(role));
         self.authorize(

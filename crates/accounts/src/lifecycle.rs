@@ -44,6 +44,12 @@ pub struct DeliveryReport {
 /// Attempts before a message is given up (about 21 hours with the back-off).
 pub const MAX_MAIL_ATTEMPTS: u32 = 30;
 
+/// What per-account throttles count against: the account when the login names one (so its
+/// username and its address share one budget), else the login as typed.
+fn account_key(login: &str, found: Option<&crate::domain::User>) -> String {
+    found.map_or_else(|| login.to_owned(), |u| format!("user:{}", u.id))
+}
+
 fn backoff(attempts_so_far: u32) -> Duration {
     let seconds = 5_i64.saturating_mul(1_i64 << attempts_so_far.min(10));
     Duration::seconds(seconds.min(3600))
@@ -106,7 +112,16 @@ impl Accounts {
         &self,
         limits: &[RateLimit],
     ) -> Result<Result<(), Throttled>, StoreError> {
-        let window = self.config.throttle.window;
+        self.throttle_over(limits, self.config.throttle.window)
+            .await
+    }
+
+    /// `throttle` with its own window.
+    pub(crate) async fn throttle_over(
+        &self,
+        limits: &[RateLimit],
+        window: Duration,
+    ) -> Result<Result<(), Throttled>, StoreError> {
         let now = self.clock.now();
         Ok(
             match self.store.hit_rate_limits(limits, window, now).await? {
@@ -333,12 +348,14 @@ impl Accounts {
         app: Option<OrgId>,
     ) -> Result<(), CodeError> {
         let t = &self.config.throttle;
+        let found = self.account_in(login, app).await?;
+        let key = account_key(login, found.as_ref());
         self.throttle(&[
             self.limit_ip("mail", &client, t.mail_per_ip),
-            self.limit_account("mail", login, t.mail_per_account),
+            self.limit_account("mail", &key, t.mail_per_account),
         ])
         .await??;
-        let Some(user) = self.account_in(login, app).await? else {
+        let Some(user) = found else {
             return Ok(());
         };
         if user.email_verified || user.status == UserStatus::Disabled {
@@ -433,12 +450,21 @@ impl Accounts {
         app: Option<OrgId>,
     ) -> Result<Option<UserId>, CodeError> {
         let t = &self.config.throttle;
+        let found = self.account_in(login, app).await?;
+        let key = account_key(login, found.as_ref());
         self.throttle(&[
             self.limit_ip("code", client, t.codes_per_ip),
-            self.limit_account("code", login, t.codes_per_account),
+            self.limit_account("code", &key, t.codes_per_account),
         ])
         .await??;
-        Ok(self.account_in(login, app).await?.map(|u| u.id))
+        // A day's cap on top of the window: short (application) codes must not fall to a
+        // patient guesser who comes back every window.
+        self.throttle_over(
+            &[self.limit_account("code-day", &key, t.codes_per_account_per_day)],
+            Duration::days(1),
+        )
+        .await??;
+        Ok(found.map(|u| u.id))
     }
 
     async fn redeem(
@@ -524,12 +550,13 @@ impl Accounts {
         app: Option<OrgId>,
     ) -> Result<(), CodeError> {
         let t = &self.config.throttle;
+        let found = self.account_in(login, app).await?;
+        let key = account_key(login, found.as_ref());
         self.throttle(&[
             self.limit_ip("mail", &client, t.mail_per_ip),
-            self.limit_account("mail", login, t.mail_per_account),
+            self.limit_account("mail", &key, t.mail_per_account),
         ])
         .await??;
-        let found = self.account_in(login, app).await?;
         let Some(user) = found.filter(|u| u.can_authenticate()) else {
             self.audit(
                 "password.reset_requested",
@@ -593,10 +620,9 @@ impl Accounts {
                 .map(|u| (u.username.to_string(), u.email.to_string())),
             None => None,
         };
-        let password = match &inputs {
-            Some((name, mail)) => Password::new_for(new_password, &[name, mail])?,
-            None => Password::new_checked(new_password)?,
-        };
+        // Judged against what the caller typed, the same whether or not the account exists:
+        // judging against the account's own name would tell a stranger that it exists.
+        let password = Password::new_for(new_password, &[login])?;
         let hash = self.hasher.hash(&password).await;
         let lookup = owner.map(|u| CodeLookup::Code {
             user: u,

@@ -332,12 +332,30 @@ impl Accounts {
             return Err(LoginError::InvalidCode);
         };
         let user_id = record.user_id;
+        self.throttle(&[self.limit_account("totp", &user_id.to_string(), t.codes_per_account)])
+            .await??;
+        // Claim the attempt before looking at the code, in one conditional write: parallel
+        // guesses cannot all pass the `live_challenge` check above and get more than
+        // CHALLENGE_ATTEMPTS looks between them. Counting against one more than the limit
+        // makes "left >= 1" mean "this was attempt 1..=CHALLENGE_ATTEMPTS".
+        let left = self
+            .store
+            .fail_challenge(record.id, CHALLENGE_ATTEMPTS + 1)
+            .await?;
+        if left == 0 {
+            self.audit(
+                "login.second_factor",
+                None,
+                Some(user_id),
+                Outcome::Failure,
+                &client,
+                Some("no attempts left"),
+            )
+            .await;
+            return Err(LoginError::InvalidCode);
+        }
         if !self.accept_code(user_id, code).await? {
-            let left = self
-                .store
-                .fail_challenge(record.id, CHALLENGE_ATTEMPTS)
-                .await?;
-            let detail = format!("wrong code, {left} attempts left");
+            let detail = format!("wrong code, {} attempts left", left - 1);
             self.audit(
                 "login.second_factor",
                 None,

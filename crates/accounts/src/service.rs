@@ -103,6 +103,8 @@ pub struct ThrottlePolicy {
     pub login_per_account: u32,
     pub codes_per_ip: u32,
     pub codes_per_account: u32,
+    /// Codes tried per account per day, whatever the window (bounds guessing short codes).
+    pub codes_per_account_per_day: u32,
     /// Requests that send mail (verification, reset).
     pub mail_per_ip: u32,
     pub mail_per_account: u32,
@@ -117,6 +119,7 @@ impl Default for ThrottlePolicy {
             login_per_account: 10,
             codes_per_ip: 50,
             codes_per_account: 10,
+            codes_per_account_per_day: 20,
             mail_per_ip: 20,
             mail_per_account: 5,
             signups_per_ip: 20,
@@ -557,11 +560,26 @@ impl Accounts {
     /// Checks a username-or-e-mail and password, after the per-address and per-account
     /// throttles, with one argon2 verification whether or not the account exists. A right
     /// password stored in an older scheme (an imported bcrypt hash, other argon2 costs) is
-    /// rehashed. Disabled accounts fail; pending ones pass (the caller decides).
+    /// rehashed. Disabled and unverified (pending) accounts fail, like at `login`.
     ///
     /// An account with a second factor is refused here (`SecondFactorRequired(None)`): a
     /// password alone (HTTP basic) is never enough for it; `login` offers the second step.
     pub async fn verify_credentials(
+        &self,
+        login: &str,
+        password: &Password,
+        client: &ClientInfo,
+    ) -> Result<User, LoginError> {
+        let user = self.verify_password_only(login, password, client).await?;
+        if user.status == UserStatus::Pending {
+            return Err(LoginError::EmailNotVerified);
+        }
+        Ok(user)
+    }
+
+    /// `verify_credentials` that lets a pending account through: only for the flows that
+    /// verify the address itself (Glowmarkt's verify asks for the password with the code).
+    pub async fn verify_password_only(
         &self,
         login: &str,
         password: &Password,

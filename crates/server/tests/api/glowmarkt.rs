@@ -980,3 +980,67 @@ async fn bad_input_is_a_json_4xx_never_a_500() {
     .await;
     assert_eq!(status, 404);
 }
+
+/// 4-digit codes against a patient guesser: the username and the e-mail address share one
+/// budget, and a day's cap holds across windows.
+#[tokio::test]
+async fn code_guesses_share_one_budget_per_account_and_a_daily_cap() {
+    let app = TestApp::spawn().await;
+    let org = application(&app, "Energy app").await;
+    in_app(&app, "dana", org, OrgRole::Member).await;
+    let email = "dana@example.com";
+    // Ten wrong guesses, alternating username and e-mail, exhaust the window's budget.
+    for i in 0..10 {
+        let login = if i % 2 == 0 { "dana" } else { email };
+        let (status, _) = call(reset_confirm(&app, org, login, "0000")).await;
+        assert_eq!(status, 400, "guess {i}");
+    }
+    assert_error(reset_confirm(&app, org, email, "0000"), 429).await;
+    assert_error(reset_confirm(&app, org, "dana", "0000"), 429).await;
+    // A new window allows ten more, then the day's cap (20) stops it for the day.
+    app.clock.advance(chrono::Duration::minutes(16));
+    for i in 0..10 {
+        let (status, _) = call(reset_confirm(&app, org, "dana", "0000")).await;
+        assert_eq!(status, 400, "guess {i} of the second window");
+    }
+    app.clock.advance(chrono::Duration::minutes(16));
+    assert_error(reset_confirm(&app, org, "dana", "0000"), 429).await;
+    app.clock.advance(chrono::Duration::hours(24));
+    let (status, _) = call(reset_confirm(&app, org, "dana", "0000")).await;
+    assert_eq!(status, 400, "a day later the account may try again");
+}
+
+/// An unverified account gets nothing from its password through HTTP basic.
+#[tokio::test]
+async fn an_unverified_account_cannot_use_http_basic() {
+    let app = TestApp::spawn().await;
+    let org = application(&app, "Energy app").await;
+    let (status, _) =
+        call(glow(&app, Method::POST, "/register").json(&register_body(org, "eve@example.com")))
+            .await;
+    assert_eq!(status, 200);
+    // Glowmarkt's admin calls by basic.
+    assert_error(
+        by_basic(
+            glow(&app, Method::GET, "/user?username=eve@example.com"),
+            "eve@example.com",
+            org,
+        ),
+        401,
+    )
+    .await;
+    // Cloudsmith's API-key issuing by basic.
+    let r = app
+        .client
+        .post(app.url("/v1/user/tokens/"))
+        .basic_auth("eve@example.com", Some(PASSWORD))
+        .header("Content-Type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status() == 401 || r.status() == 403,
+        "pending account got {}",
+        r.status()
+    );
+}

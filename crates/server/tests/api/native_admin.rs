@@ -78,6 +78,26 @@ async fn create_org(app: &TestApp, token: &str, name: &str) -> String {
     org["id"].as_str().unwrap().to_owned()
 }
 
+/// An organisation founded by an instance admin (founding is an instance-level grant) and
+/// handed to `owner`: the admin makes them its owner and leaves.
+async fn org_owned_by(app: &TestApp, admin: &str, owner: uuid::Uuid, name: &str) -> String {
+    let org = create_org(app, admin, name).await;
+    assert_eq!(
+        set_member(app, admin, &org, owner, "owner").await.status(),
+        204
+    );
+    let root = app.accounts.find_user("root").await.unwrap().id;
+    assert_eq!(
+        app.delete(&format!("{ORGS}/{org}/members/{root}"), admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    org
+}
+
 async fn set_member(
     app: &TestApp,
     token: &str,
@@ -1286,7 +1306,18 @@ async fn organisations_belong_to_their_owners_and_members() {
     let mia = app.user("mia").await;
     let stranger = app.user("stranger").await;
 
-    let org = create_org(&app, &olive.token, "Acme Energy").await;
+    // Founding an organisation is an instance-level grant.
+    assert_problem(
+        app.post(ORGS, &olive.token)
+            .json(&json!({"name": "Acme Energy"}))
+            .send()
+            .await
+            .unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
+    let org = org_owned_by(&app, &root.token, olive.id.0, "Acme Energy").await;
     let path = format!("{ORGS}/{org}");
     let mine = expect(app.get(ORGS, &olive.token).send().await.unwrap(), 200).await;
     assert_eq!(mine.as_array().unwrap().len(), 1);
@@ -1422,8 +1453,8 @@ async fn an_org_admin_manages_their_own_members_only_and_grants_no_instance_role
     let mel = app.user("mel").await;
     let oscar = app.user("oscar").await;
     let outsider = app.user("outsider").await;
-    let acme = create_org(&app, &olive.token, "Acme").await;
-    let other = create_org(&app, &oscar.token, "Other").await;
+    let acme = org_owned_by(&app, &root.token, olive.id.0, "Acme").await;
+    let other = org_owned_by(&app, &root.token, oscar.id.0, "Other").await;
     assert_eq!(
         set_member(&app, &root.token, &acme, amy.id, "admin")
             .await
@@ -1697,7 +1728,18 @@ async fn nobody_takes_over_an_account_through_an_organisation() {
     let root = app.admin("root").await;
     let mallory = app.user("mallory").await;
     let victim = app.user("victim").await;
-    let org = create_org(&app, &mallory.token, "Trap").await;
+    // Founding one is not for everyone any more; but even an appointed owner gets nowhere.
+    assert_problem(
+        app.post(ORGS, &mallory.token)
+            .json(&json!({"name": "Trap"}))
+            .send()
+            .await
+            .unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
+    let org = org_owned_by(&app, &root.token, mallory.id.0, "Trap").await;
 
     for target in [&root, &victim] {
         assert_problem(
@@ -1756,4 +1798,90 @@ async fn nobody_takes_over_an_account_through_an_organisation() {
     .await;
     assert_eq!(app.status_with("/auth/v1/me", &root.token).await, 200);
     assert_eq!(app.status_with("/auth/v1/me", &victim.token).await, 200);
+}
+
+/// Organisation owners manage plain accounts only, and vouch for no address.
+#[tokio::test]
+async fn organisation_owners_reach_plain_accounts_only_and_vouch_for_no_address() {
+    let app = TestApp::spawn().await;
+    let root = app.admin("root").await;
+    let olive = app.user("olive").await;
+    let helper = app.user("helper").await;
+    let org = org_owned_by(&app, &root.token, olive.id.0, "Acme").await;
+    assert_eq!(
+        set_member(&app, &root.token, &org, helper.id, "member")
+            .await
+            .status(),
+        204
+    );
+    // A member with a custom role (user:update on everyone) is out of the owner's reach:
+    // reaching them would reach everyone they can reach.
+    let helpdesk = create_role(
+        &app,
+        &root.token,
+        "helpdesk",
+        json!([{"entity": "user", "action": "update", "scope": "all"}]),
+    )
+    .await;
+    let r = app
+        .put(&user_path(helper.id, "/roles"), &root.token)
+        .json(&json!({"roles": [2, helpdesk]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_problem(
+        app.patch(&user_path(helper.id, ""), &olive.token)
+            .json(&json!({"password": "a brand new passphrase 42"}))
+            .send()
+            .await
+            .unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
+
+    // Accounts the owner creates, or whose address they change, are not verified.
+    let created = expect(
+        app.post(&format!("{USERS}?org={org}"), &olive.token)
+            .json(&json!({"username": "hired", "email": "ceo@victim.example", "email_verified": true}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    assert_eq!(created["email_verified"], false, "{created}");
+    let hired = created["id"].as_str().unwrap().to_owned();
+    let changed = expect(
+        app.patch(&format!("{USERS}/{hired}"), &olive.token)
+            .json(&json!({"email": "cfo@victim.example"}))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(changed["email_verified"], false, "{changed}");
+    assert_problem(
+        app.patch(&format!("{USERS}/{hired}"), &olive.token)
+            .json(&json!({"email_verified": true}))
+            .send()
+            .await
+            .unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
+    // An instance admin still vouches.
+    let vouched = expect(
+        app.patch(&format!("{USERS}/{hired}"), &root.token)
+            .json(&json!({"email_verified": true}))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(vouched["email_verified"], true);
 }

@@ -8,7 +8,7 @@
 //! errors are `{"error": "<text>"}`. This module only maps shapes: who may do what is decided
 //! by the core calls each handler makes.
 
-use accounts::access::{Action, Entity, Need, OrgId};
+use accounts::access::{Action, Entity, Need, OrgId, Target};
 use accounts::lifecycle::Registration;
 use accounts::store::UserQuery;
 use accounts::{
@@ -441,10 +441,11 @@ fn time(at: DateTime<Utc>) -> String {
 }
 
 /// The user as `AddUserRes`. With an application named, only that membership is shown
-/// (an application's admin does not learn the user's other applications); without one
-/// (an instance admin's basic call), all of them.
+/// (an application's admin does not learn the user's other applications); without one,
+/// all of them to a caller who may read every user (an instance admin), none to others.
 async fn user_res(
     state: &AppState,
+    actor: &Actor,
     user: &User,
     app: Option<OrgId>,
 ) -> Result<UserRes, GlowmarktError> {
@@ -456,14 +457,22 @@ async fn user_res(
             .map(|_| app)
             .into_iter()
             .collect(),
-        None => state
+        None if state
             .accounts
-            .grants(&Actor::User(user.id))
+            .grants(actor)
             .await?
-            .memberships
-            .into_iter()
-            .map(|(org, _)| org)
-            .collect(),
+            .allows(READ_USER, Target::Any) =>
+        {
+            state
+                .accounts
+                .grants(&Actor::User(user.id))
+                .await?
+                .memberships
+                .into_iter()
+                .map(|(org, _)| org)
+                .collect()
+        }
+        None => Vec::new(),
     };
     Ok(UserRes {
         user_id: Some(user.id.to_string()),
@@ -650,7 +659,7 @@ async fn create_user(
     let Some(user) = created.into_iter().next() else {
         return Err(GlowmarktError::not_found()); // the core returns one user per spec
     };
-    Ok(Json(user_res(&state, &user, app).await?))
+    Ok(Json(user_res(&state, &actor, &user, app).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -673,7 +682,7 @@ async fn get_user_by_username(
                 .accounts
                 .authorize_user(&actor, READ_USER, found.id)
                 .await?;
-            Ok(Json(user_res(&state, &user, app).await?))
+            Ok(Json(user_res(&state, &actor, &user, app).await?))
         }
         Err(UserError::NotFound) => {
             // As for an unknown id: 404 only to those who may read every user.
@@ -702,7 +711,7 @@ async fn get_user_by_id(
 ) -> Result<Json<UserRes>, GlowmarktError> {
     let id = user_id(&id)?;
     let user = state.accounts.authorize_user(&actor, READ_USER, id).await?;
-    Ok(Json(user_res(&state, &user, app).await?))
+    Ok(Json(user_res(&state, &actor, &user, app).await?))
 }
 
 /// `DELETE /user/{userId}`: the whole account goes (it is one person in every application).
@@ -787,9 +796,10 @@ async fn password_holder(
 ) -> Result<User, GlowmarktError> {
     let login = required(username, "username")?;
     let password = Password::for_login(required(password, "password")?);
+    // Pending accounts pass here: these are the calls that verify the address.
     Ok(state
         .accounts
-        .verify_credentials(&login, &password, client)
+        .verify_password_only(&login, &password, client)
         .await?)
 }
 

@@ -676,6 +676,20 @@ async fn update_user(
     };
     // Refuse bad input before the role changes.
     let changes_account = username.is_some() || !profile.clone().validate()?.is_empty();
+    // Two core calls: check everything the account change could refuse before the role
+    // changes, so a refusal writes nothing (only a rename racing for the same name is left).
+    if changes_account && role.is_some() {
+        state
+            .accounts
+            .authorize_user(&actor, Need::new(Entity::User, Action::Update), target)
+            .await?;
+        if let Some(name) = &username {
+            let taken = state.accounts.user_by_username(name).await?;
+            if taken.is_some_and(|u| u.id != target) {
+                return Err(accounts::AdminError::UsernameTaken.into());
+            }
+        }
+    }
 
     if let Some(role) = role {
         let org = caller.org.as_ref().ok_or_else(|| {
