@@ -758,6 +758,11 @@ impl Accounts {
         Ok(self.store.org_members(id).await?)
     }
 
+    /// Whether `user` may sign in to application `app`: its members, and instance admins.
+    pub async fn may_use_application(&self, app: OrgId, user: &User) -> Result<bool, StoreError> {
+        Ok(user.is_admin || self.membership(app, user.id).await?.is_some())
+    }
+
     /// The role `user` holds in `org`, if any.
     pub async fn membership(
         &self,

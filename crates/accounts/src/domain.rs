@@ -99,6 +99,41 @@ impl fmt::Display for Username {
     }
 }
 
+impl Username {
+    /// Longest stem [`Username::stem_of`] gives, leaving room for a suffix that makes it free.
+    pub const STEM_MAX: usize = Self::MAX_LEN - 8;
+
+    /// A username for an account made through a surface that has none (Alsid) or whose
+    /// usernames are e-mail addresses (Glowmarkt): the address's local part, lower-cased,
+    /// anything outside `a-z 0-9 . _ -` turned into `-`, leading punctuation dropped, cut to
+    /// [`Username::STEM_MAX`] and padded to three characters. Always a valid username.
+    pub fn stem_of(email: &EmailAddress) -> String {
+        let local = email
+            .as_str()
+            .rsplit_once('@')
+            .map_or(email.as_str(), |(local, _)| local);
+        let mapped: String = local
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let mut stem = mapped
+            .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
+            .to_owned();
+        stem.truncate(Self::STEM_MAX);
+        match stem.len() {
+            0 => "user".to_owned(),
+            1 | 2 => format!("{stem}-user"),
+            _ => stem,
+        }
+    }
+}
+
 /// An e-mail address, syntactically plausible, stored lower-case (one account per mailbox).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -430,6 +465,22 @@ mod tests {
         assert!(Username::parse("a b c").is_err());
         assert!(Username::parse(&"a".repeat(65)).is_err());
         assert!(Username::parse("john.doe_2-x").is_ok());
+    }
+
+    #[test]
+    fn username_stems_come_from_the_local_part() {
+        let stem = |email: &str| Username::stem_of(&EmailAddress::parse(email).unwrap());
+        assert_eq!(stem("Alice.Smith@example.com"), "alice.smith");
+        assert_eq!(stem("bob+tag@example.com"), "bob-tag");
+        assert_eq!(stem("_x@example.com"), "x-user");
+        assert_eq!(stem("++@example.com"), "user");
+        assert_eq!(stem("jo@example.com"), "jo-user");
+        assert_eq!(stem("zoë@example.com"), "zo-");
+        let long = format!("{}@example.com", "a".repeat(64));
+        assert_eq!(stem(&long).len(), Username::STEM_MAX);
+        for s in ["alice.smith", "bob-tag", "x-user", "user", "zo-"] {
+            assert!(Username::parse(s).is_ok(), "{s}");
+        }
     }
 
     #[test]

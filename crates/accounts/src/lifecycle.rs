@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::access::{OrgId, OrgRole, RoleId};
 use crate::audit::{AuditEvent, AuditFilter, Outcome};
-use crate::domain::{EmailAddress, ProfileChange, UserId, UserStatus, Username};
+use crate::domain::{EmailAddress, ProfileChange, User, UserId, UserStatus, Username};
 use crate::error::{
     AdminError, ChangePasswordError, CodeError, SessionError, SignupError, Throttled,
 };
@@ -46,7 +46,7 @@ pub const MAX_MAIL_ATTEMPTS: u32 = 30;
 
 /// What per-account throttles count against: the account when the login names one (so its
 /// username and its address share one budget), else the login as typed.
-fn account_key(login: &str, found: Option<&crate::domain::User>) -> String {
+fn account_key(login: &str, found: Option<&User>) -> String {
     found.map_or_else(|| login.to_owned(), |u| format!("user:{}", u.id))
 }
 
@@ -382,7 +382,7 @@ impl Accounts {
         &self,
         login: &str,
         app: Option<OrgId>,
-    ) -> Result<Option<crate::domain::User>, StoreError> {
+    ) -> Result<Option<User>, StoreError> {
         let Some((user, _)) = self
             .store
             .login_lookup(&login.trim().to_lowercase())
@@ -408,8 +408,8 @@ impl Accounts {
     ) -> Result<(), CodeError> {
         let user = self.code_owner(login, &client, app).await?;
         let lookup = user.map(|u| CodeLookup::Code {
-            user: u,
-            hash: code_hash(u, CodePurpose::VerifyEmail, code),
+            user: u.id,
+            hash: code_hash(u.id, CodePurpose::VerifyEmail, code),
         });
         self.redeem(
             CodePurpose::VerifyEmail,
@@ -448,7 +448,7 @@ impl Accounts {
         login: &str,
         client: &ClientInfo,
         app: Option<OrgId>,
-    ) -> Result<Option<UserId>, CodeError> {
+    ) -> Result<Option<User>, CodeError> {
         let t = &self.config.throttle;
         let found = self.account_in(login, app).await?;
         let key = account_key(login, found.as_ref());
@@ -464,7 +464,7 @@ impl Accounts {
             Duration::days(1),
         )
         .await??;
-        Ok(found.map(|u| u.id))
+        Ok(found)
     }
 
     async fn redeem(
@@ -585,7 +585,7 @@ impl Accounts {
     /// Issues a reset code and link to `user` and queues the mail.
     pub(crate) async fn send_reset_code(
         &self,
-        user: &crate::domain::User,
+        user: &User,
         app: Option<OrgId>,
     ) -> Result<(), StoreError> {
         let (record, code, link) = self.new_code(user.id, CodePurpose::ResetPassword, app);
@@ -612,21 +612,13 @@ impl Accounts {
         app: Option<OrgId>,
     ) -> Result<(), CodeError> {
         let owner = self.code_owner(login, &client, app).await?;
-        let inputs = match owner {
-            Some(id) => self
-                .user(id)
-                .await
-                .ok()
-                .map(|u| (u.username.to_string(), u.email.to_string())),
-            None => None,
-        };
         // Judged against what the caller typed, the same whether or not the account exists:
         // judging against the account's own name would tell a stranger that it exists.
         let password = Password::new_for(new_password, &[login])?;
         let hash = self.hasher.hash(&password).await;
-        let lookup = owner.map(|u| CodeLookup::Code {
-            user: u,
-            hash: code_hash(u, CodePurpose::ResetPassword, code),
+        let lookup = owner.as_ref().map(|u| CodeLookup::Code {
+            user: u.id,
+            hash: code_hash(u.id, CodePurpose::ResetPassword, code),
         });
         self.redeem(
             CodePurpose::ResetPassword,
@@ -636,8 +628,9 @@ impl Accounts {
             "password.reset",
         )
         .await?;
-        if let Some((username, email)) = inputs {
-            self.clear_login_limits(&[&username, &email]).await;
+        if let Some(u) = owner {
+            self.clear_login_limits(&[u.username.as_str(), u.email.as_str()])
+                .await;
         }
         Ok(())
     }

@@ -43,7 +43,8 @@ pub trait Mailer: Send + Sync + std::fmt::Debug {
     async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError>;
 }
 
-fn escape_html(text: &str) -> String {
+/// Text made safe to place in HTML (element content or a quoted attribute).
+pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -151,9 +151,9 @@ impl Default for AccountsConfig {
 pub struct Principal {
     pub user_id: UserId,
     pub kind: CredentialKind,
-    /// The API token's or the session's id.
+    /// The API token's or the session's id. What the holder may do is not here: the core
+    /// decides that from their grants (`Accounts::authorize`).
     pub credential_id: Uuid,
-    pub is_admin: bool,
 }
 
 /// Where a login came from, kept on the session.
@@ -682,7 +682,7 @@ impl Accounts {
     ) -> Result<LoginSession, LoginError> {
         let user = self.check_password(login, &password, &client).await?;
         if let Some(app) = app {
-            if !user.is_admin && self.membership(app, user.id).await?.is_none() {
+            if !self.may_use_application(app, &user).await? {
                 self.audit(
                     "login",
                     None,
@@ -783,7 +783,6 @@ impl Accounts {
             user_id: record.user_id,
             kind: record.kind,
             credential_id: record.id,
-            is_admin: record.user_is_admin,
         };
         let cached = CachedCredential {
             principal: principal.clone(),

@@ -123,7 +123,6 @@ pub struct CredentialRecord {
     pub expires_at: Option<DateTime<Utc>>,
     pub disabled: bool,
     pub user_status: UserStatus,
-    pub user_is_admin: bool,
 }
 
 /// One user as `export_users` writes it, with the password hash (never leaves the CLI).

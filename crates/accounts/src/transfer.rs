@@ -57,6 +57,8 @@ pub enum ImportError {
     /// Nothing was imported.
     #[error("{} bad line(s); nothing imported", .0.len())]
     BadLines(Vec<BadLine>),
+    #[error("no such organisation")]
+    UnknownOrganisation,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -137,6 +139,11 @@ impl Accounts {
         skip_bad: bool,
         org: Option<OrgId>,
     ) -> Result<ImportReport, ImportError> {
+        if let Some(org) = org {
+            if self.store.org(org).await?.is_none() {
+                return Err(ImportError::UnknownOrganisation);
+            }
+        }
         let roles = self.store.list_roles().await?;
         let now = self.clock.now();
         let mut seen_names = HashSet::new();

@@ -461,14 +461,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     skip_bad,
                     org,
                 } => {
-                    let org = match org {
-                        Some(raw) => {
-                            let id = parse_org(&raw)?;
-                            accounts.org(&Actor::Operator, id).await?;
-                            Some(id)
-                        }
-                        None => None,
-                    };
+                    let org = org.as_deref().map(parse_org).transpose()?;
                     let lines = read_lines(&file)?;
                     match accounts.import_users(lines, skip_bad, org).await {
                         Ok(report) => {
@@ -489,7 +482,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                                 bad.len()
                             );
                         }
-                        Err(ImportError::Store(e)) => return Err(e.into()),
+                        Err(e) => return Err(e.into()),
                     }
                 }
             }

@@ -1039,9 +1039,12 @@ impl Store for PostgresStore {
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         let error: String = error.chars().take(1000).collect();
+        // Given up (no retry): the bodies, which hold live codes and links, are not kept.
         sqlx::query(
             "UPDATE outbox SET attempts = attempts + 1, last_error = $1, leased_until = NULL, \
              status = CASE WHEN $2::timestamptz IS NULL THEN 'failed' ELSE 'queued' END, \
+             text_body = CASE WHEN $2::timestamptz IS NULL THEN '' ELSE text_body END, \
+             html_body = CASE WHEN $2::timestamptz IS NULL THEN '' ELSE html_body END, \
              next_attempt_at = COALESCE($2, next_attempt_at) WHERE id = $3 AND status = 'queued'",
         )
         .bind(error)
@@ -1077,13 +1080,10 @@ impl Store for PostgresStore {
         hash: &TokenHash,
     ) -> Result<Option<CredentialRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT 'api' AS kind, t.id, t.user_id, t.expires_at, t.disabled, u.status, \
-               EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_id = 1) \
-               AS is_admin \
+            "SELECT 'api' AS kind, t.id, t.user_id, t.expires_at, t.disabled, u.status \
              FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = $1 \
              UNION ALL \
-             SELECT 'session', s.id, s.user_id, s.expires_at, FALSE, u.status, \
-               EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_id = 1) \
+             SELECT 'session', s.id, s.user_id, s.expires_at, FALSE, u.status \
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.secret_hash = $1",
         )
         .bind(&hash.0[..])
@@ -1104,7 +1104,6 @@ impl Store for PostgresStore {
             expires_at: row.try_get("expires_at").map_err(backend)?,
             disabled: row.try_get("disabled").map_err(backend)?,
             user_status: UserStatus::from_str(&status).map_err(backend)?,
-            user_is_admin: row.try_get("is_admin").map_err(backend)?,
         }))
     }
 

@@ -181,3 +181,49 @@ async fn parallel_uploads_never_pass_the_quota() {
     let files = store.list_files(owner).await.unwrap();
     assert_eq!(files.iter().map(|f| f.size).sum::<u64>(), 500);
 }
+
+/// Delivered and abandoned messages keep no body (bodies carry live codes and links); one
+/// that will be retried keeps it. The twin of store-sqlite's `outbox_secrets` test.
+#[tokio::test]
+async fn outbox_bodies_are_cleared_once_sent_or_given_up() {
+    use accounts::mail::OutgoingMail;
+    use accounts::EmailAddress;
+    use chrono::{Duration, Utc};
+    use sqlx::Row;
+
+    let Some(db) = scratch_database().await else {
+        return;
+    };
+    let store = small_store(&db).await;
+    let now = Utc::now();
+    let mail = OutgoingMail {
+        to: EmailAddress::parse("a@example.com").unwrap(),
+        subject: "code".into(),
+        text: "Your code: 123456".into(),
+        html: "<p>123456</p>".into(),
+    };
+    let sent = store.enqueue_mail(&mail, now).await.unwrap();
+    let abandoned = store.enqueue_mail(&mail, now).await.unwrap();
+    let retried = store.enqueue_mail(&mail, now).await.unwrap();
+    store.mark_mail_sent(sent, now).await.unwrap();
+    store
+        .mark_mail_failed(abandoned, "550", None)
+        .await
+        .unwrap();
+    store
+        .mark_mail_failed(retried, "421", Some(now + Duration::seconds(5)))
+        .await
+        .unwrap();
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    for (id, kept) in [(sent, false), (abandoned, false), (retried, true)] {
+        let row = sqlx::query("SELECT text_body, html_body FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let text: String = row.get("text_body");
+        let html: String = row.get("html_body");
+        assert_eq!(text.contains("123456"), kept, "{id}");
+        assert_eq!(html.contains("123456"), kept, "{id}");
+    }
+}

@@ -971,12 +971,10 @@ impl Store for SqliteStore {
         hash: &TokenHash,
     ) -> Result<Option<CredentialRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT 'api' AS kind, t.id, t.user_id, t.expires_at, t.disabled, u.status, \
-               EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_id = 1) AS is_admin \
+            "SELECT 'api' AS kind, t.id, t.user_id, t.expires_at, t.disabled, u.status \
              FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = ?1 \
              UNION ALL \
-             SELECT 'session', s.id, s.user_id, s.expires_at, 0, u.status, \
-               EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_id = 1) \
+             SELECT 'session', s.id, s.user_id, s.expires_at, 0, u.status \
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.secret_hash = ?1",
         )
         .bind(&hash.0[..])
@@ -999,7 +997,6 @@ impl Store for SqliteStore {
             expires_at: opt_time(row.try_get("expires_at").map_err(backend)?)?,
             disabled: row.try_get("disabled").map_err(backend)?,
             user_status: UserStatus::from_str(&status).map_err(backend)?,
-            user_is_admin: row.try_get("is_admin").map_err(backend)?,
         }))
     }
 

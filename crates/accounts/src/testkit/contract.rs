@@ -350,7 +350,14 @@ pub async fn credentials_resolve_by_hash(store: Arc<dyn Store>) {
     assert_eq!(found.user_id, record.id);
     assert_eq!(found.expires_at, token.expires_at);
     assert!(!found.disabled);
-    assert!(found.user_is_admin);
+    assert!(
+        store
+            .user_by_id(found.user_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_admin
+    );
     assert_eq!(found.user_status, UserStatus::Active);
 
     let found = store

@@ -606,4 +606,12 @@ async fn org_create_prints_an_id_that_add_member_accepts() {
         ],
     );
     assert!(!out.status.success());
+    // Importing into an organisation that does not exist imports nothing.
+    let out = gatehouse_for(&app, &["user", "import", &file, "--org", &unknown]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no such organisation"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -279,3 +279,32 @@ async fn a_read_after_a_write_sees_the_write_despite_the_cache() {
     assert_eq!(d["picture"], url);
     assert_eq!(d["nickname"], "Al");
 }
+
+/// Every claim the document offers is kept, the two non-OIDC ones too.
+#[tokio::test]
+async fn department_and_biography_are_set_and_cleared() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let body: serde_json::Value = app
+        .patch("/auth/v1/me", &alice.token)
+        .json(&serde_json::json!({"department": "R&D", "biography": "Builds gates."}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["department"], "R&D");
+    assert_eq!(body["biography"], "Builds gates.");
+    let body: serde_json::Value = app
+        .patch("/auth/v1/me", &alice.token)
+        .json(&serde_json::json!({"department": null}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(body["department"].is_null(), "{body}");
+    assert_eq!(body["biography"], "Builds gates.");
+}

@@ -542,39 +542,6 @@ fn null() -> Json<()> {
 
 // ------------------------------------------------------------------ usernames
 
-/// Usernames are at most this long before a suffix is added.
-const USERNAME_STEM: usize = Username::MAX_LEN - 8;
-
-/// The username an account created through Alsid (which has none) gets: the e-mail
-/// address's local part, lower-cased, with anything outside `a-z 0-9 . _ -` turned into
-/// `-`, leading punctuation dropped, cut to leave room for a suffix, and padded to three
-/// characters.
-fn username_stem(email: &EmailAddress) -> String {
-    let local = email
-        .as_str()
-        .rsplit_once('@')
-        .map_or(email.as_str(), |(local, _)| local);
-    let mapped: String = local
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let mut stem = mapped
-        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
-        .to_owned();
-    stem.truncate(USERNAME_STEM);
-    match stem.len() {
-        0 => "user".to_owned(),
-        1 | 2 => format!("{stem}-user"),
-        _ => stem,
-    }
-}
-
 /// The stem itself, then `stem2`..`stem20`, then a random six-digit suffix: the first that
 /// no account holds and `taken` (this batch) does not either.
 async fn free_username(
@@ -582,7 +549,7 @@ async fn free_username(
     email: &EmailAddress,
     taken: &HashSet<String>,
 ) -> Result<Username, AlsidError> {
-    let stem = username_stem(email);
+    let stem = Username::stem_of(email);
     let numbered = (2..=20).map(|n| format!("{stem}{n}"));
     let random = (0..5).map(|_| {
         let n = uuid::Uuid::new_v4().as_u128() % 1_000_000;
@@ -918,25 +885,6 @@ async fn retrieve_password(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn stem(email: &str) -> String {
-        username_stem(&EmailAddress::parse(email).unwrap())
-    }
-
-    #[test]
-    fn usernames_come_from_the_local_part() {
-        assert_eq!(stem("Alice.Smith@example.com"), "alice.smith");
-        assert_eq!(stem("bob+tag@example.com"), "bob-tag");
-        assert_eq!(stem("_x@example.com"), "x-user");
-        assert_eq!(stem("++@example.com"), "user");
-        assert_eq!(stem("jo@example.com"), "jo-user");
-        assert_eq!(stem("zoë@example.com"), "zo-");
-        let long = format!("{}@example.com", "a".repeat(64));
-        assert_eq!(stem(&long).len(), USERNAME_STEM);
-        for s in ["alice.smith", "bob-tag", "x-user", "user", "zo-"] {
-            assert!(Username::parse(s).is_ok(), "{s}");
-        }
-    }
 
     #[test]
     fn permissions_use_stars_empty_lists_and_self() {

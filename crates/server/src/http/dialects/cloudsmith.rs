@@ -343,16 +343,10 @@ impl FromRequestParts<AppState> for Caller {
 impl Caller {
     /// The core's check of `need` on the caller's own account; the account when allowed.
     async fn own(&self, state: &AppState, need: Need) -> Result<User, CloudsmithError> {
-        let user = match &self.actor {
-            Actor::Principal(principal) => require_own(&state.accounts, principal, need).await?,
-            actor => {
-                state
-                    .accounts
-                    .authorize_user(actor, need, self.user)
-                    .await?
-            }
-        };
-        Ok(user)
+        Ok(state
+            .accounts
+            .authorize_user(&self.actor, need, self.user)
+            .await?)
     }
 }
 
@@ -641,7 +635,12 @@ async fn key_for_session(
     session: LoginSession,
     client: &ClientInfo,
 ) -> Result<String, CloudsmithError> {
-    let principal = state.accounts.authenticate(session.secret.expose()).await?;
+    // The session just made: no need to look its secret up again.
+    let principal = accounts::Principal {
+        user_id: session.user.id,
+        kind: accounts::CredentialKind::Session,
+        credential_id: session.session_id,
+    };
     record_user(&principal);
     let created = async {
         require_own(&state.accounts, &principal, CREATE_TOKEN).await?;

@@ -10,7 +10,6 @@
 
 use accounts::access::{Action, Entity, Need, OrgId, Target};
 use accounts::lifecycle::Registration;
-use accounts::store::UserQuery;
 use accounts::{
     AccountSpec, AccountUpdate, Actor, AdminError, AuthError, CodeError, CredentialKind,
     EmailAddress, InvalidInput, LoginError, Password, PasswordPolicyError, Patch, Principal,
@@ -503,7 +502,7 @@ const VALID: Json<Valid> = Json(Valid { valid: true });
 /// A Glowmarkt username that is an e-mail address becomes a core username made from its
 /// local part (the core's usernames have no `@`), suffixed with random letters when taken.
 async fn username_for(state: &AppState, email: &EmailAddress) -> Result<Username, GlowmarktError> {
-    let base = username_base(email);
+    let base = Username::stem_of(email);
     let mut candidate = Username::parse(&base)?;
     for _ in 0..5 {
         if state.accounts.user_by_username(&candidate).await?.is_none() {
@@ -512,33 +511,6 @@ async fn username_for(state: &AppState, email: &EmailAddress) -> Result<Username
         candidate = Username::parse(&format!("{base}-{}", random_letters()))?;
     }
     Ok(candidate)
-}
-
-fn username_base(email: &EmailAddress) -> String {
-    let local = email.as_str().split('@').next().unwrap_or_default();
-    let cleaned: String = local
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let mut name: String = cleaned
-        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
-        .chars()
-        .take(Username::MAX_LEN - 8)
-        .collect();
-    if name.len() < 3 {
-        name = if name.is_empty() {
-            "user".into()
-        } else {
-            format!("{name}-user")
-        };
-    }
-    name
 }
 
 /// Six random letters (no digits, so a 4-digit code stays the only number in a mail).
@@ -688,13 +660,7 @@ async fn get_user_by_username(
             // As for an unknown id: 404 only to those who may read every user.
             state
                 .accounts
-                .list_users(
-                    &actor,
-                    UserQuery {
-                        limit: 1,
-                        ..UserQuery::default()
-                    },
-                )
+                .authorize(&actor, READ_USER, Target::Any)
                 .await?;
             Err(GlowmarktError::not_found())
         }
@@ -969,8 +935,7 @@ async fn check_auth(
     let app = header_app.required()?;
     let principal = token_principal(&headers, &state).await?;
     let user = require_own(&state.accounts, &principal, READ_SELF).await?;
-    let belongs = user.is_admin || state.accounts.membership(app, user.id).await?.is_some();
-    if !belongs {
+    if !state.accounts.may_use_application(app, &user).await? {
         return Err(GlowmarktError::denied(
             "the token is not valid for this application",
         ));
@@ -1005,7 +970,7 @@ mod tests {
 
     #[test]
     fn usernames_come_from_the_local_part() {
-        let base = |e: &str| username_base(&EmailAddress::parse(e).unwrap());
+        let base = |e: &str| Username::stem_of(&EmailAddress::parse(e).unwrap());
         assert_eq!(base("Dana.Scully@example.com"), "dana.scully");
         assert_eq!(base("j+tag@example.com"), "j-tag");
         assert_eq!(base("jo@example.com"), "jo-user");

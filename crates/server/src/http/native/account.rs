@@ -433,8 +433,7 @@ pub async fn audit_log(
     Authenticated(principal): Authenticated,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<Vec<AuditView>>, ApiError> {
-    let Query(q) = query
-        .map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", r.body_text()))?;
+    let Query(q) = query?;
     let filter = AuditFilter {
         user: q.user.map(accounts::UserId),
         action: q.action,

@@ -398,14 +398,6 @@ fn invalid_field(field: String, detail: &str) -> ApiError {
     }
 }
 
-fn invalid_query(rejection: QueryRejection) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_query",
-        rejection.body_text(),
-    )
-}
-
 /// Where item `index` of a bulk body is, as a prefix for field names and details.
 fn at(index: Option<usize>) -> String {
     index.map(|i| format!("[{i}].")).unwrap_or_default()
@@ -577,7 +569,7 @@ pub async fn list_users(
     Authenticated(principal): Authenticated,
     query: Result<Query<UserListQuery>, QueryRejection>,
 ) -> Result<axum::Json<UserPage>, ApiError> {
-    let Query(q) = query.map_err(invalid_query)?;
+    let Query(q) = query?;
     let text =
         q.q.as_deref()
             .map(str::trim)
@@ -645,7 +637,7 @@ pub async fn create_users(
     query: Result<Query<CreateQuery>, QueryRejection>,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query.map_err(invalid_query)?;
+    let Query(q) = query?;
     let (items, many) = match body {
         serde_json::Value::Array(items) => (items, true),
         one => (vec![one], false),

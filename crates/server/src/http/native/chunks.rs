@@ -150,13 +150,7 @@ pub async fn list(
     Authenticated(principal): Authenticated,
     query: Result<Query<ChunkQuery>, QueryRejection>,
 ) -> Result<axum::Json<ChunkPageView>, ApiError> {
-    let Query(q) = query.map_err(|rejection| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            rejection.body_text(),
-        )
-    })?;
+    let Query(q) = query?;
     let page = q.page.unwrap_or(1);
     let found = state
         .accounts

@@ -2,7 +2,7 @@
 
 use accounts::Principal;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::extract::{Multipart, Request};
 use axum::http::request::Parts;
@@ -39,6 +39,16 @@ impl From<PathRejection> for ApiError {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_path",
+            rejection.body_text(),
+        )
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
             rejection.body_text(),
         )
     }

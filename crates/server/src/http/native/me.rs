@@ -176,7 +176,8 @@ impl From<ProfilePatch> for ProfileUpdate {
             locale: Patch::from_option(p.locale),
             phone_number: Patch::from_option(p.phone_number),
             address: Patch::from_option(p.address),
-            ..ProfileUpdate::default()
+            department: Patch::from_option(p.department),
+            biography: Patch::from_option(p.biography),
         }
     }
 }

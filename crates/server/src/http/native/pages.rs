@@ -2,6 +2,7 @@
 //! link consumes nothing: only the person's click (a POST) redeems the token. Plain HTML, no
 //! script, every value escaped.
 
+use accounts::mail::escape_html;
 use axum::extract::{Form, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -27,14 +28,6 @@ pub struct ResetForm {
     new_password: String,
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -42,7 +35,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
          <title>{title} · Gatehouse</title></head>\
          <body style=\"font-family:sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem\">\
          <h1>{title}</h1>{body}</body></html>",
-        title = escape(title)
+        title = escape_html(title)
     );
     (
         status,
@@ -69,7 +62,7 @@ pub async fn verify_page(Query(q): Query<TokenQuery>) -> Response {
             "<form method=\"post\" action=\"/auth/v1/verify-email/confirm\">\
              <input type=\"hidden\" name=\"token\" value=\"{}\">\
              <button type=\"submit\">Confirm my address</button></form>",
-            escape(&q.token)
+            escape_html(&q.token)
         ),
     )
 }
@@ -98,10 +91,11 @@ pub async fn reset_page(Query(q): Query<TokenQuery>) -> Response {
         &format!(
             "<form method=\"post\" action=\"/auth/v1/password/reset/confirm\">\
              <input type=\"hidden\" name=\"token\" value=\"{}\">\
-             <label>New password <input type=\"password\" name=\"new_password\" minlength=\"8\" \
+             <label>New password <input type=\"password\" name=\"new_password\" minlength=\"{}\" \
              autocomplete=\"new-password\" required></label> \
              <button type=\"submit\">Set password</button></form>",
-            escape(&q.token)
+            escape_html(&q.token),
+            accounts::Password::MIN_CHARS
         ),
     )
 }
@@ -127,6 +121,6 @@ fn failure(e: accounts::CodeError) -> Response {
     page(
         api.status,
         "That did not work",
-        &format!("<p>{}</p>", escape(&api.detail)),
+        &format!("<p>{}</p>", escape_html(&api.detail)),
     )
 }
