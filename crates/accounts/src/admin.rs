@@ -288,6 +288,22 @@ impl Accounts {
             .await
     }
 
+    /// The instance role ids of each of `users` (one query for a whole page), by role id.
+    pub async fn role_ids_of(
+        &self,
+        users: &[UserId],
+    ) -> Result<std::collections::HashMap<UserId, Vec<RoleId>>, StoreError> {
+        let mut out: std::collections::HashMap<UserId, Vec<RoleId>> =
+            users.iter().map(|u| (*u, Vec::new())).collect();
+        for (user, role) in self.store.roles_of_users(users).await? {
+            out.entry(user).or_default().push(role);
+        }
+        for roles in out.values_mut() {
+            roles.sort();
+        }
+        Ok(out)
+    }
+
     /// The user's instance roles, with their permissions.
     pub async fn roles_of(&self, user: UserId) -> Result<Vec<Role>, StoreError> {
         let held = self.store.user_roles(user).await?;

@@ -379,6 +379,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         limit: u32,
     ) -> Result<Vec<UserExport>, StoreError>;
     /// Inserts many users in one transaction: all or none. Fails with the first conflict.
+    /// Answers the users in the order given.
     async fn insert_users(&self, users: &[NewUserRecord]) -> Result<Vec<User>, StoreError>;
     /// Replaces the stored hash (a login rehashing an imported hash), unless it changed
     /// since it was read (`expected`). Sessions are kept.
@@ -401,6 +402,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn delete_role(&self, id: RoleId) -> Result<bool, StoreError>;
     /// The user's roles, by id.
     async fn user_roles(&self, user: UserId) -> Result<Vec<RoleId>, StoreError>;
+    /// The roles of many users at once (one page of a listing): `(user, role)` pairs.
+    async fn roles_of_users(&self, users: &[UserId]) -> Result<Vec<(UserId, RoleId)>, StoreError>;
     /// Replaces the user's roles; `false` when the user does not exist. Unknown role ids
     /// are the caller's to refuse first; the store ignores them.
     async fn set_user_roles(&self, user: UserId, roles: &[RoleId]) -> Result<bool, StoreError>;

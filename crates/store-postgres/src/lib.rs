@@ -626,6 +626,20 @@ impl Store for PostgresStore {
         access::user_roles(&mut conn, user).await
     }
 
+    async fn roles_of_users(&self, users: &[UserId]) -> Result<Vec<(UserId, RoleId)>, StoreError> {
+        let ids: Vec<Uuid> = users.iter().map(|u| u.0).collect();
+        let rows: Vec<(Uuid, i64)> =
+            sqlx::query_as("SELECT user_id, role_id FROM user_roles WHERE user_id = ANY($1)")
+                .bind(ids)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(user, role)| (UserId(user), RoleId(role)))
+            .collect())
+    }
+
     async fn set_user_roles(&self, user: UserId, roles: &[RoleId]) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         let done = access::set_user_roles(&mut tx, user, roles).await?;

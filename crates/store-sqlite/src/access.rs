@@ -97,6 +97,26 @@ pub(crate) async fn delete_role(
     Ok(done.rows_affected() > 0)
 }
 
+pub(crate) async fn roles_of_users(
+    conn: &mut SqliteConnection,
+    users: &[UserId],
+) -> Result<Vec<(UserId, RoleId)>, StoreError> {
+    let mut pairs = Vec::new();
+    // SQLite caps bound parameters; a page is at most a few hundred users anyway.
+    for chunk in users.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let sql = format!("SELECT user_id, role_id FROM user_roles WHERE user_id IN ({marks})");
+        let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
+        for user in chunk {
+            query = query.bind(user.to_string());
+        }
+        for (user, role) in query.fetch_all(&mut *conn).await.map_err(map_err)? {
+            pairs.push((UserId(uuid(&user)?), RoleId(role)));
+        }
+    }
+    Ok(pairs)
+}
+
 pub(crate) async fn user_roles(
     conn: &mut SqliteConnection,
     user: UserId,

@@ -564,6 +564,10 @@ impl Store for SqliteStore {
         access::user_roles(&mut *self.conn().await?, user).await
     }
 
+    async fn roles_of_users(&self, users: &[UserId]) -> Result<Vec<(UserId, RoleId)>, StoreError> {
+        access::roles_of_users(&mut *self.conn().await?, users).await
+    }
+
     async fn set_user_roles(&self, user: UserId, roles: &[RoleId]) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let done = access::set_user_roles(&mut tx, user, roles).await?;

@@ -66,6 +66,7 @@ macro_rules! store_contract_tests {
             password_hash_upgrades_compare_and_set,
             roles_change_but_builtins_never,
             user_roles_are_replaced_and_unknown_ids_ignored,
+            roles_of_many_users_come_in_one_call,
             organisations_and_memberships_round_trip
         );
         $crate::store_contract_tests!(@cases $factory; contract_content;

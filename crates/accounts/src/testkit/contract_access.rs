@@ -953,6 +953,34 @@ pub async fn user_roles_are_replaced_and_unknown_ids_ignored(store: Arc<dyn Stor
         .unwrap());
 }
 
+pub async fn roles_of_many_users_come_in_one_call(store: Arc<dyn Store>) {
+    let custom = store.insert_role(&spec("viewer", vec![])).await.unwrap();
+    let a = new_user("xena");
+    let b = new_user("yann");
+    let c = new_user("zora");
+    for u in [&a, &b, &c] {
+        store.insert_user(u).await.unwrap();
+    }
+    store
+        .set_user_roles(a.id, &[RoleId::USER, custom.id])
+        .await
+        .unwrap();
+    store.set_user_roles(b.id, &[]).await.unwrap();
+    let pairs = sorted(
+        store
+            .roles_of_users(&[a.id, b.id, UserId::new()])
+            .await
+            .unwrap(),
+    );
+    let mut expected = vec![(a.id, RoleId::USER), (a.id, custom.id)];
+    expected.sort();
+    assert_eq!(
+        pairs, expected,
+        "c is not asked for, b has none, unknown ids give nothing"
+    );
+    assert!(store.roles_of_users(&[]).await.unwrap().is_empty());
+}
+
 pub async fn organisations_and_memberships_round_trip(store: Arc<dyn Store>) {
     let owner = new_user("xavier");
     let member = new_user("yolanda");

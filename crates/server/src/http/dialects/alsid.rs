@@ -606,8 +606,20 @@ async fn role_ids(state: &AppState, user: UserId) -> Result<Vec<RoleId>, AlsidEr
 }
 
 async fn render(state: &AppState, user: User) -> Result<AlsidUser, AlsidError> {
-    let roles = role_ids(state, user.id).await?;
-    Ok(AlsidUser::new(user, &roles))
+    Ok(render_all(state, vec![user]).await?.remove(0))
+}
+
+/// Users as Alsid shows them, their roles read in one query.
+async fn render_all(state: &AppState, users: Vec<User>) -> Result<Vec<AlsidUser>, AlsidError> {
+    let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
+    let mut roles = state.accounts.role_ids_of(&ids).await?;
+    Ok(users
+        .into_iter()
+        .map(|user| {
+            let held = roles.remove(&user.id).unwrap_or_default();
+            AlsidUser::new(user, &held)
+        })
+        .collect())
 }
 
 // ------------------------------------------------------------------ handlers
@@ -663,11 +675,7 @@ async fn list_users(
     if users.len() > MAX_LISTED_USERS {
         users.truncate(MAX_LISTED_USERS);
     }
-    let mut out = Vec::with_capacity(users.len());
-    for user in users {
-        out.push(render(&state, user).await?);
-    }
-    Ok(Json(out))
+    Ok(Json(render_all(&state, users).await?))
 }
 
 /// `POST /api/users`: a JSON array of accounts, created all or none, answered in the same
@@ -722,14 +730,8 @@ async fn create_users(
             other => break other?,
         }
     };
-    let mut out = Vec::with_capacity(created.len());
-    for (email, _) in &parsed {
-        let Some(user) = created.iter().find(|u| &u.email == email) else {
-            continue;
-        };
-        out.push(render(&state, user.clone()).await?);
-    }
-    Ok(Json(out))
+    // The core answers in the order asked.
+    Ok(Json(render_all(&state, created).await?))
 }
 
 /// `GET /api/users/whoami`: the caller, with their roles and permissions.

@@ -69,12 +69,26 @@ pub struct AdminUserView {
 
 impl AdminUserView {
     async fn of(state: &AppState, user: User) -> Result<Self, ApiError> {
-        let roles = state.accounts.roles_of(user.id).await?;
-        Ok(Self {
-            number: user.number,
-            roles: roles.into_iter().map(|r| r.id.0).collect(),
-            user: user.into(),
-        })
+        Ok(Self::all(state, vec![user]).await?.remove(0))
+    }
+
+    /// Views of a page of users, their roles read in one query.
+    async fn all(state: &AppState, users: Vec<User>) -> Result<Vec<Self>, ApiError> {
+        let ids: Vec<_> = users.iter().map(|u| u.id).collect();
+        let mut roles = state.accounts.role_ids_of(&ids).await?;
+        Ok(users
+            .into_iter()
+            .map(|user| Self {
+                number: user.number,
+                roles: roles
+                    .remove(&user.id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|r| r.0)
+                    .collect(),
+                user: user.into(),
+            })
+            .collect())
     }
 }
 
@@ -600,10 +614,7 @@ pub async fn list_users(
         }
         _ => None,
     };
-    let mut views = Vec::with_capacity(users.len());
-    for user in users {
-        views.push(AdminUserView::of(&state, user).await?);
-    }
+    let views = AdminUserView::all(&state, users).await?;
     Ok(axum::Json(UserPage { users: views, next }))
 }
 
@@ -653,10 +664,7 @@ pub async fn create_users(
         .accounts
         .create_users(&Actor::from(&principal), specs, q.org.map(OrgId))
         .await?;
-    let mut views = Vec::with_capacity(users.len());
-    for user in users {
-        views.push(AdminUserView::of(&state, user).await?);
-    }
+    let mut views = AdminUserView::all(&state, users).await?;
     let body = if many {
         axum::Json(views).into_response()
     } else {
