@@ -379,6 +379,14 @@ impl Grants {
             .any(|p| p.entity.is_none() && p.action.is_none() && p.scope == Scope::All)
     }
 
+    /// Whether the caller may act beyond their own account: some permission not limited to
+    /// themselves, or an organisation they administer. Decides whether the admin console is
+    /// offered; every action in it is still checked on its own.
+    pub fn reaches_beyond_self(&self) -> bool {
+        self.permissions.iter().any(|p| p.scope != Scope::Own)
+            || self.memberships.iter().any(|(_, role)| role.manages())
+    }
+
     pub fn org_role(&self, org: OrgId) -> Option<OrgRole> {
         self.memberships
             .iter()

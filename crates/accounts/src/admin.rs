@@ -120,6 +120,11 @@ impl Accounts {
         Ok(grants)
     }
 
+    /// Whether the admin console has anything for the caller (`Grants::reaches_beyond_self`).
+    pub async fn sees_console(&self, actor: &Actor) -> Result<bool, StoreError> {
+        Ok(self.grants(actor).await?.reaches_beyond_self())
+    }
+
     /// The one authorisation check: `Forbidden` unless the caller's grants allow `need`
     /// on `target`.
     pub async fn authorize(
@@ -274,6 +279,17 @@ impl Accounts {
             .map(|t| t.trim().to_lowercase())
             .filter(|t| !t.is_empty());
         Ok(self.store.list_users(&query).await?)
+    }
+
+    /// Whether the instance has no administrator yet: the first-run setup page is open
+    /// (behind the one-time token the server printed) until one exists.
+    pub async fn needs_first_admin(&self) -> Result<bool, StoreError> {
+        let query = UserQuery {
+            role: Some(RoleId::ADMIN),
+            limit: 1,
+            ..UserQuery::default()
+        };
+        Ok(self.store.list_users(&query).await?.is_empty())
     }
 
     /// The user with this public number (integer-id dialects), without authorisation: the

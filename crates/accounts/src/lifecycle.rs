@@ -205,7 +205,7 @@ impl Accounts {
 
     fn link_url(&self, page: &str, token: &str) -> String {
         format!(
-            "{}/auth/v1/{page}?token={token}",
+            "{}/{page}?token={token}",
             self.config.public_url.trim_end_matches('/')
         )
     }
@@ -221,7 +221,7 @@ impl Accounts {
             to,
             username.as_str(),
             code,
-            &self.link_url("verify-email/confirm", link),
+            &self.link_url("verify-email", link),
             self.config.codes.code_ttl.num_minutes(),
         )
     }
@@ -593,7 +593,7 @@ impl Accounts {
             &user.email,
             user.username.as_str(),
             &code,
-            &self.link_url("password/reset", &link),
+            &self.link_url("reset-password", &link),
             self.config.codes.code_ttl.num_minutes(),
         );
         self.store.issue_code(&record, &mail).await?;

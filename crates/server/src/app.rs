@@ -124,13 +124,25 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
 
     let data_dir = settings.data_dir.display();
-    eprintln!(
-        "Gatehouse is listening on {} (data in {data_dir}).\n\
-         To create the first admin, run in another terminal:\n  \
-         gatehouse user create --data-dir {data_dir} --username admin --email you@example.com --admin --password-stdin\n\
-         then sign in with POST {}/auth/v1/login; API description: {}/auth/v1/openapi.json",
-        settings.public_url, settings.public_url, settings.public_url
-    );
+    let public = &settings.public_url;
+    if accounts.needs_first_admin().await? {
+        let token = state.setup.open();
+        eprintln!(
+            "Gatehouse is listening on {} (data in {data_dir}).\n\
+             This instance has no administrator yet. Create the first one at\n  \
+             {public}/setup?token={token}\n\
+             (the link works once), or run in another terminal:\n  \
+             gatehouse user create --data-dir {data_dir} --username admin --email you@example.com --admin --password-stdin\n\
+             Account pages: {public}/  API description: {public}/auth/v1/openapi.json",
+            settings.listen
+        );
+    } else {
+        eprintln!(
+            "Gatehouse is listening on {} (data in {data_dir}).\n\
+             Account pages: {public}/  admin console: {public}/admin  API description: {public}/auth/v1/openapi.json",
+            settings.listen
+        );
+    }
     // One stop signal for the HTTP server and the mail delivery loop.
     let (stop, stopped) = watch::channel(());
     let until_stopped = |mut rx: watch::Receiver<()>| async move {

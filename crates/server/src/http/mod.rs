@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod dialects;
 pub mod native;
+pub mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Upload routes accept this many bytes (the picture limit plus multipart framing).
     pub max_upload_body: usize,
+    /// The first-run setup page's one-time token (open while there is no administrator).
+    pub setup: Arc<ui::SetupGate>,
 }
 
 impl AppState {
@@ -50,6 +53,7 @@ impl AppState {
             accounts,
             metrics,
             max_upload_body,
+            setup: Arc::default(),
         }
     }
 }
@@ -62,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(native::routes(&state))
+        .merge(ui::routes(&state))
         .merge(dialects::freechat::routes(&state))
         .merge(dialects::alsid::routes(&state))
         .merge(dialects::glowmarkt::routes(&state))

@@ -49,6 +49,8 @@ pub struct TestApp {
     pub mailer: MemoryMailer,
     /// The scratch database when the tests run on PostgreSQL (dropped with the app).
     pub postgres: Option<ScratchDatabase>,
+    /// The first-run setup page's gate (closed unless a test opens it).
+    pub setup: Arc<gatehouse::http::ui::SetupGate>,
     _shutdown: oneshot::Sender<()>,
 }
 
@@ -97,6 +99,7 @@ impl TestApp {
             config,
         ));
         let state = AppState::new(accounts.clone(), Metrics::new(accounts.clone()));
+        let setup = state.setup.clone();
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(http::serve(listener, state, async {
             let _ = rx.await;
@@ -109,6 +112,7 @@ impl TestApp {
             dir,
             mailer: MemoryMailer::new(),
             postgres,
+            setup,
             _shutdown: tx,
         }
     }

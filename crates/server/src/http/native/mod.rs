@@ -16,7 +16,6 @@ mod extract;
 pub mod files;
 pub mod me;
 pub mod orgs;
-mod pages;
 pub mod second_factor;
 pub mod session;
 pub mod tokens;
@@ -207,16 +206,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/auth/v1/verify-email/resend",
             post(account::resend_verification),
         )
-        .route(
-            "/auth/v1/verify-email/confirm",
-            get(pages::verify_page).post(pages::verify_submit),
-        )
         .route("/auth/v1/password/forgot", post(account::forgot_password))
-        .route(
-            "/auth/v1/password/reset",
-            get(pages::reset_page).post(account::reset_password),
-        )
-        .route("/auth/v1/password/reset/confirm", post(pages::reset_submit))
+        .route("/auth/v1/password/reset", post(account::reset_password))
         .route("/auth/v1/password/change", post(account::change_password))
         .route(
             "/auth/v1/sessions",

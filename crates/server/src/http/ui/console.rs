@@ -1,0 +1,9 @@
+//! The admin console.
+
+use axum::Router;
+
+use crate::http::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+}
