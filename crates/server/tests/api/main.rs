@@ -3,6 +3,7 @@
 
 mod alsid;
 mod authz;
+mod browser;
 mod cli;
 mod cloudsmith;
 mod cross_surface;
@@ -22,3 +23,4 @@ mod ops;
 mod replicas;
 mod smtp_sink;
 mod trieve;
+mod ui;

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::helpers::{assert_problem, TestApp, TestUser, PASSWORD};
 
 /// RFC 4648 base32 (no padding), as the enrolment shows the secret.
-fn base32_decode(text: &str) -> Vec<u8> {
+pub(crate) fn base32_decode(text: &str) -> Vec<u8> {
     const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut out = Vec::new();
     let (mut buffer, mut bits) = (0u64, 0);

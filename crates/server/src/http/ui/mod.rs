@@ -24,7 +24,7 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use sha2::{Digest, Sha256};
@@ -115,8 +115,12 @@ impl Cookies {
 
     /// Sets the session cookie (and a fresh CSRF token, so a token seen before sign-in is
     /// worthless after it).
-    pub fn signed_in(self, secret: &str, max_age: i64) -> [(header::HeaderName, HeaderValue); 2] {
-        [
+    pub fn signed_in(
+        self,
+        secret: &str,
+        max_age: i64,
+    ) -> AppendHeaders<[(header::HeaderName, HeaderValue); 2]> {
+        AppendHeaders([
             (
                 header::SET_COOKIE,
                 self.header(self.session_name(), secret, Some(max_age)),
@@ -125,12 +129,12 @@ impl Cookies {
                 header::SET_COOKIE,
                 self.header(self.csrf_name(), &new_csrf_token(), None),
             ),
-        ]
+        ])
     }
 
     /// Clears the session cookie and replaces the CSRF token.
-    pub fn signed_out(self) -> [(header::HeaderName, HeaderValue); 2] {
-        [
+    pub fn signed_out(self) -> AppendHeaders<[(header::HeaderName, HeaderValue); 2]> {
+        AppendHeaders([
             (
                 header::SET_COOKIE,
                 self.header(self.session_name(), "", Some(0)),
@@ -139,7 +143,7 @@ impl Cookies {
                 header::SET_COOKIE,
                 self.header(self.csrf_name(), &new_csrf_token(), None),
             ),
-        ]
+        ])
     }
 }
 
