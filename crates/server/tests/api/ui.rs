@@ -666,6 +666,15 @@ async fn two_factor_enrolment_and_sign_in_through_the_pages() {
         .unwrap()
         .contains("on"));
     let first_recovery = recovery[0].to_owned();
+    let refused = browser
+        .post("/account/two-factor/recovery-codes", &[("code", "000000")])
+        .await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.text_of("recovery-code-error").is_some());
+    assert!(
+        refused.text_of("code-error").is_none(),
+        "not under the other form"
+    );
 
     browser.post("/signout", &[]).await;
     browser.get("/signin").await;

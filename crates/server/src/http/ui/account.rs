@@ -843,6 +843,7 @@ async fn after_code(
     signed: &SignedIn,
     csrf: Csrf,
     result: Result<Vec<String>, accounts::SecondFactorError>,
+    code_field: &str,
 ) -> Response {
     match result {
         Ok(codes) => {
@@ -854,10 +855,10 @@ async fn after_code(
         }
         Err(e) => {
             let error = ApiError::from(e);
-            let mut errors = Errors::from_api(&error, &[]);
+            let mut errors = Errors::from_api(&error, &[("code", code_field)]);
             if error.status == StatusCode::TOO_MANY_REQUESTS {
                 errors = Errors::default();
-                errors.set("code", error.detail.clone());
+                errors.set(code_field, error.detail.clone());
             }
             let shown = TwoFactorShown {
                 status: error.status,
@@ -884,7 +885,7 @@ async fn confirm_totp(
         .accounts
         .confirm_totp(&signed.principal, form.code.trim(), &client)
         .await;
-    after_code(&state, &signed, csrf, result).await
+    after_code(&state, &signed, csrf, result, "code").await
 }
 
 async fn regenerate_recovery_codes(
@@ -901,7 +902,7 @@ async fn regenerate_recovery_codes(
         .accounts
         .regenerate_recovery_codes(&signed.principal, form.code.trim(), &client)
         .await;
-    after_code(&state, &signed, csrf, result).await
+    after_code(&state, &signed, csrf, result, "recovery-code").await
 }
 
 async fn disable_totp(
@@ -920,6 +921,6 @@ async fn disable_totp(
         .await
     {
         Ok(()) => done("/account/two-factor", "two-factor-off"),
-        Err(e) => after_code(&state, &signed, csrf, Err(e)).await,
+        Err(e) => after_code(&state, &signed, csrf, Err(e), "code").await,
     }
 }

@@ -223,6 +223,21 @@ async fn signout(State(state): State<AppState>, headers: HeaderMap) -> Response 
 
 // ------------------------------------------------------------ sign up and verification
 
+/// The username and address typed into a form, each refusal put next to its field.
+fn parse_identity(
+    username: &str,
+    email: &str,
+    errors: &mut Errors,
+) -> (Option<Username>, Option<EmailAddress>) {
+    let username = Username::parse(username)
+        .map_err(|e| errors.set("username", e.to_string()))
+        .ok();
+    let email = EmailAddress::parse(email)
+        .map_err(|e| errors.set("email", e.to_string()))
+        .ok();
+    (username, email)
+}
+
 #[derive(Template)]
 #[template(path = "ui/signup.html")]
 struct SignupPage {
@@ -277,12 +292,7 @@ async fn signup(
         )
     };
     let mut errors = Errors::default();
-    let username = Username::parse(&form.username)
-        .map_err(|e| errors.set("username", e.to_string()))
-        .ok();
-    let email = EmailAddress::parse(&form.email)
-        .map_err(|e| errors.set("email", e.to_string()))
-        .ok();
+    let (username, email) = parse_identity(&form.username, &form.email, &mut errors);
     let profile = ProfileUpdate {
         name: Patch::Set(form.name.clone()),
         ..ProfileUpdate::default()
@@ -708,12 +718,7 @@ async fn setup(
         )
     };
     let mut errors = Errors::default();
-    let username = Username::parse(&form.username)
-        .map_err(|e| errors.set("username", e.to_string()))
-        .ok();
-    let email = EmailAddress::parse(&form.email)
-        .map_err(|e| errors.set("email", e.to_string()))
-        .ok();
+    let (username, email) = parse_identity(&form.username, &form.email, &mut errors);
     let password = Password::new_for(
         form.password.clone(),
         &[form.username.as_str(), form.email.as_str()],
