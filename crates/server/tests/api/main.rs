@@ -24,3 +24,4 @@ mod replicas;
 mod smtp_sink;
 mod trieve;
 mod ui;
+mod ui_console;
