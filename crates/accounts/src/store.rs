@@ -83,6 +83,62 @@ pub enum UserCursor {
     Email(String),
 }
 
+/// The order of a user listing, which its text filter picks (see [`UserQuery`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserOrder {
+    Id,
+    Username,
+    Email,
+}
+
+impl UserOrder {
+    pub fn of(text: Option<&str>) -> Self {
+        match text {
+            None => Self::Id,
+            Some(t) if t.contains('@') => Self::Email,
+            Some(_) => Self::Username,
+        }
+    }
+
+    /// The cursor of the page that ends with `user`.
+    pub fn cursor_after(self, user: &User) -> UserCursor {
+        match self {
+            Self::Id => UserCursor::Id(user.id),
+            Self::Username => UserCursor::Username(user.username.to_string()),
+            Self::Email => UserCursor::Email(user.email.to_string()),
+        }
+    }
+}
+
+impl UserCursor {
+    /// `i:<uuid>`, `u:<username>` or `e:<address>`: what surfaces put in their paging links
+    /// (the native API wraps it in base64url).
+    pub fn to_text(&self) -> String {
+        match self {
+            Self::Id(id) => format!("i:{id}"),
+            Self::Username(name) => format!("u:{name}"),
+            Self::Email(email) => format!("e:{email}"),
+        }
+    }
+
+    /// The cursor `text` names, when it is one and belongs to a listing in `order`.
+    pub fn from_text(text: &str, order: UserOrder) -> Option<Self> {
+        let cursor = match text.split_once(':')? {
+            ("i", id) => Self::Id(UserId(id.parse().ok()?)),
+            ("u", name) if !name.is_empty() => Self::Username(name.to_owned()),
+            ("e", email) if !email.is_empty() => Self::Email(email.to_owned()),
+            _ => return None,
+        };
+        let fits = matches!(
+            (&cursor, order),
+            (Self::Id(_), UserOrder::Id)
+                | (Self::Username(_), UserOrder::Username)
+                | (Self::Email(_), UserOrder::Email)
+        );
+        fits.then_some(cursor)
+    }
+}
+
 /// An administrator's change to an account; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct UserChange {
@@ -639,4 +695,34 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         mask: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_read_back_only_in_their_own_order() {
+        let id = UserId(Uuid::now_v7());
+        for (cursor, order) in [
+            (UserCursor::Id(id), UserOrder::Id),
+            (UserCursor::Username("alice".into()), UserOrder::Username),
+            (UserCursor::Email("a@b.example".into()), UserOrder::Email),
+        ] {
+            assert_eq!(
+                UserCursor::from_text(&cursor.to_text(), order),
+                Some(cursor.clone())
+            );
+            for other in [UserOrder::Id, UserOrder::Username, UserOrder::Email] {
+                if other != order {
+                    assert_eq!(UserCursor::from_text(&cursor.to_text(), other), None);
+                }
+            }
+        }
+        assert_eq!(UserOrder::of(Some("al@")), UserOrder::Email);
+        assert_eq!(UserOrder::of(Some("al")), UserOrder::Username);
+        assert_eq!(UserOrder::of(None), UserOrder::Id);
+        assert_eq!(UserCursor::from_text("i:nonsense", UserOrder::Id), None);
+        assert_eq!(UserCursor::from_text("garbage", UserOrder::Id), None);
+    }
 }

@@ -1,7 +1,7 @@
 //! The admin console at `/admin`, driven like a browser without JavaScript (`crate::browser`:
 //! cookies kept, forms posted urlencoded with their CSRF field, redirects not followed).
 
-use accounts::access::RoleId;
+use accounts::access::{OrgRole, RoleId};
 use accounts::{Actor, UserId};
 
 use crate::browser::{Browser, Page};
@@ -104,6 +104,31 @@ async fn the_console_starts_at_the_user_list_for_admins_only() {
         .await
         .unwrap()
         .can_authenticate());
+}
+
+#[tokio::test]
+async fn an_organisation_admin_starts_at_the_organisations() {
+    let app = TestApp::spawn().await;
+    let keeper = app.user("keeper").await;
+    let org = app
+        .accounts
+        .create_org(&Actor::Operator, "Acme")
+        .await
+        .unwrap();
+    app.accounts
+        .set_member(&Actor::Operator, org.id, keeper.id, OrgRole::Admin)
+        .await
+        .unwrap();
+    let mut browser = signed_in(&app, "keeper").await;
+    let page = browser.get("/admin").await;
+    assert_eq!(page.location(), "/admin/orgs");
+    let orgs = browser.get("/admin/orgs").await;
+    assert_eq!(orgs.status, 200);
+    assert!(orgs.html.contains("Acme"));
+    assert_eq!(browser.get("/admin/users").await.status, 403);
+    let members = browser.get(&format!("/admin/users?org={}", org.id)).await;
+    assert_eq!(members.status, 200);
+    assert!(members.html.contains("keeper"));
 }
 
 #[tokio::test]

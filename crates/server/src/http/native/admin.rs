@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use accounts::access::{Action, Entity, OrgId, Permission, Role, RoleId, RoleSpec, Scope};
 use accounts::admin::MAX_PAGE;
-use accounts::store::{UserCursor, UserQuery};
+use accounts::store::{UserCursor, UserOrder, UserQuery};
 use accounts::{
     AccountSpec, AccountUpdate, Actor, EmailAddress, InvalidInput, User, UserId, UserStatus,
     Username,
@@ -494,46 +494,15 @@ impl AccountPatch {
 
 // ------------------------------------------------------------------ the cursor
 
-/// The sort order of a user listing, which the text filter picks (see `UserQuery`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Order {
-    Id,
-    Username,
-    Email,
-}
-
-impl Order {
-    fn of(text: Option<&str>) -> Self {
-        match text {
-            None => Self::Id,
-            Some(t) if t.contains('@') => Self::Email,
-            Some(_) => Self::Username,
-        }
-    }
-
-    fn cursor_after(self, user: &User) -> UserCursor {
-        match self {
-            Self::Id => UserCursor::Id(user.id),
-            Self::Username => UserCursor::Username(user.username.to_string()),
-            Self::Email => UserCursor::Email(user.email.to_string()),
-        }
-    }
-}
-
 /// `next`: base64url (no padding) of `i:<uuid>`, `u:<username>` or `e:<email>`. Clients
 /// treat it as opaque; its form may change.
 fn encode_cursor(cursor: &UserCursor) -> String {
-    let raw = match cursor {
-        UserCursor::Id(id) => format!("i:{id}"),
-        UserCursor::Username(name) => format!("u:{name}"),
-        UserCursor::Email(email) => format!("e:{email}"),
-    };
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.as_bytes())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(cursor.to_text().as_bytes())
 }
 
 /// A cursor that does not decode, or belongs to another order (the client changed `q`), is
 /// refused rather than silently restarting the listing.
-fn decode_cursor(raw: &str, order: Order) -> Result<UserCursor, ApiError> {
+fn decode_cursor(raw: &str, order: UserOrder) -> Result<UserCursor, ApiError> {
     let bad = |detail: &str| ApiError {
         field: Some("after".into()),
         ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", detail)
@@ -543,25 +512,17 @@ fn decode_cursor(raw: &str, order: Order) -> Result<UserCursor, ApiError> {
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .ok_or_else(|| bad("`after` is not a cursor from this API; pass `next` back unchanged"))?;
-    let cursor = match text.split_once(':') {
-        Some(("i", id)) => id.parse::<Uuid>().ok().map(|id| UserCursor::Id(UserId(id))),
-        Some(("u", name)) if !name.is_empty() => Some(UserCursor::Username(name.to_owned())),
-        Some(("e", email)) if !email.is_empty() => Some(UserCursor::Email(email.to_owned())),
-        _ => None,
+    if let Some(cursor) = UserCursor::from_text(&text, order) {
+        return Ok(cursor);
     }
-    .ok_or_else(|| bad("`after` is not a cursor from this API; pass `next` back unchanged"))?;
-    let matches = matches!(
-        (&cursor, order),
-        (UserCursor::Id(_), Order::Id)
-            | (UserCursor::Username(_), Order::Username)
-            | (UserCursor::Email(_), Order::Email)
-    );
-    if !matches {
-        return Err(bad(
-            "`after` belongs to a listing with another `q`; start again without `after`",
-        ));
-    }
-    Ok(cursor)
+    let other_order = [UserOrder::Id, UserOrder::Username, UserOrder::Email]
+        .into_iter()
+        .any(|o| UserCursor::from_text(&text, o).is_some());
+    Err(bad(if other_order {
+        "`after` belongs to a listing with another `q`; start again without `after`"
+    } else {
+        "`after` is not a cursor from this API; pass `next` back unchanged"
+    }))
 }
 
 // ------------------------------------------------------------------ users
@@ -589,7 +550,7 @@ pub async fn list_users(
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .map(str::to_lowercase);
-    let order = Order::of(text.as_deref());
+    let order = UserOrder::of(text.as_deref());
     let after = q
         .after
         .as_deref()

@@ -12,8 +12,8 @@ use accounts::access::{
     Target,
 };
 use accounts::audit::{AuditEvent, AuditFilter};
-use accounts::store::{UserCursor, UserQuery};
-use accounts::{AdminError, User, UserError, UserId, UserStatus};
+use accounts::store::{UserCursor, UserOrder, UserQuery};
+use accounts::{AdminError, UserError, UserId, UserStatus};
 use askama::Template;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -26,7 +26,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    done, note_text, render, with_retry_after, Chrome, Csrf, Errors, MessagePage, SignedIn, UiForm,
+    done, failure_in, note_text, render, Chrome, Csrf, Errors, MessagePage, SignedIn, UiForm,
 };
 use crate::http::native::ApiError;
 use crate::http::AppState;
@@ -101,20 +101,7 @@ impl Console {
 
     /// A refusal or failure as a page inside the console, with a way back.
     fn failure(&self, error: impl Into<ApiError>, back: &str) -> Response {
-        let error = error.into();
-        let title = match error.status {
-            StatusCode::FORBIDDEN => "Not allowed",
-            StatusCode::NOT_FOUND => "Not found",
-            s if s.is_server_error() => "Something went wrong",
-            _ => "That did not work",
-        };
-        let page = MessagePage {
-            chrome: self.chrome.clone(),
-            title: title.to_owned(),
-            message: error.detail.clone(),
-            link: Some((back.to_owned(), "Back".to_owned())),
-        };
-        with_retry_after(render(error.status, &page), &error)
+        failure_in(self.chrome.clone(), error.into(), (back, "Back"))
     }
 
     fn not_found(&self, what: &str, back: &str) -> Response {
@@ -140,8 +127,23 @@ impl Console {
     }
 }
 
-async fn home(_console: Console) -> Redirect {
-    Redirect::to("/admin/users")
+/// The users list for callers who may read every user; the organisations for those who
+/// administer one (they list their members from there).
+async fn home(State(state): State<AppState>, console: Console) -> Redirect {
+    let everyone = state
+        .accounts
+        .authorize(
+            &console.actor(),
+            Need::new(Entity::User, Action::Read),
+            Target::Any,
+        )
+        .await
+        .is_ok();
+    Redirect::to(if everyone {
+        "/admin/users"
+    } else {
+        "/admin/orgs"
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -207,34 +209,6 @@ struct UsersPage {
     errors: Errors,
 }
 
-/// The listing's order follows the text filter (as in the core's `UserQuery`), and the
-/// cursor names the last user's sort key. The console's own readable form
-/// (`i:<uuid>`, `u:<username>`, `e:<address>`): the native API's encoding is private to it.
-fn cursor_after(text: Option<&str>, user: &User) -> String {
-    match text {
-        None => format!("i:{}", user.id),
-        Some(t) if t.contains('@') => format!("e:{}", user.email),
-        Some(_) => format!("u:{}", user.username),
-    }
-}
-
-/// The cursor, when it belongs to a listing with this text filter.
-fn parse_cursor(raw: &str, text: Option<&str>) -> Option<UserCursor> {
-    let cursor = match raw.split_once(':')? {
-        ("i", id) => UserCursor::Id(id.parse().ok()?),
-        ("u", name) if !name.is_empty() => UserCursor::Username(name.to_owned()),
-        ("e", email) if !email.is_empty() => UserCursor::Email(email.to_owned()),
-        _ => return None,
-    };
-    let fits = match (&cursor, text) {
-        (UserCursor::Id(_), None) => true,
-        (UserCursor::Email(_), Some(t)) => t.contains('@'),
-        (UserCursor::Username(_), Some(t)) => !t.contains('@'),
-        _ => false,
-    };
-    fits.then_some(cursor)
-}
-
 async fn users_page(
     State(state): State<AppState>,
     console: Console,
@@ -273,9 +247,10 @@ async fn users_page(
             }
         },
     };
+    let order = UserOrder::of(text.as_deref());
     let after = match blank(&search.after) {
         "" => None,
-        raw => match parse_cursor(raw, text.as_deref()) {
+        raw => match UserCursor::from_text(raw, order) {
             Some(cursor) => Some(cursor),
             None => {
                 errors.set(
@@ -310,7 +285,7 @@ async fn users_page(
             ("status", blank(&search.status)),
             ("role", blank(&search.role)),
             ("org", blank(&search.org)),
-            ("after", &cursor_after(text.as_deref(), last)),
+            ("after", &order.cursor_after(last).to_text()),
         ])),
         _ => None,
     };
@@ -1345,14 +1320,5 @@ mod tests {
         assert!(parse_permissions("user:read").is_err());
         assert!(parse_permissions("user:read:ids=a").is_err());
         assert!(parse_permissions("user:read:some").is_err());
-    }
-
-    #[test]
-    fn cursors_belong_to_their_order() {
-        assert!(parse_cursor("u:alice", Some("al")).is_some());
-        assert!(parse_cursor("u:alice", Some("al@")).is_none());
-        assert!(parse_cursor("e:a@b.c", Some("a@")).is_some());
-        assert!(parse_cursor("i:nonsense", None).is_none());
-        assert!(parse_cursor("garbage", None).is_none());
     }
 }

@@ -40,6 +40,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 
 const STYLESHEET: &str = include_str!("../../../static/gatehouse.css");
 const SCRIPT: &str = include_str!("../../../static/gatehouse.js");
+const ICON: &str = include_str!("../../../static/favicon.svg");
 
 pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
@@ -49,6 +50,12 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .route("/static/gatehouse.css", get(stylesheet))
         .route("/static/gatehouse.js", get(script))
+        .route("/static/favicon.svg", get(icon))
+        .route("/favicon.ico", get(icon))
+}
+
+async fn icon() -> Response {
+    asset("image/svg+xml", ICON)
 }
 
 async fn stylesheet() -> Response {
@@ -475,11 +482,20 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
 
 /// A core refusal as a page, with its status (and Retry-After when throttled).
 pub fn failure_page(error: ApiError) -> Response {
+    failure_in(
+        Chrome::anonymous(String::new()),
+        error,
+        ("/", "Back to your account"),
+    )
+}
+
+/// A refusal as a page with this navigation and a link back: (href, text).
+pub fn failure_in(chrome: Chrome, error: ApiError, back: (&str, &str)) -> Response {
     let page = MessagePage {
-        chrome: Chrome::anonymous(String::new()),
+        chrome,
         title: title_for(error.status).to_owned(),
         message: error.detail.clone(),
-        link: Some(("/".to_owned(), "Back to your account".to_owned())),
+        link: Some((back.0.to_owned(), back.1.to_owned())),
     };
     with_retry_after(render(error.status, &page), &error)
 }
