@@ -148,8 +148,15 @@ class Browser:
         return urlparse(self.driver.current_url).query
 
     def wait(self, condition, message: str, timeout: float = WAIT_S):
+        # Chromium now and then answers a lookup with "Node with given id does not belong to
+        # the document" while a page is being replaced: a passing state, so the wait retries
+        # it like a missing element (a lasting error still ends in the timeout's message).
         try:
-            return WebDriverWait(self.driver, timeout).until(condition)
+            return WebDriverWait(
+                self.driver, timeout,
+                ignored_exceptions=(NoSuchElementException, StaleElementReferenceException,
+                                    WebDriverException),
+            ).until(condition)
         except TimeoutException:
             raise AssertionError(f"{message} (waited {timeout:.0f}s; at {self.driver.current_url})"
                                  ) from None

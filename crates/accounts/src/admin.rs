@@ -174,14 +174,26 @@ impl Accounts {
                 .iter()
                 .all(|r| *r == RoleId::USER)
         {
-            for m in self.store.user_memberships(id).await? {
-                let target = Target::Org {
-                    id: m.org_id,
-                    member: Some((id, m.role)),
-                };
-                if grants.allows(need, target) {
-                    return Ok(user);
-                }
+            // And an account that administers an organisation is reached only by whoever
+            // reaches it in every organisation it administers: an admin of one organisation
+            // never disables or deletes the owner of another.
+            let memberships = self.store.user_memberships(id).await?;
+            let reaches = |m: &&crate::access::Membership| {
+                grants.allows(
+                    need,
+                    Target::Org {
+                        id: m.org_id,
+                        member: Some((id, m.role)),
+                    },
+                )
+            };
+            if memberships.iter().any(|m| reaches(&m))
+                && memberships
+                    .iter()
+                    .filter(|m| m.role.manages())
+                    .all(|m| reaches(&m))
+            {
+                return Ok(user);
             }
         }
         Err(AdminError::Forbidden)

@@ -1802,6 +1802,58 @@ async fn nobody_takes_over_an_account_through_an_organisation() {
 
 /// Organisation owners manage plain accounts only, and vouch for no address.
 #[tokio::test]
+async fn an_organisation_admin_cannot_reach_the_owner_of_another_organisation() {
+    let app = TestApp::spawn().await;
+    let root = app.admin("root").await;
+    let bob = app.user("bob").await;
+    let carol = app.user("carol").await;
+    let dave = app.user("dave").await;
+    let org_a = org_owned_by(&app, &root.token, bob.id.0, "OrgA").await;
+    let _org_b = org_owned_by(&app, &root.token, carol.id.0, "OrgB").await;
+    for user in [carol.id, dave.id] {
+        assert_eq!(
+            set_member(&app, &root.token, &org_a, user, "member")
+                .await
+                .status(),
+            204
+        );
+    }
+    // Dave is only OrgA's: its owner reaches him. Carol also owns OrgB: nobody of OrgA does.
+    let r = app
+        .post(&user_path(dave.id, "/disable"), &bob.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for suffix in ["/disable", "/reset-second-factor"] {
+        assert_problem(
+            app.post(&user_path(carol.id, suffix), &bob.token)
+                .send()
+                .await
+                .unwrap(),
+            403,
+            "forbidden",
+        )
+        .await;
+    }
+    assert_problem(
+        app.delete(&user_path(carol.id, ""), &bob.token)
+            .send()
+            .await
+            .unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
+    assert!(app
+        .accounts
+        .find_user("carol")
+        .await
+        .unwrap()
+        .can_authenticate());
+}
+
+#[tokio::test]
 async fn organisation_owners_reach_plain_accounts_only_and_vouch_for_no_address() {
     let app = TestApp::spawn().await;
     let root = app.admin("root").await;

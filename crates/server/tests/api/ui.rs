@@ -227,6 +227,10 @@ async fn pages_that_need_a_session_send_the_browser_to_sign_in_and_back() {
         "//evil.example/x",
         "https://evil.example/",
         "/\\evil.example",
+        "/\t/evil.example/x",
+        "/\n/evil.example/x",
+        "/\r/evil.example/x",
+        "/ /evil.example/x",
     ] {
         let page = browser
             .post(
@@ -524,18 +528,38 @@ async fn profile_picture_and_password_pages() {
     let mut browser = Browser::new(&app);
     browser.sign_in("alice", PASSWORD).await;
 
-    let saved = browser
-        .post(
-            "/account",
-            &[
-                ("name", "Alice Liddell"),
-                ("website", "https://alice.example"),
-            ],
-        )
-        .await;
+    // The whole form, as a browser sends it: every box, most of them empty.
+    let page = browser.get("/account").await;
+    let boxes: Vec<String> = page
+        .html
+        .split("<input id=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next().map(str::to_owned))
+        .filter(|name| name != "picture")
+        .collect();
+    assert!(boxes.len() >= 16, "{boxes:?}");
+    let mut fields: Vec<(&str, &str)> = boxes.iter().map(|b| (b.as_str(), "")).collect();
+    for (name, value) in [
+        ("name", "Alice Liddell"),
+        ("website", "https://alice.example"),
+    ] {
+        fields.retain(|(n, _)| *n != name);
+        fields.push((name, value));
+    }
+    let saved = browser.post("/account", &fields).await;
     assert_eq!(saved.location(), "/account?done=profile");
     let me = app.accounts.find_user("alice").await.unwrap();
     assert_eq!(me.profile.name.as_deref(), Some("Alice Liddell"));
+    assert_eq!(me.profile.website.as_deref(), Some("https://alice.example"));
+    let cleared = browser.post("/account", &[("website", "  ")]).await;
+    assert_eq!(cleared.location(), "/account?done=profile");
+    let me = app.accounts.find_user("alice").await.unwrap();
+    assert_eq!(me.profile.website, None, "an emptied box clears the claim");
+    assert_eq!(
+        me.profile.name.as_deref(),
+        Some("Alice Liddell"),
+        "others kept"
+    );
     let invalid = browser.post("/account", &[("website", "ftp://x")]).await;
     assert_eq!(invalid.status, 400);
     assert!(invalid.text_of("website-error").is_some());
@@ -708,4 +732,38 @@ async fn two_factor_enrolment_and_sign_in_through_the_pages() {
         .await;
     assert_eq!(signed_in.location(), "/account", "{}", signed_in.html);
     assert_eq!(browser.get("/account").await.status, 200);
+}
+
+#[tokio::test]
+async fn the_token_travels_in_the_body_except_for_uploads_and_odd_requests_get_pages() {
+    let app = TestApp::spawn().await;
+    app.user("alice").await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in("alice", PASSWORD).await;
+    let csrf = browser.csrf().unwrap().to_owned();
+    // An urlencoded form with its token in the URL only is refused (URLs end up in logs).
+    let in_query = browser
+        .post_exactly(
+            &format!("/account/sessions/end-others?csrf={csrf}"),
+            &[],
+            &[],
+        )
+        .await;
+    assert_eq!(in_query.status, 403);
+    // A body far larger than any form is refused before it is read to the end.
+    let big = "x".repeat(100 * 1024);
+    let large = browser.post("/account", &[("name", &big)]).await;
+    assert_eq!(large.status, 413);
+    // A path that does not parse is a 404 page, with the pages' headers.
+    let odd = browser.post("/account/sessions/zzz/end", &[]).await;
+    assert_eq!(odd.status, 404);
+    assert!(odd.html.contains("<!doctype html>"));
+    assert!(odd.headers.contains_key("content-security-policy"));
+    // The setup link of an instance that has an administrator shows nothing.
+    app.admin("root").await;
+    let token = app.setup.open();
+    assert_eq!(
+        browser.get(&format!("/setup?token={token}")).await.status,
+        404
+    );
 }

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{
     done, failure_page, note_text, render, with_retry_after, Chrome, Cookies, Csrf, Errors,
-    SignedIn, UiForm,
+    SignedIn, UiForm, UiPath,
 };
 use crate::http::auth::Client;
 use crate::http::native::{authorize_own, ApiError};
@@ -215,9 +215,10 @@ async fn save_profile(
         return page;
     }
     // An empty box clears the claim; a box the form did not send is kept.
-    let patch = |field: &str| {
-        form.get(field)
-            .map_or(Patch::Keep, |v| Patch::Set(v.clone()))
+    let patch = |field: &str| match form.get(field).map(|v| v.trim()) {
+        None => Patch::Keep,
+        Some("") => Patch::Clear,
+        Some(v) => Patch::Set(v.to_owned()),
     };
     let update = ProfileUpdate {
         name: patch("name"),
@@ -425,7 +426,7 @@ async fn end_session(
     State(state): State<AppState>,
     Client(client): Client,
     signed: SignedIn,
-    Path(id): Path<Uuid>,
+    UiPath(id): UiPath<Uuid>,
 ) -> Response {
     if let Err(page) = allowed(&state, &signed, Entity::Session, Action::Delete).await {
         return page;

@@ -1152,10 +1152,22 @@ async fn audit_page(
             Ok(found) => Some(found.id),
             Err(UserError::Store(e)) => return console.failure(e, "/admin"),
             Err(_) => {
-                errors.set(
-                    "user",
-                    "No account has this username, e-mail address or id.",
-                );
+                // Only someone who may read every account learns that none has this name.
+                let reads_users = state
+                    .accounts
+                    .authorize(
+                        &console.actor(),
+                        Need::new(Entity::User, Action::Read),
+                        Target::Any,
+                    )
+                    .await
+                    .is_ok();
+                if reads_users {
+                    errors.set(
+                        "user",
+                        "No account has this username, e-mail address or id.",
+                    );
+                }
                 Some(UserId(Uuid::nil()))
             }
         };

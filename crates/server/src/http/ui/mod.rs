@@ -206,7 +206,12 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
 
     let (mut parts, body) = req.into_parts();
     let body = if parts.method == Method::POST {
-        let bytes = match axum::body::to_bytes(body, state.max_upload_body).await {
+        let limit = if is_multipart(&parts) {
+            state.max_upload_body
+        } else {
+            MAX_FORM_BODY
+        };
+        let bytes = match axum::body::to_bytes(body, limit).await {
             Ok(bytes) => bytes,
             Err(_) => return refused(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large."),
         };
@@ -255,24 +260,39 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
     response
 }
 
+fn is_multipart(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"))
+}
+
+/// The token of an urlencoded form is in its body; only a multipart form (whose body the
+/// guard does not parse) may carry it in the query string.
 fn submitted_token(parts: &Parts, body: &[u8]) -> Option<String> {
-    let from_query = parts.uri.query().and_then(|q| {
-        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
-            .ok()?
-            .into_iter()
-            .find(|(k, _)| k == "csrf")
-            .map(|(_, v)| v)
-    });
+    if is_multipart(parts) {
+        return query_token(parts);
+    }
     let is_form = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let from_body = (is_form && body.len() <= MAX_FORM_BODY)
+    is_form
         .then(|| serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).ok())
         .flatten()
-        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v));
-    from_body.or(from_query)
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v))
+}
+
+fn query_token(parts: &Parts) -> Option<String> {
+    parts.uri.query().and_then(|q| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+            .ok()?
+            .into_iter()
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v)
+    })
 }
 
 fn refused(status: StatusCode, message: &str) -> Response {
@@ -528,10 +548,18 @@ pub fn urlencode(value: &str) -> String {
         .to_owned()
 }
 
-/// A `next` parameter is followed only to a path on this site.
+/// A `next` parameter is followed only to a path on this site: browsers drop tabs and line
+/// breaks from URLs and read `\` as `/`, so `/\t/evil.example` would leave it.
 pub fn local_path(next: Option<&str>) -> String {
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && !p.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
+            p.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }
@@ -594,6 +622,29 @@ where
                 StatusCode::BAD_REQUEST,
                 "invalid_form",
                 format!("The form could not be read: {}", rejection.body_text()),
+            ))),
+        }
+    }
+}
+
+/// A path parameter; one that does not parse gets a 404 page, not axum's plain text.
+#[derive(Debug)]
+pub struct UiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for UiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(_) => Err(failure_page(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "There is no such page.",
             ))),
         }
     }

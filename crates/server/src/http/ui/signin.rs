@@ -683,7 +683,9 @@ async fn setup_page(
     Csrf(csrf): Csrf,
     Query(q): Query<TokenQuery>,
 ) -> Response {
-    if !state.setup.matches(&q.token) {
+    if !state.setup.matches(&q.token)
+        || !matches!(state.accounts.needs_first_admin().await, Ok(true))
+    {
         return setup_closed();
     }
     render(
