@@ -14,29 +14,65 @@ use crate::password::Password;
 use crate::service::{draw_user_number, Accounts, ClientInfo, Principal};
 use crate::store::{NewUserRecord, StoreError, Unique, UserChange, UserQuery};
 
-/// Who is acting: a signed-in principal, or the operator at the command line (who holds
-/// every permission, like the built-in admin role).
+/// Who is acting (a signed-in principal, a user who proved their password on this request,
+/// or the operator at the command line, who holds every permission like the built-in admin
+/// role), and from where: the audit log records the client with every administrative act.
 #[derive(Debug, Clone)]
-pub enum Actor {
+pub struct Actor {
+    who: Who,
+    client: ClientInfo,
+}
+
+#[derive(Debug, Clone)]
+enum Who {
     Principal(Principal),
-    /// A user who proved their password on this very request (HTTP basic auth).
     User(UserId),
     Operator,
 }
 
 impl Actor {
-    pub fn user_id(&self) -> Option<UserId> {
-        match self {
-            Self::Principal(p) => Some(p.user_id),
-            Self::User(id) => Some(*id),
-            Self::Operator => None,
+    /// The operator at the command line.
+    pub fn operator() -> Self {
+        Self {
+            who: Who::Operator,
+            client: ClientInfo::default(),
         }
+    }
+
+    /// A user who proved their password on this very request (HTTP basic auth).
+    pub fn user(id: UserId) -> Self {
+        Self {
+            who: Who::User(id),
+            client: ClientInfo::default(),
+        }
+    }
+
+    /// The same actor on a request from `client`.
+    pub fn with_client(mut self, client: &ClientInfo) -> Self {
+        self.client = client.clone();
+        self
+    }
+
+    pub fn user_id(&self) -> Option<UserId> {
+        match &self.who {
+            Who::Principal(p) => Some(p.user_id),
+            Who::User(id) => Some(*id),
+            Who::Operator => None,
+        }
+    }
+
+    /// Where the request came from (empty for the operator).
+    pub fn client(&self) -> &ClientInfo {
+        &self.client
     }
 }
 
 impl From<&Principal> for Actor {
     fn from(p: &Principal) -> Self {
-        Self::Principal(p.clone())
+        Self {
+            who: Who::Principal(p.clone()),
+            client: ClientInfo::default(),
+        }
     }
 }
 
@@ -261,7 +297,7 @@ impl Accounts {
             actor.user_id(),
             subject,
             Outcome::Success,
-            &ClientInfo::default(),
+            actor.client(),
             detail,
         )
         .await;

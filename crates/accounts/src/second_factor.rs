@@ -243,7 +243,7 @@ impl Accounts {
             actor.user_id(),
             Some(id),
             Outcome::Success,
-            &ClientInfo::default(),
+            actor.client(),
             None,
         )
         .await;

@@ -492,7 +492,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let accounts = app::open(&settings).await?;
             match command {
                 OrgCommand::Create { name } => {
-                    let org = accounts.create_org(&Actor::Operator, &name).await?;
+                    let org = accounts.create_org(&Actor::operator(), &name).await?;
                     println!("{}", org.id);
                 }
                 OrgCommand::AddMember { org, user, role } => {
@@ -500,7 +500,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     let role: OrgRole = role.parse()?;
                     let user = accounts.find_user(&user).await?;
                     accounts
-                        .set_member(&Actor::Operator, org, user.id, role)
+                        .set_member(&Actor::operator(), org, user.id, role)
                         .await?;
                     eprintln!("{} is now {} of {org}", user.username, role.as_str());
                 }

@@ -114,7 +114,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         PasswordHasher::new(PasswordHasher::default_params(), 1),
         AccountsConfig::default(),
     );
-    let operator = Actor::Operator;
+    let operator = Actor::operator();
     let orgs = accounts.list_orgs(&operator).await?;
     let org = match orgs.first() {
         Some(org) => org.id,

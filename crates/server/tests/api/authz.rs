@@ -96,17 +96,17 @@ async fn world() -> World {
     let carol = app.user("carol").await;
     let x = app
         .accounts
-        .create_org(&Actor::Operator, "X")
+        .create_org(&Actor::operator(), "X")
         .await
         .unwrap()
         .id;
     let y = app
         .accounts
-        .create_org(&Actor::Operator, "Y")
+        .create_org(&Actor::operator(), "Y")
         .await
         .unwrap()
         .id;
-    let op = Actor::Operator;
+    let op = Actor::operator();
     app.accounts
         .set_member(&op, x, carol.id, OrgRole::Admin)
         .await

@@ -610,7 +610,7 @@ async fn a_caller_whose_roles_deny_tokens_is_forbidden() {
     let role = app
         .accounts
         .create_role(
-            &Actor::Operator,
+            &Actor::operator(),
             RoleSpec {
                 name: "read-only".into(),
                 description: "reads their own account".into(),
@@ -620,7 +620,7 @@ async fn a_caller_whose_roles_deny_tokens_is_forbidden() {
         .await
         .unwrap();
     app.accounts
-        .set_user_roles(&Actor::Operator, alice.id, vec![role.id])
+        .set_user_roles(&Actor::operator(), alice.id, vec![role.id])
         .await
         .unwrap();
     let (status, body) = call(keyed(&app, Method::GET, "/v1/user/self/", &alice.token)).await;

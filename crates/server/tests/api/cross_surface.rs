@@ -23,7 +23,7 @@ async fn registered_through_glowmarkt_signs_in_through_alsid_and_is_seen_through
     let app = TestApp::spawn().await;
     let application = app
         .accounts
-        .create_org(&Actor::Operator, "Energy app")
+        .create_org(&Actor::operator(), "Energy app")
         .await
         .unwrap()
         .id
@@ -432,12 +432,12 @@ async fn a_credential_from_any_surface_works_on_all_and_dies_on_all_when_revoked
     let erin = app.user("erin").await;
     let org = app
         .accounts
-        .create_org(&Actor::Operator, "Energy app")
+        .create_org(&Actor::operator(), "Energy app")
         .await
         .unwrap()
         .id;
     app.accounts
-        .set_member(&Actor::Operator, org, erin.id, OrgRole::Member)
+        .set_member(&Actor::operator(), org, erin.id, OrgRole::Member)
         .await
         .unwrap();
     let holder = Holder {

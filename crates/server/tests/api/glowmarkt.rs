@@ -57,7 +57,7 @@ async fn assert_error(request: RequestBuilder, status: u16) -> String {
 
 async fn application(app: &TestApp, name: &str) -> OrgId {
     app.accounts
-        .create_org(&Actor::Operator, name)
+        .create_org(&Actor::operator(), name)
         .await
         .unwrap()
         .id
@@ -67,7 +67,7 @@ async fn application(app: &TestApp, name: &str) -> OrgId {
 async fn in_app(app: &TestApp, name: &str, org: OrgId, role: OrgRole) -> TestUser {
     let user = app.user(name).await;
     app.accounts
-        .set_member(&Actor::Operator, org, user.id, role)
+        .set_member(&Actor::operator(), org, user.id, role)
         .await
         .unwrap();
     user

@@ -674,6 +674,18 @@ async fn disabling_ends_sessions_and_stops_tokens_until_enabled() {
     assert_eq!(disabled["status"], "disabled");
     assert_eq!(app.status_with("/auth/v1/me", &bob.token).await, 401);
     assert_eq!(app.status_with("/auth/v1/me", &session).await, 401);
+    let audit = expect(
+        app.get("/auth/v1/admin/audit?action=user.update", &root.token)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(
+        audit[0]["client_ip"], "127.0.0.1",
+        "admin acts record where they came from: {audit}"
+    );
     assert_problem(app.login("bob", PASSWORD).await, 403, "account_disabled").await;
 
     let enabled = expect(
@@ -1765,7 +1777,7 @@ async fn nobody_takes_over_an_account_through_an_organisation() {
     let org_id = accounts::access::OrgId(org.parse().unwrap());
     app.accounts
         .set_member(
-            &accounts::Actor::Operator,
+            &accounts::Actor::operator(),
             org_id,
             root.id,
             accounts::access::OrgRole::Member,

@@ -421,12 +421,12 @@ async fn surfaces_without_a_second_step_refuse_the_password_alone() {
     let alice = enrol(&app, "alice").await;
     let org = app
         .accounts
-        .create_org(&Actor::Operator, "Energy app")
+        .create_org(&Actor::operator(), "Energy app")
         .await
         .unwrap()
         .id;
     app.accounts
-        .set_member(&Actor::Operator, org, alice.user.id, OrgRole::Member)
+        .set_member(&Actor::operator(), org, alice.user.id, OrgRole::Member)
         .await
         .unwrap();
 
@@ -466,7 +466,7 @@ async fn surfaces_without_a_second_step_refuse_the_password_alone() {
     // nothing about her second factor shows to a non-member.
     let other = app
         .accounts
-        .create_org(&Actor::Operator, "Other app")
+        .create_org(&Actor::operator(), "Other app")
         .await
         .unwrap()
         .id;

@@ -106,7 +106,7 @@ fn assert_api_key_dto(key: &Value, user: UserId) {
 
 async fn org(app: &TestApp, name: &str) -> OrgId {
     app.accounts
-        .create_org(&Actor::Operator, name)
+        .create_org(&Actor::operator(), name)
         .await
         .unwrap()
         .id
@@ -115,7 +115,7 @@ async fn org(app: &TestApp, name: &str) -> OrgId {
 async fn member(app: &TestApp, name: &str, org: OrgId, role: OrgRole) -> TestUser {
     let user = app.user(name).await;
     app.accounts
-        .set_member(&Actor::Operator, org, user.id, role)
+        .set_member(&Actor::operator(), org, user.id, role)
         .await
         .unwrap();
     user
@@ -493,7 +493,7 @@ async fn update_user_lists_the_callers_organisations_with_roles() {
     let globex = org(&app, "Globex").await;
     let alice = member(&app, "alice", acme, OrgRole::Owner).await;
     app.accounts
-        .set_member(&Actor::Operator, globex, alice.id, OrgRole::Member)
+        .set_member(&Actor::operator(), globex, alice.id, OrgRole::Member)
         .await
         .unwrap();
     let body = ok(put_user(&app, &alice.token, &json!({}))).await;
@@ -530,7 +530,7 @@ async fn owners_change_members_roles_in_the_header_organisation() {
     let owner = member(&app, "owner", acme, OrgRole::Owner).await;
     let carol = member(&app, "carol", acme, OrgRole::Member).await;
     app.accounts
-        .set_member(&Actor::Operator, other, carol.id, OrgRole::Member)
+        .set_member(&Actor::operator(), other, carol.id, OrgRole::Member)
         .await
         .unwrap();
 
@@ -695,7 +695,7 @@ async fn role_changes_need_the_header_a_valid_role_and_a_member() {
 async fn upload(app: &TestApp, owner: UserId, name: &str, bytes: &[u8]) -> String {
     app.accounts
         .upload_file(
-            &Actor::Operator,
+            &Actor::operator(),
             owner,
             Upload {
                 name: name.into(),
@@ -777,7 +777,7 @@ async fn chunks(app: &TestApp, owner: UserId) -> Vec<String> {
         let chunk = app
             .accounts
             .create_chunk(
-                &Actor::Operator,
+                &Actor::operator(),
                 owner,
                 NewChunk {
                     content: format!("chunk {n}"),
@@ -868,7 +868,7 @@ async fn a_user_without_chunks_has_an_empty_first_page_and_chunks_name_their_fil
     let file = upload(&app, alice.id, "source.txt", b"text").await;
     app.accounts
         .create_chunk(
-            &Actor::Operator,
+            &Actor::operator(),
             alice.id,
             NewChunk {
                 content: "from a file".into(),

@@ -112,11 +112,11 @@ async fn an_organisation_admin_starts_at_the_organisations() {
     let keeper = app.user("keeper").await;
     let org = app
         .accounts
-        .create_org(&Actor::Operator, "Acme")
+        .create_org(&Actor::operator(), "Acme")
         .await
         .unwrap();
     app.accounts
-        .set_member(&Actor::Operator, org.id, keeper.id, OrgRole::Admin)
+        .set_member(&Actor::operator(), org.id, keeper.id, OrgRole::Admin)
         .await
         .unwrap();
     let mut browser = signed_in(&app, "keeper").await;
@@ -255,6 +255,11 @@ async fn an_admin_disables_a_user_whose_token_stops_working_and_the_audit_log_sh
         page.text_after("class=\"detail\"").as_deref(),
         Some("disabled")
     );
+    assert_eq!(
+        page.text_after("class=\"client\"").as_deref(),
+        Some("127.0.0.1"),
+        "the audit records where the administrator acted from"
+    );
 
     let page = submit(&mut admin, &format!("{path}/enable"), &[]).await;
     assert_eq!(
@@ -327,7 +332,7 @@ async fn roles_are_created_and_granted_through_forms() {
     .await;
     assert!(page.has("id=\"note\""));
     assert!(page.has("helpdesk") && page.has("<code>session:delete:ids=7,8</code>"));
-    let roles = app.accounts.list_roles(&Actor::Operator).await.unwrap();
+    let roles = app.accounts.list_roles(&Actor::operator()).await.unwrap();
     let helpdesk = roles.iter().find(|r| r.name == "helpdesk").unwrap().id;
 
     let page = admin

@@ -652,9 +652,10 @@ async fn logout(
 /// `GET /api/users`: every user the caller may list, up to [`MAX_LISTED_USERS`].
 async fn list_users(
     State(state): State<AppState>,
+    Client(client): Client,
     ApiKey(me): ApiKey,
 ) -> Result<Json<Vec<AlsidUser>>, AlsidError> {
-    let actor = Actor::from(&me);
+    let actor = Actor::from(&me).with_client(&client);
     let page = accounts::admin::MAX_PAGE;
     let mut users = Vec::new();
     let mut after = None;
@@ -686,10 +687,11 @@ async fn list_users(
 /// `{"active": false}` disables one.
 async fn create_users(
     State(state): State<AppState>,
+    Client(client): Client,
     ApiKey(me): ApiKey,
     Body(body): Body<Vec<NewUserBody>>,
 ) -> Result<Json<Vec<AlsidUser>>, AlsidError> {
-    let actor = Actor::from(&me);
+    let actor = Actor::from(&me).with_client(&client);
     // Fail before looking any username up for a caller who may not create at all.
     state
         .accounts
@@ -737,9 +739,10 @@ async fn create_users(
 /// `GET /api/users/whoami`: the caller, with their roles and permissions.
 async fn whoami(
     State(state): State<AppState>,
+    Client(client): Client,
     ApiKey(me): ApiKey,
 ) -> Result<Json<WhoAmI>, AlsidError> {
-    let actor = Actor::from(&me);
+    let actor = Actor::from(&me).with_client(&client);
     let user = state
         .accounts
         .authorize_user(&actor, READ_USER, me.user_id)
@@ -762,10 +765,11 @@ async fn whoami(
 /// `GET /api/users/{id}`.
 async fn get_user(
     State(state): State<AppState>,
+    Client(client): Client,
     ApiKey(me): ApiKey,
     Path(id): Path<String>,
 ) -> Result<Json<UserById>, AlsidError> {
-    let actor = Actor::from(&me);
+    let actor = Actor::from(&me).with_client(&client);
     let id = resolve(&state, &actor, &id, READ_USER).await?;
     let user = state.accounts.get_user(&actor, id).await?;
     let roles = role_ids(&state, user.id).await?;
@@ -776,11 +780,12 @@ async fn get_user(
 /// given and family names, `active` is the account's status (active or disabled).
 async fn update_user(
     State(state): State<AppState>,
+    Client(client): Client,
     ApiKey(me): ApiKey,
     Path(id): Path<String>,
     Body(body): Body<UserPatchBody>,
 ) -> Result<Json<AlsidUser>, AlsidError> {
-    let actor = Actor::from(&me);
+    let actor = Actor::from(&me).with_client(&client);
     no_picture(body.picture.as_ref())?;
     let email = body.email.as_deref().map(email).transpose()?;
     let id = resolve(&state, &actor, &id, UPDATE_USER).await?;
@@ -810,10 +815,11 @@ async fn update_user(
 /// `DELETE /api/users/{id}`: answers `{}` (the `{}` the client sends is not read).
 async fn delete_user(
     State(state): State<AppState>,
+    Client(client): Client,
     ApiKey(me): ApiKey,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, AlsidError> {
-    let actor = Actor::from(&me);
+    let actor = Actor::from(&me).with_client(&client);
     let id = resolve(&state, &actor, &id, DELETE_USER).await?;
     state.accounts.delete_user(&actor, id).await?;
     Ok(Json(serde_json::json!({})))
@@ -822,11 +828,12 @@ async fn delete_user(
 /// `PUT /api/users/{id}/roles`: replaces the user's roles; answers the roles they now hold.
 async fn set_user_roles(
     State(state): State<AppState>,
+    Client(client): Client,
     ApiKey(me): ApiKey,
     Path(id): Path<String>,
     Body(body): Body<RolesBody>,
 ) -> Result<Json<RolesBody>, AlsidError> {
-    let actor = Actor::from(&me);
+    let actor = Actor::from(&me).with_client(&client);
     let id = resolve(&state, &actor, &id, UPDATE_USER).await?;
     let roles = body.roles.into_iter().map(RoleId).collect();
     let held = state.accounts.set_user_roles(&actor, id, roles).await?;

@@ -294,13 +294,17 @@ impl FromRequestParts<AppState> for MaybeCaller {
             .get(API_KEY_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .to_owned();
+        let Client(client) = Client::from_request_parts(parts, state)
+            .await
+            .unwrap_or_else(|never| match never {});
         if !key.is_empty() {
-            let principal = state.accounts.authenticate(key).await?;
+            let principal = state.accounts.authenticate(&key).await?;
             record_user(&principal);
             return Ok(Self(Some(Caller {
                 user: principal.user_id,
-                actor: Actor::from(&principal),
+                actor: Actor::from(&principal).with_client(&client),
             })));
         }
         let Some(credentials) = basic(&parts.headers) else {
@@ -311,16 +315,13 @@ impl FromRequestParts<AppState> for MaybeCaller {
                 "Invalid basic header: the credentials are not base64-encoded `login:password`.",
             )
         })?;
-        let Client(client) = Client::from_request_parts(parts, state)
-            .await
-            .unwrap_or_else(|never| match never {});
         let user = state
             .accounts
             .verify_credentials(&login, &Password::for_login(password), &client)
             .await?;
         tracing::Span::current().record("user_id", tracing::field::display(user.id));
         Ok(Self(Some(Caller {
-            actor: Actor::User(user.id),
+            actor: Actor::user(user.id).with_client(&client),
             user: user.id,
         })))
     }

@@ -340,21 +340,21 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, GlowmarktError> {
+        let Client(client) = Client::from_request_parts(parts, state)
+            .await
+            .unwrap_or_else(|never| match never {});
         if let Some(credentials) = basic(&parts.headers) {
             let (login, password) =
                 credentials.ok_or_else(|| GlowmarktError::denied("malformed basic credentials"))?;
-            let Client(client) = Client::from_request_parts(parts, state)
-                .await
-                .unwrap_or_else(|never| match never {});
             let user = state
                 .accounts
                 .verify_credentials(&login, &Password::for_login(password), &client)
                 .await?;
             tracing::Span::current().record("user_id", tracing::field::display(user.id));
-            return Ok(Self(Actor::User(user.id)));
+            return Ok(Self(Actor::user(user.id).with_client(&client)));
         }
         let principal = token_principal(&parts.headers, state).await?;
-        Ok(Self(Actor::from(&principal)))
+        Ok(Self(Actor::from(&principal).with_client(&client)))
     }
 }
 
@@ -464,7 +464,7 @@ async fn user_res(
         {
             state
                 .accounts
-                .grants(&Actor::User(user.id))
+                .grants(&Actor::user(user.id))
                 .await?
                 .memberships
                 .into_iter()

@@ -188,6 +188,7 @@ impl From<ContentError> for TrieveError {
 pub struct Caller {
     principal: Principal,
     org: Option<Organization>,
+    client: accounts::service::ClientInfo,
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -212,13 +213,20 @@ impl FromRequestParts<AppState> for Caller {
                     })?,
             ),
         };
-        Ok(Self { principal, org })
+        let Client(client) = Client::from_request_parts(parts, state)
+            .await
+            .unwrap_or_else(|never| match never {});
+        Ok(Self {
+            principal,
+            org,
+            client,
+        })
     }
 }
 
 impl Caller {
     fn actor(&self) -> Actor {
-        Actor::from(&self.principal)
+        Actor::from(&self.principal).with_client(&self.client)
     }
 }
 

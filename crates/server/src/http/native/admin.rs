@@ -27,6 +27,7 @@ use uuid::Uuid;
 use super::account::{accepted, Ended};
 use super::me::{ProfilePatch, UserView};
 use super::{ApiError, ApiJson, ApiPath, Authenticated};
+use crate::http::auth::Client;
 use crate::http::AppState;
 
 /// A page when the caller names no `limit`.
@@ -541,6 +542,7 @@ fn decode_cursor(raw: &str, order: UserOrder) -> Result<UserCursor, ApiError> {
 )]
 pub async fn list_users(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     query: Result<Query<UserListQuery>, QueryRejection>,
 ) -> Result<axum::Json<UserPage>, ApiError> {
@@ -567,7 +569,7 @@ pub async fn list_users(
     };
     let users = state
         .accounts
-        .list_users(&Actor::from(&principal), query)
+        .list_users(&Actor::from(&principal).with_client(&client), query)
         .await?;
     let next = match users.last() {
         Some(last) if users.len() >= limit as usize => {
@@ -605,6 +607,7 @@ pub struct CreateQuery {
 )]
 pub async fn create_users(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     query: Result<Query<CreateQuery>, QueryRejection>,
     ApiJson(body): ApiJson<serde_json::Value>,
@@ -623,7 +626,11 @@ pub async fn create_users(
     }
     let users = state
         .accounts
-        .create_users(&Actor::from(&principal), specs, q.org.map(OrgId))
+        .create_users(
+            &Actor::from(&principal).with_client(&client),
+            specs,
+            q.org.map(OrgId),
+        )
         .await?;
     let mut views = AdminUserView::all(&state, users).await?;
     let body = if many {
@@ -651,12 +658,13 @@ pub async fn create_users(
 )]
 pub async fn get_user(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<AdminUserView>, ApiError> {
     let user = state
         .accounts
-        .get_user(&Actor::from(&principal), UserId(id))
+        .get_user(&Actor::from(&principal).with_client(&client), UserId(id))
         .await?;
     Ok(axum::Json(AdminUserView::of(&state, user).await?))
 }
@@ -679,6 +687,7 @@ pub async fn get_user(
 )]
 pub async fn update_user(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AccountPatch>,
@@ -686,7 +695,11 @@ pub async fn update_user(
     let update = body.parse()?;
     let user = state
         .accounts
-        .update_user(&Actor::from(&principal), UserId(id), update)
+        .update_user(
+            &Actor::from(&principal).with_client(&client),
+            UserId(id),
+            update,
+        )
         .await?;
     Ok(axum::Json(AdminUserView::of(&state, user).await?))
 }
@@ -705,25 +718,26 @@ pub async fn update_user(
 )]
 pub async fn delete_user(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     state
         .accounts
-        .delete_user(&Actor::from(&principal), UserId(id))
+        .delete_user(&Actor::from(&principal).with_client(&client), UserId(id))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn set_enabled(
     state: AppState,
-    principal: accounts::Principal,
+    actor: Actor,
     id: Uuid,
     enabled: bool,
 ) -> Result<axum::Json<AdminUserView>, ApiError> {
     let user = state
         .accounts
-        .set_user_enabled(&Actor::from(&principal), UserId(id), enabled)
+        .set_user_enabled(&actor, UserId(id), enabled)
         .await?;
     Ok(axum::Json(AdminUserView::of(&state, user).await?))
 }
@@ -742,10 +756,12 @@ async fn set_enabled(
 )]
 pub async fn disable_user(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<AdminUserView>, ApiError> {
-    set_enabled(state, principal, id, false).await
+    let actor = Actor::from(&principal).with_client(&client);
+    set_enabled(state, actor, id, false).await
 }
 
 /// Enable a disabled account (its tokens work again; ended sessions stay ended).
@@ -762,10 +778,12 @@ pub async fn disable_user(
 )]
 pub async fn enable_user(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<AdminUserView>, ApiError> {
-    set_enabled(state, principal, id, true).await
+    let actor = Actor::from(&principal).with_client(&client);
+    set_enabled(state, actor, id, true).await
 }
 
 /// The user's instance roles, with their permissions.
@@ -782,13 +800,14 @@ pub async fn enable_user(
 )]
 pub async fn user_roles(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<Vec<RoleView>>, ApiError> {
     // `roles_of` takes no actor: reading the user is the check.
     let user = state
         .accounts
-        .get_user(&Actor::from(&principal), UserId(id))
+        .get_user(&Actor::from(&principal).with_client(&client), UserId(id))
         .await?;
     let roles = state.accounts.roles_of(user.id).await?;
     Ok(axum::Json(roles.into_iter().map(Into::into).collect()))
@@ -810,6 +829,7 @@ pub async fn user_roles(
 )]
 pub async fn set_user_roles(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<RoleIds>,
@@ -817,7 +837,7 @@ pub async fn set_user_roles(
     let roles = state
         .accounts
         .set_user_roles(
-            &Actor::from(&principal),
+            &Actor::from(&principal).with_client(&client),
             UserId(id),
             body.roles.into_iter().map(RoleId).collect(),
         )
@@ -844,6 +864,7 @@ pub async fn set_user_roles(
 )]
 pub async fn reset_password(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<ResetRequest>,
@@ -851,7 +872,11 @@ pub async fn reset_password(
     let mailing = body.password.is_none();
     state
         .accounts
-        .admin_reset_password(&Actor::from(&principal), UserId(id), body.password)
+        .admin_reset_password(
+            &Actor::from(&principal).with_client(&client),
+            UserId(id),
+            body.password,
+        )
         .await?;
     Ok(if mailing {
         accepted("a reset code and link are on their way to the user's address")
@@ -875,12 +900,13 @@ pub async fn reset_password(
 )]
 pub async fn reset_second_factor(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     state
         .accounts
-        .admin_reset_second_factor(&Actor::from(&principal), UserId(id))
+        .admin_reset_second_factor(&Actor::from(&principal).with_client(&client), UserId(id))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -899,12 +925,13 @@ pub async fn reset_second_factor(
 )]
 pub async fn end_sessions(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<Ended>, ApiError> {
     let ended = state
         .accounts
-        .end_user_sessions(&Actor::from(&principal), UserId(id))
+        .end_user_sessions(&Actor::from(&principal).with_client(&client), UserId(id))
         .await?;
     Ok(axum::Json(Ended { ended }))
 }
@@ -923,12 +950,13 @@ pub async fn end_sessions(
 )]
 pub async fn revoke_tokens(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<Revoked>, ApiError> {
     let revoked = state
         .accounts
-        .revoke_user_tokens(&Actor::from(&principal), UserId(id))
+        .revoke_user_tokens(&Actor::from(&principal).with_client(&client), UserId(id))
         .await?;
     Ok(axum::Json(Revoked { revoked }))
 }
@@ -947,9 +975,13 @@ pub async fn revoke_tokens(
 )]
 pub async fn list_roles(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
 ) -> Result<axum::Json<Vec<RoleView>>, ApiError> {
-    let roles = state.accounts.list_roles(&Actor::from(&principal)).await?;
+    let roles = state
+        .accounts
+        .list_roles(&Actor::from(&principal).with_client(&client))
+        .await?;
     Ok(axum::Json(roles.into_iter().map(Into::into).collect()))
 }
 
@@ -969,12 +1001,13 @@ pub async fn list_roles(
 )]
 pub async fn create_role(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiJson(body): ApiJson<RoleBody>,
 ) -> Result<Response, ApiError> {
     let role = state
         .accounts
-        .create_role(&Actor::from(&principal), body.parse()?)
+        .create_role(&Actor::from(&principal).with_client(&client), body.parse()?)
         .await?;
     Ok((StatusCode::CREATED, axum::Json(RoleView::from(role))).into_response())
 }
@@ -997,13 +1030,18 @@ pub async fn create_role(
 )]
 pub async fn update_role(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<RoleBody>,
 ) -> Result<axum::Json<RoleView>, ApiError> {
     let role = state
         .accounts
-        .update_role(&Actor::from(&principal), RoleId(id), body.parse()?)
+        .update_role(
+            &Actor::from(&principal).with_client(&client),
+            RoleId(id),
+            body.parse()?,
+        )
         .await?;
     Ok(axum::Json(role.into()))
 }
@@ -1023,12 +1061,13 @@ pub async fn update_role(
 )]
 pub async fn delete_role(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     state
         .accounts
-        .delete_role(&Actor::from(&principal), RoleId(id))
+        .delete_role(&Actor::from(&principal).with_client(&client), RoleId(id))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

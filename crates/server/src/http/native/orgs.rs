@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{ApiError, ApiJson, ApiPath, Authenticated};
+use crate::http::auth::Client;
 use crate::http::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -105,9 +106,13 @@ pub struct MemberRole {
 )]
 pub async fn list(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
 ) -> Result<axum::Json<Vec<OrgView>>, ApiError> {
-    let orgs = state.accounts.list_orgs(&Actor::from(&principal)).await?;
+    let orgs = state
+        .accounts
+        .list_orgs(&Actor::from(&principal).with_client(&client))
+        .await?;
     Ok(axum::Json(orgs.into_iter().map(Into::into).collect()))
 }
 
@@ -125,12 +130,13 @@ pub async fn list(
 )]
 pub async fn create(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiJson(body): ApiJson<OrgName>,
 ) -> Result<Response, ApiError> {
     let org = state
         .accounts
-        .create_org(&Actor::from(&principal), &body.name)
+        .create_org(&Actor::from(&principal).with_client(&client), &body.name)
         .await?;
     Ok((StatusCode::CREATED, axum::Json(OrgView::from(org))).into_response())
 }
@@ -149,12 +155,13 @@ pub async fn create(
 )]
 pub async fn get_one(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<OrgView>, ApiError> {
     let org = state
         .accounts
-        .org(&Actor::from(&principal), OrgId(id))
+        .org(&Actor::from(&principal).with_client(&client), OrgId(id))
         .await?;
     Ok(axum::Json(org.into()))
 }
@@ -175,13 +182,18 @@ pub async fn get_one(
 )]
 pub async fn rename(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<OrgName>,
 ) -> Result<axum::Json<OrgView>, ApiError> {
     let org = state
         .accounts
-        .rename_org(&Actor::from(&principal), OrgId(id), &body.name)
+        .rename_org(
+            &Actor::from(&principal).with_client(&client),
+            OrgId(id),
+            &body.name,
+        )
         .await?;
     Ok(axum::Json(org.into()))
 }
@@ -200,12 +212,13 @@ pub async fn rename(
 )]
 pub async fn delete(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     state
         .accounts
-        .delete_org(&Actor::from(&principal), OrgId(id))
+        .delete_org(&Actor::from(&principal).with_client(&client), OrgId(id))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -224,12 +237,13 @@ pub async fn delete(
 )]
 pub async fn members(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<Vec<MemberView>>, ApiError> {
     let members = state
         .accounts
-        .org_members(&Actor::from(&principal), OrgId(id))
+        .org_members(&Actor::from(&principal).with_client(&client), OrgId(id))
         .await?;
     Ok(axum::Json(members.into_iter().map(Into::into).collect()))
 }
@@ -250,6 +264,7 @@ pub async fn members(
 )]
 pub async fn set_member(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath((id, user_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<MemberRole>,
@@ -257,7 +272,7 @@ pub async fn set_member(
     state
         .accounts
         .set_member(
-            &Actor::from(&principal),
+            &Actor::from(&principal).with_client(&client),
             OrgId(id),
             UserId(user_id),
             body.role.into(),
@@ -280,12 +295,17 @@ pub async fn set_member(
 )]
 pub async fn remove_member(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath((id, user_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
     state
         .accounts
-        .remove_member(&Actor::from(&principal), OrgId(id), UserId(user_id))
+        .remove_member(
+            &Actor::from(&principal).with_client(&client),
+            OrgId(id),
+            UserId(user_id),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -352,6 +352,8 @@ impl SetupGate {
 pub struct SignedIn {
     pub principal: Principal,
     pub user: User,
+    /// Where the request came from, for the audit of what the user does.
+    pub client: accounts::service::ClientInfo,
     /// Whether the console link shows: the caller holds some instance-level permission
     /// beyond their own account, or administers an organisation.
     pub console: bool,
@@ -395,9 +397,12 @@ impl FromRequestParts<AppState> for SignedIn {
             .sees_console(&accounts::Actor::from(&principal))
             .await
             .map_err(|e| failure_page(ApiError::from(e)))?;
+        let Ok(super::auth::Client(client)) =
+            super::auth::Client::from_request_parts(parts, state).await;
         Ok(Self {
             principal,
             user,
+            client,
             console,
         })
     }
@@ -405,7 +410,7 @@ impl FromRequestParts<AppState> for SignedIn {
 
 impl SignedIn {
     pub fn actor(&self) -> accounts::Actor {
-        accounts::Actor::from(&self.principal)
+        accounts::Actor::from(&self.principal).with_client(&self.client)
     }
 
     pub fn chrome(&self, csrf: Csrf) -> Chrome {
