@@ -9,13 +9,13 @@
 use std::fmt;
 use std::str::FromStr as _;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::RngCore as _;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 /// A password as typed by a user. `Debug` never prints it.
 #[derive(Clone)]
@@ -92,16 +92,25 @@ impl Password {
     }
 }
 
-/// Argon2id with the configured cost, run on `spawn_blocking` behind a semaphore.
+/// Argon2id with the configured cost, run by a fixed set of hashing threads (one per core):
+/// never on the async workers, never more at once than there are threads; the rest queue.
+/// Each thread takes the next job itself as soon as it is done with one, so no wake-up of
+/// another thread stands between two hashes (a semaphore in front of `spawn_blocking` left the
+/// cores idle for a hand-off after every hash).
 #[derive(Clone)]
 pub struct PasswordHasher {
     inner: Arc<Inner>,
+    /// Dropped with the last clone, which ends the threads.
+    jobs: Arc<mpsc::Sender<Job>>,
 }
+
+/// One hash to run: it answers through its own channel.
+type Job = Box<dyn FnOnce(&Inner) + Send>;
 
 struct Inner {
     params: Params,
     implementation: Implementation,
-    permits: Semaphore,
+    /// Jobs queued and not yet taken by a thread.
     waiting: AtomicI64,
     /// Verified against when the user does not exist, so both cases cost one hash.
     dummy_hash: String,
@@ -137,13 +146,24 @@ impl PasswordHasher {
         let mut inner = Inner {
             params,
             implementation,
-            permits: Semaphore::new(concurrency.max(1)),
             waiting: AtomicI64::new(0),
             dummy_hash: String::new(),
         };
         inner.dummy_hash = inner.hash(b"gatehouse-dummy-password");
+        let inner = Arc::new(inner);
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for n in 0..concurrency.max(1) {
+            let inner = Arc::clone(&inner);
+            let receiver = Arc::clone(&receiver);
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || hashing_thread(&inner, &receiver))
+                .expect("the OS starts a hashing thread");
+        }
         Self {
-            inner: Arc::new(inner),
+            inner,
+            jobs: Arc::new(sender),
         }
     }
 
@@ -174,14 +194,19 @@ impl PasswordHasher {
     }
 
     async fn run<T: Send + 'static>(&self, job: impl FnOnce(&Inner) -> T + Send + 'static) -> T {
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |inner| {
+            // A caller that went away (its request was dropped) no longer needs the hash:
+            // skipping it keeps abandoned requests from holding the threads.
+            if !answer.is_closed() {
+                let _ = answer.send(job(inner));
+            }
+        });
         self.inner.waiting.fetch_add(1, Ordering::Relaxed);
-        let permit = self.inner.permits.acquire().await;
-        self.inner.waiting.fetch_sub(1, Ordering::Relaxed);
-        let _permit = permit.expect("the hashing semaphore is never closed");
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || job(&inner))
-            .await
-            .expect("password hashing does not panic")
+        self.jobs
+            .send(job)
+            .expect("the hashing threads live as long as the hasher");
+        answered.await.expect("password hashing does not panic")
     }
 
     /// A PHC string for a new password.
@@ -205,6 +230,44 @@ impl PasswordHasher {
             .await
     }
 }
+
+/// One hashing thread: takes the next job as soon as it is free, until the hasher is dropped.
+fn hashing_thread(inner: &Inner, jobs: &Mutex<mpsc::Receiver<Job>>) {
+    lower_priority();
+    loop {
+        // One thread waits on the channel at a time; the others wait for the lock.
+        let next = jobs.lock().map(|receiver| receiver.recv());
+        let Ok(Ok(job)) = next else {
+            return;
+        };
+        inner.waiting.fetch_sub(1, Ordering::Relaxed);
+        // A panicking hash answers nobody (its caller sees the closed channel) but must not
+        // take the thread with it.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(inner)));
+    }
+}
+
+/// Hashing runs at the lowest priority of the normal scheduling class, as a batch job: with
+/// every core hashing, a request that needs a few microseconds of CPU (a token check, a page)
+/// still gets a core at once instead of waiting for a hash's time slice to end. Nothing is
+/// lost: the hashes take whatever the requests leave. Where the OS refuses, hashing runs at
+/// the normal priority.
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    use thread_priority::{
+        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+        ThreadPriority, ThreadSchedulePolicy,
+    };
+    let batch = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
+    if let Err(error) =
+        set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, batch)
+    {
+        tracing::debug!(?error, "hashing threads keep the normal priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 impl Inner {
     /// A PHC string (argon2id, current parameters, 16 random salt bytes) for `password`.
@@ -482,6 +545,63 @@ mod tests {
         );
         assert!(!hasher.verify(None, &pw).await);
         assert!(!hasher.verify(Some("garbage".into()), &pw).await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_callers_share_the_threads_and_every_one_is_answered() {
+        let hasher = PasswordHasher::new(Params::new(64, 1, 1, None).unwrap(), 2);
+        let pw = Password::new_checked("correct horse battery".into()).unwrap();
+        let phc = hasher.hash(&pw).await;
+        let checks: Vec<_> = (0..40)
+            .map(|i| {
+                let (hasher, phc) = (hasher.clone(), phc.clone());
+                let typed = if i % 2 == 0 {
+                    pw.clone()
+                } else {
+                    Password::for_login("wrong horse".into())
+                };
+                tokio::spawn(async move { hasher.verify(Some(phc), &typed).await })
+            })
+            .collect();
+        let mut right = 0;
+        for check in checks {
+            right += usize::from(check.await.unwrap());
+        }
+        assert_eq!(right, 20);
+        assert_eq!(hasher.queue_len(), 0, "nothing left queued");
+
+        // A caller that gives up does not stop the others from being answered.
+        let abandoned = {
+            let (hasher, phc, pw) = (hasher.clone(), phc.clone(), pw.clone());
+            tokio::spawn(async move { hasher.verify(Some(phc), &pw).await })
+        };
+        abandoned.abort();
+        assert!(hasher.verify(Some(phc), &pw).await);
+    }
+
+    /// The niceness of this process's thread named `name`, from /proc.
+    #[cfg(target_os = "linux")]
+    fn niceness_of(name: &str) -> Option<i64> {
+        for task in std::fs::read_dir("/proc/self/task").ok()? {
+            let dir = task.ok()?.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+            if comm.trim() == name {
+                let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+                // After the parenthesised name: state is field 3, nice is field 19.
+                let rest = stat.rsplit_once(')')?.1;
+                return rest.split_whitespace().nth(16)?.parse().ok();
+            }
+        }
+        None
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_give_way_to_requests() {
+        let hasher = PasswordHasher::new(Params::new(64, 1, 1, None).unwrap(), 1);
+        let pw = Password::new_checked("correct horse battery".into()).unwrap();
+        hasher.hash(&pw).await; // the thread has started and set its priority
+        assert_eq!(niceness_of("argon2-0"), Some(19));
     }
 
     #[tokio::test]
