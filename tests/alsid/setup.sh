@@ -1,34 +1,7 @@
 #!/usr/bin/env bash
 # Prepare a Python venv that can drive Gatehouse with the published pyTenable client
 # (`tenable.ie`, pinned in requirements.txt).
-#
-# Idempotent: a marker file records the requirements of the last successful run, so a
-# second run with the same requirements does nothing.
+# The venv is made by tests/pyharness/venv.sh (shared by the suites), under target/.
 set -euo pipefail
-
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || (cd "$HERE/../.." && pwd))"
-VENV="${VENV:-$REPO/target/alsid-venv}"
-PYTHON="${PYTHON:-python3}"
-MARKER="$VENV/.alsid-setup-done"
-
-fingerprint="$(sha256sum "$HERE/requirements.txt" | cut -d' ' -f1)"
-
-if [[ -f "$MARKER" && "$(cat "$MARKER")" == "$fingerprint" && -x "$VENV/bin/python" ]]; then
-    echo "setup.sh: $VENV is up to date"
-    exit 0
-fi
-
-echo "setup.sh: preparing $VENV"
-rm -f "$MARKER"
-if [[ ! -x "$VENV/bin/python" ]]; then
-    "$PYTHON" -m venv "$VENV"
-fi
-export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-"$VENV/bin/python" -m pip install --quiet -r "$HERE/requirements.txt"
-
-# Prove it imports before recording success.
-"$VENV/bin/python" -c 'from tenable.ie import TenableIE; TenableIE.users; import tenable; print("pyTenable", tenable.__version__ if hasattr(tenable, "__version__") else "?")'
-
-echo "$fingerprint" > "$MARKER"
-echo "setup.sh: done"
+exec "$HERE/../pyharness/venv.sh" "$HERE" alsid 'from tenable.ie import TenableIE; TenableIE.users; import tenable; print("pyTenable", tenable.__version__ if hasattr(tenable, "__version__") else "?")'
