@@ -2,8 +2,8 @@
 # Login benchmark (not a test; run by hand). A release `gatehouse serve` on loopback with a
 # fresh data dir, LOGIN_CONNECTIONS users and one API token, then:
 #   ceiling  `loadbench hash-ceiling`: time of one argon2id hash (the one a login costs,
-#            m=19456 KiB t=2 p=1; the core's own verification, PasswordHasher::check_blocking,
-#            on one thread: reference C with AVX2 where the CPU has it, else RustCrypto)
+#            m=19456 KiB t=2 p=1; the core's own verification, PasswordHasher::blocking,
+#            on one thread: argon2-rust on memory it keeps, as the server's hashing threads)
 #            and ceiling = cores / that time, in logins/s; built with
 #            the same profile and RUSTFLAGS as the server, in the same cargo invocation;
 #            measured right before and right after the rounds of (a), and the mean of the two is used
@@ -23,12 +23,10 @@
 #      and, without a peer (PEER=none), >= 136
 #
 # Environment overrides:
-#   BUILD              default | fast | native (default: default). default = a plain release
-#                      build (RustCrypto argon2); fast = the same with the `fast-argon2`
-#                      feature (the AVX2-built reference C argon2, chosen at run time when the
-#                      CPU has AVX2; needs libclang to build), into target/fast: still a
-#                      portable binary; native = RUSTFLAGS="-C target-cpu=native" built into
-#                      target/native (tied to this CPU; not a portable binary)
+#   BUILD              default | native (default: default). default = a plain release build
+#                      (argon2-rust picks its SIMD code at run time: a portable binary);
+#                      native = RUSTFLAGS="-C target-cpu=native" built into target/native
+#                      (tied to this CPU; not a portable binary)
 #   HASH_WORKERS       the server's --password-hash-workers (default: the server's, = cores)
 #   LOGIN_CONNECTIONS  concurrent login clients (default 16)
 #   PROBE_CONNECTIONS  probe connections in (b) (default 4)
@@ -70,16 +68,10 @@ GOAL_PEER_PER_S=136
 ISSUE_PEER_HASH_MS=7.2
 PEER="${PEER:-node}"
 
-FEATURES=()
 case "$BUILD" in
 default)
     unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
     TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-    ;;
-fast)
-    unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
-    TARGET_DIR="${CARGO_TARGET_DIR:-target}/fast"
-    FEATURES=(--features gatehouse/fast-argon2,loadbench/fast-argon2)
     ;;
 native)
     unset CARGO_ENCODED_RUSTFLAGS
@@ -87,7 +79,7 @@ native)
     TARGET_DIR=target/native
     ;;
 *)
-    echo "BUILD must be default, fast or native, got '$BUILD'" >&2
+    echo "BUILD must be default or native, got '$BUILD'" >&2
     exit 2
     ;;
 esac
@@ -126,7 +118,7 @@ echo
 
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     echo "== build (gatehouse and loadbench in one cargo invocation: same profile and flags)"
-    cargo build --release -p gatehouse -p loadbench "${FEATURES[@]}"
+    cargo build --release -p gatehouse -p loadbench
     echo
 fi
 
@@ -448,7 +440,7 @@ printf 'one argon2id hash:  %s ms (mean of %s before and %s after the rounds) ->
     "$HASH_MS" "$HASH1_MS" "$HASH2_MS" "$CEILING" "$CORES"
 printf '                    check: %s threads hashing at once did %s/s before, %s/s after\n' \
     "$CORES" "$PARALLEL1" "$PARALLEL2"
-printf '                    via PasswordHasher::verify (fresh 19 MiB block per hash): %s ms before, %s ms after\n' \
+printf '                    via PasswordHasher::verify (the pool, one at a time): %s ms before, %s ms after\n' \
     "$VERIFY1_MS" "$VERIFY2_MS"
 printf '(a) logins alone:   %s logins/s at %s clients (median of the rounds:%s)\n' "$A_RPS" "$LOGIN_CONNECTIONS" "$A_ALL"
 printf '(b) logins + probe: %s logins/s; probe GET p50 %s ms, p99 %s ms, max %s ms (%s connections, %s)\n' \

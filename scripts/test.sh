@@ -12,12 +12,6 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace
-echo "== the AVX2 C argon2 (fast-argon2 feature) against RustCrypto"
-if compgen -G '/usr/lib/llvm-*/lib/libclang.so' >/dev/null || [[ "${GATEHOUSE_REQUIRE_FAST_ARGON2:-}" == 1 ]]; then
-    cargo test -p accounts --features fast-argon2 --lib password
-else
-    echo "skipped: libclang is not installed (Debian: libclang-dev); the default build does not use it"
-fi
 echo "== the HTTP and CLI tests again, on PostgreSQL"
 if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || [[ "${GATEHOUSE_REQUIRE_POSTGRES:-}" == 1 ]]; then
     GATEHOUSE_TEST_BACKEND=postgres cargo test -p gatehouse --test api

@@ -1,10 +1,11 @@
 //! Passwords: the policy a new password must meet, and argon2id hashing on a bounded
 //! blocking pool so hashing never stalls the async workers.
 //!
-//! Two implementations give the same PHC strings: the reference C argon2 (crate `argon2-kdf`,
-//! compiled with AVX2 by `.cargo/config.toml`), used on x86-64 CPUs that have AVX2, about a third
-//! faster; and RustCrypto `argon2` everywhere else and for every stored hash the C path does not
-//! take (other algorithms, versions, costs or lanes, associated data).
+//! Two implementations give the same PHC strings: `argon2-rust` (a pure-Rust port of the
+//! reference C argon2 that picks its SIMD code at run time) hashes new passwords and verifies
+//! hashes at the current parameters, on memory each hashing thread keeps; RustCrypto `argon2`
+//! parses every PHC string and verifies every stored hash the first does not take (other
+//! algorithms, versions, costs or lanes, associated data), which are rehashed at login.
 
 use std::fmt;
 use std::str::FromStr as _;
@@ -96,7 +97,8 @@ impl Password {
 /// never on the async workers, never more at once than there are threads; the rest queue.
 /// Each thread takes the next job itself as soon as it is done with one, so no wake-up of
 /// another thread stands between two hashes (a semaphore in front of `spawn_blocking` left the
-/// cores idle for a hand-off after every hash).
+/// cores idle for a hand-off after every hash), and each keeps its own argon2 memory between
+/// hashes (wiped after each), so a hash neither maps nor faults in 19 MiB.
 #[derive(Clone)]
 pub struct PasswordHasher {
     inner: Arc<Inner>,
@@ -104,16 +106,44 @@ pub struct PasswordHasher {
     jobs: Arc<mpsc::Sender<Job>>,
 }
 
-/// One hash to run: it answers through its own channel.
-type Job = Box<dyn FnOnce(&Inner) + Send>;
+/// One hash to run, on a hashing thread's own [`Worker`]: it answers through its own channel.
+type Job = Box<dyn FnOnce(&Inner, &mut Worker) + Send>;
 
 struct Inner {
     params: Params,
-    implementation: Implementation,
+    /// The same parameters for `argon2-rust`.
+    fast: argon2_rust::Argon2,
     /// Jobs queued and not yet taken by a thread.
     waiting: AtomicI64,
     /// Verified against when the user does not exist, so both cases cost one hash.
     dummy_hash: String,
+}
+
+/// What one hashing thread keeps between hashes: `argon2-rust`'s hasher with its memory
+/// (mapped once, wiped after every hash).
+struct Worker {
+    fast: argon2_rust::Hasher,
+}
+
+/// A hasher for the calling thread, outside the pool, for benchmarks that time the hash a
+/// login costs (`loadbench hash-ceiling`): the code and the memory reuse of a hashing thread.
+/// Request paths use [`PasswordHasher::verify`] or [`PasswordHasher::check`].
+pub struct BlockingHasher {
+    inner: Arc<Inner>,
+    worker: Worker,
+}
+
+impl fmt::Debug for BlockingHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BlockingHasher")
+    }
+}
+
+impl BlockingHasher {
+    /// [`PasswordHasher::check`] on the calling thread.
+    pub fn check(&mut self, stored: Option<&str>, password: &Password) -> Verified {
+        self.inner.check(&mut self.worker, stored, password)
+    }
 }
 
 impl fmt::Debug for PasswordHasher {
@@ -122,7 +152,6 @@ impl fmt::Debug for PasswordHasher {
             .field("m_cost", &self.inner.params.m_cost())
             .field("t_cost", &self.inner.params.t_cost())
             .field("p_cost", &self.inner.params.p_cost())
-            .field("implementation", &self.inner.implementation)
             .finish()
     }
 }
@@ -135,21 +164,25 @@ impl PasswordHasher {
 
     /// `concurrency` hashes run at once (typically the number of cores); the rest queue.
     pub fn new(params: Params, concurrency: usize) -> Self {
-        Self::with_implementation(params, concurrency, Implementation::detect())
-    }
-
-    fn with_implementation(
-        params: Params,
-        concurrency: usize,
-        implementation: Implementation,
-    ) -> Self {
+        let fast_params = argon2_rust::Params::builder()
+            .memory(argon2_rust::params::Memory::kib(u64::from(params.m_cost())))
+            .passes(params.t_cost())
+            .lanes(params.p_cost())
+            .threads(1)
+            .tag_len(argon2_rust::params::TagLen::bytes(OUTPUT_LEN as u64))
+            .build()
+            .expect("parameters RustCrypto accepts are valid for argon2-rust");
         let mut inner = Inner {
             params,
-            implementation,
+            fast: argon2_rust::Argon2::new(
+                argon2_rust::Algorithm::Argon2id,
+                argon2_rust::Version::V0x13,
+                fast_params,
+            ),
             waiting: AtomicI64::new(0),
             dummy_hash: String::new(),
         };
-        inner.dummy_hash = inner.hash(b"gatehouse-dummy-password");
+        inner.dummy_hash = inner.hash(&mut inner.worker(), b"gatehouse-dummy-password");
         let inner = Arc::new(inner);
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
@@ -173,33 +206,34 @@ impl PasswordHasher {
     }
 
     /// The argon2id code that hashes new passwords and verifies hashes at the current
-    /// parameters on this machine: `"reference C (AVX2)"` or `"RustCrypto argon2"`.
-    /// Benchmarks print it.
-    pub fn implementation(&self) -> &'static str {
-        match self.inner.implementation.for_params(&self.inner.params) {
-            Implementation::ReferenceC => "reference C (AVX2)",
-            Implementation::RustCrypto => "RustCrypto argon2",
-        }
+    /// parameters on this machine, e.g. `"argon2-rust (Avx2)"`. Benchmarks print it.
+    pub fn implementation(&self) -> String {
+        format!("argon2-rust ({:?})", argon2_rust::detected_backend())
     }
 
-    /// [`check`](Self::check) on the calling thread, outside the pool: for benchmarks that time
-    /// the hash a login costs (`loadbench hash-ceiling`). Request paths use `verify` or `check`,
-    /// which keep hashing off the async workers and bounded.
-    pub fn check_blocking(&self, stored: Option<&str>, password: &Password) -> Verified {
-        self.inner.check(stored, password)
-    }
-
+    /// RustCrypto's argon2id at `params`: for the hashes `argon2-rust` does not take here.
     fn argon(params: Params) -> Argon2<'static> {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
     }
 
-    async fn run<T: Send + 'static>(&self, job: impl FnOnce(&Inner) -> T + Send + 'static) -> T {
+    /// A [`BlockingHasher`] for the calling thread (benchmarks).
+    pub fn blocking(&self) -> BlockingHasher {
+        BlockingHasher {
+            inner: Arc::clone(&self.inner),
+            worker: self.inner.worker(),
+        }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Inner, &mut Worker) -> T + Send + 'static,
+    ) -> T {
         let (answer, answered) = oneshot::channel();
-        let job: Job = Box::new(move |inner| {
+        let job: Job = Box::new(move |inner, worker| {
             // A caller that went away (its request was dropped) no longer needs the hash:
             // skipping it keeps abandoned requests from holding the threads.
             if !answer.is_closed() {
-                let _ = answer.send(job(inner));
+                let _ = answer.send(job(inner, worker));
             }
         });
         self.inner.waiting.fetch_add(1, Ordering::Relaxed);
@@ -212,7 +246,7 @@ impl PasswordHasher {
     /// A PHC string for a new password.
     pub async fn hash(&self, password: &Password) -> String {
         let password = password.clone();
-        self.run(move |inner| inner.hash(password.expose().as_bytes()))
+        self.run(move |inner, worker| inner.hash(worker, password.expose().as_bytes()))
             .await
     }
 
@@ -226,7 +260,7 @@ impl PasswordHasher {
     /// bcrypt hash, or argon2 with other parameters than the current ones.
     pub async fn check(&self, stored: Option<String>, password: &Password) -> Verified {
         let password = password.clone();
-        self.run(move |inner| inner.check(stored.as_deref(), &password))
+        self.run(move |inner, worker| inner.check(worker, stored.as_deref(), &password))
             .await
     }
 }
@@ -234,6 +268,7 @@ impl PasswordHasher {
 /// One hashing thread: takes the next job as soon as it is free, until the hasher is dropped.
 fn hashing_thread(inner: &Inner, jobs: &Mutex<mpsc::Receiver<Job>>) {
     lower_priority();
+    let mut worker = inner.worker();
     loop {
         // One thread waits on the channel at a time; the others wait for the lock.
         let next = jobs.lock().map(|receiver| receiver.recv());
@@ -243,7 +278,7 @@ fn hashing_thread(inner: &Inner, jobs: &Mutex<mpsc::Receiver<Job>>) {
         inner.waiting.fetch_sub(1, Ordering::Relaxed);
         // A panicking hash answers nobody (its caller sees the closed channel) but must not
         // take the thread with it.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(inner)));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(inner, &mut worker)));
     }
 }
 
@@ -269,24 +304,54 @@ fn lower_priority() {
 #[cfg(not(target_os = "linux"))]
 fn lower_priority() {}
 
+/// The tag length this service writes (RustCrypto's default, 32 bytes).
+const OUTPUT_LEN: usize = Params::DEFAULT_OUTPUT_LEN;
+
+/// The shortest salt `argon2-rust` (like the C reference) takes; a stored hash with a shorter
+/// one is left to RustCrypto rather than answered `false`.
+const MIN_SALT_LEN: usize = 8;
+
 impl Inner {
-    /// A PHC string (argon2id, current parameters, 16 random salt bytes) for `password`.
-    fn hash(&self, password: &[u8]) -> String {
-        let mut salt = [0u8; argon2::RECOMMENDED_SALT_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut salt);
-        if self.implementation.for_params(&self.params) == Implementation::ReferenceC {
-            if let Some(phc) = reference_c::hash(&self.params, password, &salt) {
-                return phc;
-            }
+    fn worker(&self) -> Worker {
+        Worker {
+            fast: self.fast.hasher(),
         }
-        let salt = SaltString::encode_b64(&salt).expect("16 bytes make a valid salt");
-        PasswordHasher::argon(self.params.clone())
-            .hash_password(password, &salt)
-            .expect("argon2 hashes any password within MAX_CHARS")
-            .to_string()
     }
 
-    fn check(&self, stored: Option<&str>, password: &Password) -> Verified {
+    /// Whether `argon2-rust` at this hasher's parameters computes `stored`: argon2id v19
+    /// at the current costs with a 32-byte tag and a salt of at least 8 bytes, no secret or
+    /// associated data. Every other
+    /// hash (imported ones, older costs) goes to RustCrypto, which reads its costs from it.
+    fn takes(&self, stored: &PasswordHash<'_>) -> bool {
+        stored.algorithm == Algorithm::Argon2id.ident()
+            && stored.version == Some(Version::V0x13.into())
+            && stored.hash.is_some_and(|h| h.len() == OUTPUT_LEN)
+            // Unpadded base64: 4 characters carry 3 bytes.
+            && stored.salt.is_some_and(|s| s.as_str().len() * 3 / 4 >= MIN_SALT_LEN)
+            && Params::try_from(stored).is_ok_and(|p| {
+                p.keyid().is_empty() && p.data().is_empty() && current_argon2(stored, &self.params)
+            })
+    }
+
+    /// A PHC string (argon2id, current parameters, 16 random salt bytes) for `password`,
+    /// written by `argon2-rust` exactly as RustCrypto writes it (a test compares them).
+    fn hash(&self, worker: &mut Worker, password: &[u8]) -> String {
+        let mut salt = [0u8; argon2::RECOMMENDED_SALT_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut salt);
+        match worker.fast.hash_password(password, &salt) {
+            Ok(phc) => phc,
+            Err(error) => {
+                tracing::warn!(%error, "argon2-rust failed to hash; using RustCrypto");
+                let salt = SaltString::encode_b64(&salt).expect("16 bytes make a valid salt");
+                PasswordHasher::argon(self.params.clone())
+                    .hash_password(password, &salt)
+                    .expect("argon2 hashes any password within MAX_CHARS")
+                    .to_string()
+            }
+        }
+    }
+
+    fn check(&self, worker: &mut Worker, stored: Option<&str>, password: &Password) -> Verified {
         let (phc, known) = match stored {
             Some(s) => (s, true),
             None => (self.dummy_hash.as_str(), false),
@@ -303,7 +368,7 @@ impl Inner {
             tracing::warn!("stored password hash is not a valid PHC string");
             return Verified::No;
         };
-        let ok = self.verify_argon2(&parsed, password.expose().as_bytes());
+        let ok = self.verify_argon2(worker, &parsed, password.expose().as_bytes());
         match (ok && known, current_argon2(&parsed, &self.params)) {
             (false, _) => Verified::No,
             (true, true) => Verified::Yes,
@@ -311,140 +376,30 @@ impl Inner {
         }
     }
 
-    /// Whether `password` matches `stored`, by the C code when it takes this hash, else by
-    /// RustCrypto (which reads the algorithm and costs from the hash).
-    fn verify_argon2(&self, stored: &PasswordHash<'_>, password: &[u8]) -> bool {
-        if self.implementation.for_params(&self.params) == Implementation::ReferenceC
-            && current_argon2(stored, &self.params)
-        {
-            if let Some(ok) = reference_c::verify(stored, password) {
-                return ok;
+    /// Whether `password` matches `stored`: by `argon2-rust` on the worker's memory when it
+    /// takes this hash (it compares the tags in constant time), else by RustCrypto.
+    fn verify_argon2(
+        &self,
+        worker: &mut Worker,
+        stored: &PasswordHash<'_>,
+        password: &[u8],
+    ) -> bool {
+        if self.takes(stored) {
+            let mut salt = [0u8; 64];
+            let salt = stored.salt.and_then(|s| s.decode_b64(&mut salt).ok());
+            if let (Some(salt), Some(expected)) = (salt, stored.hash) {
+                match worker.fast.verify(password, salt, expected.as_bytes()) {
+                    Ok(()) => return true,
+                    Err(argon2_rust::Error::VerifyMismatch) => return false,
+                    Err(error) => {
+                        tracing::warn!(%error, "argon2-rust failed to verify; using RustCrypto");
+                    }
+                }
             }
         }
         PasswordHasher::argon(self.params.clone())
             .verify_password(password, stored)
             .is_ok()
-    }
-}
-
-/// Which argon2 code a [`PasswordHasher`] runs for hashes at its own parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Implementation {
-    /// The reference C code: only ever chosen after AVX2 was detected (it is compiled with it).
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    ReferenceC,
-    RustCrypto,
-}
-
-impl Implementation {
-    fn detect() -> Self {
-        if reference_c::available() {
-            Self::ReferenceC
-        } else {
-            Self::RustCrypto
-        }
-    }
-
-    /// The C path computes one lane on the calling thread, without secret or associated data
-    /// (with more lanes it would start threads of its own, outside the pool's bound).
-    fn for_params(self, params: &Params) -> Self {
-        if params.p_cost() == 1 && params.keyid().is_empty() && params.data().is_empty() {
-            self
-        } else {
-            Self::RustCrypto
-        }
-    }
-}
-
-/// The reference C argon2 through `argon2-kdf`'s safe API. Its C code is compiled with
-/// `-mavx2` throughout, so every function here first checks that this CPU has AVX2 and
-/// answers `None` ("use RustCrypto") otherwise.
-#[cfg(all(target_arch = "x86_64", feature = "fast-argon2"))]
-mod reference_c {
-    use argon2::password_hash::PasswordHash;
-    use argon2::{Algorithm, Params, Version};
-
-    /// The C code's shortest salt (RustCrypto's too, but a hash the C code would refuse is
-    /// left to RustCrypto rather than answered `false`).
-    const MIN_SALT_LEN: usize = 8;
-
-    pub(super) fn available() -> bool {
-        std::arch::is_x86_feature_detected!("avx2")
-    }
-
-    /// The PHC string of argon2id (v19) over `password` and `salt` at `params`, formatted
-    /// as RustCrypto formats it.
-    pub(super) fn hash(params: &Params, password: &[u8], salt: &[u8]) -> Option<String> {
-        if !available() {
-            return None;
-        }
-        let output_len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
-        let hashed = argon2_kdf::Hasher::new()
-            .algorithm(argon2_kdf::Algorithm::Argon2id)
-            .custom_salt(salt)
-            .hash_length(u32::try_from(output_len).ok()?)
-            .iterations(params.t_cost())
-            .memory_cost_kib(params.m_cost())
-            .threads(params.p_cost())
-            .hash(password);
-        match hashed {
-            Ok(hash) => Some(hash.to_string()),
-            Err(error) => {
-                tracing::warn!(%error, "C argon2 failed to hash; using RustCrypto");
-                None
-            }
-        }
-    }
-
-    /// Whether `password` matches `stored`, for an argon2id v19 hash with one lane, no
-    /// secret or associated data and a salt of at least 8 bytes; `None` for any other hash.
-    /// `stored` was parsed by RustCrypto, so both paths read a PHC string the same way.
-    /// argon2-kdf compares the outputs in constant time (XOR of every byte, no early exit).
-    pub(super) fn verify(stored: &PasswordHash<'_>, password: &[u8]) -> Option<bool> {
-        if !available()
-            || stored.algorithm != Algorithm::Argon2id.ident()
-            || stored.version != Some(Version::V0x13.into())
-        {
-            return None;
-        }
-        let params = Params::try_from(stored).ok()?;
-        if params.p_cost() != 1 || !params.keyid().is_empty() || !params.data().is_empty() {
-            return None;
-        }
-        let mut salt = [0u8; 64];
-        let salt = stored.salt?.decode_b64(&mut salt).ok()?;
-        if salt.len() < MIN_SALT_LEN {
-            return None;
-        }
-        let expected = stored.hash?;
-        let hash = argon2_kdf::Hash::from_parts(
-            expected.as_bytes(),
-            salt,
-            argon2_kdf::Algorithm::Argon2id,
-            params.m_cost(),
-            params.t_cost(),
-            1,
-        );
-        Some(hash.verify(password))
-    }
-}
-
-/// Not x86-64: the C code is not built; RustCrypto does everything.
-#[cfg(not(all(target_arch = "x86_64", feature = "fast-argon2")))]
-mod reference_c {
-    use argon2::password_hash::PasswordHash;
-    use argon2::Params;
-
-    pub(super) fn available() -> bool {
-        false
-    }
-
-    pub(super) fn hash(_: &Params, _: &[u8], _: &[u8]) -> Option<String> {
-        None
-    }
-
-    pub(super) fn verify(_: &PasswordHash<'_>, _: &[u8]) -> Option<bool> {
-        None
     }
 }
 
@@ -646,129 +601,125 @@ mod tests {
         }
     }
 
-    /// Both implementations at the production parameters, where the CPU has AVX2.
-    #[cfg(feature = "fast-argon2")]
-    fn both_implementations() -> Option<(PasswordHasher, PasswordHasher)> {
-        let params = PasswordHasher::default_params();
-        let c = PasswordHasher::new(params.clone(), 2);
-        if c.inner.implementation != Implementation::ReferenceC {
-            eprintln!("no AVX2 on this CPU: the C path is not taken here, only RustCrypto");
-            return None;
-        }
-        let rust = PasswordHasher::with_implementation(params, 2, Implementation::RustCrypto);
-        assert_eq!(c.implementation(), "reference C (AVX2)");
-        assert_eq!(rust.implementation(), "RustCrypto argon2");
-        Some((c, rust))
-    }
-
-    #[cfg(feature = "fast-argon2")]
     fn rustcrypto_verifies(phc: &str, password: &str) -> bool {
         Argon2::default()
             .verify_password(password.as_bytes(), &PasswordHash::new(phc).unwrap())
             .is_ok()
     }
 
-    #[cfg(feature = "fast-argon2")]
+    fn rustcrypto_hash(alg: Algorithm, params: Params, salt: &[u8]) -> String {
+        Argon2::new(alg, Version::V0x13, params)
+            .hash_password(
+                b"imported secret 42",
+                &SaltString::encode_b64(salt).unwrap(),
+            )
+            .unwrap()
+            .to_string()
+    }
+
     #[test]
-    fn the_c_path_writes_what_rustcrypto_writes() {
-        if !reference_c::available() {
-            return;
-        }
-        let params = PasswordHasher::default_params();
+    fn argon2_rust_writes_what_rustcrypto_writes() {
+        let hasher = PasswordHasher::new(PasswordHasher::default_params(), 1);
         let salt = *b"0123456789abcdef";
-        let from_c = reference_c::hash(&params, b"correct horse battery", &salt).unwrap();
-        let from_rust = PasswordHasher::argon(params)
+        let fast = hasher
+            .inner
+            .worker()
+            .fast
+            .hash_password(b"correct horse battery", &salt)
+            .unwrap();
+        let rust = PasswordHasher::argon(PasswordHasher::default_params())
             .hash_password(
                 b"correct horse battery",
                 &SaltString::encode_b64(&salt).unwrap(),
             )
             .unwrap()
             .to_string();
-        assert_eq!(from_c, from_rust);
-        assert!(from_c.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert_eq!(fast, rust);
+        assert!(fast.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(hasher.implementation().starts_with("argon2-rust ("));
     }
 
-    #[cfg(feature = "fast-argon2")]
     #[tokio::test]
-    async fn hashes_of_either_path_verify_on_both() {
-        let Some((c, rust)) = both_implementations() else {
-            return;
-        };
-        let pw = Password::for_login("correct horse battery".into());
-        let wrong = Password::for_login("correct horse battery!".into());
-        for (made_by, phc) in [
-            ("C", c.hash(&pw).await),
-            ("RustCrypto", rust.hash(&pw).await),
-        ] {
-            assert!(
-                rustcrypto_verifies(&phc, "correct horse battery"),
-                "{made_by}"
-            );
-            assert!(
-                !rustcrypto_verifies(&phc, "correct horse battery!"),
-                "{made_by}"
-            );
-            let parsed = PasswordHash::new(&phc).unwrap();
-            assert_eq!(
-                reference_c::verify(&parsed, b"correct horse battery"),
-                Some(true),
-                "{made_by}"
-            );
-            assert_eq!(
-                reference_c::verify(&parsed, b"correct horse battery!"),
-                Some(false),
-                "{made_by}"
-            );
-            for hasher in [&c, &rust] {
-                assert_eq!(hasher.check(Some(phc.clone()), &pw).await, Verified::Yes);
-                assert_eq!(hasher.check(Some(phc.clone()), &wrong).await, Verified::No);
-            }
+    async fn hashes_of_either_implementation_verify_on_both() {
+        let hasher = PasswordHasher::new(PasswordHasher::default_params(), 2);
+        let pw = Password::for_login("imported secret 42".into());
+        let wrong = Password::for_login("imported secret 43".into());
+        let ours = hasher.hash(&pw).await;
+        assert!(hasher.inner.takes(&PasswordHash::new(&ours).unwrap()));
+        assert!(rustcrypto_verifies(&ours, "imported secret 42"));
+        assert!(!rustcrypto_verifies(&ours, "imported secret 43"));
+        let theirs = rustcrypto_hash(
+            Algorithm::Argon2id,
+            PasswordHasher::default_params(),
+            b"sixteen byte slt",
+        );
+        assert!(hasher.inner.takes(&PasswordHash::new(&theirs).unwrap()));
+        for phc in [ours, theirs] {
+            assert_eq!(hasher.check(Some(phc.clone()), &pw).await, Verified::Yes);
+            assert_eq!(hasher.check(Some(phc.clone()), &wrong).await, Verified::No);
+            let mut blocking = hasher.blocking();
+            assert_eq!(blocking.check(Some(&phc), &pw), Verified::Yes);
+            assert_eq!(blocking.check(Some(&phc), &wrong), Verified::No);
         }
-        assert_eq!(c.check(None, &pw).await, Verified::No);
-        assert_eq!(c.check_blocking(None, &pw), Verified::No);
+        assert_eq!(hasher.check(None, &pw).await, Verified::No);
+        assert_eq!(hasher.blocking().check(None, &pw), Verified::No);
     }
 
-    #[cfg(feature = "fast-argon2")]
+    #[test]
+    fn a_worker_keeps_its_memory_between_hashes() {
+        let hasher = PasswordHasher::new(Params::new(256, 1, 1, None).unwrap(), 1);
+        let mut blocking = hasher.blocking();
+        assert_eq!(blocking.worker.fast.reserved_blocks(), 0);
+        let pw = Password::for_login("correct horse battery".into());
+        let phc = hasher
+            .inner
+            .hash(&mut blocking.worker, b"correct horse battery");
+        assert_eq!(blocking.worker.fast.reserved_blocks(), 256);
+        assert_eq!(blocking.check(Some(&phc), &pw), Verified::Yes);
+        assert_eq!(
+            blocking.worker.fast.reserved_blocks(),
+            256,
+            "the second hash took the same memory"
+        );
+    }
+
     #[tokio::test]
-    async fn hashes_the_c_path_does_not_take_fall_back_to_rustcrypto() {
-        let Some((c, _)) = both_implementations() else {
-            return;
-        };
+    async fn hashes_argon2_rust_does_not_take_go_to_rustcrypto() {
+        let hasher = PasswordHasher::new(PasswordHasher::default_params(), 2);
         let pw = Password::for_login("imported secret 42".into());
         let wrong = Password::for_login("imported secret 43".into());
         let current = PasswordHasher::default_params();
-        let with_salt = |alg, params: Params, salt: &[u8]| {
-            Argon2::new(alg, Version::V0x13, params)
-                .hash_password(
-                    b"imported secret 42",
-                    &SaltString::encode_b64(salt).unwrap(),
-                )
-                .unwrap()
-                .to_string()
-        };
         let salt = b"sixteen byte slt";
         let cases = [
             // Argon2i and argon2d at the current costs: another algorithm.
             (
-                with_salt(Algorithm::Argon2i, current.clone(), salt),
+                rustcrypto_hash(Algorithm::Argon2i, current.clone(), salt),
                 Verified::YesRehash,
             ),
             (
-                with_salt(Algorithm::Argon2d, current.clone(), salt),
+                rustcrypto_hash(Algorithm::Argon2d, current.clone(), salt),
                 Verified::YesRehash,
             ),
-            // Two lanes: the C code would start a thread of its own.
+            // Two lanes and older costs: other parameters.
             (
-                with_salt(
+                rustcrypto_hash(
                     Algorithm::Argon2id,
                     Params::new(19_456, 2, 2, None).unwrap(),
                     salt,
                 ),
                 Verified::YesRehash,
             ),
+            (
+                rustcrypto_hash(
+                    Algorithm::Argon2id,
+                    Params::new(512, 1, 1, None).unwrap(),
+                    salt,
+                ),
+                Verified::YesRehash,
+            ),
             // Current algorithm and costs, with associated data (`data=` in the PHC string).
             (
-                with_salt(
+                rustcrypto_hash(
                     Algorithm::Argon2id,
                     argon2::ParamsBuilder::new()
                         .m_cost(current.m_cost())
@@ -784,26 +735,14 @@ mod tests {
         ];
         for (phc, right) in cases {
             let parsed = PasswordHash::new(&phc).unwrap();
+            assert!(!hasher.inner.takes(&parsed), "{phc}");
+            assert_eq!(hasher.check(Some(phc.clone()), &pw).await, right, "{phc}");
             assert_eq!(
-                reference_c::verify(&parsed, b"imported secret 42"),
-                None,
-                "{phc}"
-            );
-            assert_eq!(c.check(Some(phc.clone()), &pw).await, right, "{phc}");
-            assert_eq!(
-                c.check(Some(phc.clone()), &wrong).await,
+                hasher.check(Some(phc.clone()), &wrong).await,
                 Verified::No,
                 "{phc}"
             );
         }
-        // Argon2id at other costs is not sent to C either (it would handle it): only the
-        // hashes this service writes take the fast path.
-        let old = with_salt(
-            Algorithm::Argon2id,
-            Params::new(512, 1, 1, None).unwrap(),
-            salt,
-        );
-        assert_eq!(c.check(Some(old), &pw).await, Verified::YesRehash);
     }
 
     #[test]

@@ -48,8 +48,8 @@ OUTPUT:
 
 HASH-CEILING:
     Times N argon2id hashes in a row on one thread with accounts::PasswordHasher::default_params()
-    (through the core's hasher, the implementation the server runs: RustCrypto, or the AVX2 C
-    argon2 in builds with the fast-argon2 feature; after a few discarded warm-up hashes) and
+    (through the core's hasher on one thread, the code and memory reuse of the server's hashing
+    threads: argon2-rust with the SIMD code it picks; after a few discarded warm-up hashes) and
     prints the time of one hash and the ceiling = cores / time of one hash (logins/s); then, as
     checks, the rate of `cores` threads hashing at once, and N hashes through
     PasswordHasher::verify (the call a login makes) with their page faults. Build it with the
