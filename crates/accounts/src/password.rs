@@ -319,15 +319,12 @@ impl Inner {
     }
 
     /// Whether `argon2-rust` at this hasher's parameters computes `stored`: argon2id v19
-    /// at the current costs with a 32-byte tag and a salt of at least 8 bytes, no secret or
-    /// associated data. Every other
+    /// at the current costs with a 32-byte tag, no secret or associated data. Every other
     /// hash (imported ones, older costs) goes to RustCrypto, which reads its costs from it.
     fn takes(&self, stored: &PasswordHash<'_>) -> bool {
         stored.algorithm == Algorithm::Argon2id.ident()
             && stored.version == Some(Version::V0x13.into())
             && stored.hash.is_some_and(|h| h.len() == OUTPUT_LEN)
-            // Unpadded base64: 4 characters carry 3 bytes.
-            && stored.salt.is_some_and(|s| s.as_str().len() * 3 / 4 >= MIN_SALT_LEN)
             && Params::try_from(stored).is_ok_and(|p| {
                 p.keyid().is_empty() && p.data().is_empty() && current_argon2(stored, &self.params)
             })
@@ -387,6 +384,7 @@ impl Inner {
         if self.takes(stored) {
             let mut salt = [0u8; 64];
             let salt = stored.salt.and_then(|s| s.decode_b64(&mut salt).ok());
+            let salt = salt.filter(|s| s.len() >= MIN_SALT_LEN);
             if let (Some(salt), Some(expected)) = (salt, stored.hash) {
                 match worker.fast.verify(password, salt, expected.as_bytes()) {
                     Ok(()) => return true,
