@@ -11,70 +11,44 @@ use accounts::token::TokenRef;
 use accounts::transfer::ImportError;
 use accounts::{Accounts, Actor, EmailAddress, Password, UserStatus, Username};
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 use crate::app;
-use crate::config::{self, Overrides, Settings};
+use crate::config::{self, Given, Settings};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "gatehouse",
     version,
-    about = "User accounts and API credentials, one binary."
+    about = "User accounts and API credentials, one binary.",
+    after_help = "Every setting (see config.rs SETTINGS, docs/operations.md) is a flag of every \
+                  command, a GATEHOUSE_* variable and a key of the --config file."
 )]
 pub struct Cli {
-    #[command(flatten)]
-    pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
-pub struct GlobalArgs {
-    /// A TOML config file; flags and environment variables override it.
-    #[arg(long, env = "GATEHOUSE_CONFIG", global = true, value_name = "FILE")]
-    pub config: Option<std::path::PathBuf>,
-    /// Where the database (by default) and uploaded files live [default: ./gatehouse-data].
-    #[arg(long, env = "GATEHOUSE_DATA_DIR", global = true, value_name = "DIR")]
-    pub data_dir: Option<std::path::PathBuf>,
-    /// sqlite://PATH [default: sqlite://<data-dir>/gatehouse.db].
-    #[arg(
-        long,
-        env = "GATEHOUSE_DATABASE_URL",
-        global = true,
-        value_name = "URL"
-    )]
-    pub database_url: Option<String>,
-    /// Log lines as human text or JSON objects [default: text].
-    #[arg(
-        long,
-        env = "GATEHOUSE_LOG_FORMAT",
-        global = true,
-        value_name = "text|json"
-    )]
-    pub log_format: Option<String>,
-    /// Deliver mail over SMTP: smtp://[user:pass@]host[:port][?tls=required] or smtps://...
-    /// [default: write .eml files under <data-dir>/mail/].
-    #[arg(long, env = "GATEHOUSE_SMTP_URL", global = true, value_name = "URL")]
-    pub smtp_url: Option<String>,
-    /// The From address of outgoing mail [default: Gatehouse <gatehouse@localhost>].
-    #[arg(
-        long,
-        env = "GATEHOUSE_MAIL_FROM",
-        global = true,
-        value_name = "ADDRESS"
-    )]
-    pub mail_from: Option<String>,
-    /// Keep uploaded files in an S3-compatible object store:
-    /// s3://bucket[/prefix][?endpoint=…&region=…] [default: <data-dir>/files/].
-    #[arg(long, env = "GATEHOUSE_FILES_URL", global = true, value_name = "URL")]
-    pub files_url: Option<String>,
+/// The command line with every declared setting added as a global flag.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command().args(config::clap_args())
+}
+
+/// Parses `args` (the program name first): the command, and the settings it was given.
+pub fn parse_from<I, T>(args: I) -> Result<(Cli, Given), clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = command().try_get_matches_from(args)?;
+    let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches)?;
+    Ok((cli, Given::from_matches(&matches)))
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server.
-    Serve(ServeArgs),
+    Serve,
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -84,8 +58,13 @@ pub enum Command {
     /// Manage organisations (tenants; Glowmarkt's applications).
     #[command(subcommand)]
     Org(OrgCommand),
-    /// Validate the configuration and print the effective settings.
-    CheckConfig,
+    /// Validate the configuration and print every effective setting with its source
+    /// (secrets redacted); refuses exactly what `serve` refuses.
+    CheckConfig {
+        /// Print the settings table of docs/operations.md instead.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Copy a whole deployment from SQLite into an empty PostgreSQL database, then check the
     /// copy (row counts, and a sample of rows per table compared field by field). Stop the
     /// server first: rows written after the copy starts are not copied.
@@ -97,41 +76,6 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         to: String,
     },
-}
-
-#[derive(Debug, Args, Default)]
-pub struct ServeArgs {
-    /// Address to listen on [default: 127.0.0.1:8080].
-    #[arg(long, env = "GATEHOUSE_LISTEN", value_name = "ADDR")]
-    pub listen: Option<String>,
-    /// The origin clients reach this server at; links and picture URLs use it
-    /// [default: http://<listen>].
-    #[arg(long, env = "GATEHOUSE_PUBLIC_URL", value_name = "URL")]
-    pub public_url: Option<String>,
-    /// How many password hashes may run at once [default: number of cores].
-    #[arg(long, env = "GATEHOUSE_PASSWORD_HASH_WORKERS", value_name = "N")]
-    pub password_hash_workers: Option<String>,
-    /// Largest accepted profile picture upload, in bytes [default: 2097152].
-    #[arg(long, env = "GATEHOUSE_MAX_PICTURE_BYTES", value_name = "BYTES")]
-    pub max_picture_bytes: Option<String>,
-    /// Largest accepted file upload, in bytes [default: 10485760].
-    #[arg(long, env = "GATEHOUSE_MAX_FILE_BYTES", value_name = "BYTES")]
-    pub max_file_bytes: Option<String>,
-    /// What one user's files (picture included) may add up to, in bytes [default: 104857600].
-    #[arg(long, env = "GATEHOUSE_FILE_QUOTA_BYTES", value_name = "BYTES")]
-    pub file_quota_bytes: Option<String>,
-    /// Self-registration: open or closed [default: open].
-    #[arg(long, env = "GATEHOUSE_SIGNUP", value_name = "open|closed")]
-    pub signup: Option<String>,
-    /// Limit self-registration to these e-mail domains (comma-separated).
-    #[arg(long, env = "GATEHOUSE_SIGNUP_DOMAINS", value_name = "DOMAINS")]
-    pub signup_domains: Option<String>,
-    /// Login attempts per client address per 15 minutes [default: 100].
-    #[arg(long, env = "GATEHOUSE_LOGIN_ATTEMPTS_PER_IP", value_name = "N")]
-    pub login_attempts_per_ip: Option<String>,
-    /// Login attempts per account per 15 minutes [default: 10].
-    #[arg(long, env = "GATEHOUSE_LOGIN_ATTEMPTS_PER_ACCOUNT", value_name = "N")]
-    pub login_attempts_per_account: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -226,36 +170,6 @@ pub enum TokenCommand {
     },
 }
 
-impl Cli {
-    fn overrides(&self) -> Overrides {
-        let serve = match &self.command {
-            Command::Serve(args) => Some(args),
-            _ => None,
-        };
-        Overrides {
-            config: self.global.config.clone(),
-            data_dir: self.global.data_dir.clone(),
-            database_url: self.global.database_url.clone(),
-            log_format: self.global.log_format.clone(),
-            listen: serve.and_then(|s| s.listen.clone()),
-            public_url: serve
-                .and_then(|s| s.public_url.clone())
-                .or_else(|| std::env::var("GATEHOUSE_PUBLIC_URL").ok()),
-            password_hash_workers: serve.and_then(|s| s.password_hash_workers.clone()),
-            max_picture_bytes: serve.and_then(|s| s.max_picture_bytes.clone()),
-            max_file_bytes: serve.and_then(|s| s.max_file_bytes.clone()),
-            file_quota_bytes: serve.and_then(|s| s.file_quota_bytes.clone()),
-            signup: serve.and_then(|s| s.signup.clone()),
-            signup_domains: serve.and_then(|s| s.signup_domains.clone()),
-            login_attempts_per_ip: serve.and_then(|s| s.login_attempts_per_ip.clone()),
-            login_attempts_per_account: serve.and_then(|s| s.login_attempts_per_account.clone()),
-            smtp_url: self.global.smtp_url.clone(),
-            mail_from: self.global.mail_from.clone(),
-            files_url: self.global.files_url.clone(),
-        }
-    }
-}
-
 /// Reads a password from standard input: the first line, without its line ending.
 fn password_from_stdin() -> anyhow::Result<String> {
     let mut input = String::new();
@@ -338,18 +252,26 @@ fn cli_client() -> ClientInfo {
     }
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let unknown = config::unknown_env(std::env::vars());
+pub async fn run(cli: Cli, given: Given) -> anyhow::Result<()> {
+    // `vars_os`: `vars` would panic on a variable that is not UTF-8.
+    let unknown = config::unknown_env(
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+    );
     if !unknown.is_empty() {
         eprintln!(
             "warning: ignoring unknown environment variable(s) {}; Gatehouse reads {}",
             unknown.join(", "),
-            config::KNOWN_ENV.join(", ")
+            config::known_env().join(", ")
         );
     }
-    let settings = Settings::resolve(cli.overrides())?;
+    if let Command::CheckConfig { markdown: true } = cli.command {
+        print!("{}", config::markdown_table());
+        return Ok(());
+    }
+    let settings = Settings::resolve(given)?;
     match cli.command {
-        Command::Serve(_) => app::serve(settings).await,
+        Command::Serve => app::serve(settings).await,
         Command::Migrate { from, to } => {
             let report =
                 store_copy::copy_sqlite_to_postgres(&from, &to, |step| eprintln!("{step}"))
@@ -367,40 +289,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::CheckConfig => {
-            println!("configuration is valid");
-            println!("data_dir              = {}", settings.data_dir.display());
-            println!("database_url          = {}", settings.database_url);
-            println!("listen                = {}", settings.listen);
-            println!("public_url            = {}", settings.public_url);
-            println!("log_format            = {:?}", settings.log_format);
-            println!("password_hash_workers = {}", settings.password_hash_workers);
-            println!("max_picture_bytes     = {}", settings.max_picture_bytes);
-            println!("max_file_bytes        = {}", settings.max_file_bytes);
-            println!("file_quota_bytes      = {}", settings.file_quota_bytes);
-            println!(
-                "signup                = {}",
-                if settings.signup_enabled {
-                    "open"
-                } else {
-                    "closed"
-                }
-            );
-            println!(
-                "signup_domains        = {}",
-                settings.signup_domains.join(",")
-            );
-            println!(
-                "login_attempts        = {} per address, {} per account, per 15 min",
-                settings.login_attempts_per_ip, settings.login_attempts_per_account
-            );
-            println!(
-                "mail                  = {}",
-                match &settings.smtp_url {
-                    Some(url) => format!("SMTP {}", crate::config::redact_url(url)),
-                    None => format!("files in {}", settings.data_dir.join("mail").display()),
-                }
-            );
+        Command::CheckConfig { .. } => {
+            print!("{}", settings.report());
             Ok(())
         }
         Command::User(command) => {

@@ -1,81 +1,357 @@
-//! Settings: defaults, then the optional config file, then `GATEHOUSE_*` environment
-//! variables and flags (clap merges those two). Everything is validated here, once, and
-//! every refusal names the setting it is about.
+//! Settings, declared once. [`SETTINGS`] describes every setting (name, type, default, help,
+//! whether it is secret); the command-line flags and `GATEHOUSE_*` variables of every command,
+//! the config file's keys, `check-config`'s printout and the table in docs/operations.md are
+//! all made from it. Values are layered: defaults < config file < environment < flags, and
+//! validated here, once, by [`Settings::resolve`]; every refusal names the setting.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
-/// The environment variables Gatehouse reads; any other `GATEHOUSE_*` gets a warning.
-pub const KNOWN_ENV: &[&str] = &[
-    "GATEHOUSE_CONFIG",
-    "GATEHOUSE_DATA_DIR",
-    "GATEHOUSE_DATABASE_URL",
-    "GATEHOUSE_LISTEN",
-    "GATEHOUSE_PUBLIC_URL",
-    "GATEHOUSE_LOG_FORMAT",
-    "GATEHOUSE_PASSWORD_HASH_WORKERS",
-    "GATEHOUSE_MAX_PICTURE_BYTES",
-    "GATEHOUSE_MAX_FILE_BYTES",
-    "GATEHOUSE_FILE_QUOTA_BYTES",
-    "GATEHOUSE_SIGNUP",
-    "GATEHOUSE_SIGNUP_DOMAINS",
-    "GATEHOUSE_LOGIN_ATTEMPTS_PER_IP",
-    "GATEHOUSE_LOGIN_ATTEMPTS_PER_ACCOUNT",
-    "GATEHOUSE_SMTP_URL",
-    "GATEHOUSE_MAIL_FROM",
-    "GATEHOUSE_FILES_URL",
-];
-
-/// What the config file may contain (TOML). Unknown keys are refused.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub data_dir: Option<PathBuf>,
-    pub database_url: Option<String>,
-    pub listen: Option<String>,
-    pub public_url: Option<String>,
-    pub log_format: Option<String>,
-    pub password_hash_workers: Option<usize>,
-    pub max_picture_bytes: Option<usize>,
-    pub max_file_bytes: Option<usize>,
-    pub file_quota_bytes: Option<usize>,
-    pub signup: Option<String>,
-    pub signup_domains: Option<Vec<String>>,
-    pub login_attempts_per_ip: Option<usize>,
-    pub login_attempts_per_account: Option<usize>,
-    pub smtp_url: Option<String>,
-    pub mail_from: Option<String>,
-    pub files_url: Option<String>,
+/// What a setting holds, for validation and for the docs table.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// A filesystem path.
+    Path,
+    /// A URL; its password is never printed.
+    Url,
+    /// A socket address such as `127.0.0.1:8080`.
+    Address,
+    /// Free text.
+    Text,
+    /// A whole number within an inclusive range.
+    Count { min: u64, max: u64 },
+    /// One of a fixed set of words.
+    Choice(&'static [&'static str]),
+    /// A comma-separated list (an array in the config file).
+    List,
 }
 
-/// Values given on the command line or in the environment (already merged by clap).
+/// Whether a value may be printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrecy {
+    Public,
+    /// A URL that may carry a password: printed with the password replaced.
+    UrlPassword,
+    /// Never printed.
+    Secret,
+}
+
+/// One setting: everything an operator sees of it comes from here.
+#[derive(Debug)]
+pub struct Setting {
+    /// The config-file key; the flag is `--` + key with dashes, the variable `GATEHOUSE_` +
+    /// key in capitals.
+    pub key: &'static str,
+    pub kind: Kind,
+    /// The placeholder shown in `--help`.
+    pub value_name: &'static str,
+    /// The default as documented (some are computed: see [`Settings::resolve`]).
+    pub default: &'static str,
+    pub help: &'static str,
+    pub secrecy: Secrecy,
+    /// A value every command refuses (the tests walk each setting through `serve` and
+    /// `check-config` with it).
+    pub bad_example: &'static str,
+}
+
+impl Setting {
+    pub fn flag(&self) -> String {
+        format!("--{}", self.key.replace('_', "-"))
+    }
+
+    pub fn env(&self) -> String {
+        format!("GATEHOUSE_{}", self.key.to_uppercase())
+    }
+
+    /// The type as the docs table and `--help` name it.
+    pub fn kind_text(&self) -> String {
+        match self.kind {
+            Kind::Path => "path".into(),
+            Kind::Url => "URL".into(),
+            Kind::Address => "address".into(),
+            Kind::Text => "text".into(),
+            Kind::Count { min, max } if max == u64::MAX => format!("number, at least {min}"),
+            Kind::Count { min, max } => format!("number, {min} to {max}"),
+            Kind::Choice(words) => words.join(" or "),
+            Kind::List => "list".into(),
+        }
+    }
+}
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * 1024;
+
+/// Every setting Gatehouse reads. Add a setting here, then read it in [`Settings::resolve`]
+/// (a test fails until both are done) and regenerate the docs table
+/// (`gatehouse check-config --markdown`).
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "config",
+        kind: Kind::Path,
+        value_name: "FILE",
+        default: "none",
+        help:
+            "A TOML file with any of these settings; environment variables and flags override it.",
+        secrecy: Secrecy::Public,
+        bad_example: "/nonexistent/gatehouse.toml",
+    },
+    Setting {
+        key: "data_dir",
+        kind: Kind::Path,
+        value_name: "DIR",
+        default: "./gatehouse-data",
+        help: "Where the SQLite database (by default), mail files and uploaded files live.",
+        secrecy: Secrecy::Public,
+        bad_example: "/dev/null/gatehouse",
+    },
+    Setting {
+        key: "database_url",
+        kind: Kind::Url,
+        value_name: "URL",
+        default: "sqlite://<data_dir>/gatehouse.db",
+        help: "sqlite://PATH, or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE for replicas.",
+        secrecy: Secrecy::UrlPassword,
+        bad_example: "mysql://db/gatehouse",
+    },
+    Setting {
+        key: "listen",
+        kind: Kind::Address,
+        value_name: "ADDR",
+        default: "127.0.0.1:8080",
+        help: "The address the HTTP server listens on.",
+        secrecy: Secrecy::Public,
+        bad_example: "abc",
+    },
+    Setting {
+        key: "public_url",
+        kind: Kind::Url,
+        value_name: "URL",
+        default: "http://<listen>",
+        help: "The origin clients reach this server at; links, cookies and picture URLs use it.",
+        secrecy: Secrecy::Public,
+        bad_example: "ftp://example.com",
+    },
+    Setting {
+        key: "log_format",
+        kind: Kind::Choice(&["text", "json"]),
+        value_name: "text|json",
+        default: "text",
+        help: "Log lines as human text or as JSON objects.",
+        secrecy: Secrecy::Public,
+        bad_example: "xml",
+    },
+    Setting {
+        key: "password_hash_workers",
+        kind: Kind::Count { min: 1, max: 256 },
+        value_name: "N",
+        default: "number of cores",
+        help: "How many password hashes run at once (one thread each).",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
+    Setting {
+        key: "max_picture_bytes",
+        kind: Kind::Count {
+            min: KIB,
+            max: 64 * MIB,
+        },
+        value_name: "BYTES",
+        default: "2097152",
+        help: "Largest accepted profile picture upload.",
+        secrecy: Secrecy::Public,
+        bad_example: "10",
+    },
+    Setting {
+        key: "max_file_bytes",
+        kind: Kind::Count {
+            min: KIB,
+            max: 1024 * MIB,
+        },
+        value_name: "BYTES",
+        default: "10485760",
+        help: "Largest accepted file upload; an upload is held in memory while it is stored, so \
+               this times the concurrent uploads is the memory they may take.",
+        secrecy: Secrecy::Public,
+        bad_example: "many",
+    },
+    Setting {
+        key: "file_quota_bytes",
+        kind: Kind::Count {
+            min: KIB,
+            max: u64::MAX,
+        },
+        value_name: "BYTES",
+        default: "104857600",
+        help: "What one user's stored content, the profile picture included, may add up to.",
+        secrecy: Secrecy::Public,
+        bad_example: "lots",
+    },
+    Setting {
+        key: "signup",
+        kind: Kind::Choice(&["open", "closed"]),
+        value_name: "open|closed",
+        default: "open",
+        help: "Whether people may register themselves.",
+        secrecy: Secrecy::Public,
+        bad_example: "maybe",
+    },
+    Setting {
+        key: "signup_domains",
+        kind: Kind::List,
+        value_name: "DOMAINS",
+        default: "any",
+        help: "Limit self-registration to these e-mail domains (comma-separated; an array in the \
+               config file).",
+        secrecy: Secrecy::Public,
+        bad_example: "example.com,not a domain",
+    },
+    Setting {
+        key: "login_attempts_per_ip",
+        kind: Kind::Count {
+            min: 1,
+            max: 1_000_000_000,
+        },
+        value_name: "N",
+        default: "100",
+        help: "Login attempts per client address per 15 minutes.",
+        secrecy: Secrecy::Public,
+        bad_example: "many",
+    },
+    Setting {
+        key: "login_attempts_per_account",
+        kind: Kind::Count {
+            min: 1,
+            max: 1_000_000_000,
+        },
+        value_name: "N",
+        default: "10",
+        help: "Login attempts per account per 15 minutes.",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
+    Setting {
+        key: "smtp_url",
+        kind: Kind::Url,
+        value_name: "URL",
+        default: "none: .eml files under <data_dir>/mail/",
+        help: "Deliver mail over SMTP: smtp://[user:pass@]host[:port][?tls=required] or \
+               smtps://...",
+        secrecy: Secrecy::UrlPassword,
+        bad_example: "http://mail.example.com",
+    },
+    Setting {
+        key: "mail_from",
+        kind: Kind::Text,
+        value_name: "ADDRESS",
+        default: "Gatehouse <gatehouse@localhost>",
+        help: "The From address of outgoing mail.",
+        secrecy: Secrecy::Public,
+        bad_example: "not an address",
+    },
+    Setting {
+        key: "files_url",
+        kind: Kind::Url,
+        value_name: "URL",
+        default: "none: files under <data_dir>/files/",
+        help: "Keep uploaded files in an S3-compatible object store: \
+               s3://bucket[/prefix][?endpoint=…&region=…&allow_http=true]; credentials from \
+               AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, never in the URL.",
+        secrecy: Secrecy::UrlPassword,
+        bad_example: "ftp://bucket",
+    },
+];
+
+/// The declaration of `key`; every key the code asks for is declared (a test checks).
+pub fn setting(key: &str) -> &'static Setting {
+    SETTINGS
+        .iter()
+        .find(|s| s.key == key)
+        .unwrap_or_else(|| panic!("setting {key:?} is not declared in SETTINGS"))
+}
+
+/// Where an effective value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Environment,
+    Flag,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Default => f.write_str("default"),
+            Self::File(path) => write!(f, "file {}", path.display()),
+            Self::Environment => f.write_str("environment"),
+            Self::Flag => f.write_str("flag"),
+        }
+    }
+}
+
+/// Values as given: from flags and the environment (clap reads both), by key.
 #[derive(Debug, Default, Clone)]
-pub struct Overrides {
-    pub config: Option<PathBuf>,
-    pub data_dir: Option<PathBuf>,
-    pub database_url: Option<String>,
-    pub listen: Option<String>,
-    pub public_url: Option<String>,
-    pub log_format: Option<String>,
-    pub password_hash_workers: Option<String>,
-    pub max_picture_bytes: Option<String>,
-    pub max_file_bytes: Option<String>,
-    pub file_quota_bytes: Option<String>,
-    pub signup: Option<String>,
-    pub signup_domains: Option<String>,
-    pub login_attempts_per_ip: Option<String>,
-    pub login_attempts_per_account: Option<String>,
-    pub smtp_url: Option<String>,
-    pub mail_from: Option<String>,
-    pub files_url: Option<String>,
+pub struct Given {
+    values: BTreeMap<&'static str, (String, Source)>,
+}
+
+impl Given {
+    /// Adds a value for a declared setting (panics on an undeclared key: a programming error).
+    pub fn set(mut self, key: &str, value: impl Into<String>, source: Source) -> Self {
+        let key = setting(key).key;
+        self.values.insert(key, (value.into(), source));
+        self
+    }
+
+    /// Reads every declared setting off parsed command-line matches.
+    pub fn from_matches(matches: &clap::ArgMatches) -> Self {
+        let mut given = Self::default();
+        for s in SETTINGS {
+            let Some(value) = matches.get_one::<String>(s.key) else {
+                continue;
+            };
+            let source = match matches.value_source(s.key) {
+                Some(clap::parser::ValueSource::EnvVariable) => Source::Environment,
+                _ => Source::Flag,
+            };
+            given.values.insert(s.key, (value.clone(), source));
+        }
+        given
+    }
+}
+
+/// The clap arguments of every setting: global, so every command takes them anywhere on
+/// the line.
+pub fn clap_args() -> Vec<clap::Arg> {
+    SETTINGS
+        .iter()
+        .map(|s| {
+            clap::Arg::new(s.key)
+                .long(s.flag().trim_start_matches("--").to_owned())
+                .env(s.env())
+                .global(true)
+                .value_name(s.value_name)
+                .help(format!("{} [default: {}]", s.help, s.default))
+                .hide_env_values(s.secrecy != Secrecy::Public)
+                .action(clap::ArgAction::Set)
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// One line of `check-config`: a setting's effective value (redacted) and its source.
+#[derive(Debug, Clone)]
+pub struct Effective {
+    pub key: &'static str,
+    pub shown: String,
+    pub source: Source,
 }
 
 /// The validated settings.
@@ -102,6 +378,8 @@ pub struct Settings {
     pub mail_from: String,
     /// `None`: uploaded files live under `<data_dir>/files/`; `s3://…`: in an object store.
     pub files_url: Option<String>,
+    /// Every setting's effective value, redacted, with its source, in declaration order.
+    pub effective: Vec<Effective>,
 }
 
 /// A refused setting: which one, where it can be set, and why.
@@ -109,124 +387,275 @@ pub struct Settings {
 #[error("setting `{key}` ({flag}, {env}, or `{key}` in the config file): {reason}")]
 pub struct ConfigError {
     pub key: &'static str,
-    pub flag: &'static str,
-    pub env: &'static str,
+    pub flag: String,
+    pub env: String,
     pub reason: String,
 }
 
-fn refuse(key: &'static str, flag: &'static str, env: &'static str, reason: String) -> ConfigError {
-    ConfigError {
-        key,
-        flag,
-        env,
-        reason,
+impl ConfigError {
+    /// A refusal of the declared setting `key`.
+    pub fn new(key: &str, reason: impl Into<String>) -> Self {
+        let s = setting(key);
+        Self {
+            key: s.key,
+            flag: s.flag(),
+            env: s.env(),
+            reason: reason.into(),
+        }
     }
 }
 
-/// A URL with its password replaced, for printing.
+fn refuse(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::new(key, reason)
+}
+
+/// A URL with its password replaced, for printing. The user information ends at the last `@`
+/// before the host (a password may itself hold `@`, `:` or `/`), so nothing of the password is
+/// ever printed.
 pub fn redact_url(url: &str) -> String {
-    match (url.split_once("://"), url.rfind('@')) {
-        (Some((scheme, rest)), Some(_)) => match rest.split_once('@') {
-            Some((userinfo, host)) => {
-                let user = userinfo.split(':').next().unwrap_or_default();
-                format!("{scheme}://{user}:***@{host}")
-            }
-            None => url.to_owned(),
-        },
-        _ => url.to_owned(),
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some(at) = rest.rfind('@') else {
+        return url.to_owned();
+    };
+    let (userinfo, host) = (&rest[..at], &rest[at + 1..]);
+    let user = userinfo.split(':').next().unwrap_or_default();
+    if user.contains(['/', '?', '#']) {
+        // The `@` sits in a path or query, not in user information: nothing to hide there,
+        // but be safe and hide everything before it.
+        return format!("{scheme}://***@{host}");
     }
+    format!("{scheme}://{user}:***@{host}")
+}
+
+/// A value as `check-config` may print it.
+fn shown(s: &Setting, value: &str) -> String {
+    match s.secrecy {
+        Secrecy::Public => value.to_owned(),
+        Secrecy::UrlPassword => redact_url(value),
+        Secrecy::Secret => "[REDACTED]".into(),
+    }
+}
+
+/// The `GATEHOUSE_*` variables Gatehouse reads.
+pub fn known_env() -> Vec<String> {
+    SETTINGS.iter().map(Setting::env).collect()
 }
 
 /// Unknown `GATEHOUSE_*` variables in `vars` (usually `std::env::vars()`), for a warning.
 /// Not refused: Kubernetes injects `GATEHOUSE_SERVICE_HOST`, `GATEHOUSE_PORT`, ... into pods
 /// when a Service is named `gatehouse`, and refusing those would stop the pod.
 pub fn unknown_env(vars: impl Iterator<Item = (String, String)>) -> Vec<String> {
+    let known = known_env();
     let mut unknown: Vec<String> = vars
         .map(|(k, _)| k)
-        .filter(|k| k.starts_with("GATEHOUSE_") && !KNOWN_ENV.contains(&k.as_str()))
+        .filter(|k| k.starts_with("GATEHOUSE_") && !known.contains(k))
         .collect();
     unknown.sort();
     unknown
 }
 
-fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        anyhow::anyhow!(
-            "setting `config` (--config, GATEHOUSE_CONFIG): cannot read {}: {e}",
-            path.display()
+/// The config file's values as text, by key; unknown keys are refused.
+fn load_file(path: &Path) -> Result<BTreeMap<&'static str, String>, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| refuse("config", format!("cannot read {}: {e}", path.display())))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| {
+        refuse(
+            "config",
+            format!("{} is not valid TOML: {}", path.display(), e.message()),
         )
     })?;
-    toml::from_str(&text).map_err(|e| {
-        anyhow::anyhow!(
-            "setting `config` (--config, GATEHOUSE_CONFIG): {} is not valid: {}",
-            path.display(),
-            e.message()
-        )
-    })
+    let mut values = BTreeMap::new();
+    for (key, value) in table {
+        let Some(s) = SETTINGS.iter().find(|s| s.key == key && s.key != "config") else {
+            return Err(refuse(
+                "config",
+                format!("{}: unknown key `{key}`", path.display()),
+            ));
+        };
+        let text = match value {
+            toml::Value::String(text) => text,
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) if matches!(s.kind, Kind::List) => {
+                let mut parts = Vec::new();
+                for item in items {
+                    match item {
+                        toml::Value::String(text) => parts.push(text),
+                        other => {
+                            return Err(refuse(
+                                s.key,
+                                format!("{}: {other} is not a string", path.display()),
+                            ))
+                        }
+                    }
+                }
+                parts.join(",")
+            }
+            other => {
+                return Err(refuse(
+                    s.key,
+                    format!(
+                        "{}: expected {}, found {}",
+                        path.display(),
+                        s.kind_text(),
+                        other.type_str()
+                    ),
+                ))
+            }
+        };
+        values.insert(s.key, text);
+    }
+    Ok(values)
 }
 
-fn parse_count(
-    raw: Option<String>,
-    from_file: Option<usize>,
-    default: usize,
-    range: std::ops::RangeInclusive<usize>,
-    (key, flag, env): (&'static str, &'static str, &'static str),
-) -> Result<usize, ConfigError> {
-    let value = match raw {
-        Some(raw) => raw
-            .trim()
-            .parse::<usize>()
-            .map_err(|_| refuse(key, flag, env, format!("{raw:?} is not a whole number")))?,
-        None => from_file.unwrap_or(default),
-    };
-    if !range.contains(&value) {
-        return Err(refuse(
-            key,
-            flag,
-            env,
-            format!(
-                "{value} is out of range {}..={}",
-                range.start(),
-                range.end()
-            ),
-        ));
+/// Hands out the layered raw values and records what each setting became.
+struct Resolver {
+    layered: BTreeMap<&'static str, (String, Source)>,
+    effective: Vec<Effective>,
+}
+
+impl Resolver {
+    /// The raw value of `key`, if given anywhere.
+    fn raw(&self, key: &str) -> Option<&str> {
+        self.layered.get(setting(key).key).map(|(v, _)| v.as_str())
     }
-    Ok(value)
+
+    /// Records the effective value of `key` (printed redacted as its declaration says).
+    fn record(&mut self, key: &str, value: impl fmt::Display) {
+        let s = setting(key);
+        let source = self
+            .layered
+            .get(s.key)
+            .map_or(Source::Default, |(_, source)| source.clone());
+        self.effective.push(Effective {
+            key: s.key,
+            shown: shown(s, &value.to_string()),
+            source,
+        });
+    }
+
+    /// A whole number within the declared range.
+    fn count(&mut self, key: &str, default: u64) -> Result<u64, ConfigError> {
+        let Kind::Count { min, max } = setting(key).kind else {
+            panic!("setting {key:?} is not declared as a count");
+        };
+        let value = match self.raw(key) {
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| refuse(key, format!("{raw:?} is not a whole number")))?,
+            None => default,
+        };
+        if !(min..=max).contains(&value) {
+            return Err(refuse(
+                key,
+                format!("{value} is out of range (a {})", setting(key).kind_text()),
+            ));
+        }
+        self.record(key, value);
+        Ok(value)
+    }
+
+    /// One of the declared words (the first is the default).
+    fn choice(&mut self, key: &str) -> Result<&'static str, ConfigError> {
+        let Kind::Choice(words) = setting(key).kind else {
+            panic!("setting {key:?} is not declared as a choice");
+        };
+        let value = match self.raw(key).map(str::trim) {
+            None => words[0],
+            Some(raw) => words.iter().copied().find(|w| *w == raw).ok_or_else(|| {
+                refuse(
+                    key,
+                    format!(
+                        "{raw:?} is not one of {}",
+                        words
+                            .iter()
+                            .map(|w| format!("{w:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?,
+        };
+        self.record(key, value);
+        Ok(value)
+    }
+
+    /// Text that is unset when missing or blank.
+    fn optional(&self, key: &str) -> Option<String> {
+        self.raw(key)
+            .filter(|v| !v.trim().is_empty())
+            .map(str::to_owned)
+    }
+}
+
+/// Whether `dir` is, or can become, a directory: it is one, or its nearest existing ancestor is.
+fn usable_directory(dir: &Path) -> Result<(), String> {
+    let absolute = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| format!("cannot read the current directory: {e}"))?
+            .join(dir)
+    };
+    let mut probe = absolute.as_path();
+    loop {
+        match std::fs::metadata(probe) {
+            Ok(meta) if meta.is_dir() => return Ok(()),
+            Ok(_) => return Err(format!("{} is not a directory", probe.display())),
+            Err(_) => match probe.parent() {
+                Some(parent) => probe = parent,
+                None => return Err(format!("{} cannot be created", dir.display())),
+            },
+        }
+    }
 }
 
 impl Settings {
-    /// Resolves and validates; `Err` carries a message for the operator.
-    pub fn resolve(o: Overrides) -> anyhow::Result<Self> {
-        let file = match &o.config {
-            Some(path) => load_file(path)?,
-            None => FileConfig::default(),
-        };
-        let data_dir = o
-            .data_dir
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from("gatehouse-data"));
-        if data_dir.as_os_str().is_empty() {
-            return Err(refuse(
-                "data_dir",
-                "--data-dir",
-                "GATEHOUSE_DATA_DIR",
-                "must not be empty".into(),
-            )
-            .into());
+    /// Layers the config file (named by `config`) under `given`, then validates every setting.
+    /// `Err` carries a message for the operator.
+    pub fn resolve(given: Given) -> anyhow::Result<Self> {
+        let mut layered = given.values;
+        let mut effective = Vec::new();
+        match layered.get("config").cloned() {
+            Some((path, source)) => {
+                let path = PathBuf::from(path);
+                for (key, value) in load_file(&path)? {
+                    layered
+                        .entry(key)
+                        .or_insert_with(|| (value, Source::File(path.clone())));
+                }
+                effective.push(Effective {
+                    key: "config",
+                    shown: path.display().to_string(),
+                    source,
+                });
+            }
+            None => effective.push(Effective {
+                key: "config",
+                shown: "none".into(),
+                source: Source::Default,
+            }),
         }
+        let mut r = Resolver { layered, effective };
 
-        let database_url = o
-            .database_url
-            .or(file.database_url)
+        let data_dir = PathBuf::from(r.raw("data_dir").unwrap_or("gatehouse-data"));
+        if data_dir.as_os_str().is_empty() {
+            return Err(refuse("data_dir", "must not be empty").into());
+        }
+        usable_directory(&data_dir).map_err(|reason| refuse("data_dir", reason))?;
+        r.record("data_dir", data_dir.display());
+
+        let database_url = r
+            .optional("database_url")
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("gatehouse.db").display()));
-        let db = ("database_url", "--database-url", "GATEHOUSE_DATABASE_URL");
         let is_postgres =
             database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
         if !is_postgres && !database_url.starts_with("sqlite:") {
             return Err(refuse(
-                db.0,
-                db.1,
-                db.2,
+                "database_url",
                 format!(
                     "{} is neither a sqlite:// nor a postgres:// URL",
                     redact_url(&database_url)
@@ -234,23 +663,19 @@ impl Settings {
             )
             .into());
         }
+        r.record("database_url", &database_url);
 
-        let listen_raw = o
-            .listen
-            .or(file.listen)
-            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen_raw = r.raw("listen").unwrap_or("127.0.0.1:8080").to_owned();
         let listen: SocketAddr = listen_raw.trim().parse().map_err(|_| {
             refuse(
                 "listen",
-                "--listen",
-                "GATEHOUSE_LISTEN",
                 format!("{listen_raw:?} is not an address like 127.0.0.1:8080"),
             )
         })?;
+        r.record("listen", listen);
 
-        let public_url = o
-            .public_url
-            .or(file.public_url)
+        let public_url = r
+            .optional("public_url")
             .unwrap_or_else(|| format!("http://{listen}"));
         let public_url = public_url.trim_end_matches('/').to_owned();
         let has_host = public_url
@@ -259,158 +684,71 @@ impl Settings {
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) || !has_host {
             return Err(refuse(
                 "public_url",
-                "--public-url",
-                "GATEHOUSE_PUBLIC_URL",
                 format!("{public_url:?} is not an http:// or https:// URL"),
             )
             .into());
         }
+        r.record("public_url", &public_url);
 
-        let log_format = match o.log_format.or(file.log_format).as_deref() {
-            None | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                return Err(refuse(
-                    "log_format",
-                    "--log-format",
-                    "GATEHOUSE_LOG_FORMAT",
-                    format!("{other:?} is neither \"text\" nor \"json\""),
-                )
-                .into())
-            }
+        let log_format = match r.choice("log_format")? {
+            "json" => LogFormat::Json,
+            _ => LogFormat::Text,
         };
 
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let password_hash_workers = parse_count(
-            o.password_hash_workers,
-            file.password_hash_workers,
-            cores,
-            1..=256,
-            (
-                "password_hash_workers",
-                "--password-hash-workers",
-                "GATEHOUSE_PASSWORD_HASH_WORKERS",
-            ),
-        )?;
-        let max_picture_bytes = parse_count(
-            o.max_picture_bytes,
-            file.max_picture_bytes,
-            2 * 1024 * 1024,
-            1024..=64 * 1024 * 1024,
-            (
-                "max_picture_bytes",
-                "--max-picture-bytes",
-                "GATEHOUSE_MAX_PICTURE_BYTES",
-            ),
-        )?;
+        let password_hash_workers = r.count("password_hash_workers", cores as u64)? as usize;
+        let max_picture_bytes = r.count("max_picture_bytes", 2 * MIB)? as usize;
         let content = accounts::AccountsConfig::default();
-        let max_file_bytes = parse_count(
-            o.max_file_bytes,
-            file.max_file_bytes,
-            content.max_file_bytes,
-            1024..=1024 * 1024 * 1024,
-            (
-                "max_file_bytes",
-                "--max-file-bytes",
-                "GATEHOUSE_MAX_FILE_BYTES",
-            ),
-        )?;
-        let file_quota_bytes = parse_count(
-            o.file_quota_bytes,
-            file.file_quota_bytes,
-            usize::try_from(content.file_quota_bytes).unwrap_or(usize::MAX),
-            1024..=usize::MAX,
-            (
-                "file_quota_bytes",
-                "--file-quota-bytes",
-                "GATEHOUSE_FILE_QUOTA_BYTES",
-            ),
-        )?;
-        let file_quota_bytes = u64::try_from(file_quota_bytes).unwrap_or(u64::MAX);
+        let max_file_bytes = r.count("max_file_bytes", content.max_file_bytes as u64)? as usize;
+        let file_quota_bytes = r.count("file_quota_bytes", content.file_quota_bytes)?;
 
-        let signup_enabled = match o.signup.or(file.signup).as_deref().map(str::trim) {
-            None | Some("open") => true,
-            Some("closed") => false,
-            Some(other) => {
-                return Err(refuse(
-                    "signup",
-                    "--signup",
-                    "GATEHOUSE_SIGNUP",
-                    format!("{other:?} is neither \"open\" nor \"closed\""),
-                )
-                .into())
-            }
-        };
-        let domains: Vec<String> = match o.signup_domains {
-            Some(list) => list.split(',').map(str::to_owned).collect(),
-            None => file.signup_domains.unwrap_or_default(),
-        };
+        let signup_enabled = r.choice("signup")? == "open";
         let mut signup_domains = Vec::new();
-        for d in domains {
+        for d in r.raw("signup_domains").unwrap_or_default().split(',') {
             let d = d.trim().trim_start_matches('@').to_lowercase();
             if d.is_empty() {
                 continue;
             }
             if accounts::EmailAddress::parse(&format!("x@{d}")).is_err() {
-                return Err(refuse(
-                    "signup_domains",
-                    "--signup-domains",
-                    "GATEHOUSE_SIGNUP_DOMAINS",
-                    format!("{d:?} is not a domain name"),
-                )
-                .into());
+                return Err(refuse("signup_domains", format!("{d:?} is not a domain name")).into());
             }
             signup_domains.push(d);
         }
-        let attempts = |raw, from_file, key, flag, env| -> Result<u32, ConfigError> {
-            let n = parse_count(raw, from_file, 0, 1..=1_000_000_000, (key, flag, env))?;
-            Ok(u32::try_from(n).unwrap_or(u32::MAX))
-        };
-        let defaults = accounts::service::ThrottlePolicy::default();
-        let login_attempts_per_ip = match (&o.login_attempts_per_ip, file.login_attempts_per_ip) {
-            (None, None) => defaults.login_per_ip,
-            _ => attempts(
-                o.login_attempts_per_ip,
-                file.login_attempts_per_ip,
-                "login_attempts_per_ip",
-                "--login-attempts-per-ip",
-                "GATEHOUSE_LOGIN_ATTEMPTS_PER_IP",
-            )?,
-        };
-        let login_attempts_per_account = match (
-            &o.login_attempts_per_account,
-            file.login_attempts_per_account,
-        ) {
-            (None, None) => defaults.login_per_account,
-            _ => attempts(
-                o.login_attempts_per_account,
-                file.login_attempts_per_account,
-                "login_attempts_per_account",
-                "--login-attempts-per-account",
-                "GATEHOUSE_LOGIN_ATTEMPTS_PER_ACCOUNT",
-            )?,
-        };
+        r.record(
+            "signup_domains",
+            if signup_domains.is_empty() {
+                "any".to_owned()
+            } else {
+                signup_domains.join(",")
+            },
+        );
 
-        let smtp_url = o
-            .smtp_url
-            .or(file.smtp_url)
-            .filter(|u| !u.trim().is_empty());
+        let defaults = accounts::service::ThrottlePolicy::default();
+        let login_attempts_per_ip =
+            r.count("login_attempts_per_ip", defaults.login_per_ip.into())? as u32;
+        let login_attempts_per_account = r.count(
+            "login_attempts_per_account",
+            defaults.login_per_account.into(),
+        )? as u32;
+
+        let smtp_url = r.optional("smtp_url");
         if let Some(url) = &smtp_url {
             crate::mail::check_smtp_url(url)?;
         }
-        let mail_from = o
-            .mail_from
-            .or(file.mail_from)
-            .unwrap_or_else(|| crate::mail::DEFAULT_MAIL_FROM.into());
+        r.record("smtp_url", smtp_url.as_deref().unwrap_or("none"));
+        let mail_from = r
+            .raw("mail_from")
+            .unwrap_or(crate::mail::DEFAULT_MAIL_FROM)
+            .to_owned();
         crate::mail::MailFrom::parse(&mail_from)?;
+        r.record("mail_from", &mail_from);
 
-        let files_url = o
-            .files_url
-            .or(file.files_url)
-            .filter(|u| !u.trim().is_empty());
+        let files_url = r.optional("files_url");
         if let Some(url) = &files_url {
+            // Its messages name the setting themselves.
             crate::object_files::ObjectFileStore::from_url(url).map_err(anyhow::Error::msg)?;
         }
+        r.record("files_url", files_url.as_deref().unwrap_or("none"));
 
         Ok(Self {
             data_dir,
@@ -429,21 +767,64 @@ impl Settings {
             smtp_url,
             mail_from,
             files_url,
+            effective: r.effective,
         })
     }
+
+    /// `check-config`'s report: every setting, its effective value (redacted) and source.
+    pub fn report(&self) -> String {
+        let width = SETTINGS.iter().map(|s| s.key.len()).max().unwrap_or(0);
+        let mut out = String::from("configuration is valid\n");
+        for e in &self.effective {
+            out.push_str(&format!("{:width$} = {}  ({})\n", e.key, e.shown, e.source));
+        }
+        out
+    }
+}
+
+/// The settings table of docs/operations.md, made from the declaration.
+pub fn markdown_table() -> String {
+    let mut out = String::from(
+        "| setting | flag | environment | type | default | what it does |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    for s in SETTINGS {
+        let secret = match s.secrecy {
+            Secrecy::Public => "",
+            Secrecy::UrlPassword => " Its password is never printed.",
+            Secrecy::Secret => " Secret: never printed.",
+        };
+        out.push_str(&format!(
+            "| `{}` | `{}` | `{}` | {} | {} | {}{} |\n",
+            s.key,
+            s.flag(),
+            s.env(),
+            s.kind_text(),
+            s.default.replace('<', "&lt;").replace('>', "&gt;"),
+            s.help.replace('|', "\\|"),
+            secret
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn err(o: Overrides) -> String {
-        Settings::resolve(o).unwrap_err().to_string()
+    fn env(pairs: &[(&str, &str)]) -> Given {
+        pairs.iter().fold(Given::default(), |g, (k, v)| {
+            g.set(k, *v, Source::Environment)
+        })
+    }
+
+    fn err(pairs: &[(&str, &str)]) -> String {
+        Settings::resolve(env(pairs)).unwrap_err().to_string()
     }
 
     #[test]
     fn defaults_need_nothing() {
-        let s = Settings::resolve(Overrides::default()).unwrap();
+        let s = Settings::resolve(Given::default()).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.data_dir, PathBuf::from("gatehouse-data"));
         assert_eq!(s.database_url, "sqlite://gatehouse-data/gatehouse.db");
@@ -453,100 +834,90 @@ mod tests {
     }
 
     #[test]
-    fn every_refusal_names_its_setting() {
-        let e = err(Overrides {
-            listen: Some("nowhere".into()),
-            ..Overrides::default()
-        });
-        assert!(
-            e.contains("`listen`") && e.contains("GATEHOUSE_LISTEN"),
-            "{e}"
-        );
-        let s = Settings::resolve(Overrides {
-            database_url: Some("postgres://u:secret@db/gatehouse".into()),
-            ..Overrides::default()
-        })
+    fn every_declared_setting_is_read_and_reported_once() {
+        let s = Settings::resolve(Given::default()).unwrap();
+        let reported: Vec<&str> = s.effective.iter().map(|e| e.key).collect();
+        let declared: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
+        assert_eq!(reported, declared);
+    }
+
+    #[test]
+    fn every_declared_bad_example_is_refused_naming_its_setting() {
+        for s in SETTINGS {
+            let e = err(&[(s.key, s.bad_example)]);
+            assert!(
+                e.contains(&format!("`{}`", s.key)) && e.contains(&s.env()),
+                "{}: {e}",
+                s.key
+            );
+        }
+    }
+
+    #[test]
+    fn flags_and_variables_are_made_from_the_key() {
+        let s = setting("password_hash_workers");
+        assert_eq!(s.flag(), "--password-hash-workers");
+        assert_eq!(s.env(), "GATEHOUSE_PASSWORD_HASH_WORKERS");
+    }
+
+    #[test]
+    fn urls_are_redacted_whatever_the_password_holds() {
+        for (url, shown) in [
+            ("postgres://u:p@ss@db/x", "postgres://u:***@db/x"),
+            (
+                "postgres://u:p/a@ss@db:5432/x?a=b",
+                "postgres://u:***@db:5432/x?a=b",
+            ),
+            ("smtp://user:pw@mail:587", "smtp://user:***@mail:587"),
+            ("sqlite://data/gatehouse.db", "sqlite://data/gatehouse.db"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
+    }
+
+    #[test]
+    fn database_password_is_never_shown() {
+        let s = Settings::resolve(env(&[(
+            "database_url",
+            "postgres://u:p@ss@zq9tail@db/gatehouse",
+        )]))
         .unwrap();
         assert!(s.database_url.starts_with("postgres://"));
-        let e = err(Overrides {
-            database_url: Some("mysql://x".into()),
-            ..Overrides::default()
-        });
-        assert!(e.contains("GATEHOUSE_DATABASE_URL"), "{e}");
-        let e = err(Overrides {
-            public_url: Some("ftp://x".into()),
-            ..Overrides::default()
-        });
-        assert!(e.contains("GATEHOUSE_PUBLIC_URL"), "{e}");
-        let e = err(Overrides {
-            password_hash_workers: Some("0".into()),
-            ..Overrides::default()
-        });
-        assert!(e.contains("password_hash_workers"), "{e}");
-        let e = err(Overrides {
-            log_format: Some("xml".into()),
-            ..Overrides::default()
-        });
-        assert!(e.contains("GATEHOUSE_LOG_FORMAT"), "{e}");
-        let e = err(Overrides {
-            signup: Some("maybe".into()),
-            ..Overrides::default()
-        });
-        assert!(e.contains("GATEHOUSE_SIGNUP"), "{e}");
-        let e = err(Overrides {
-            signup_domains: Some("example.com, not a domain".into()),
-            ..Overrides::default()
-        });
-        assert!(e.contains("GATEHOUSE_SIGNUP_DOMAINS"), "{e}");
-        let e = err(Overrides {
-            login_attempts_per_ip: Some("many".into()),
-            ..Overrides::default()
-        });
-        assert!(e.contains("GATEHOUSE_LOGIN_ATTEMPTS_PER_IP"), "{e}");
-        let e = err(Overrides {
-            max_file_bytes: Some("10".into()),
-            ..Overrides::default()
-        });
-        assert!(e.contains("GATEHOUSE_MAX_FILE_BYTES"), "{e}");
-        let e = err(Overrides {
-            file_quota_bytes: Some("lots".into()),
-            ..Overrides::default()
-        });
-        assert!(e.contains("GATEHOUSE_FILE_QUOTA_BYTES"), "{e}");
-        let e = err(Overrides {
-            smtp_url: Some("http://mail".into()),
-            ..Overrides::default()
-        });
-        assert!(e.contains("GATEHOUSE_SMTP_URL"), "{e}");
+        let report = s.report();
+        assert!(
+            !report.contains("zq9tail") && !report.contains("ss@"),
+            "{report}"
+        );
+        assert!(report.contains("database_url"), "{report}");
     }
 
     #[test]
     fn config_file_is_read_and_unknown_keys_refused() {
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("good.toml");
-        std::fs::write(&good, "listen = \"127.0.0.1:9999\"\n").unwrap();
-        let s = Settings::resolve(Overrides {
-            config: Some(good.clone()),
-            ..Overrides::default()
-        })
+        std::fs::write(
+            &good,
+            "listen = \"127.0.0.1:9999\"\nsignup_domains = [\"example.com\"]\npassword_hash_workers = 3\n",
+        )
         .unwrap();
+        let path = good.to_str().unwrap();
+        let s = Settings::resolve(env(&[("config", path)])).unwrap();
         assert_eq!(s.listen.port(), 9999);
-        // Flags and environment win over the file.
-        let s = Settings::resolve(Overrides {
-            config: Some(good),
-            listen: Some("127.0.0.1:7000".into()),
-            ..Overrides::default()
-        })
-        .unwrap();
+        assert_eq!(s.signup_domains, vec!["example.com".to_string()]);
+        assert_eq!(s.password_hash_workers, 3);
+        let listen = s.effective.iter().find(|e| e.key == "listen").unwrap();
+        assert_eq!(listen.source, Source::File(good.clone()));
+        // The environment and flags win over the file.
+        let s = Settings::resolve(env(&[("config", path), ("listen", "127.0.0.1:7000")])).unwrap();
         assert_eq!(s.listen.port(), 7000);
 
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, "lisen = \"127.0.0.1:1\"\n").unwrap();
-        let e = err(Overrides {
-            config: Some(bad),
-            ..Overrides::default()
-        });
+        let e = err(&[("config", bad.to_str().unwrap())]);
         assert!(e.contains("lisen"), "{e}");
+        std::fs::write(&bad, "listen = 5\n").unwrap();
+        let e = err(&[("config", bad.to_str().unwrap())]);
+        assert!(e.contains("`listen`"), "{e}");
     }
 
     #[test]
@@ -559,6 +930,20 @@ mod tests {
         assert_eq!(
             unknown_env(vars.into_iter()),
             vec!["GATEHOUSE_LISTNE".to_string()]
+        );
+    }
+
+    #[test]
+    fn docs_table_is_the_declaration() {
+        let docs = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/operations.md"
+        ))
+        .unwrap();
+        assert!(
+            docs.contains(&markdown_table()),
+            "docs/operations.md's settings table differs from the declaration; \
+             paste the output of `gatehouse check-config --markdown` over it"
         );
     }
 }

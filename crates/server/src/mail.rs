@@ -47,17 +47,12 @@ pub struct MailFrom(Mailbox);
 impl MailFrom {
     /// Accepts `gatehouse@example.com` or `Gatehouse <gatehouse@example.com>`.
     pub fn parse(from: &str) -> Result<Self, ConfigError> {
-        from.trim()
-            .parse::<Mailbox>()
-            .map(Self)
-            .map_err(|e| ConfigError {
-                key: "mail_from",
-                flag: "--mail-from",
-                env: "GATEHOUSE_MAIL_FROM",
-                reason: format!(
-                    "{from:?} is not a mail address like `Gatehouse <auth@example.com>`: {e}"
-                ),
-            })
+        from.trim().parse::<Mailbox>().map(Self).map_err(|e| {
+            ConfigError::new(
+                "mail_from",
+                format!("{from:?} is not a mail address like `Gatehouse <auth@example.com>`: {e}"),
+            )
+        })
     }
 }
 
@@ -78,11 +73,11 @@ pub fn configured_mailer(
         }
         None => {
             let dir = data_dir.join("mail");
-            let mailer = FileMailer::new(dir.clone(), from).map_err(|e| ConfigError {
-                key: "data_dir",
-                flag: "--data-dir",
-                env: "GATEHOUSE_DATA_DIR",
-                reason: format!("cannot create the mail folder {}: {e}", dir.display()),
+            let mailer = FileMailer::new(dir.clone(), from).map_err(|e| {
+                ConfigError::new(
+                    "data_dir",
+                    format!("cannot create the mail folder {}: {e}", dir.display()),
+                )
             })?;
             tracing::info!(
                 folder = %dir.display(),
@@ -237,16 +232,16 @@ impl Mailer for FileMailer {
 }
 
 fn smtp_builder(url: &str) -> Result<AsyncSmtpTransportBuilder, ConfigError> {
-    AsyncSmtpTransport::<Tokio1Executor>::from_url(url.trim()).map_err(|e| ConfigError {
-        key: "smtp_url",
-        flag: "--smtp-url",
-        env: "GATEHOUSE_SMTP_URL",
+    AsyncSmtpTransport::<Tokio1Executor>::from_url(url.trim()).map_err(|e| {
         // lettre's message never repeats the URL, so the password cannot leak through it.
-        reason: format!(
-            "{} is not a usable SMTP URL (smtp://user:password@host:587?tls=required, \
-             smtps://host:465 or smtp://127.0.0.1:25): {e}",
-            without_credentials(url)
-        ),
+        ConfigError::new(
+            "smtp_url",
+            format!(
+                "{} is not a usable SMTP URL (smtp://user:password@host:587?tls=required, \
+                 smtps://host:465 or smtp://127.0.0.1:25): {e}",
+                without_credentials(url)
+            ),
+        )
     })
 }
 

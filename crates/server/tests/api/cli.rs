@@ -247,6 +247,89 @@ fn config_mistakes_are_refused_naming_the_setting() {
         .contains("warning: ignoring unknown environment variable(s) GATEHOUSE_LISTNE"));
 }
 
+/// Runs `gatehouse <command>` with `GATEHOUSE_<KEY>=value`; `Some(output)` when it exited
+/// within 20 s, `None` (after killing it) when it kept running.
+fn run_with_setting(
+    dir: &Path,
+    command: &str,
+    key: &str,
+    env: &str,
+    value: &str,
+) -> Option<Output> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    cmd.arg(command);
+    // The setting under test comes from the environment, so no flag may override it.
+    if key != "data_dir" {
+        cmd.arg("--data-dir").arg(dir);
+    }
+    if key != "listen" {
+        cmd.args(["--listen", "127.0.0.1:0"]);
+    }
+    cmd.env_remove("GATEHOUSE_DATABASE_URL")
+        .env_remove("GATEHOUSE_CONFIG")
+        .env(env, value)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return Some(child.wait_with_output().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    None
+}
+
+#[test]
+fn check_config_refuses_exactly_what_serve_refuses_for_every_declared_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    for s in gatehouse::config::SETTINGS {
+        let env = s.env();
+        for command in ["check-config", "serve"] {
+            let out = run_with_setting(dir.path(), command, s.key, &env, s.bad_example)
+                .unwrap_or_else(|| panic!("{command} accepted {env}={:?}", s.bad_example));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success()
+                    && stderr.contains(&format!("`{}`", s.key))
+                    && stderr.contains(&env),
+                "{command} with {env}={:?} should be refused naming the setting: {stderr}",
+                s.bad_example
+            );
+        }
+    }
+    // What both accept, check-config prints with its source; flags work anywhere on the line.
+    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["--listen", "127.0.0.1:9999", "check-config", "--data-dir"])
+        .arg(dir.path())
+        .args([
+            "--database-url",
+            "postgres://u:p@ss@zq9tail@db.example/gatehouse",
+        ])
+        .env("GATEHOUSE_SIGNUP", "closed")
+        .env_remove("GATEHOUSE_CONFIG")
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    for key in gatehouse::config::SETTINGS.iter().map(|s| s.key) {
+        assert!(
+            text.contains(&format!("\n{key} ")),
+            "{key} missing from:\n{text}"
+        );
+    }
+    assert!(text.contains("127.0.0.1:9999  (flag)"), "{text}");
+    assert!(text.contains("closed  (environment)"), "{text}");
+    assert!(
+        text.contains("postgres://u:***@db.example/gatehouse"),
+        "{text}"
+    );
+    assert!(!text.contains("zq9tail"), "{text}");
+}
+
 #[tokio::test]
 async fn serve_starts_with_no_config_and_stops_gracefully_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
