@@ -89,11 +89,32 @@ fn link_hash(purpose: CodePurpose, token: &str) -> TokenHash {
     sha256(&["link", purpose.as_str(), token.trim()])
 }
 
+/// The key per-address limits count under: an IPv4 address itself, an IPv6 address's /64 (one
+/// subscriber usually holds a whole /64, so counting single IPv6 addresses would let a client
+/// rotate through them and escape every per-address limit).
+pub fn address_key(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{prefix}/64")
+            }
+        },
+        Ok(v4) => v4.to_string(),
+        Err(_) => ip.to_owned(),
+    }
+}
+
 impl Accounts {
     // ------------------------------------------------------------ throttling
 
     pub(crate) fn limit_ip(&self, what: &str, client: &ClientInfo, limit: u32) -> RateLimit {
-        let ip = client.ip.as_deref().unwrap_or("unknown");
+        let ip = client
+            .ip
+            .as_deref()
+            .map_or_else(|| "unknown".into(), address_key);
         RateLimit {
             key: format!("{what}:ip:{ip}"),
             limit,
@@ -908,6 +929,18 @@ impl Accounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rotating_ipv6_addresses_within_a_64_shares_one_per_address_limit() {
+        assert_eq!(address_key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("2001:db8:1:2:ffff::9"), "2001:db8:1:2::/64");
+        assert_ne!(
+            address_key("2001:db8:1:3::1"),
+            address_key("2001:db8:1:2::1")
+        );
+        assert_eq!(address_key("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_eq!(address_key("192.0.2.1"), "192.0.2.1");
+    }
 
     #[test]
     fn codes_are_digits_and_links_are_long() {

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use crate::config::Settings;
 use crate::files::DiskFileStore;
+use crate::http::client_address::ClientAddresses;
 use crate::http::{self, AppState};
 use crate::mail;
 use crate::metrics::Metrics;
@@ -98,7 +99,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("setting `listen`: cannot listen on {}", settings.listen))?;
-    let state = AppState::new(Arc::clone(&accounts), Metrics::new(Arc::clone(&accounts)));
+    let mut state = AppState::new(Arc::clone(&accounts), Metrics::new(Arc::clone(&accounts)));
+    state.client_addresses = Arc::new(ClientAddresses::new(
+        settings.trusted_proxies.clone(),
+        settings.client_address_header,
+    ));
 
     // Other replicas' revocations (PostgreSQL LISTEN/NOTIFY); nothing to follow on SQLite.
     let follower = {

@@ -134,6 +134,26 @@ pub const SETTINGS: &[Setting] = &[
         bad_example: "ftp://example.com",
     },
     Setting {
+        key: "trusted_proxies",
+        kind: Kind::List,
+        value_name: "CIDR[,CIDR...]",
+        default: "none",
+        help: "Reverse proxies whose client-address header is believed (e.g. 127.0.0.1/32). From \
+               any other peer the header is ignored, since clients can write it.",
+        secrecy: Secrecy::Public,
+        bad_example: "10.0.0.0/99",
+    },
+    Setting {
+        key: "client_address_header",
+        kind: Kind::Choice(&["x-forwarded-for", "forwarded"]),
+        value_name: "HEADER",
+        default: "x-forwarded-for",
+        help: "The one header the trusted proxies set (the other is ignored): its right-most \
+               address that is not a trusted proxy is the client.",
+        secrecy: Secrecy::Public,
+        bad_example: "x-real-ip",
+    },
+    Setting {
         key: "log_format",
         kind: Kind::Choice(&["text", "json"]),
         value_name: "text|json",
@@ -361,6 +381,9 @@ pub struct Settings {
     pub database_url: String,
     pub listen: SocketAddr,
     pub public_url: String,
+    /// Proxies whose client-address header is believed; empty: nobody's.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub client_address_header: crate::http::client_address::ClientAddressHeader,
     pub log_format: LogFormat,
     pub password_hash_workers: usize,
     pub max_picture_bytes: usize,
@@ -690,6 +713,41 @@ impl Settings {
         }
         r.record("public_url", &public_url);
 
+        let mut trusted_proxies = Vec::new();
+        for entry in r.raw("trusted_proxies").unwrap_or_default().split(',') {
+            let entry = entry.trim();
+            if entry.is_empty() {
+                continue;
+            }
+            // A bare address is a network of one.
+            let net = entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    refuse(
+                        "trusted_proxies",
+                        format!("{entry:?} is not an address or CIDR network like 10.0.0.0/8"),
+                    )
+                })?;
+            trusted_proxies.push(net);
+        }
+        r.record(
+            "trusted_proxies",
+            if trusted_proxies.is_empty() {
+                "none".to_owned()
+            } else {
+                trusted_proxies
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
+        );
+        let client_address_header = match r.choice("client_address_header")? {
+            "forwarded" => crate::http::client_address::ClientAddressHeader::Forwarded,
+            _ => crate::http::client_address::ClientAddressHeader::XForwardedFor,
+        };
+
         let log_format = match r.choice("log_format")? {
             "json" => LogFormat::Json,
             _ => LogFormat::Text,
@@ -755,6 +813,8 @@ impl Settings {
             database_url,
             listen,
             public_url,
+            trusted_proxies,
+            client_address_header,
             log_format,
             password_hash_workers,
             max_picture_bytes,

@@ -9,7 +9,10 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 
-/// Where a request came from (peer address, user agent), for sessions and audit.
+use crate::http::client_address::ClientAddress;
+
+/// Where a request came from (the client's address as `client_address` resolved it, user
+/// agent), for throttling, sessions and audit.
 #[derive(Debug, Clone)]
 pub struct Client(pub ClientInfo);
 
@@ -17,10 +20,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+        // The address `client_address` resolved (trusted proxies considered); the socket peer
+        // when a router was built without that layer.
+        let ip = match parts.extensions.get::<ClientAddress>() {
+            Some(client) => Some(client.0.to_string()),
+            None => parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| crate::http::client_address::canonical(c.0.ip()).to_string()),
+        };
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)

@@ -4,6 +4,7 @@
 //! wire shapes and auth scheme to the core.
 
 pub mod auth;
+pub mod client_address;
 pub mod dialects;
 pub mod native;
 pub mod ui;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub max_upload_body: usize,
     /// The first-run setup page's one-time token (open while there is no administrator).
     pub setup: Arc<ui::SetupGate>,
+    /// Which proxies may say where a request comes from (none by default).
+    pub client_addresses: Arc<client_address::ClientAddresses>,
 }
 
 impl AppState {
@@ -54,6 +57,7 @@ impl AppState {
             metrics,
             max_upload_body,
             setup: Arc::default(),
+            client_addresses: Arc::default(),
         }
     }
 }
@@ -92,12 +96,17 @@ pub fn router(state: AppState) -> Router {
                         .get("x-request-id")
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or_default();
+                    let client = req
+                        .extensions()
+                        .get::<client_address::ClientAddress>()
+                        .map(|c| c.0);
                     // The route template, never the URI: some paths carry tokens.
                     tracing::info_span!(
                         "request",
                         method = %req.method(),
                         route,
                         request_id,
+                        client = tracing::field::debug(client),
                         user_id = tracing::field::Empty,
                     )
                 })
@@ -106,6 +115,10 @@ pub fn router(state: AppState) -> Router {
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
         )
+        .layer(middleware::from_fn_with_state(
+            state.client_addresses.clone(),
+            client_address::resolve_client_address,
+        ))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked");

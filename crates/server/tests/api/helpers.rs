@@ -67,6 +67,15 @@ impl TestApp {
 
     /// An app whose core configuration the test adjusts first.
     pub async fn spawn_with(adjust: impl FnOnce(&mut AccountsConfig)) -> Self {
+        Self::spawn_with_state(adjust, |_| {}).await
+    }
+
+    /// An app whose core configuration and HTTP state (trusted proxies, ...) the test
+    /// adjusts first.
+    pub async fn spawn_with_state(
+        adjust: impl FnOnce(&mut AccountsConfig),
+        adjust_state: impl FnOnce(&mut AppState),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (store, postgres): (Arc<dyn Store>, Option<ScratchDatabase>) = match backend() {
             Backend::Sqlite => (
@@ -98,7 +107,8 @@ impl TestApp {
             cheap_hasher(),
             config,
         ));
-        let state = AppState::new(accounts.clone(), Metrics::new(accounts.clone()));
+        let mut state = AppState::new(accounts.clone(), Metrics::new(accounts.clone()));
+        adjust_state(&mut state);
         let setup = state.setup.clone();
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(http::serve(listener, state, async {

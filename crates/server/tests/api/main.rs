@@ -5,6 +5,7 @@ mod alsid;
 mod authz;
 mod browser;
 mod cli;
+mod client_address;
 mod cloudsmith;
 mod cross_surface;
 mod freechat;
