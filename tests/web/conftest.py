@@ -105,10 +105,16 @@ class Server(harness.Server):
             time.sleep(0.1)
 
     def setup_link(self) -> str:
-        """The first-run setup link the server printed at start-up."""
-        text = self.log_path.read_text(errors="replace")
+        """The first-run setup link: not on a terminal, the server writes it to a file in its
+        data directory readable by its user alone, and never into the log."""
+        path = self.data_dir / "setup-link"
+        assert path.is_file(), f"no {path}:\n{harness.tail(self.log_path)}"
+        assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by others"
+        text = path.read_text()
         match = SETUP_LINK_RE.search(text)
-        assert match, f"the server printed no /setup?token= link:\n{harness.tail(self.log_path)}"
+        assert match, f"{path} holds no /setup?token= link: {text!r}"
+        log = self.log_path.read_text(errors="replace")
+        assert match.group(1).split("token=")[1] not in log, "the setup token is in the log"
         return match.group(1)
 
 

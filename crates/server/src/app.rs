@@ -1,6 +1,7 @@
 //! The composition root: builds the store, file store, hasher and core from the settings,
 //! once, and hands them down. Nothing here is global.
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::Settings;
+use crate::config::{LogFormat, Settings};
 use crate::files::DiskFileStore;
 use crate::http::client_address::ClientAddresses;
 use crate::http::{self, AppState};
@@ -87,6 +88,70 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     }
 }
 
+/// Where the first-run setup link goes when nobody is at a terminal to read it.
+pub const SETUP_LINK_FILE: &str = "setup-link";
+
+/// Says where the server listens and, while there is no administrator, how to create the
+/// first one. The setup link is a secret: it is printed only to an interactive terminal (in
+/// text format); otherwise it goes to a file in the data directory readable by this user alone,
+/// and the log names only that file.
+async fn announce(
+    settings: &Settings,
+    accounts: &Accounts,
+    state: &AppState,
+) -> anyhow::Result<()> {
+    let data_dir = settings.data_dir.display();
+    let public = &settings.public_url;
+    let link_file = settings.data_dir.join(SETUP_LINK_FILE);
+    tracing::info!(
+        listen = %settings.listen,
+        data_dir = %data_dir,
+        public_url = %public,
+        "Gatehouse is listening; account pages at {public}/, admin console at {public}/admin, \
+         API description at {public}/auth/v1/openapi.json"
+    );
+    if !accounts.needs_first_admin().await? {
+        // A link from an earlier start is dead (its token lived in that process's memory).
+        let _ = std::fs::remove_file(&link_file);
+        return Ok(());
+    }
+    let link = format!("{public}/setup?token={}", state.setup.open());
+    let cli = format!(
+        "gatehouse user create --data-dir {data_dir} --username admin --email you@example.com \
+         --admin --password-stdin"
+    );
+    if std::io::stderr().is_terminal() && settings.log_format == LogFormat::Text {
+        eprintln!(
+            "This instance has no administrator yet. Create the first one at\n  {link}\n\
+             (the link works once), or run in another terminal:\n  {cli}"
+        );
+        return Ok(());
+    }
+    write_private(&link_file, &format!("{link}\n")).with_context(|| {
+        format!(
+            "writing the first-run setup link to {}",
+            link_file.display()
+        )
+    })?;
+    tracing::warn!(
+        file = %link_file.display(),
+        "no administrator yet: the one-time first-run setup link is in this file (readable by \
+         this user only); or create one with `{cli}`"
+    );
+    Ok(())
+}
+
+/// Replaces `path` with a file only its owner can read or write.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let _ = std::fs::remove_file(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
 /// `gatehouse serve`: runs until Ctrl-C or SIGTERM, then lets in-flight requests finish.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     telemetry::init(settings.log_format);
@@ -128,26 +193,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         })
     };
 
-    let data_dir = settings.data_dir.display();
-    let public = &settings.public_url;
-    if accounts.needs_first_admin().await? {
-        let token = state.setup.open();
-        eprintln!(
-            "Gatehouse is listening on {} (data in {data_dir}).\n\
-             This instance has no administrator yet. Create the first one at\n  \
-             {public}/setup?token={token}\n\
-             (the link works once), or run in another terminal:\n  \
-             gatehouse user create --data-dir {data_dir} --username admin --email you@example.com --admin --password-stdin\n\
-             Account pages: {public}/  API description: {public}/auth/v1/openapi.json",
-            settings.listen
-        );
-    } else {
-        eprintln!(
-            "Gatehouse is listening on {} (data in {data_dir}).\n\
-             Account pages: {public}/  admin console: {public}/admin  API description: {public}/auth/v1/openapi.json",
-            settings.listen
-        );
-    }
+    announce(&settings, &accounts, &state).await?;
     // One stop signal for the HTTP server and the mail delivery loop.
     let (stop, stopped) = watch::channel(());
     let until_stopped = |mut rx: watch::Receiver<()>| async move {

@@ -28,8 +28,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::TraceLayer;
 
 use crate::metrics::Metrics;
 
@@ -83,6 +82,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             record_metrics,
         ))
+        .layer(middleware::from_fn(access_log))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http()
@@ -96,24 +96,24 @@ pub fn router(state: AppState) -> Router {
                         .get("x-request-id")
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or_default();
-                    let client = req
-                        .extensions()
-                        .get::<client_address::ClientAddress>()
-                        .map(|c| c.0);
                     // The route template, never the URI: some paths carry tokens.
-                    tracing::info_span!(
+                    let span = tracing::info_span!(
                         "request",
                         method = %req.method(),
                         route,
                         request_id,
-                        client = tracing::field::debug(client),
+                        client = tracing::field::Empty,
                         user_id = tracing::field::Empty,
-                    )
+                    );
+                    if let Some(client) = req.extensions().get::<client_address::ClientAddress>() {
+                        span.record("client", tracing::field::display(client.0));
+                    }
+                    span
                 })
-                // One line per response at debug (`RUST_LOG=info,tower_http=debug` for an
-                // access log); server errors are logged at error by the default on_failure.
+                // `access_log` writes the one line per request; server errors are logged at
+                // error by the default on_failure.
                 .on_request(())
-                .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
+                .on_response(()),
         )
         .layer(middleware::from_fn_with_state(
             state.client_addresses.clone(),
@@ -137,6 +137,28 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// The access log: one INFO line per request (target `gatehouse::access`), inside the request
+/// span, which carries the method, route template, request id, client address and user id;
+/// never the URI, which can hold a secret. Health probes are left out.
+async fn access_log(req: Request, next: Next) -> Response {
+    let probe = req
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|p| matches!(p.as_str(), "/healthz" | "/readyz"));
+    if probe {
+        return next.run(req).await;
+    }
+    let started = Instant::now();
+    let response = next.run(req).await;
+    tracing::info!(
+        target: "gatehouse::access",
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
 }
 
 async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {

@@ -393,6 +393,134 @@ async fn serve_starts_with_no_config_and_stops_gracefully_on_sigterm() {
     );
 }
 
+#[tokio::test]
+async fn json_logs_hold_one_access_line_per_request_and_never_the_setup_link_or_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = dir.path().join("data");
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["serve", "--log-format", "json", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(&data)
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::from(log))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..100 {
+        if client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "server did not become ready");
+
+    // Four requests that are not health probes, two carrying secrets.
+    let secret = "gh_zq9SECRETinTHEpath";
+    let statuses = [
+        client
+            .get(format!("{base}/auth/v1/me"))
+            .bearer_auth(secret)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        client
+            .post(format!("{base}/auth/v1/login"))
+            .json(&json!({"login": "nobody", "password": "zq9PASSWORDvalue"}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        client
+            .delete(format!("{base}/api/v1/account/token/{secret}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        client
+            .get(format!("{base}/no/such/page"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+    ];
+    assert!(statuses.iter().all(|s| s.is_client_error()), "{statuses:?}");
+
+    let pid = child.id().unwrap().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let access: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["target"] == "gatehouse::access")
+        .collect();
+    assert_eq!(
+        access.len(),
+        4,
+        "one line per request, probes left out:\n{text}"
+    );
+    for line in &access {
+        assert!(line["span"]["route"].is_string(), "{line}");
+        assert_eq!(line["span"]["client"], "127.0.0.1", "{line}");
+        assert!(
+            line["status"].is_u64() && line["latency_ms"].is_number(),
+            "{line}"
+        );
+        assert!(line["span"]["request_id"].is_string(), "{line}");
+    }
+    assert!(
+        !text.contains("SECRET") && !text.contains("PASSWORD"),
+        "{text}"
+    );
+
+    // The setup link is in a file only this user can read, and not in the log.
+    let link_file = data.join("setup-link");
+    let link = std::fs::read_to_string(&link_file).unwrap();
+    let token = link.trim().split("token=").nth(1).unwrap();
+    assert!(token.len() > 20, "{link}");
+    assert!(!text.contains(token), "the setup token leaked into the log");
+    assert!(
+        text.contains("setup-link"),
+        "the log names the file: {text}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&link_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
+    }
+}
+
 /// `gatehouse ARGS` on the app's data directory and database.
 fn gatehouse_for(app: &TestApp, args: &[&str]) -> Output {
     gatehouse_on(app.dir.path(), Some(&app.database_url()), args, None)
