@@ -108,11 +108,29 @@ pub enum PictureError {
     Files(#[from] FileStoreError),
 }
 
-/// Too many attempts; try again after the given time.
+/// Too many attempts; try again after the given time (`Retry-After` carries it in seconds; the
+/// message says it in the units people read).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("too many attempts; retry in {} seconds", retry_after.num_seconds().max(1))]
+#[error("too many attempts; try again in {}", in_words(*retry_after))]
 pub struct Throttled {
     pub retry_after: chrono::Duration,
+}
+
+/// A wait as people say it, rounded up: "1 second", "40 seconds", "2 minutes", "3 hours".
+pub fn in_words(wait: chrono::Duration) -> String {
+    let seconds = wait.num_seconds().max(1);
+    let (n, unit) = if seconds < 60 {
+        (seconds, "second")
+    } else if seconds < 3600 {
+        ((seconds + 59) / 60, "minute")
+    } else {
+        ((seconds + 3599) / 3600, "hour")
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -232,5 +250,29 @@ impl From<AdminError> for ContentError {
             AdminError::Store(s) => Self::Store(s),
             _ => Self::Forbidden,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_are_said_in_the_units_people_read() {
+        let words = |s| in_words(chrono::Duration::seconds(s));
+        assert_eq!(words(0), "1 second");
+        assert_eq!(words(40), "40 seconds");
+        assert_eq!(words(60), "1 minute");
+        assert_eq!(words(61), "2 minutes");
+        assert_eq!(words(899), "15 minutes");
+        assert_eq!(words(3600), "1 hour");
+        assert_eq!(words(5400), "2 hours");
+        assert_eq!(
+            Throttled {
+                retry_after: chrono::Duration::seconds(892)
+            }
+            .to_string(),
+            "too many attempts; try again in 15 minutes"
+        );
     }
 }
