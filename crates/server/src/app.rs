@@ -141,6 +141,45 @@ async fn announce(
     Ok(())
 }
 
+/// The lock file that lets one `serve` at a time use a SQLite data directory.
+pub const SERVE_LOCK_FILE: &str = "serve.lock";
+
+/// On SQLite, takes the data directory's serve lock, refusing to start beside another `serve`
+/// on the same database (two processes would each keep their own caches and throttling
+/// counters of one file). The CLI's other commands do not take it: they work beside a running
+/// server. PostgreSQL deployments take no lock: several replicas are what it is for.
+fn lock_sqlite_data_dir(settings: &Settings) -> anyhow::Result<Option<std::fs::File>> {
+    if !settings.database_url.starts_with("sqlite:") {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "setting `data_dir`: cannot create {}",
+            settings.data_dir.display()
+        )
+    })?;
+    let path = settings.data_dir.join(SERVE_LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another `gatehouse serve` is already using {} (it holds {}); one SQLite data \
+             directory serves one process. Stop the other one, or run several replicas on \
+             PostgreSQL (setting `database_url`)",
+            settings.data_dir.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
 /// Replaces `path` with a file only its owner can read or write.
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -155,6 +194,8 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 /// `gatehouse serve`: runs until Ctrl-C or SIGTERM, then lets in-flight requests finish.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     telemetry::init(settings.log_format);
+    // Held until the process ends: the operating system drops the lock with the process.
+    let _lock = lock_sqlite_data_dir(&settings)?;
     let accounts = open(&settings).await?;
     let mailer = mail::configured_mailer(
         settings.smtp_url.as_deref(),

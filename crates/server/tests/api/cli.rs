@@ -521,6 +521,106 @@ async fn json_logs_hold_one_access_line_per_request_and_never_the_setup_link_or_
     }
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn a_second_serve_on_one_sqlite_data_directory_is_refused_while_the_cli_still_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let serve = |port: u16| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(&data)
+            .env_remove("GATEHOUSE_DATABASE_URL")
+            .env_remove("GATEHOUSE_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    };
+    let port = free_port();
+    let mut first = serve(port);
+    let client = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..100 {
+        if client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the first server did not become ready");
+
+    let second = serve(free_port());
+    let out = tokio::time::timeout(Duration::from_secs(20), second.wait_with_output())
+        .await
+        .expect("the second serve kept running beside the first")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("already using") && stderr.contains("PostgreSQL"),
+        "{stderr}"
+    );
+
+    // Operator commands keep working beside the running server.
+    let created = gatehouse(
+        &data,
+        &[
+            "user",
+            "create",
+            "--username",
+            "ops",
+            "--email",
+            "ops@example.com",
+        ],
+        None,
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    // Once the first has stopped, the directory can be served again.
+    let port = free_port();
+    let mut again = serve(port);
+    let mut ready = false;
+    for _ in 0..100 {
+        if client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the lock was not released with the first server");
+    again.start_kill().unwrap();
+}
+
 /// `gatehouse ARGS` on the app's data directory and database.
 fn gatehouse_for(app: &TestApp, args: &[&str]) -> Output {
     gatehouse_on(app.dir.path(), Some(&app.database_url()), args, None)
