@@ -19,7 +19,7 @@ use crate::config::{self, Given, Settings};
 #[derive(Debug, Parser)]
 #[command(
     name = "gatehouse",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("GATEHOUSE_COMMIT"), ")"),
     about = "User accounts and API credentials, one binary.",
     after_help = "Every setting (see config.rs SETTINGS, docs/operations.md) is a flag of every \
                   command, a GATEHOUSE_* variable and a key of the --config file."

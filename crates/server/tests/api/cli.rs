@@ -521,6 +521,24 @@ async fn json_logs_hold_one_access_line_per_request_and_never_the_setup_link_or_
     }
 }
 
+#[test]
+fn version_names_the_release_and_the_commit() {
+    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    let commit = text
+        .strip_prefix(&format!("gatehouse {} (commit ", env!("CARGO_PKG_VERSION")))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{text}"
+    );
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
