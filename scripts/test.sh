@@ -24,6 +24,8 @@ tests/freechat/run.sh
 tests/alsid/run.sh
 tests/cloudsmith/run.sh
 tests/trieve/run.sh
+echo "== the native OpenAPI document through openapi-spec-validator"
+tests/openapi/run.sh
 echo "== the web pages in headless Chromium (screenshots: target/ui-screenshots/)"
 # tests/web/run.sh skips with a message when chromium or chromedriver is missing, and fails
 # instead when GATEHOUSE_REQUIRE_BROWSER=1 (.ci/run sets it).

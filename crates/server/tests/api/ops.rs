@@ -177,6 +177,59 @@ async fn the_openapi_document_describes_every_native_route() {
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
 
+#[tokio::test]
+async fn the_openapi_document_declares_real_path_parameters_and_problem_json_errors() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/auth/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut errors = 0;
+    let mut ids = std::collections::HashSet::new();
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap();
+            assert!(ids.insert(id.to_owned()), "{method} {path}: operationId {id} is taken");
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                if parameter["in"] == "path" {
+                    let name = parameter["name"].as_str().unwrap();
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path}: `{name}` is declared in the path but is not in it"
+                    );
+                }
+            }
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                if !(status.starts_with('4') || status.starts_with('5')) {
+                    continue;
+                }
+                errors += 1;
+                if let Some(content) = response["content"].as_object() {
+                    let types: Vec<&String> = content.keys().collect();
+                    assert_eq!(
+                        types,
+                        ["application/problem+json"],
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        errors > 100,
+        "{errors} error responses: the walk saw the document"
+    );
+    // What the document declares is what is sent.
+    let r = app.client.get(app.url("/auth/v1/me")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+}
+
 /// One HTTP/1.1 exchange on `stream`; returns the head of the answer (status line, headers).
 async fn exchange(stream: &mut tokio::net::TcpStream, request: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -374,6 +374,7 @@ pub async fn end_all_sessions(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Events where this user acted or was acted on.
     pub user: Option<Uuid>,

@@ -142,7 +142,46 @@ impl Modify for BearerAuth {
 }
 
 async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(ApiDoc::openapi())
+    axum::Json(document())
+}
+
+/// The OpenAPI document as served: error responses (4xx, 5xx) declared with the media type
+/// they are sent with, `application/problem+json`, rather than utoipa's `application/json`;
+/// operation ids made unique by their tag (utoipa takes the handler's name, and several
+/// modules have a `list`).
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+            &mut item.options,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if let (Some(tag), Some(id)) = (
+                operation.tags.as_ref().and_then(|t| t.first()),
+                operation.operation_id.as_ref(),
+            ) {
+                operation.operation_id = Some(format!("{tag}_{id}"));
+            }
+            for (status, response) in &mut operation.responses.responses {
+                let is_error = status.starts_with('4') || status.starts_with('5');
+                if let (true, utoipa::openapi::RefOr::T(response)) = (is_error, response) {
+                    if let Some(content) = response.content.remove("application/json") {
+                        response
+                            .content
+                            .insert("application/problem+json".to_owned(), content);
+                    }
+                }
+            }
+        }
+    }
+    doc
 }
 
 pub fn routes(state: &AppState) -> Router<AppState> {
