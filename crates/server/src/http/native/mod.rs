@@ -172,7 +172,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
             for (status, response) in &mut operation.responses.responses {
                 let is_error = status.starts_with('4') || status.starts_with('5');
                 if let (true, utoipa::openapi::RefOr::T(response)) = (is_error, response) {
-                    if let Some(content) = response.content.remove("application/json") {
+                    if let Some(content) = response.content.shift_remove("application/json") {
                         response
                             .content
                             .insert("application/problem+json".to_owned(), content);
