@@ -714,4 +714,172 @@ mod tests {
         assert!(org_admin.allows(Need::new(Entity::Organization, Action::Update), org_itself));
         assert!(!org_admin.allows(Need::new(Entity::Organization, Action::Delete), org_itself));
     }
+
+    fn holding(permissions: Vec<Permission>) -> Grants {
+        Grants {
+            user_id: Some(UserId::new()),
+            permissions,
+            memberships: vec![],
+        }
+    }
+
+    fn any_entity(action: Option<Action>, scope: Scope) -> Permission {
+        Permission {
+            entity: None,
+            action,
+            scope,
+        }
+    }
+
+    #[test]
+    fn legacy_ids_read_back_typed_by_entity() {
+        let stored = r#"[
+            {"entity": "role", "action": "update", "scope": {"ids": [1]}},
+            {"entity": "user", "action": "update", "scope": {"ids": [1]}},
+            {"entity": null, "action": "update", "scope": {"ids": [1]}},
+            {"entity": "session", "action": null, "scope": {"users": [5]}},
+            {"entity": "role", "action": "read", "scope": {"roles": [3]}}
+        ]"#;
+        let read: Vec<Permission> = serde_json::from_str(stored).unwrap();
+        assert_eq!(read[0].scope, Scope::Roles(vec![RoleId(1)]));
+        assert_eq!(read[1].scope, Scope::Users(vec![1]));
+        assert_eq!(read[2].scope, Scope::Users(vec![1]), "the narrower reading");
+        assert_eq!(read[3].scope, Scope::Users(vec![5]));
+        assert_eq!(read[4].scope, Scope::Roles(vec![RoleId(3)]));
+        let again: Vec<Permission> =
+            serde_json::from_str(&serde_json::to_string(&read).unwrap()).unwrap();
+        assert_eq!(again, read);
+    }
+
+    #[test]
+    fn user_numbers_never_reach_the_role_with_the_same_id() {
+        let grants = holding(vec![any_entity(
+            Some(Action::Update),
+            Scope::Users(vec![1]),
+        )]);
+        let update_role = Need::new(Entity::Role, Action::Update);
+        assert!(!grants.allows(update_role, Target::Role(RoleId::ADMIN)));
+        let user_one = Target::User {
+            id: UserId::new(),
+            number: 1,
+        };
+        assert!(grants.allows(Need::new(Entity::User, Action::Update), user_one));
+        let roles = holding(vec![Permission::new(
+            Entity::Role,
+            Action::Update,
+            Scope::Roles(vec![RoleId(3)]),
+        )]);
+        assert!(roles.allows(update_role, Target::Role(RoleId(3))));
+        assert!(!roles.allows(update_role, Target::Role(RoleId::ADMIN)));
+    }
+
+    #[test]
+    fn misplaced_ids_are_refused_when_written() {
+        let spec = |p| RoleSpec {
+            name: "r".into(),
+            description: String::new(),
+            permissions: vec![p],
+        };
+        let roles_on_users = Permission::new(Entity::User, Action::Read, Scope::Roles(vec![]));
+        assert!(spec(roles_on_users).validate().is_err());
+        let users_on_roles = Permission::new(Entity::Role, Action::Read, Scope::Users(vec![1]));
+        assert!(spec(users_on_roles).validate().is_err());
+        let users_on_audit = Permission::new(Entity::Audit, Action::Read, Scope::Users(vec![1]));
+        assert!(spec(users_on_audit).validate().is_err());
+        let any = any_entity(None, Scope::Users(vec![1]));
+        assert!(spec(any).validate().is_ok());
+    }
+
+    #[test]
+    fn covering_is_by_entity_action_and_scope_width() {
+        let admin = holding(builtin_permissions(RoleId::ADMIN).unwrap());
+        let plain = holding(builtin_permissions(RoleId::USER).unwrap());
+        assert!(admin.covers(&plain));
+        assert!(!plain.covers(&admin));
+        assert!(plain.covers(&plain.clone()));
+
+        let mut helpdesk = builtin_permissions(RoleId::USER).unwrap();
+        helpdesk.push(Permission::new(Entity::User, Action::Update, Scope::All));
+        let helpdesk = holding(helpdesk);
+        assert!(helpdesk.covers(&plain), "all covers own");
+        assert!(!helpdesk.covers(&admin));
+        assert!(!helpdesk.is_instance_admin());
+
+        // Listed ids: wider than own, narrower than all; a union of lists covers.
+        let listed = |ids: Vec<i64>| Permission::new(Entity::User, Action::Read, Scope::Users(ids));
+        let two = holding(vec![listed(vec![1]), listed(vec![2])]);
+        assert!(two.covers_permission(&listed(vec![1, 2])));
+        assert!(!two.covers_permission(&listed(vec![1, 3])));
+        assert!(two.covers_permission(&Permission::new(Entity::User, Action::Read, Scope::Own)));
+        assert!(!two.covers_permission(&Permission::new(Entity::User, Action::Read, Scope::All)));
+        assert!(!holding(vec![Permission::new(
+            Entity::User,
+            Action::Read,
+            Scope::Own
+        )])
+        .covers_permission(&listed(vec![1])));
+    }
+
+    #[test]
+    fn whoever_covers_everything_is_an_instance_admin_whatever_the_roles() {
+        let by_entity = Entity::ALL
+            .into_iter()
+            .map(|e| Permission {
+                entity: Some(e),
+                action: None,
+                scope: Scope::All,
+            })
+            .collect();
+        assert!(holding(by_entity).is_instance_admin());
+        let by_action = Action::ALL
+            .into_iter()
+            .map(|a| any_entity(Some(a), Scope::All))
+            .collect();
+        assert!(holding(by_action).is_instance_admin());
+        let mut short = Entity::ALL.to_vec();
+        short.pop();
+        let short = short
+            .into_iter()
+            .map(|e| Permission {
+                entity: Some(e),
+                action: None,
+                scope: Scope::All,
+            })
+            .collect();
+        assert!(!holding(short).is_instance_admin());
+    }
+
+    #[test]
+    fn organisation_roles_count_in_covering() {
+        let org = OrgId::new();
+        let plain = builtin_permissions(RoleId::USER).unwrap();
+        let member_of = |role| Grants {
+            user_id: Some(UserId::new()),
+            permissions: plain.clone(),
+            memberships: vec![(org, role)],
+        };
+        let owner = member_of(OrgRole::Owner);
+        let admin = member_of(OrgRole::Admin);
+        assert!(owner.covers(&admin));
+        assert!(!admin.covers(&owner));
+        assert!(!holding(plain.clone()).covers(&member_of(OrgRole::Member)));
+        let mut helpdesk = plain.clone();
+        helpdesk.push(Permission::new(Entity::User, Action::Update, Scope::All));
+        assert!(
+            !holding(helpdesk).covers(&owner),
+            "user:update does not cover an owner"
+        );
+        let mut wide = plain;
+        wide.push(Permission {
+            entity: Some(Entity::Organization),
+            action: None,
+            scope: Scope::All,
+        });
+        wide.push(Permission {
+            entity: Some(Entity::User),
+            action: None,
+            scope: Scope::All,
+        });
+        assert!(holding(wide).covers(&owner));
+    }
 }

@@ -812,12 +812,12 @@ impl Accounts {
                 Target::Role(id),
             )
             .await?;
+        self.authorize_existing_role(&grants, id).await?;
         if builtin_permissions(id).is_some() {
             return Err(AdminError::BuiltinRole);
         }
         let spec = spec.validate()?;
         Self::authorize_permissions(&grants, &spec.permissions)?;
-        self.authorize_existing_role(&grants, id).await?;
         let role = self
             .store
             .update_role(id, &spec)
@@ -839,10 +839,10 @@ impl Accounts {
                 Target::Role(id),
             )
             .await?;
+        self.authorize_existing_role(&grants, id).await?;
         if builtin_permissions(id).is_some() {
             return Err(AdminError::BuiltinRole);
         }
-        self.authorize_existing_role(&grants, id).await?;
         if !self.store.delete_role(id).await? {
             return Err(AdminError::NotFound);
         }
