@@ -259,7 +259,7 @@ async fn custom_role_with_role_and_user_update_cannot_grant_admin_to_an_accompli
         )
         .json(&json!({"roles": [1, 2]}));
     assert_eq!(status(grant_admin).await, 403);
-    assert_eq!(app.accounts.user(bob.id).await.unwrap().is_admin, false);
+    assert!(!app.accounts.user(bob.id).await.unwrap().is_admin);
 }
 
 #[tokio::test]
