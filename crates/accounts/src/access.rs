@@ -102,24 +102,98 @@ impl FromStr for Action {
     }
 }
 
-/// Which entities of its kind a permission covers.
+/// Which entities of its kind a permission covers. Listed ids are typed: a user's number
+/// never reads as a role id (hardening issue 13, point 3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// Every entity of the kind.
     All,
-    /// Only these, by their public number (users' and roles' numeric ids).
-    Ids(Vec<i64>),
+    /// Only these users' accounts and what they own (tokens, sessions, files, chunks), by
+    /// their public number.
+    Users(Vec<i64>),
+    /// Only these roles.
+    Roles(Vec<RoleId>),
     /// Only the caller's own account and what it owns (tokens, sessions).
     Own,
 }
 
+impl Scope {
+    /// Listed ids as the wire forms write them (`ids`): roles' ids for the `role` entity,
+    /// users' numbers for every other entity and for "any".
+    pub fn ids_for(entity: Option<Entity>, ids: Vec<i64>) -> Self {
+        match entity {
+            Some(Entity::Role) => Self::Roles(ids.into_iter().map(RoleId).collect()),
+            _ => Self::Users(ids),
+        }
+    }
+
+    /// The listed ids, whatever they list (for wire forms that write them as numbers).
+    pub fn ids(&self) -> Option<Vec<i64>> {
+        match self {
+            Self::Users(ids) => Some(ids.clone()),
+            Self::Roles(ids) => Some(ids.iter().map(|r| r.0).collect()),
+            Self::All | Self::Own => None,
+        }
+    }
+
+    /// Order of width: all, then listed ids (`Users` and `Roles` each cover a subset of
+    /// their own list), then own.
+    fn covers(&self, other: &Scope) -> bool {
+        match (self, other) {
+            (Self::All, _) => true,
+            (Self::Users(mine), Self::Users(theirs)) => theirs.iter().all(|i| mine.contains(i)),
+            (Self::Roles(mine), Self::Roles(theirs)) => theirs.iter().all(|i| mine.contains(i)),
+            (Self::Users(_) | Self::Roles(_) | Self::Own, Self::Own) => true,
+            _ => false,
+        }
+    }
+}
+
 /// One grant. `entity` or `action` `None` means any.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredPermission")]
 pub struct Permission {
     pub entity: Option<Entity>,
     pub action: Option<Action>,
     pub scope: Scope,
+}
+
+/// A permission as stored, including the untyped `{"ids": [...]}` scope written before ids
+/// were typed: read as roles' ids for the `role` entity and as users' numbers otherwise
+/// (also for "any" entity, where it used to match both: the narrower reading).
+#[derive(Deserialize)]
+struct StoredPermission {
+    entity: Option<Entity>,
+    action: Option<Action>,
+    scope: StoredScope,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StoredScope {
+    All,
+    Users(Vec<i64>),
+    Roles(Vec<RoleId>),
+    Ids(Vec<i64>),
+    Own,
+}
+
+impl From<StoredPermission> for Permission {
+    fn from(p: StoredPermission) -> Self {
+        let scope = match p.scope {
+            StoredScope::All => Scope::All,
+            StoredScope::Users(ids) => Scope::Users(ids),
+            StoredScope::Roles(ids) => Scope::Roles(ids),
+            StoredScope::Ids(ids) => Scope::ids_for(p.entity, ids),
+            StoredScope::Own => Scope::Own,
+        };
+        Self {
+            entity: p.entity,
+            action: p.action,
+            scope,
+        }
+    }
 }
 
 impl Permission {
@@ -129,6 +203,48 @@ impl Permission {
             action: Some(action),
             scope,
         }
+    }
+
+    /// Listed ids only where they mean something: roles' ids on `role` (or any entity),
+    /// users' numbers on users and what they own (or any entity).
+    fn validate(&self) -> Result<(), InvalidInput> {
+        let fits = match (&self.scope, self.entity) {
+            (Scope::Roles(_), Some(e)) => e == Entity::Role,
+            (Scope::Users(_), Some(e)) => matches!(
+                e,
+                Entity::User | Entity::Token | Entity::Session | Entity::File | Entity::Chunk
+            ),
+            _ => true,
+        };
+        if fits {
+            Ok(())
+        } else {
+            Err(InvalidInput::new(
+                "permissions",
+                "listed ids are users' numbers (user, token, session, file, chunk) or \
+                 roles' ids (role); other kinds take all or own",
+            ))
+        }
+    }
+
+    /// Whether holding `self` gives at least what `other` gives: entity and action match
+    /// (or `self` has any), and the scope is at least as wide.
+    pub fn covers(&self, other: &Permission) -> bool {
+        (self.entity.is_none() || self.entity == other.entity)
+            && (self.action.is_none() || self.action == other.action)
+            && self.scope.covers(&other.scope)
+    }
+
+    /// `self` split into one permission per entity kind and action it names or implies.
+    fn concrete(&self) -> impl Iterator<Item = Permission> + '_ {
+        let entities = self.entity.map_or(Entity::ALL.to_vec(), |e| vec![e]);
+        let actions = self.action.map_or(Action::ALL.to_vec(), |a| vec![a]);
+        entities.into_iter().flat_map(move |entity| {
+            actions
+                .clone()
+                .into_iter()
+                .map(move |action| Permission::new(entity, action, self.scope.clone()))
+        })
     }
 }
 
@@ -192,6 +308,9 @@ impl RoleSpec {
                 "permissions",
                 "at most 100 permissions per role",
             ));
+        }
+        for permission in &self.permissions {
+            permission.validate()?;
         }
         Ok(self)
     }
@@ -295,6 +414,35 @@ impl OrgRole {
     pub fn manages(self) -> bool {
         self >= Self::Admin
     }
+
+    /// The instance permissions that give at least what this role gives in one
+    /// organisation (organisations have no listed ids, so: on all of them). Whoever holds
+    /// these covers a holder of this role in any organisation.
+    fn instance_equivalent(self) -> Vec<Permission> {
+        let org = |action| Permission::new(Entity::Organization, action, Scope::All);
+        let members = Permission {
+            entity: Some(Entity::User),
+            action: None,
+            scope: Scope::All,
+        };
+        match self {
+            Self::Member => vec![org(Action::Read)],
+            Self::Admin => vec![
+                org(Action::Read),
+                org(Action::Create),
+                org(Action::Update),
+                members,
+            ],
+            Self::Owner => vec![
+                Permission {
+                    entity: Some(Entity::Organization),
+                    action: None,
+                    scope: Scope::All,
+                },
+                members,
+            ],
+        }
+    }
 }
 
 impl FromStr for OrgRole {
@@ -373,10 +521,50 @@ pub struct Grants {
 }
 
 impl Grants {
+    /// Whether the caller's permissions together cover every action on every entity, for
+    /// all: an instance administrator, whatever their roles are called.
     pub fn is_instance_admin(&self) -> bool {
-        self.permissions
-            .iter()
-            .any(|p| p.entity.is_none() && p.action.is_none() && p.scope == Scope::All)
+        self.covers_permission(&Permission {
+            entity: None,
+            action: None,
+            scope: Scope::All,
+        })
+    }
+
+    /// Whether the caller holds at least `wanted`, possibly through several permissions
+    /// (`user:read:all` and `user:update:all` together cover `user:read`+`update`; two
+    /// lists of ids cover their union).
+    pub fn covers_permission(&self, wanted: &Permission) -> bool {
+        wanted.concrete().all(|one| {
+            let single = |scope| Permission {
+                scope,
+                ..one.clone()
+            };
+            let held = |p: &Permission| self.permissions.iter().any(|mine| mine.covers(p));
+            match &one.scope {
+                Scope::Users(ids) => ids.iter().all(|id| held(&single(Scope::Users(vec![*id])))),
+                Scope::Roles(ids) => ids.iter().all(|id| held(&single(Scope::Roles(vec![*id])))),
+                Scope::All | Scope::Own => held(&one),
+            }
+        })
+    }
+
+    /// The covering rule: whether the caller holds everything `other` holds, their
+    /// organisation roles included (the same or a higher role in each of their
+    /// organisations, or instance permissions at least as wide). Nobody administers
+    /// someone more powerful than themselves; an instance admin covers everyone.
+    pub fn covers(&self, other: &Grants) -> bool {
+        if self.is_instance_admin() {
+            return true;
+        }
+        other.permissions.iter().all(|p| self.covers_permission(p))
+            && other.memberships.iter().all(|(org, role)| {
+                self.org_role(*org).is_some_and(|mine| mine >= *role)
+                    || role
+                        .instance_equivalent()
+                        .iter()
+                        .all(|p| self.covers_permission(p))
+            })
     }
 
     /// Whether the caller may act beyond their own account: some permission not limited to
@@ -436,8 +624,8 @@ impl Grants {
         match (&p.scope, target) {
             (Scope::All, _) => true,
             (Scope::Own, Target::User { id, .. }) => Some(id) == self.user_id,
-            (Scope::Ids(ids), Target::User { number, .. }) => ids.contains(&number),
-            (Scope::Ids(ids), Target::Role(role)) => ids.contains(&role.0),
+            (Scope::Users(numbers), Target::User { number, .. }) => numbers.contains(&number),
+            (Scope::Roles(ids), Target::Role(role)) => ids.contains(&role),
             _ => false,
         }
     }
@@ -485,7 +673,7 @@ mod tests {
             permissions: vec![Permission::new(
                 Entity::User,
                 Action::Read,
-                Scope::Ids(vec![7]),
+                Scope::Users(vec![7]),
             )],
             memberships: vec![],
         };
@@ -525,5 +713,173 @@ mod tests {
         };
         assert!(org_admin.allows(Need::new(Entity::Organization, Action::Update), org_itself));
         assert!(!org_admin.allows(Need::new(Entity::Organization, Action::Delete), org_itself));
+    }
+
+    fn holding(permissions: Vec<Permission>) -> Grants {
+        Grants {
+            user_id: Some(UserId::new()),
+            permissions,
+            memberships: vec![],
+        }
+    }
+
+    fn any_entity(action: Option<Action>, scope: Scope) -> Permission {
+        Permission {
+            entity: None,
+            action,
+            scope,
+        }
+    }
+
+    #[test]
+    fn legacy_ids_read_back_typed_by_entity() {
+        let stored = r#"[
+            {"entity": "role", "action": "update", "scope": {"ids": [1]}},
+            {"entity": "user", "action": "update", "scope": {"ids": [1]}},
+            {"entity": null, "action": "update", "scope": {"ids": [1]}},
+            {"entity": "session", "action": null, "scope": {"users": [5]}},
+            {"entity": "role", "action": "read", "scope": {"roles": [3]}}
+        ]"#;
+        let read: Vec<Permission> = serde_json::from_str(stored).unwrap();
+        assert_eq!(read[0].scope, Scope::Roles(vec![RoleId(1)]));
+        assert_eq!(read[1].scope, Scope::Users(vec![1]));
+        assert_eq!(read[2].scope, Scope::Users(vec![1]), "the narrower reading");
+        assert_eq!(read[3].scope, Scope::Users(vec![5]));
+        assert_eq!(read[4].scope, Scope::Roles(vec![RoleId(3)]));
+        let again: Vec<Permission> =
+            serde_json::from_str(&serde_json::to_string(&read).unwrap()).unwrap();
+        assert_eq!(again, read);
+    }
+
+    #[test]
+    fn user_numbers_never_reach_the_role_with_the_same_id() {
+        let grants = holding(vec![any_entity(
+            Some(Action::Update),
+            Scope::Users(vec![1]),
+        )]);
+        let update_role = Need::new(Entity::Role, Action::Update);
+        assert!(!grants.allows(update_role, Target::Role(RoleId::ADMIN)));
+        let user_one = Target::User {
+            id: UserId::new(),
+            number: 1,
+        };
+        assert!(grants.allows(Need::new(Entity::User, Action::Update), user_one));
+        let roles = holding(vec![Permission::new(
+            Entity::Role,
+            Action::Update,
+            Scope::Roles(vec![RoleId(3)]),
+        )]);
+        assert!(roles.allows(update_role, Target::Role(RoleId(3))));
+        assert!(!roles.allows(update_role, Target::Role(RoleId::ADMIN)));
+    }
+
+    #[test]
+    fn misplaced_ids_are_refused_when_written() {
+        let spec = |p| RoleSpec {
+            name: "r".into(),
+            description: String::new(),
+            permissions: vec![p],
+        };
+        let roles_on_users = Permission::new(Entity::User, Action::Read, Scope::Roles(vec![]));
+        assert!(spec(roles_on_users).validate().is_err());
+        let users_on_roles = Permission::new(Entity::Role, Action::Read, Scope::Users(vec![1]));
+        assert!(spec(users_on_roles).validate().is_err());
+        let users_on_audit = Permission::new(Entity::Audit, Action::Read, Scope::Users(vec![1]));
+        assert!(spec(users_on_audit).validate().is_err());
+        let any = any_entity(None, Scope::Users(vec![1]));
+        assert!(spec(any).validate().is_ok());
+    }
+
+    #[test]
+    fn covering_is_by_entity_action_and_scope_width() {
+        let admin = holding(builtin_permissions(RoleId::ADMIN).unwrap());
+        let plain = holding(builtin_permissions(RoleId::USER).unwrap());
+        assert!(admin.covers(&plain));
+        assert!(!plain.covers(&admin));
+        assert!(plain.covers(&plain.clone()));
+
+        let mut helpdesk = builtin_permissions(RoleId::USER).unwrap();
+        helpdesk.push(Permission::new(Entity::User, Action::Update, Scope::All));
+        let helpdesk = holding(helpdesk);
+        assert!(helpdesk.covers(&plain), "all covers own");
+        assert!(!helpdesk.covers(&admin));
+        assert!(!helpdesk.is_instance_admin());
+
+        // Listed ids: wider than own, narrower than all; a union of lists covers.
+        let listed = |ids: Vec<i64>| Permission::new(Entity::User, Action::Read, Scope::Users(ids));
+        let two = holding(vec![listed(vec![1]), listed(vec![2])]);
+        assert!(two.covers_permission(&listed(vec![1, 2])));
+        assert!(!two.covers_permission(&listed(vec![1, 3])));
+        assert!(two.covers_permission(&Permission::new(Entity::User, Action::Read, Scope::Own)));
+        assert!(!two.covers_permission(&Permission::new(Entity::User, Action::Read, Scope::All)));
+        assert!(!holding(vec![Permission::new(
+            Entity::User,
+            Action::Read,
+            Scope::Own
+        )])
+        .covers_permission(&listed(vec![1])));
+    }
+
+    #[test]
+    fn whoever_covers_everything_is_an_instance_admin_whatever_the_roles() {
+        let by_entity = Entity::ALL
+            .into_iter()
+            .map(|e| Permission {
+                entity: Some(e),
+                action: None,
+                scope: Scope::All,
+            })
+            .collect();
+        assert!(holding(by_entity).is_instance_admin());
+        let by_action = Action::ALL
+            .into_iter()
+            .map(|a| any_entity(Some(a), Scope::All))
+            .collect();
+        assert!(holding(by_action).is_instance_admin());
+        let mut short = Entity::ALL.to_vec();
+        short.pop();
+        let short = short
+            .into_iter()
+            .map(|e| Permission {
+                entity: Some(e),
+                action: None,
+                scope: Scope::All,
+            })
+            .collect();
+        assert!(!holding(short).is_instance_admin());
+    }
+
+    #[test]
+    fn organisation_roles_count_in_covering() {
+        let org = OrgId::new();
+        let plain = builtin_permissions(RoleId::USER).unwrap();
+        let member_of = |role| Grants {
+            user_id: Some(UserId::new()),
+            permissions: plain.clone(),
+            memberships: vec![(org, role)],
+        };
+        let owner = member_of(OrgRole::Owner);
+        let admin = member_of(OrgRole::Admin);
+        assert!(owner.covers(&admin));
+        assert!(!admin.covers(&owner));
+        assert!(!holding(plain.clone()).covers(&member_of(OrgRole::Member)));
+        let mut helpdesk = plain.clone();
+        helpdesk.push(Permission::new(Entity::User, Action::Update, Scope::All));
+        assert!(
+            !holding(helpdesk).covers(&owner),
+            "user:update does not cover an owner"
+        );
+        let mut wide = plain;
+        wide.push(Permission {
+            entity: Some(Entity::Organization),
+            action: None,
+            scope: Scope::All,
+        });
+        wide.push(Permission {
+            entity: Some(Entity::User),
+            action: None,
+            scope: Scope::All,
+        });
+        assert!(holding(wide).covers(&owner));
     }
 }

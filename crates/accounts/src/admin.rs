@@ -179,7 +179,9 @@ impl Accounts {
 
     /// The user `id`, when the caller may do `need` to them: by an instance permission, or
     /// by managing an organisation the user belongs to. A caller who could not act on any
-    /// user gets `Forbidden` whether or not the user exists (no probing).
+    /// user gets `Forbidden` whether or not the user exists (no probing). Changes to
+    /// someone's credentials, address, status, roles, second factor or existence go through
+    /// `authorize_user_change` instead.
     pub async fn authorize_user(
         &self,
         actor: &Actor,
@@ -193,12 +195,56 @@ impl Accounts {
             Err(_) if grants.allows(need, Target::Any) => return Err(AdminError::NotFound),
             Err(_) => return Err(AdminError::Forbidden),
         };
+        if !self.reaches_user(&grants, need, &user).await? {
+            return Err(AdminError::Forbidden);
+        }
+        Ok(user)
+    }
+
+    /// `authorize_user` for a change to someone else's credentials (password, tokens,
+    /// sessions), e-mail address, status, roles, second factor or existence, with the
+    /// covering rule (`Grants::covers`): the caller holds every permission and organisation
+    /// role the user holds, or is an instance admin. Nobody administers someone more
+    /// powerful than themselves.
+    pub async fn authorize_user_change(
+        &self,
+        actor: &Actor,
+        need: Need,
+        id: UserId,
+    ) -> Result<User, AdminError> {
+        let user = self.authorize_user(actor, need, id).await?;
+        self.authorize_covers(actor, id).await?;
+        Ok(user)
+    }
+
+    /// The covering rule alone, for a caller already authorised to act on user `id`.
+    async fn authorize_covers(&self, actor: &Actor, id: UserId) -> Result<(), AdminError> {
+        if actor.user_id() == Some(id) {
+            return Ok(());
+        }
+        let theirs = self.grants(&Actor::user(id)).await?;
+        if self.grants(actor).await?.covers(&theirs) {
+            Ok(())
+        } else {
+            Err(AdminError::Forbidden)
+        }
+    }
+
+    /// Whether `grants` allow `need` on `user`, by an instance permission or through an
+    /// organisation the user belongs to.
+    async fn reaches_user(
+        &self,
+        grants: &Grants,
+        need: Need,
+        user: &User,
+    ) -> Result<bool, StoreError> {
+        let id = user.id;
         let target = Target::User {
             id,
             number: user.number,
         };
         if grants.allows(need, target) {
-            return Ok(user);
+            return Ok(true);
         }
         // Organisation roles reach plain accounts only: an account holding any role beyond
         // `user` (an instance admin, a custom helpdesk role) is never managed through one.
@@ -229,10 +275,54 @@ impl Accounts {
                     .filter(|m| m.role.manages())
                     .all(|m| reaches(&m))
             {
-                return Ok(user);
+                return Ok(true);
             }
         }
-        Err(AdminError::Forbidden)
+        Ok(false)
+    }
+
+    /// Whether the caller holds every permission of `role` (`Forbidden` otherwise): nobody
+    /// writes, grants or takes away a permission they do not hold themselves.
+    fn authorize_permissions(
+        grants: &Grants,
+        permissions: &[crate::access::Permission],
+    ) -> Result<(), AdminError> {
+        if permissions.iter().all(|p| grants.covers_permission(p)) {
+            Ok(())
+        } else {
+            Err(AdminError::Forbidden)
+        }
+    }
+
+    /// `users` with `is_admin` as the power they hold: whoever's roles together cover
+    /// every permission is an instance admin, whatever the roles are called.
+    pub(crate) async fn with_effective_admin(
+        &self,
+        mut users: Vec<User>,
+    ) -> Result<Vec<User>, StoreError> {
+        let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
+        let held = self.role_ids_of(&ids).await?;
+        let roles = self.roles().await?;
+        for user in &mut users {
+            let mine = held.get(&user.id).map(Vec::as_slice).unwrap_or_default();
+            let grants = Grants {
+                user_id: Some(user.id),
+                permissions: roles
+                    .iter()
+                    .filter(|r| mine.contains(&r.id))
+                    .flat_map(|r| r.permissions.iter().cloned())
+                    .collect(),
+                memberships: Vec::new(),
+            };
+            user.is_admin = grants.is_instance_admin();
+        }
+        Ok(users)
+    }
+
+    /// One user with `is_admin` as the power they hold (`with_effective_admin`).
+    pub(crate) async fn with_effective_admin_one(&self, user: User) -> Result<User, StoreError> {
+        let mut users = self.with_effective_admin(vec![user]).await?;
+        Ok(users.remove(0))
     }
 
     /// Every role, the built-in ones with the permissions the core gives them.
@@ -264,22 +354,37 @@ impl Accounts {
         }
     }
 
-    /// Granting or taking away a role needs `role:update` on that role, so an organisation
-    /// admin can never make anyone an instance admin.
+    /// Granting or taking away a role needs `role:update` on that role and every
+    /// permission it holds, so an organisation admin (or a custom role) can never make
+    /// anyone more powerful than themselves; and nobody but an instance admin changes
+    /// their own roles (`subject`: whose roles change, `None` for a new account).
     async fn authorize_role_changes(
         &self,
         actor: &Actor,
+        subject: Option<UserId>,
         before: &[RoleId],
         after: &[RoleId],
     ) -> Result<(), AdminError> {
         let grants = self.grants(actor).await?;
-        let changed = before
+        let changed: Vec<RoleId> = before
             .iter()
             .filter(|r| !after.contains(r))
-            .chain(after.iter().filter(|r| !before.contains(r)));
+            .chain(after.iter().filter(|r| !before.contains(r)))
+            .copied()
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        if subject.is_some() && subject == actor.user_id() && !grants.is_instance_admin() {
+            return Err(AdminError::Forbidden);
+        }
+        let roles = self.roles().await?;
         for role in changed {
-            if !grants.allows(Need::new(Entity::Role, Action::Update), Target::Role(*role)) {
+            if !grants.allows(Need::new(Entity::Role, Action::Update), Target::Role(role)) {
                 return Err(AdminError::Forbidden);
+            }
+            if let Some(role) = roles.iter().find(|r| r.id == role) {
+                Self::authorize_permissions(&grants, &role.permissions)?;
             }
         }
         Ok(())
@@ -326,7 +431,8 @@ impl Accounts {
             .text
             .map(|t| t.trim().to_lowercase())
             .filter(|t| !t.is_empty());
-        Ok(self.store.list_users(&query).await?)
+        let users = self.store.list_users(&query).await?;
+        Ok(self.with_effective_admin(users).await?)
     }
 
     /// Whether the instance has no administrator yet: the first-run setup page is open
@@ -423,7 +529,7 @@ impl Accounts {
                 spec.roles
             };
             self.check_roles_exist(&roles).await?;
-            self.authorize_role_changes(actor, &[RoleId::USER], &roles)
+            self.authorize_role_changes(actor, None, &[RoleId::USER], &roles)
                 .await?;
             let password_hash = match spec.password {
                 Some(raw) => {
@@ -448,6 +554,7 @@ impl Accounts {
             });
         }
         let users = self.store.insert_users(&records).await.map_err(conflict)?;
+        let users = self.with_effective_admin(users).await?;
         for user in &users {
             self.audit_admin(actor, "user.create", Some(user.id), None)
                 .await;
@@ -476,6 +583,9 @@ impl Accounts {
         let acting_on_self = actor.user_id() == Some(id);
         if acting_on_self && !only_profile && !grants.is_instance_admin() {
             return Err(AdminError::Forbidden);
+        }
+        if !only_profile {
+            self.authorize_covers(actor, id).await?;
         }
         // Nobody locks themselves out by accident, or lets themselves back in.
         if acting_on_self && update.status.is_some_and(|s| s != user.status) {
@@ -526,7 +636,7 @@ impl Accounts {
         };
         self.audit_admin(actor, "user.update", Some(id), detail)
             .await;
-        Ok(updated)
+        Ok(self.with_effective_admin_one(updated).await?)
     }
 
     /// Disables (no login, no credential works, sessions end) or re-enables an account.
@@ -554,7 +664,7 @@ impl Accounts {
 
     /// Deletes the account and everything it owns, in one transaction; its files go after.
     pub async fn delete_user(&self, actor: &Actor, id: UserId) -> Result<(), AdminError> {
-        self.authorize_user(actor, Need::new(Entity::User, Action::Delete), id)
+        self.authorize_user_change(actor, Need::new(Entity::User, Action::Delete), id)
             .await?;
         let deleted = self
             .store
@@ -581,11 +691,12 @@ impl Accounts {
         id: UserId,
         roles: Vec<RoleId>,
     ) -> Result<Vec<RoleId>, AdminError> {
-        self.authorize_user(actor, Need::new(Entity::User, Action::Update), id)
+        self.authorize_user_change(actor, Need::new(Entity::User, Action::Update), id)
             .await?;
         self.check_roles_exist(&roles).await?;
         let before = self.store.user_roles(id).await?;
-        self.authorize_role_changes(actor, &before, &roles).await?;
+        self.authorize_role_changes(actor, Some(id), &before, &roles)
+            .await?;
         if !self.store.set_user_roles(id, &roles).await? {
             return Err(AdminError::NotFound);
         }
@@ -609,7 +720,7 @@ impl Accounts {
         new_password: Option<String>,
     ) -> Result<(), AdminError> {
         let user = self
-            .authorize_user(actor, Need::new(Entity::User, Action::Update), id)
+            .authorize_user_change(actor, Need::new(Entity::User, Action::Update), id)
             .await?;
         // Setting one's own password without the current one would let a stolen token take
         // the account over: callers on themselves use `change_password` or the public reset.
@@ -639,7 +750,7 @@ impl Accounts {
 
     /// Ends every session of the user.
     pub async fn end_user_sessions(&self, actor: &Actor, id: UserId) -> Result<usize, AdminError> {
-        self.authorize_user(actor, Need::new(Entity::Session, Action::Delete), id)
+        self.authorize_user_change(actor, Need::new(Entity::Session, Action::Delete), id)
             .await?;
         let ended = self.store.delete_sessions(id, None).await?;
         for session in &ended {
@@ -652,7 +763,7 @@ impl Accounts {
 
     /// Deletes every API token of the user.
     pub async fn revoke_user_tokens(&self, actor: &Actor, id: UserId) -> Result<usize, AdminError> {
-        self.authorize_user(actor, Need::new(Entity::Token, Action::Delete), id)
+        self.authorize_user_change(actor, Need::new(Entity::Token, Action::Delete), id)
             .await?;
         let revoked = self.store.delete_user_tokens(id).await?;
         for token in &revoked {
@@ -671,39 +782,45 @@ impl Accounts {
         Ok(self.roles().await?)
     }
 
+    /// Creates a custom role holding only permissions the caller holds.
     pub async fn create_role(&self, actor: &Actor, spec: RoleSpec) -> Result<Role, AdminError> {
-        self.authorize(actor, Need::new(Entity::Role, Action::Create), Target::Any)
+        let grants = self
+            .authorize(actor, Need::new(Entity::Role, Action::Create), Target::Any)
             .await?;
-        let role = self
-            .store
-            .insert_role(&spec.validate()?)
-            .await
-            .map_err(conflict)?;
+        let spec = spec.validate()?;
+        Self::authorize_permissions(&grants, &spec.permissions)?;
+        let role = self.store.insert_role(&spec).await.map_err(conflict)?;
         self.roles_changed().await;
         self.audit_admin(actor, "role.create", None, Some(&role.name))
             .await;
         Ok(role)
     }
 
-    /// Replaces a custom role; built-in roles cannot be changed.
+    /// Replaces a custom role; built-in roles cannot be changed. The caller holds every
+    /// permission the role had and every one it gets: its other holders are never raised
+    /// above the caller, and a role stronger than the caller is not theirs to edit.
     pub async fn update_role(
         &self,
         actor: &Actor,
         id: RoleId,
         spec: RoleSpec,
     ) -> Result<Role, AdminError> {
-        self.authorize(
-            actor,
-            Need::new(Entity::Role, Action::Update),
-            Target::Role(id),
-        )
-        .await?;
+        let grants = self
+            .authorize(
+                actor,
+                Need::new(Entity::Role, Action::Update),
+                Target::Role(id),
+            )
+            .await?;
+        self.authorize_existing_role(&grants, id).await?;
         if builtin_permissions(id).is_some() {
             return Err(AdminError::BuiltinRole);
         }
+        let spec = spec.validate()?;
+        Self::authorize_permissions(&grants, &spec.permissions)?;
         let role = self
             .store
-            .update_role(id, &spec.validate()?)
+            .update_role(id, &spec)
             .await
             .map_err(conflict)?
             .ok_or(AdminError::NotFound)?;
@@ -713,13 +830,16 @@ impl Accounts {
         Ok(role)
     }
 
+    /// Deletes a custom role whose permissions the caller all holds.
     pub async fn delete_role(&self, actor: &Actor, id: RoleId) -> Result<(), AdminError> {
-        self.authorize(
-            actor,
-            Need::new(Entity::Role, Action::Delete),
-            Target::Role(id),
-        )
-        .await?;
+        let grants = self
+            .authorize(
+                actor,
+                Need::new(Entity::Role, Action::Delete),
+                Target::Role(id),
+            )
+            .await?;
+        self.authorize_existing_role(&grants, id).await?;
         if builtin_permissions(id).is_some() {
             return Err(AdminError::BuiltinRole);
         }
@@ -730,6 +850,14 @@ impl Accounts {
         self.audit_admin(actor, "role.delete", None, Some(&id.to_string()))
             .await;
         Ok(())
+    }
+
+    /// `Forbidden` unless the caller holds every permission of role `id` (when it exists).
+    async fn authorize_existing_role(&self, grants: &Grants, id: RoleId) -> Result<(), AdminError> {
+        match self.roles().await?.into_iter().find(|r| r.id == id) {
+            Some(role) => Self::authorize_permissions(grants, &role.permissions),
+            None => Ok(()),
+        }
     }
 
     /// Everyone's grants may have changed.
@@ -838,9 +966,16 @@ impl Accounts {
         Ok(self.store.org_members(id).await?)
     }
 
-    /// Whether `user` may sign in to application `app`: its members, and instance admins.
+    /// Whether `user` may sign in to application `app`: its members, and instance admins
+    /// (by the power they hold, whatever their roles are called).
     pub async fn may_use_application(&self, app: OrgId, user: &User) -> Result<bool, StoreError> {
-        Ok(user.is_admin || self.membership(app, user.id).await?.is_some())
+        if self.membership(app, user.id).await?.is_some() {
+            return Ok(true);
+        }
+        Ok(self
+            .grants(&Actor::user(user.id))
+            .await?
+            .is_instance_admin())
     }
 
     /// The role `user` holds in `org`, if any.

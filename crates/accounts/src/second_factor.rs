@@ -231,7 +231,7 @@ impl Accounts {
         id: UserId,
     ) -> Result<(), crate::AdminError> {
         use crate::access::{Action, Entity, Need};
-        self.authorize_user(actor, Need::new(Entity::User, Action::Update), id)
+        self.authorize_user_change(actor, Need::new(Entity::User, Action::Update), id)
             .await?;
         if actor.user_id() == Some(id) && !self.grants(actor).await?.is_instance_admin() {
             return Err(crate::AdminError::Forbidden);
@@ -404,7 +404,7 @@ impl Accounts {
             session_id: session.id,
             secret,
             expires_at: session.expires_at,
-            user,
+            user: self.with_effective_admin_one(user).await?,
         })
     }
 }

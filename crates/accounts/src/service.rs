@@ -337,6 +337,7 @@ impl Accounts {
             .user_by_id(id)
             .await?
             .ok_or(UserError::NotFound)?;
+        let user = self.with_effective_admin_one(user).await?;
         self.users.insert(id, user.clone(), now, generation);
         Ok(user)
     }
@@ -467,7 +468,7 @@ impl Accounts {
             None,
         )
         .await;
-        Ok(updated)
+        Ok(self.with_effective_admin_one(updated).await?)
     }
 
     /// Stores a new profile picture and points the `picture` claim at it; returns its URL.
@@ -740,7 +741,7 @@ impl Accounts {
             session_id: session.id,
             secret,
             expires_at: session.expires_at,
-            user,
+            user: self.with_effective_admin_one(user).await?,
         })
     }
 

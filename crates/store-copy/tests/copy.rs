@@ -399,7 +399,7 @@ async fn deployment() -> Deployment {
             description: "Reads the audit trail and every account".into(),
             permissions: vec![
                 Permission::new(Entity::Audit, Action::Read, Scope::All),
-                Permission::new(Entity::User, Action::Read, Scope::Ids(vec![7, 1 << 40])),
+                Permission::new(Entity::User, Action::Read, Scope::Users(vec![7, 1 << 40])),
             ],
         })
         .await

@@ -848,7 +848,7 @@ pub async fn roles_change_but_builtins_never(store: Arc<dyn Store>) {
         Permission {
             entity: Some(Entity::Token),
             action: None,
-            scope: Scope::Ids(vec![3, 4]),
+            scope: Scope::Users(vec![3, 4]),
         },
         Permission {
             entity: None,

@@ -932,3 +932,187 @@ async fn trieve() {
     ])
     .await;
 }
+
+// ------------------------------------------------------------ custom roles
+
+/// One escalation a custom role's holder (dave) might try: method, path (`{admin}`,
+/// `{bob}`, `{dave}`, `{role}` = dave's own custom role) and body.
+struct Escalation {
+    method: Method,
+    path: &'static str,
+    body: Option<Value>,
+}
+
+fn escalation(method: Method, path: &'static str, body: Option<Value>) -> Escalation {
+    Escalation { method, path, body }
+}
+
+/// Every act that would make dave an instance admin or let him take over the admin's
+/// account; each must be refused (403), whatever single permission his role holds.
+fn escalations() -> Vec<Escalation> {
+    use Method as M;
+    let admin = "/auth/v1/admin/users/{admin}";
+    vec![
+        escalation(
+            M::PATCH,
+            admin,
+            Some(json!({"password": "a brand new passphrase 42"})),
+        ),
+        escalation(M::PATCH, admin, Some(json!({"email": "dave2@example.com"}))),
+        escalation(M::POST, "/auth/v1/admin/users/{admin}/disable", None),
+        escalation(
+            M::POST,
+            "/auth/v1/admin/users/{admin}/reset-password",
+            Some(json!({"password": "a brand new passphrase 42"})),
+        ),
+        escalation(
+            M::POST,
+            "/auth/v1/admin/users/{admin}/reset-second-factor",
+            None,
+        ),
+        escalation(M::DELETE, "/auth/v1/admin/users/{admin}/tokens", None),
+        escalation(M::DELETE, "/auth/v1/admin/users/{admin}/sessions", None),
+        escalation(M::DELETE, admin, None),
+        escalation(
+            M::PUT,
+            "/auth/v1/admin/users/{admin}/roles",
+            Some(json!({"roles": [2]})),
+        ),
+        escalation(
+            M::PUT,
+            "/auth/v1/admin/users/{dave}/roles",
+            Some(json!({"roles": [1, 2, "{role}"]})),
+        ),
+        escalation(
+            M::PUT,
+            "/auth/v1/admin/users/{bob}/roles",
+            Some(json!({"roles": [1, 2]})),
+        ),
+        escalation(
+            M::PUT,
+            "/auth/v1/admin/roles/{role}",
+            Some(json!({"name": "mine", "permissions": [{"scope": "all"}]})),
+        ),
+        escalation(
+            M::PUT,
+            "/auth/v1/admin/roles/1",
+            Some(json!({"name": "admin", "permissions": []})),
+        ),
+        escalation(
+            M::POST,
+            "/auth/v1/admin/roles",
+            Some(json!({"name": "mine", "permissions": [{"scope": "all"}]})),
+        ),
+    ]
+}
+
+/// For each role (native permission JSON, with `{admin_number}` / `{bob_number}` filled),
+/// dave holding `user` + that role tries every escalation on a fresh world.
+async fn check_custom_roles(roles: Vec<(&'static str, Value)>) {
+    let mut failures = Vec::new();
+    for (name, permissions) in roles {
+        for attempt in escalations() {
+            let app = TestApp::spawn().await;
+            let admin = app.admin("root").await;
+            let bob = app.user("bob").await;
+            let dave = app.user("dave").await;
+            let number = |id| {
+                let app = &app;
+                async move { app.accounts.user(id).await.unwrap().number.to_string() }
+            };
+            let fill = |text: String, role: &str, admin_n: &str, bob_n: &str| {
+                text.replace("{admin}", &admin.id.to_string())
+                    .replace("{bob}", &bob.id.to_string())
+                    .replace("{dave}", &dave.id.to_string())
+                    .replace("\"{role}\"", role)
+                    .replace("{role}", role)
+                    .replace("\"{admin_number}\"", admin_n)
+                    .replace("\"{bob_number}\"", bob_n)
+            };
+            let (admin_n, bob_n) = (number(admin.id).await, number(bob.id).await);
+            let body = fill(
+                json!({"name": "custom", "permissions": permissions}).to_string(),
+                "0",
+                &admin_n,
+                &bob_n,
+            );
+            let created = app
+                .post("/auth/v1/admin/roles", &admin.token)
+                .header("Content-Type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(created.status(), 201, "{name}");
+            let role = created.json::<Value>().await.unwrap()["id"].to_string();
+            let granted = app
+                .put(
+                    &format!("/auth/v1/admin/users/{}/roles", dave.id),
+                    &admin.token,
+                )
+                .json(&json!({"roles": [2, role.parse::<i64>().unwrap()]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(granted.status(), 200, "{name}");
+            let path = fill(attempt.path.to_owned(), &role, &admin_n, &bob_n);
+            let mut request = app.client.request(attempt.method.clone(), app.url(&path));
+            request = request.bearer_auth(&dave.token);
+            if let Some(body) = &attempt.body {
+                request = request
+                    .header("Content-Type", "application/json")
+                    .body(fill(body.to_string(), &role, &admin_n, &bob_n));
+            }
+            let status = request.send().await.unwrap().status().as_u16();
+            if status != 403 {
+                failures.push(format!("{name}: {} {path}: {status}", attempt.method));
+            }
+            let me = app
+                .get("/auth/v1/me", &dave.token)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap();
+            if me["is_admin"] != json!(false) {
+                failures.push(format!("{name}: dave became an admin"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn custom_roles_with_one_permission_never_reach_instance_admin() {
+    let p =
+        |entity: &str, action: &str| json!([{"entity": entity, "action": action, "scope": "all"}]);
+    check_custom_roles(vec![
+        ("user:update:all", p("user", "update")),
+        ("user:delete:all", p("user", "delete")),
+        ("token:delete:all", p("token", "delete")),
+        ("session:delete:all", p("session", "delete")),
+        ("role:update:all", p("role", "update")),
+        ("role:create:all", p("role", "create")),
+        (
+            "organization:*:all",
+            json!([{"entity": "organization", "scope": "all"}]),
+        ),
+        (
+            "user:*:ids=admin,bob",
+            json!([{"entity": "user", "scope": "ids", "ids": ["{admin_number}", "{bob_number}"]}]),
+        ),
+        (
+            "*:update:ids=1,2,admin",
+            json!([{"action": "update", "scope": "ids", "ids": [1, 2, "{admin_number}"]}]),
+        ),
+        (
+            "role:update:ids=1 + user:update:all",
+            json!([
+                {"entity": "role", "action": "update", "scope": "ids", "ids": [1]},
+                {"entity": "user", "action": "update", "scope": "all"}
+            ]),
+        ),
+    ])
+    .await;
+}

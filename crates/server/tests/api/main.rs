@@ -21,6 +21,7 @@ mod native_session;
 mod native_tokens;
 mod object_files;
 mod ops;
+mod privilege_roles;
 mod replicas;
 mod smtp_sink;
 mod trieve;

@@ -430,7 +430,8 @@ impl From<Permission> for PermissionOut {
     fn from(p: Permission) -> Self {
         let (entity_ids, dynamic_id) = match p.scope {
             Scope::All => (Vec::new(), None),
-            Scope::Ids(ids) => (ids, None),
+            Scope::Users(ids) => (ids, None),
+            Scope::Roles(ids) => (ids.into_iter().map(|r| r.0).collect(), None),
             Scope::Own => (Vec::new(), Some("self-user-id")),
         };
         Self {
@@ -915,7 +916,7 @@ mod tests {
         let out = PermissionOut::from(Permission::new(
             Entity::User,
             Action::Update,
-            Scope::Ids(vec![7, 8]),
+            Scope::Users(vec![7, 8]),
         ));
         assert_eq!(
             serde_json::to_value(out).unwrap()["entityIds"],

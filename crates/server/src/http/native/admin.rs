@@ -288,7 +288,8 @@ impl From<Action> for ActionName {
 pub enum ScopeName {
     /// Every entity of the kind (and the collection: list, create).
     All,
-    /// Only those listed in `ids`: users by their `number`, roles by id.
+    /// Only those listed in `ids`: roles by id with `entity: "role"`, otherwise users by
+    /// their `number` (and what they own).
     Ids,
     /// Only the holder's own account and what it owns (their tokens, sessions).
     Own,
@@ -305,17 +306,18 @@ pub struct PermissionView {
     #[serde(default)]
     pub action: Option<ActionName>,
     pub scope: ScopeName,
-    /// With `scope: "ids"` (and only then): users' numbers or roles' ids.
+    /// With `scope: "ids"` (and only then): roles' ids with `entity: "role"`, users'
+    /// numbers with every other entity and with none (never both).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ids: Option<Vec<i64>>,
 }
 
 impl From<Permission> for PermissionView {
     fn from(p: Permission) -> Self {
-        let (scope, ids) = match p.scope {
-            Scope::All => (ScopeName::All, None),
-            Scope::Ids(ids) => (ScopeName::Ids, Some(ids)),
-            Scope::Own => (ScopeName::Own, None),
+        let (scope, ids) = match (&p.scope, p.scope.ids()) {
+            (_, Some(ids)) => (ScopeName::Ids, Some(ids)),
+            (Scope::Own, None) => (ScopeName::Own, None),
+            (_, None) => (ScopeName::All, None),
         };
         Self {
             entity: p.entity.map(Into::into),
@@ -328,10 +330,11 @@ impl From<Permission> for PermissionView {
 
 impl PermissionView {
     fn parse(self, index: usize) -> Result<Permission, ApiError> {
+        let entity = self.entity.map(Into::into);
         let scope = match (self.scope, self.ids) {
             (ScopeName::All, None) => Scope::All,
             (ScopeName::Own, None) => Scope::Own,
-            (ScopeName::Ids, Some(ids)) => Scope::Ids(ids),
+            (ScopeName::Ids, Some(ids)) => Scope::ids_for(entity, ids),
             (ScopeName::Ids, None) => {
                 return Err(invalid_field(
                     format!("permissions[{index}].ids"),
@@ -346,7 +349,7 @@ impl PermissionView {
             }
         };
         Ok(Permission {
-            entity: self.entity.map(Into::into),
+            entity,
             action: self.action.map(Into::into),
             scope,
         })

@@ -551,17 +551,18 @@ async fn delete_user(
 // ------------------------------------------------------------ roles
 
 /// A permission in the console's text form: `entity:action:scope`, where `entity` and
-/// `action` may be `*` (any) and `scope` is `all`, `own` or `ids=1,2,3`.
+/// `action` may be `*` (any) and `scope` is `all`, `own` or `ids=1,2,3` (roles' ids with
+/// the `role` entity, users' numbers otherwise: `Scope::ids_for`).
 fn permission_text(p: &Permission) -> String {
     let entity = p.entity.map_or("*", Entity::as_str);
     let action = p.action.map_or("*", Action::as_str);
-    let scope = match &p.scope {
-        Scope::All => "all".to_owned(),
-        Scope::Own => "own".to_owned(),
-        Scope::Ids(ids) => format!(
+    let scope = match (&p.scope, p.scope.ids()) {
+        (_, Some(ids)) => format!(
             "ids={}",
             ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
         ),
+        (Scope::Own, None) => "own".to_owned(),
+        (_, None) => "all".to_owned(),
     };
     format!("{entity}:{action}:{scope}")
 }
@@ -583,7 +584,8 @@ fn parse_permission(line: &str) -> Result<Permission, String> {
         "all" => Scope::All,
         "own" => Scope::Own,
         s => match s.strip_prefix("ids=") {
-            Some(list) => Scope::Ids(
+            Some(list) => Scope::ids_for(
+                entity,
                 list.split(',')
                     .map(|id| id.trim().parse::<i64>())
                     .collect::<Result<_, _>>()
@@ -1320,7 +1322,14 @@ mod tests {
         let text = "user:read:all\ntoken:*:own\n\n*:*:all\nuser:update:ids=12,34";
         let parsed = parse_permissions(text).unwrap();
         assert_eq!(parsed.len(), 4);
-        assert_eq!(parsed[3].scope, Scope::Ids(vec![12, 34]));
+        assert_eq!(parsed[3].scope, Scope::Users(vec![12, 34]));
+        let roles = parse_permissions("role:update:ids=3\n*:update:ids=1").unwrap();
+        assert_eq!(roles[0].scope, Scope::Roles(vec![RoleId(3)]));
+        assert_eq!(
+            roles[1].scope,
+            Scope::Users(vec![1]),
+            "ids are users' numbers"
+        );
         let written: Vec<_> = parsed.iter().map(permission_text).collect();
         assert_eq!(written.join("\n"), text.replace("\n\n", "\n"));
     }
