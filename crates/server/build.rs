@@ -13,7 +13,7 @@ fn git(args: &[&str]) -> Option<String> {
 
 fn main() {
     let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    println!("cargo:rustc-env=GATEHOUSE_COMMIT={commit}");
+    println!("cargo:rustc-env=BUILD_GIT_COMMIT={commit}");
     // Rebuild when HEAD moves: a checkout changes HEAD, a commit changes the branch's ref
     // (loose, or packed). A worktree keeps HEAD in its own git dir and refs in the common one.
     if let (Some(dir), Some(common)) = (

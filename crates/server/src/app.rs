@@ -192,8 +192,15 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 }
 
 /// `gatehouse serve`: runs until Ctrl-C or SIGTERM, then lets in-flight requests finish.
-pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+pub async fn serve(settings: Settings, unknown_env: &[String]) -> anyhow::Result<()> {
     telemetry::init(settings.log_format);
+    if !unknown_env.is_empty() {
+        tracing::warn!(
+            unknown = %unknown_env.join(", "),
+            "ignoring unknown environment variable(s); Gatehouse reads {}",
+            crate::config::known_env().join(", ")
+        );
+    }
     // Held until the process ends: the operating system drops the lock with the process.
     let _lock = lock_sqlite_data_dir(&settings)?;
     let accounts = open(&settings).await?;

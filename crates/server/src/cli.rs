@@ -19,7 +19,7 @@ use crate::config::{self, Given, Settings};
 #[derive(Debug, Parser)]
 #[command(
     name = "gatehouse",
-    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("GATEHOUSE_COMMIT"), ")"),
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("BUILD_GIT_COMMIT"), ")"),
     about = "User accounts and API credentials, one binary.",
     after_help = "Every setting (see config.rs SETTINGS, docs/operations.md) is a flag of every \
                   command, a GATEHOUSE_* variable and a key of the --config file."
@@ -258,7 +258,8 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<()> {
         std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
     );
-    if !unknown.is_empty() {
+    let serving = matches!(cli.command, Command::Serve);
+    if !unknown.is_empty() && !serving {
         eprintln!(
             "warning: ignoring unknown environment variable(s) {}; Gatehouse reads {}",
             unknown.join(", "),
@@ -271,7 +272,8 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<()> {
     }
     let settings = Settings::resolve(given)?;
     match cli.command {
-        Command::Serve => app::serve(settings).await,
+        // `serve` logs the warning once its log format is set up (JSON logs stay JSON).
+        Command::Serve => app::serve(settings, &unknown).await,
         Command::Migrate { from, to } => {
             let report =
                 store_copy::copy_sqlite_to_postgres(&from, &to, |step| eprintln!("{step}"))

@@ -410,6 +410,8 @@ async fn json_logs_hold_one_access_line_per_request_and_never_the_setup_link_or_
         .arg("--data-dir")
         .arg(&data)
         .env_remove("RUST_LOG")
+        // Its warning is a log line like any other: JSON too.
+        .env("GATEHOUSE_LISTNE", "x")
         .stderr(Stdio::from(log))
         .kill_on_drop(true)
         .spawn()

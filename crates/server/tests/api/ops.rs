@@ -194,7 +194,10 @@ async fn the_openapi_document_declares_real_path_parameters_and_problem_json_err
     for (path, operations) in doc["paths"].as_object().unwrap() {
         for (method, operation) in operations.as_object().unwrap() {
             let id = operation["operationId"].as_str().unwrap();
-            assert!(ids.insert(id.to_owned()), "{method} {path}: operationId {id} is taken");
+            assert!(
+                ids.insert(id.to_owned()),
+                "{method} {path}: operationId {id} is taken"
+            );
             for parameter in operation["parameters"].as_array().into_iter().flatten() {
                 if parameter["in"] == "path" {
                     let name = parameter["name"].as_str().unwrap();
