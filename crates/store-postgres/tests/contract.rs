@@ -166,7 +166,9 @@ async fn parallel_uploads_never_pass_the_quota() {
                 tag_set: None,
                 created_at: chrono::Utc::now(),
             };
-            store.insert_file(&file, 500).await
+            store
+                .insert_file(&file, &accounts::store::ContentLimits::bytes(500))
+                .await
         })
     });
     let mut recorded = 0;
