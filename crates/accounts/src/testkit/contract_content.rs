@@ -263,7 +263,7 @@ pub async fn files_page_both_ways_by_time_then_id(store: Arc<dyn Store>) {
         .insert_file(&plain(other, 1), &ContentLimits::UNLIMITED)
         .await
         .unwrap();
-    files.sort_by(|a, b| (b.created_at, b.id.0).cmp(&(a.created_at, a.id.0)));
+    files.sort_by_key(|f| std::cmp::Reverse((f.created_at, f.id.0)));
     let ids = |page: &[FileRecord]| page.iter().map(|f| f.id).collect::<Vec<_>>();
     let all = store.list_files_page(owner, None, 10).await.unwrap();
     assert_eq!(ids(&all), ids(&files));
