@@ -1,5 +1,6 @@
-//! What users keep here besides their account: files (uploads with a size limit and a
-//! per-user quota; the avatar is one of them) and chunks (short text records). Every call
+//! What users keep here besides their account: files (uploads with a size limit; the avatar
+//! is one of them) and chunks (short text records), all under one per-user quota that counts
+//! every stored byte (`store::ContentUsage`) and caps on how many of each. Every call
 //! names the owner and goes through the core's authorisation check, so an administrator may
 //! act on anyone's, and a user on their own.
 
@@ -13,10 +14,16 @@ use crate::domain::{InvalidInput, UserId};
 use crate::error::ContentError;
 use crate::files::FileId;
 use crate::service::{Accounts, ClientInfo};
-use crate::store::{ChunkRecord, FileRecord, StoreError, Unique};
+use crate::store::{
+    ChunkRecord, ContentLimits, ContentUsage, FileCursor, FileRecord, StoreError, Unique,
+};
 
 /// Chunks per page.
 pub const CHUNK_PAGE: u32 = 10;
+/// Files per page of [`Accounts::list_files_page`] when the caller does not say.
+pub const DEFAULT_FILE_PAGE: u32 = 50;
+/// The most files one page holds; a larger `limit` is refused.
+pub const MAX_FILE_PAGE: u32 = 200;
 const UPLOAD: &str = "upload";
 
 /// A file as uploaded.
@@ -50,6 +57,65 @@ pub struct ChunkPage {
     pub chunks: Vec<ChunkRecord>,
     /// How many chunks the user has in all.
     pub total: u64,
+}
+
+/// Which page of files to list: at most `limit` ([`DEFAULT_FILE_PAGE`] when `None`, 1 to
+/// [`MAX_FILE_PAGE`]), from the start or from a cursor (`after` or `before`, not both).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FilePageRequest {
+    pub limit: Option<u32>,
+    pub from: Option<FileCursor>,
+}
+
+/// One page of files, newest first.
+#[derive(Debug, Clone)]
+pub struct FilePage {
+    pub files: Vec<FileRecord>,
+    /// Where the next (older) page starts; `None` on the last page.
+    pub next: Option<FileCursor>,
+    /// Where the previous (newer) page ends; `None` on the first page.
+    pub prev: Option<FileCursor>,
+    /// How many files the user has in all.
+    pub total: u64,
+}
+
+impl FileCursor {
+    /// The cursor as text (`a` or `b`, the creation time in microseconds, the id); surfaces
+    /// wrap it into their own opaque form.
+    pub fn to_text(&self) -> String {
+        let (kind, at, id) = match self {
+            Self::After { created_at, id } => ('a', created_at, id),
+            Self::Before { created_at, id } => ('b', created_at, id),
+        };
+        format!("{kind}{}.{id}", at.timestamp_micros())
+    }
+
+    /// The cursor [`FileCursor::to_text`] wrote; `None` for anything else.
+    pub fn from_text(text: &str) -> Option<Self> {
+        let (kind, rest) = (text.chars().next()?, text.get(1..)?);
+        let (micros, id) = rest.split_once('.')?;
+        let created_at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+        let id = FileId(Uuid::parse_str(id).ok()?);
+        match kind {
+            'a' => Some(Self::After { created_at, id }),
+            'b' => Some(Self::Before { created_at, id }),
+            _ => None,
+        }
+    }
+
+    fn after(file: &FileRecord) -> Self {
+        Self::After {
+            created_at: file.created_at,
+            id: file.id,
+        }
+    }
+
+    fn before(file: &FileRecord) -> Self {
+        Self::Before {
+            created_at: file.created_at,
+            id: file.id,
+        }
+    }
 }
 
 fn file_name(raw: &str) -> Result<String, InvalidInput> {
@@ -100,6 +166,48 @@ impl Accounts {
         Ok(())
     }
 
+    /// The limits every record a user stores is counted against.
+    pub(crate) fn content_limits(&self) -> ContentLimits {
+        ContentLimits {
+            quota_bytes: self.config.file_quota_bytes,
+            max_files: self.config.max_files_per_user,
+            max_chunks: self.config.max_chunks_per_user,
+        }
+    }
+
+    /// Which limit a refused record (`LimitReached`) ran into, for an answer that names it.
+    async fn limit_reached(&self, owner: UserId, chunk: bool) -> ContentError {
+        let used = match self.store.content_usage(owner).await {
+            Ok(used) => used,
+            Err(e) => return e.into(),
+        };
+        let limits = self.content_limits();
+        if chunk && used.chunks >= limits.max_chunks {
+            ContentError::TooManyChunks {
+                max: limits.max_chunks,
+            }
+        } else if !chunk && used.files >= limits.max_files {
+            ContentError::TooManyFiles {
+                max: limits.max_files,
+            }
+        } else {
+            ContentError::QuotaExceeded {
+                quota: limits.quota_bytes,
+            }
+        }
+    }
+
+    /// What `owner` stores now, as the quota counts it.
+    pub async fn content_usage(
+        &self,
+        actor: &Actor,
+        owner: UserId,
+    ) -> Result<ContentUsage, ContentError> {
+        self.may(actor, Need::new(Entity::File, Action::Read), owner)
+            .await?;
+        Ok(self.store.content_usage(owner).await?)
+    }
+
     /// Stores a file for `owner`, within the size limit and their quota.
     pub async fn upload_file(
         &self,
@@ -126,16 +234,16 @@ impl Accounts {
             tag_set: optional_text("tag_set", upload.tag_set, 1024)?,
             created_at: self.clock.now(),
         };
-        let quota = self.config.file_quota_bytes;
+        let limits = self.content_limits();
         // Bytes first, record second: a failed insert leaves bytes to delete, never a record
         // without bytes.
         self.files.put(record.id, upload.bytes).await?;
-        if let Err(e) = self.store.insert_file(&record, quota).await {
+        if let Err(e) = self.store.insert_file(&record, &limits).await {
             if let Err(cleanup) = self.files.delete(record.id).await {
                 tracing::warn!(error = %cleanup, "could not delete a refused upload");
             }
             return Err(match e {
-                StoreError::LimitReached => ContentError::QuotaExceeded { quota },
+                StoreError::LimitReached => self.limit_reached(owner, false).await,
                 other => other.into(),
             });
         }
@@ -151,7 +259,8 @@ impl Accounts {
         Ok(record)
     }
 
-    /// The owner's files, newest first.
+    /// The owner's files, newest first, all of them (at most `max_files_per_user`); for
+    /// vendor dialects whose list has no pages.
     pub async fn list_files(
         &self,
         actor: &Actor,
@@ -160,6 +269,60 @@ impl Accounts {
         self.may(actor, Need::new(Entity::File, Action::Read), owner)
             .await?;
         Ok(self.store.list_files(owner).await?)
+    }
+
+    /// One page of the owner's files, newest first. A `limit` outside 1 to
+    /// [`MAX_FILE_PAGE`] is `Invalid` naming `limit`.
+    pub async fn list_files_page(
+        &self,
+        actor: &Actor,
+        owner: UserId,
+        request: FilePageRequest,
+    ) -> Result<FilePage, ContentError> {
+        self.may(actor, Need::new(Entity::File, Action::Read), owner)
+            .await?;
+        let limit = request.limit.unwrap_or(DEFAULT_FILE_PAGE);
+        if !(1..=MAX_FILE_PAGE).contains(&limit) {
+            return Err(InvalidInput::new(
+                "limit",
+                format!("must be between 1 and {MAX_FILE_PAGE}"),
+            )
+            .into());
+        }
+        // One more than asked tells whether there is more in the direction of travel.
+        let mut files = self
+            .store
+            .list_files_page(owner, request.from, limit + 1)
+            .await?;
+        let more = files.len() > limit as usize;
+        let (next, prev) = match request.from {
+            Some(FileCursor::Before { .. }) => {
+                if more {
+                    files.remove(0);
+                }
+                (
+                    files.last().map(FileCursor::after),
+                    files.first().filter(|_| more).map(FileCursor::before),
+                )
+            }
+            from => {
+                files.truncate(limit as usize);
+                (
+                    files.last().filter(|_| more).map(FileCursor::after),
+                    files
+                        .first()
+                        .filter(|_| from.is_some())
+                        .map(FileCursor::before),
+                )
+            }
+        };
+        let total = self.store.content_usage(owner).await?.files;
+        Ok(FilePage {
+            files,
+            next,
+            prev,
+            total,
+        })
     }
 
     /// One of the owner's files and its bytes.
@@ -255,9 +418,14 @@ impl Accounts {
             created_at: now,
             updated_at: now,
         };
-        match self.store.insert_chunk(&chunk).await {
+        match self
+            .store
+            .insert_chunk(&chunk, &self.content_limits())
+            .await
+        {
             Ok(()) => Ok(chunk),
             Err(StoreError::Conflict(Unique::TrackingId)) => Err(ContentError::TrackingIdTaken),
+            Err(StoreError::LimitReached) => Err(self.limit_reached(owner, true).await),
             Err(e) => Err(e.into()),
         }
     }

@@ -100,6 +100,11 @@ pub enum PictureError {
     NotAnImage,
     #[error("the image is larger than {max} pixels on a side")]
     TooManyPixels { max: u32 },
+    /// Its pixels, as its header describes them, take more memory than one decode may.
+    #[error("the image's pixels take {needed} bytes once decoded; at most {max} are decoded")]
+    TooBigToDecode { needed: u64, max: u64 },
+    #[error("storing this picture would pass your quota of {quota} bytes")]
+    QuotaExceeded { quota: u64 },
     #[error("no such user")]
     NotFound,
     #[error(transparent)]
@@ -234,6 +239,10 @@ pub enum ContentError {
     TooLarge { max: usize },
     #[error("storing this would pass your quota of {quota} bytes")]
     QuotaExceeded { quota: u64 },
+    #[error("you have {max} files, the most one user may keep")]
+    TooManyFiles { max: u64 },
+    #[error("you have {max} chunks, the most one user may keep")]
+    TooManyChunks { max: u64 },
     #[error("you already have a chunk with this tracking id")]
     TrackingIdTaken,
     #[error(transparent)]

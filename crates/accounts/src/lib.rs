@@ -40,7 +40,7 @@ pub use error::{
 pub use files::{FileId, FileStore, FileStoreError};
 pub use lifecycle::{DeliveryReport, Registration};
 pub use mail::{MailError, Mailer, OutgoingMail};
-pub use password::{Password, PasswordHasher, PasswordPolicyError};
+pub use password::{HashCostLimits, Password, PasswordHasher, PasswordPolicyError};
 pub use service::{
     Accounts, AccountsConfig, CacheStats, ClientInfo, LoginSession, NewUser, Picture, Principal,
 };

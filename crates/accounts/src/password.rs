@@ -111,6 +111,8 @@ type Job = Box<dyn FnOnce(&Inner, &mut Worker) + Send>;
 
 struct Inner {
     params: Params,
+    /// The most a stored hash may cost to verify; above it, a wrong password.
+    limits: HashCostLimits,
     /// The same parameters for `argon2-rust`.
     fast: argon2_rust::Argon2,
     /// Jobs queued and not yet taken by a thread.
@@ -163,7 +165,14 @@ impl PasswordHasher {
     }
 
     /// `concurrency` hashes run at once (typically the number of cores); the rest queue.
+    /// Stored hashes are bounded by the default [`HashCostLimits`].
     pub fn new(params: Params, concurrency: usize) -> Self {
+        Self::with_limits(params, concurrency, HashCostLimits::default())
+    }
+
+    /// Like [`PasswordHasher::new`], with `limits` on what a stored hash may cost (raised
+    /// where needed to admit hashes at `params`).
+    pub fn with_limits(params: Params, concurrency: usize, limits: HashCostLimits) -> Self {
         let fast_params = argon2_rust::Params::builder()
             .memory(argon2_rust::params::Memory::kib(u64::from(params.m_cost())))
             .passes(params.t_cost())
@@ -173,6 +182,7 @@ impl PasswordHasher {
             .build()
             .expect("parameters RustCrypto accepts are valid for argon2-rust");
         let mut inner = Inner {
+            limits: limits.admitting(&params),
             params,
             fast: argon2_rust::Argon2::new(
                 argon2_rust::Algorithm::Argon2id,
@@ -198,6 +208,11 @@ impl PasswordHasher {
             inner,
             jobs: Arc::new(sender),
         }
+    }
+
+    /// The bounds stored hashes are held to (imports check them too).
+    pub fn limits(&self) -> &HashCostLimits {
+        &self.inner.limits
     }
 
     /// Hash requests waiting for a free slot right now (a metric).
@@ -349,10 +364,19 @@ impl Inner {
     }
 
     fn check(&self, worker: &mut Worker, stored: Option<&str>, password: &Password) -> Verified {
-        let (phc, known) = match stored {
+        let (mut phc, mut known) = match stored {
             Some(s) => (s, true),
             None => (self.dummy_hash.as_str(), false),
         };
+        if let Err(reason) = self.limits.check(phc) {
+            // Imported, or written before the bounds: never worth an abort or a held thread.
+            // Verifying the dummy instead keeps the answer's cost that of a wrong password.
+            if known && is_known_hash(phc) {
+                tracing::warn!(%reason, "stored password hash is over the cost bounds; answered as a wrong password");
+                phc = self.dummy_hash.as_str();
+                known = false;
+            }
+        }
         if is_bcrypt(phc) {
             let ok = bcrypt::verify(password.expose(), phc).unwrap_or(false);
             return if ok && known {
@@ -424,6 +448,99 @@ fn current_argon2(hash: &PasswordHash<'_>, params: &Params) -> bool {
         && used.m_cost() == params.m_cost()
         && used.t_cost() == params.t_cost()
         && used.p_cost() == params.p_cost()
+}
+
+/// The most one stored hash may make a verification cost. Hashes come from imports (another
+/// system's export, which this service does not control) and from older rows; one with
+/// attacker-chosen costs would otherwise abort the process (`m=4294967295` asks for 4 TiB)
+/// or hold a hashing thread for seconds while every other login waits. A hash above these
+/// bounds is refused at import, naming the line, and answered as a wrong password at login
+/// (with a warning in the log). The bounds always admit this hasher's own parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashCostLimits {
+    /// argon2 `m`, KiB. Default 102400 (100 MiB, Django's default, the largest in common use).
+    pub max_argon2_memory_kib: u32,
+    /// argon2 `m` × `t` (KiB-passes): the time a verification takes. Default 409600
+    /// (100 MiB × 4 passes, about half a second on one core).
+    pub max_argon2_work: u64,
+    /// argon2 `p` (lanes). Default 16.
+    pub max_argon2_lanes: u32,
+    /// bcrypt's cost (log2 of the rounds). Default 13 (about half a second; 10-12 is usual).
+    pub max_bcrypt_cost: u32,
+}
+
+impl Default for HashCostLimits {
+    fn default() -> Self {
+        Self {
+            max_argon2_memory_kib: 102_400,
+            max_argon2_work: 409_600,
+            max_argon2_lanes: 16,
+            max_bcrypt_cost: 13,
+        }
+    }
+}
+
+impl HashCostLimits {
+    /// These bounds, raised where needed to admit hashes at `params` (the hasher's own).
+    fn admitting(self, params: &Params) -> Self {
+        Self {
+            max_argon2_memory_kib: self.max_argon2_memory_kib.max(params.m_cost()),
+            max_argon2_work: self
+                .max_argon2_work
+                .max(u64::from(params.m_cost()) * u64::from(params.t_cost())),
+            max_argon2_lanes: self.max_argon2_lanes.max(params.p_cost()),
+            max_bcrypt_cost: self.max_bcrypt_cost,
+        }
+    }
+
+    /// Whether `stored` is a hash this service verifies within these bounds: an argon2 PHC
+    /// string (`$argon2id$`, `$argon2i$`, `$argon2d$`) or a bcrypt MCF string (`$2b$...`).
+    /// The error says what is wrong, naming the cost and its bound.
+    pub fn check(&self, stored: &str) -> Result<(), String> {
+        if is_bcrypt(stored) {
+            let parts = bcrypt::HashParts::from_str(stored)
+                .map_err(|_| "password_hash is not a valid bcrypt hash".to_owned())?;
+            let cost = parts.get_cost();
+            if cost > self.max_bcrypt_cost {
+                return Err(format!(
+                    "password_hash has bcrypt cost {cost}; at most {} is accepted",
+                    self.max_bcrypt_cost
+                ));
+            }
+            return Ok(());
+        }
+        let not_known =
+            || "password_hash is neither an argon2 PHC string nor a bcrypt hash".to_owned();
+        let hash = PasswordHash::new(stored).map_err(|_| not_known())?;
+        let argon2 = [Algorithm::Argon2id, Algorithm::Argon2i, Algorithm::Argon2d]
+            .iter()
+            .any(|a| hash.algorithm == a.ident());
+        if !argon2 {
+            return Err(not_known());
+        }
+        let params = Params::try_from(&hash).map_err(|_| not_known())?;
+        let (m, t, p) = (params.m_cost(), params.t_cost(), params.p_cost());
+        if m > self.max_argon2_memory_kib {
+            return Err(format!(
+                "password_hash has argon2 memory cost m={m} KiB; at most {} is accepted",
+                self.max_argon2_memory_kib
+            ));
+        }
+        if u64::from(m) * u64::from(t) > self.max_argon2_work {
+            return Err(format!(
+                "password_hash has argon2 memory cost × passes m×t={} (m={m}, t={t}); at most {} is accepted",
+                u64::from(m) * u64::from(t),
+                self.max_argon2_work
+            ));
+        }
+        if p > self.max_argon2_lanes {
+            return Err(format!(
+                "password_hash has {p} argon2 lanes (p); at most {} are accepted",
+                self.max_argon2_lanes
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Whether `stored` is a password hash this service can verify: an argon2 PHC string
@@ -739,6 +856,37 @@ mod tests {
                 hasher.check(Some(phc.clone()), &wrong).await,
                 Verified::No,
                 "{phc}"
+            );
+        }
+    }
+
+    /// What a stored hash with attacker-chosen costs (imported, or written before the bounds
+    /// existed) costs a login: nothing, and the answer of a wrong password.
+    #[tokio::test]
+    async fn a_stored_hash_with_huge_costs_is_a_wrong_password_not_an_abort() {
+        let hasher = cheap();
+        let pw = Password::for_login("imported secret 42".into());
+        let tag = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let bcrypt_31 = {
+            let ok = bcrypt::hash("imported secret 42", 4).unwrap();
+            format!("$2b$31${}", &ok[7..])
+        };
+        for phc in [
+            format!("$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA${tag}"),
+            format!("$argon2id$v=19$m=262144,t=40,p=1$c2FsdHNhbHRzYWx0c2FsdA${tag}"),
+            format!("$argon2i$v=19$m=65536,t=4294967295,p=1$c2FsdHNhbHRzYWx0c2FsdA${tag}"),
+            bcrypt_31,
+        ] {
+            let started = std::time::Instant::now();
+            assert_eq!(
+                hasher.check(Some(phc.clone()), &pw).await,
+                Verified::No,
+                "{phc}"
+            );
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(1),
+                "{phc} took {:?}",
+                started.elapsed()
             );
         }
     }

@@ -43,8 +43,19 @@ pub struct AccountsConfig {
     pub max_picture_bytes: usize,
     /// Largest file a user may upload.
     pub max_file_bytes: usize,
-    /// What all of one user's files (avatar included) may add up to.
+    /// What everything one user stores may add up to: files (avatar included) with their
+    /// names, links, metadata and tags, and chunks (`store::ContentUsage` counts it).
     pub file_quota_bytes: u64,
+    /// How many files (avatar included) one user may keep.
+    pub max_files_per_user: u64,
+    /// How many chunks one user may keep.
+    pub max_chunks_per_user: u64,
+    /// The most memory one picture's pixels may take once decoded (width x height x bytes a
+    /// pixel, read from its header before decoding); larger ones are refused.
+    pub max_picture_decode_bytes: u64,
+    /// Pictures decoded at once; the others wait. With `max_picture_decode_bytes` it bounds
+    /// the memory pictures take.
+    pub max_concurrent_picture_decodes: usize,
     pub signup: SignupPolicy,
     pub codes: CodePolicy,
     pub throttle: ThrottlePolicy,
@@ -139,6 +150,10 @@ impl Default for AccountsConfig {
             max_picture_bytes: 2 * 1024 * 1024,
             max_file_bytes: 10 * 1024 * 1024,
             file_quota_bytes: 100 * 1024 * 1024,
+            max_files_per_user: 1000,
+            max_chunks_per_user: 10_000,
+            max_picture_decode_bytes: 32 * 1024 * 1024,
+            max_concurrent_picture_decodes: 1,
             signup: SignupPolicy::default(),
             codes: CodePolicy::default(),
             throttle: ThrottlePolicy::default(),
@@ -222,6 +237,8 @@ pub struct Accounts {
     usage: Mutex<HashMap<(CredentialKind, Uuid), DateTime<Utc>>>,
     /// Woken when mail is queued, so delivery does not wait for its next tick.
     pub(crate) mail_queued: Notify,
+    /// One permit per picture decoded at once (`max_concurrent_picture_decodes`).
+    picture_decodes: Arc<tokio::sync::Semaphore>,
     pub(crate) config: AccountsConfig,
 }
 
@@ -266,6 +283,9 @@ impl Accounts {
             hasher,
             usage: Mutex::new(HashMap::new()),
             mail_queued: Notify::new(),
+            picture_decodes: Arc::new(tokio::sync::Semaphore::new(
+                config.max_concurrent_picture_decodes.max(1),
+            )),
             config,
         }
     }
@@ -482,9 +502,19 @@ impl Accounts {
         if bytes.len() > max {
             return Err(PictureError::TooLarge { max });
         }
-        let png = tokio::task::spawn_blocking(move || avatar::normalize(&bytes))
+        // The permit travels with the decode, so a caller that goes away does not free its
+        // place while its picture is still being decoded.
+        let permit = Arc::clone(&self.picture_decodes)
+            .acquire_owned()
             .await
-            .map_err(|_| PictureError::NotAnImage)??;
+            .map_err(|_| PictureError::NotAnImage)?;
+        let budget = self.config.max_picture_decode_bytes;
+        let png = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            avatar::normalize(&bytes, budget)
+        })
+        .await
+        .map_err(|_| PictureError::NotAnImage)??;
         if self.store.user_by_id(user).await?.is_none() {
             return Err(PictureError::NotFound);
         }
@@ -504,7 +534,11 @@ impl Accounts {
         self.files.put(record.id, png).await?;
         match self
             .store
-            .replace_avatar(&record, &ProfileChange::picture(url.clone()))
+            .replace_avatar(
+                &record,
+                &ProfileChange::picture(url.clone()),
+                &self.content_limits(),
+            )
             .await
         {
             Ok(previous) => {
@@ -529,7 +563,12 @@ impl Accounts {
                 if let Err(cleanup) = self.files.delete(record.id).await {
                     tracing::warn!(error = %cleanup, "could not delete an orphaned upload");
                 }
-                Err(e.into())
+                Err(match e {
+                    StoreError::LimitReached => PictureError::QuotaExceeded {
+                        quota: self.config.file_quota_bytes,
+                    },
+                    other => other.into(),
+                })
             }
         }
     }
@@ -827,28 +866,41 @@ impl Accounts {
 
     // ---------------------------------------------------------------- API tokens
 
-    /// A new API token; `expires_in` makes it a timed token. The secret is returned once.
+    /// `now` + `seconds` when that is 1 second to `max_token_lifetime` away; checked
+    /// arithmetic all the way, so no number a caller sends can overflow.
+    fn expiry_after(
+        &self,
+        now: DateTime<Utc>,
+        seconds: i64,
+    ) -> Result<DateTime<Utc>, InvalidInput> {
+        let max = self.config.max_token_lifetime;
+        Duration::try_seconds(seconds)
+            .filter(|d| *d > Duration::zero() && *d <= max)
+            .and_then(|d| now.checked_add_signed(d))
+            .ok_or_else(|| {
+                InvalidInput::new(
+                    "expires_in",
+                    format!("must be between 1 and {} seconds", max.num_seconds()),
+                )
+            })
+    }
+
+    /// A new API token; `expires_in_seconds` makes it a timed token, from 1 second to
+    /// `max_token_lifetime` (any other number, however large, is `Invalid` naming the range,
+    /// never an overflow). The secret is returned once.
     pub async fn create_token(
         &self,
         user: UserId,
         name: Option<String>,
-        expires_in: Option<Duration>,
+        expires_in_seconds: Option<i64>,
         client: &ClientInfo,
     ) -> Result<(ApiToken, TokenSecret), TokenError> {
         let name = token_name(name)?;
-        if let Some(d) = expires_in {
-            if d <= Duration::zero() || d > self.config.max_token_lifetime {
-                return Err(InvalidInput::new(
-                    "expires_in",
-                    format!(
-                        "must be between 1 and {} seconds",
-                        self.config.max_token_lifetime.num_seconds()
-                    ),
-                )
-                .into());
-            }
-        }
         let now = self.clock.now();
+        let expires_at = match expires_in_seconds {
+            None => None,
+            Some(seconds) => Some(self.expiry_after(now, seconds)?),
+        };
         let secret = TokenSecret::generate(CredentialKind::ApiToken);
         let token = ApiToken {
             id: TokenId::new(),
@@ -856,7 +908,7 @@ impl Accounts {
             name,
             mask: secret.mask(),
             created_at: now,
-            expires_at: expires_in.map(|d| now + d),
+            expires_at,
             disabled: false,
             last_used_at: None,
             rotated_at: None,

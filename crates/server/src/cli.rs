@@ -409,12 +409,7 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<()> {
                 } => {
                     let user = accounts.find_user(&user).await?;
                     let (_, secret) = accounts
-                        .create_token(
-                            user.id,
-                            name,
-                            expires_in.map(chrono::Duration::seconds),
-                            &cli_client(),
-                        )
+                        .create_token(user.id, name, expires_in, &cli_client())
                         .await?;
                     println!("{}", secret.expose());
                 }

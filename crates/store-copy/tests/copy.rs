@@ -254,6 +254,7 @@ async fn deployment() -> Deployment {
         .replace_avatar(
             &avatar,
             &ProfileChange::picture(format!("https://id.example.com/files/{}", avatar.id)),
+            &accounts::store::ContentLimits::UNLIMITED,
         )
         .await
         .unwrap();
@@ -277,7 +278,10 @@ async fn deployment() -> Deployment {
         tag_set: Some("tea,party".into()),
         created_at: now - Duration::hours(2),
     };
-    store.insert_file(&upload, 10_000_000).await.unwrap();
+    store
+        .insert_file(&upload, &accounts::store::ContentLimits::bytes(10_000_000))
+        .await
+        .unwrap();
     let chunk = ChunkRecord {
         id: Uuid::now_v7(),
         user_id: alice.id,
@@ -292,7 +296,10 @@ async fn deployment() -> Deployment {
         created_at: now - Duration::minutes(90),
         updated_at: now - Duration::minutes(80),
     };
-    store.insert_chunk(&chunk).await.unwrap();
+    store
+        .insert_chunk(&chunk, &accounts::store::ContentLimits::UNLIMITED)
+        .await
+        .unwrap();
 
     // Alice's second factor: a confirmed TOTP secret, three recovery codes (one used), and a
     // login of hers waiting for a code.
@@ -724,7 +731,8 @@ async fn a_deployment_reads_back_the_same_through_the_postgres_store() {
         ..chunks.0[0].clone()
     };
     assert!(matches!(
-        pg.insert_chunk(&again).await,
+        pg.insert_chunk(&again, &accounts::store::ContentLimits::UNLIMITED)
+            .await,
         Err(accounts::StoreError::Conflict(
             accounts::store::Unique::TrackingId
         ))

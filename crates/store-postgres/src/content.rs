@@ -7,7 +7,10 @@
 
 use accounts::domain::Profile;
 use accounts::files::FileId;
-use accounts::store::{ChunkRecord, FileRecord, StoreError};
+use accounts::store::{
+    ChunkRecord, ContentLimits, ContentUsage, FileCursor, FileRecord, StoreError,
+    RECORD_OVERHEAD_BYTES,
+};
 use accounts::UserId;
 use chrono::Utc;
 use sqlx::postgres::PgRow;
@@ -92,26 +95,106 @@ pub(crate) async fn file(
         .transpose()
 }
 
-/// Sums the owner's files and inserts this one unless the sum would pass `quota`, under the
-/// owner's row lock: parallel uploads (and avatar replacements, which take the same lock)
-/// are counted one after another, each seeing the ones before it.
-pub(crate) async fn insert_file(
+/// Bytes in a text (or `jsonb`, as its text) column, as the quota counts them (`NULL`
+/// counts nothing).
+macro_rules! bytes_of {
+    ($column:literal) => {
+        concat!("COALESCE(octet_length(", $column, "), 0)")
+    };
+}
+
+/// What the owner stores now (files and their records, chunks), leaving out the file
+/// `except` (the avatar being replaced); counted as `ContentUsage` documents.
+pub(crate) async fn content_usage(
+    conn: &mut PgConnection,
+    owner: UserId,
+    except: Option<FileId>,
+) -> Result<ContentUsage, StoreError> {
+    let sql = concat!(
+        "SELECT (SELECT COUNT(*) FROM files WHERE owner_id = $1 AND id IS DISTINCT FROM $2) AS files, ",
+        "(SELECT COALESCE(SUM(size + ",
+        bytes_of!("name"), " + ", bytes_of!("purpose"), " + ", bytes_of!("content_type"), " + ",
+        bytes_of!("link"), " + ", bytes_of!("metadata::text"), " + ", bytes_of!("tag_set"),
+        " + $3), 0)::bigint FROM files WHERE owner_id = $1 AND id IS DISTINCT FROM $2) AS file_bytes, ",
+        "(SELECT COUNT(*) FROM chunks WHERE user_id = $1) AS chunks, ",
+        "(SELECT COALESCE(SUM(",
+        bytes_of!("content"), " + ", bytes_of!("html"), " + ", bytes_of!("link"), " + ",
+        bytes_of!("metadata::text"), " + ", bytes_of!("tag_set"), " + ", bytes_of!("tracking_id"),
+        " + $3), 0)::bigint FROM chunks WHERE user_id = $1) AS chunk_bytes"
+    );
+    let row = sqlx::query(sql)
+        .bind(owner.0)
+        .bind(except.map(|f| f.0))
+        .bind(i64::try_from(RECORD_OVERHEAD_BYTES).map_err(backend)?)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let count = |column: &str| -> Result<u64, StoreError> {
+        let n: i64 = row.try_get(column).map_err(backend)?;
+        u64::try_from(n).map_err(backend)
+    };
+    Ok(ContentUsage {
+        bytes: count("file_bytes")?.saturating_add(count("chunk_bytes")?),
+        files: count("files")?,
+        chunks: count("chunks")?,
+    })
+}
+
+/// Inserts the file's record unless the owner would then pass `limits` (`LimitReached`);
+/// `replacing` is left out of the count (the avatar a new one replaces). Under the owner's
+/// row lock: parallel uploads, avatar replacements and chunks are counted one after another,
+/// each seeing the ones before it.
+pub(crate) async fn insert_file_within(
     conn: &mut PgConnection,
     file: &FileRecord,
-    quota: u64,
+    limits: &ContentLimits,
+    replacing: Option<FileId>,
 ) -> Result<(), StoreError> {
     lock_user(&mut *conn, file.owner_id).await?;
-    let used: i64 =
-        sqlx::query_scalar("SELECT COALESCE(SUM(size), 0)::bigint FROM files WHERE owner_id = $1")
-            .bind(file.owner_id.0)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(map_err)?;
-    let used = u64::try_from(used).unwrap_or(0);
-    if used.saturating_add(file.size) > quota {
+    let used = content_usage(&mut *conn, file.owner_id, replacing).await?;
+    if !limits.admit_file(&used, file) {
         return Err(StoreError::LimitReached);
     }
     insert_file_row(conn, file).await
+}
+
+/// One page of the owner's files, newest first (see `Store::list_files_page`).
+pub(crate) async fn list_files_page(
+    conn: &mut PgConnection,
+    owner: UserId,
+    from: Option<FileCursor>,
+    limit: u32,
+) -> Result<Vec<FileRecord>, StoreError> {
+    let (filter, order) = match from {
+        None => ("AND $2::timestamptz IS NULL AND $3::uuid IS NULL", "DESC"),
+        Some(FileCursor::After { .. }) => ("AND (created_at, id) < ($2, $3)", "DESC"),
+        Some(FileCursor::Before { .. }) => ("AND (created_at, id) > ($2, $3)", "ASC"),
+    };
+    let sql = format!(
+        "SELECT {FILE_COLUMNS} FROM files WHERE owner_id = $1 {filter} \
+         ORDER BY created_at {order}, id {order} LIMIT $4"
+    );
+    let (at, id) = match from {
+        Some(FileCursor::After { created_at, id } | FileCursor::Before { created_at, id }) => {
+            (Some(stored(created_at)), Some(id.0))
+        }
+        None => (None, None),
+    };
+    let mut files = sqlx::query(&sql)
+        .bind(owner.0)
+        .bind(at)
+        .bind(id)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(file_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    if matches!(from, Some(FileCursor::Before { .. })) {
+        files.reverse();
+    }
+    Ok(files)
 }
 
 pub(crate) async fn list_files(
@@ -201,11 +284,19 @@ fn chunk_from_row(row: &PgRow) -> Result<ChunkRecord, StoreError> {
     })
 }
 
-/// Fails with `Conflict(TrackingId)` (index `chunks_tracking_key`, see `map_err`).
+/// Fails with `Conflict(TrackingId)` (index `chunks_tracking_key`, see `map_err`), and with
+/// `LimitReached` when the chunk would take the user past `limits` (counted under the
+/// owner's row lock, like files).
 pub(crate) async fn insert_chunk(
     conn: &mut PgConnection,
     chunk: &ChunkRecord,
+    limits: &ContentLimits,
 ) -> Result<(), StoreError> {
+    lock_user(&mut *conn, chunk.user_id).await?;
+    let used = content_usage(&mut *conn, chunk.user_id, None).await?;
+    if !limits.admit_chunk(&used, chunk) {
+        return Err(StoreError::LimitReached);
+    }
     sqlx::query(
         "INSERT INTO chunks (id, user_id, content, html, link, metadata, tag_set, weight, \
          tracking_id, file_id, created_at, updated_at) \

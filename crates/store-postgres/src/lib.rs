@@ -50,10 +50,10 @@ use accounts::domain::{Profile, ProfileChange};
 use accounts::files::FileId;
 use accounts::mail::{OutgoingMail, QueuedMail};
 use accounts::store::{
-    ChallengeRecord, ChunkRecord, CodeEffect, CodeLookup, CodePurpose, CodeRecord,
-    CredentialRecord, DeletedUser, EndSessions, FileRecord, Invalidation, MailCounts,
-    NewUserRecord, RateLimit, Redemption, SessionInfo, SessionRecord, Store, StoreError,
-    TokenLookup, TotpRecord, Unique, UserChange, UserExport, UserQuery,
+    ChallengeRecord, ChunkRecord, CodeEffect, CodeLookup, CodePurpose, CodeRecord, ContentLimits,
+    ContentUsage, CredentialRecord, DeletedUser, EndSessions, FileCursor, FileRecord, Invalidation,
+    MailCounts, NewUserRecord, RateLimit, Redemption, SessionInfo, SessionRecord, Store,
+    StoreError, TokenLookup, TotpRecord, Unique, UserChange, UserExport, UserQuery,
 };
 use accounts::token::{ApiToken, CredentialKind, TokenHash, TokenId};
 use accounts::{EmailAddress, User, UserId, UserStatus, Username};
@@ -469,6 +469,7 @@ impl Store for PostgresStore {
         &self,
         file: &FileRecord,
         change: &ProfileChange,
+        limits: &ContentLimits,
     ) -> Result<Option<FileId>, StoreError> {
         let mut tx = self.begin().await?;
         let owner = file.owner_id.0;
@@ -488,7 +489,7 @@ impl Store for PostgresStore {
         let profile: Profile = serde_json::from_str(&profile).map_err(backend)?;
         let profile = serde_json::to_string(&change.apply(&profile)).map_err(backend)?;
         let at = stored(file.created_at);
-        content::insert_file_row(&mut tx, file).await?;
+        content::insert_file_within(&mut tx, file, limits, previous.map(FileId)).await?;
         sqlx::query(
             "UPDATE users SET profile = $1::jsonb, avatar_file_id = $2, updated_at = $3 \
              WHERE id = $4",
@@ -703,10 +704,29 @@ impl Store for PostgresStore {
         access::user_memberships(&mut conn, user).await
     }
 
-    async fn insert_file(&self, file: &FileRecord, quota: u64) -> Result<(), StoreError> {
+    async fn insert_file(
+        &self,
+        file: &FileRecord,
+        limits: &ContentLimits,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        content::insert_file(&mut tx, file, quota).await?;
+        content::insert_file_within(&mut tx, file, limits, None).await?;
         tx.commit().await.map_err(map_err)
+    }
+
+    async fn content_usage(&self, owner: UserId) -> Result<ContentUsage, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        content::content_usage(&mut conn, owner, None).await
+    }
+
+    async fn list_files_page(
+        &self,
+        owner: UserId,
+        from: Option<FileCursor>,
+        limit: u32,
+    ) -> Result<Vec<FileRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        content::list_files_page(&mut conn, owner, from, limit).await
     }
 
     async fn list_files(&self, owner: UserId) -> Result<Vec<FileRecord>, StoreError> {
@@ -725,9 +745,14 @@ impl Store for PostgresStore {
         Ok(deleted)
     }
 
-    async fn insert_chunk(&self, chunk: &ChunkRecord) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(map_err)?;
-        content::insert_chunk(&mut conn, chunk).await
+    async fn insert_chunk(
+        &self,
+        chunk: &ChunkRecord,
+        limits: &ContentLimits,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        content::insert_chunk(&mut tx, chunk, limits).await?;
+        tx.commit().await.map_err(map_err)
     }
 
     async fn list_chunks(

@@ -151,23 +151,24 @@ async fn parallel_uploads_never_pass_the_quota() {
         })
         .await
         .unwrap();
+    let file = |i: usize| FileRecord {
+        id: FileId::new(),
+        owner_id: owner,
+        purpose: "upload".into(),
+        content_type: "text/plain".into(),
+        size: 100,
+        name: format!("part-{i:02}.txt"),
+        link: None,
+        metadata: None,
+        tag_set: None,
+        created_at: chrono::Utc::now(),
+    };
+    // Room for exactly five, every stored byte counted.
+    let quota = accounts::store::ContentLimits::bytes(5 * file(0).stored_bytes());
     let uploads = (0..12).map(|i| {
         let store = store.clone();
-        tokio::spawn(async move {
-            let file = FileRecord {
-                id: FileId::new(),
-                owner_id: owner,
-                purpose: "upload".into(),
-                content_type: "text/plain".into(),
-                size: 100,
-                name: format!("part-{i}.txt"),
-                link: None,
-                metadata: None,
-                tag_set: None,
-                created_at: chrono::Utc::now(),
-            };
-            store.insert_file(&file, 500).await
-        })
+        let file = file(i);
+        tokio::spawn(async move { store.insert_file(&file, &quota).await })
     });
     let mut recorded = 0;
     for upload in uploads.collect::<Vec<_>>() {

@@ -4,7 +4,10 @@
 
 use accounts::domain::Profile;
 use accounts::files::FileId;
-use accounts::store::{ChunkRecord, FileRecord, StoreError};
+use accounts::store::{
+    ChunkRecord, ContentLimits, ContentUsage, FileCursor, FileRecord, StoreError,
+    RECORD_OVERHEAD_BYTES,
+};
 use accounts::UserId;
 use chrono::Utc;
 use sqlx::sqlite::SqliteRow;
@@ -89,24 +92,127 @@ pub(crate) async fn file(
         .transpose()
 }
 
-/// Sums the owner's files (the avatar among them) and inserts only within `quota`; run in a
-/// write transaction so parallel uploads queue and cannot both pass.
-pub(crate) async fn insert_file(
+/// Bytes in SQLite's text columns, as the quota counts them (`NULL` counts nothing).
+macro_rules! bytes_of {
+    ($column:literal) => {
+        concat!("COALESCE(LENGTH(CAST(", $column, " AS BLOB)), 0)")
+    };
+}
+
+/// What the owner stores now (files and their records, chunks), leaving out the file
+/// `except` (the avatar being replaced); counted as `ContentUsage` documents.
+pub(crate) async fn content_usage(
+    conn: &mut SqliteConnection,
+    owner: UserId,
+    except: Option<FileId>,
+) -> Result<ContentUsage, StoreError> {
+    let sql = concat!(
+        "SELECT (SELECT COUNT(*) FROM files WHERE owner_id = ?1 AND id <> ?2) AS files, ",
+        "(SELECT COALESCE(SUM(size + ",
+        bytes_of!("name"),
+        " + ",
+        bytes_of!("purpose"),
+        " + ",
+        bytes_of!("content_type"),
+        " + ",
+        bytes_of!("link"),
+        " + ",
+        bytes_of!("metadata"),
+        " + ",
+        bytes_of!("tag_set"),
+        " + ?3), 0) FROM files WHERE owner_id = ?1 AND id <> ?2) AS file_bytes, ",
+        "(SELECT COUNT(*) FROM chunks WHERE user_id = ?1) AS chunks, ",
+        "(SELECT COALESCE(SUM(",
+        bytes_of!("content"),
+        " + ",
+        bytes_of!("html"),
+        " + ",
+        bytes_of!("link"),
+        " + ",
+        bytes_of!("metadata"),
+        " + ",
+        bytes_of!("tag_set"),
+        " + ",
+        bytes_of!("tracking_id"),
+        " + ?3), 0) FROM chunks WHERE user_id = ?1) AS chunk_bytes"
+    );
+    let row = sqlx::query(sql)
+        .bind(owner.to_string())
+        .bind(except.map(|f| f.to_string()).unwrap_or_default())
+        .bind(i64::try_from(RECORD_OVERHEAD_BYTES).map_err(backend)?)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let count = |column: &str| -> Result<u64, StoreError> {
+        let n: i64 = row.try_get(column).map_err(backend)?;
+        u64::try_from(n).map_err(backend)
+    };
+    Ok(ContentUsage {
+        bytes: count("file_bytes")?.saturating_add(count("chunk_bytes")?),
+        files: count("files")?,
+        chunks: count("chunks")?,
+    })
+}
+
+/// Inserts the file's record unless the owner would then pass `limits` (`LimitReached`);
+/// `replacing` is left out of the count (the avatar a new one replaces). Part of a write
+/// transaction, so parallel uploads queue and cannot both pass.
+pub(crate) async fn insert_file_within(
     conn: &mut SqliteConnection,
     file: &FileRecord,
-    quota: u64,
+    limits: &ContentLimits,
+    replacing: Option<FileId>,
 ) -> Result<(), StoreError> {
-    let used: i64 =
-        sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM files WHERE owner_id = ?")
-            .bind(file.owner_id.to_string())
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(map_err)?;
-    let used = u64::try_from(used).map_err(backend)?;
-    if used.saturating_add(file.size) > quota {
+    let used = content_usage(&mut *conn, file.owner_id, replacing).await?;
+    if !limits.admit_file(&used, file) {
         return Err(StoreError::LimitReached);
     }
     insert_file_row(conn, file).await
+}
+
+/// One page of the owner's files, newest first (see `Store::list_files_page`).
+pub(crate) async fn list_files_page(
+    conn: &mut SqliteConnection,
+    owner: UserId,
+    from: Option<FileCursor>,
+    limit: u32,
+) -> Result<Vec<FileRecord>, StoreError> {
+    let (filter, order) = match from {
+        None => ("", "DESC"),
+        Some(FileCursor::After { .. }) => (
+            "AND (created_at < ?2 OR (created_at = ?2 AND id < ?3))",
+            "DESC",
+        ),
+        Some(FileCursor::Before { .. }) => (
+            "AND (created_at > ?2 OR (created_at = ?2 AND id > ?3))",
+            "ASC",
+        ),
+    };
+    let sql = format!(
+        "SELECT {FILE_COLUMNS} FROM files WHERE owner_id = ?1 {filter} \
+         ORDER BY created_at {order}, id {order} LIMIT ?4"
+    );
+    let (at, id) = match from {
+        Some(FileCursor::After { created_at, id } | FileCursor::Before { created_at, id }) => {
+            (millis(created_at), id.to_string())
+        }
+        None => (0, String::new()),
+    };
+    let mut files = sqlx::query(&sql)
+        .bind(owner.to_string())
+        .bind(at)
+        .bind(id)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(file_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    if matches!(from, Some(FileCursor::Before { .. })) {
+        files.reverse();
+    }
+    Ok(files)
 }
 
 pub(crate) async fn list_files(
@@ -191,11 +297,17 @@ fn chunk_from_row(row: &SqliteRow) -> Result<ChunkRecord, StoreError> {
     })
 }
 
-/// A taken tracking id fails with `Conflict(TrackingId)` (see `map_err`).
+/// A taken tracking id fails with `Conflict(TrackingId)` (see `map_err`); a chunk that would
+/// take the user past `limits` with `LimitReached`. Part of a write transaction.
 pub(crate) async fn insert_chunk(
     conn: &mut SqliteConnection,
     chunk: &ChunkRecord,
+    limits: &ContentLimits,
 ) -> Result<(), StoreError> {
+    let used = content_usage(&mut *conn, chunk.user_id, None).await?;
+    if !limits.admit_chunk(&used, chunk) {
+        return Err(StoreError::LimitReached);
+    }
     sqlx::query(
         "INSERT INTO chunks (id, user_id, content, html, link, metadata, tag_set, weight, \
          tracking_id, file_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

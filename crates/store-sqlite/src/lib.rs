@@ -20,10 +20,10 @@ use accounts::domain::{Profile, ProfileChange};
 use accounts::files::FileId;
 use accounts::mail::{OutgoingMail, QueuedMail};
 use accounts::store::{
-    ChallengeRecord, ChunkRecord, CodeEffect, CodeLookup, CodePurpose, CodeRecord,
-    CredentialRecord, DeletedUser, EndSessions, FileRecord, MailCounts, NewUserRecord, RateLimit,
-    Redemption, SessionInfo, SessionRecord, Store, StoreError, TokenLookup, TotpRecord, Unique,
-    UserChange, UserExport, UserQuery,
+    ChallengeRecord, ChunkRecord, CodeEffect, CodeLookup, CodePurpose, CodeRecord, ContentLimits,
+    ContentUsage, CredentialRecord, DeletedUser, EndSessions, FileCursor, FileRecord, MailCounts,
+    NewUserRecord, RateLimit, Redemption, SessionInfo, SessionRecord, Store, StoreError,
+    TokenLookup, TotpRecord, Unique, UserChange, UserExport, UserQuery,
 };
 use accounts::token::{ApiToken, CredentialKind, TokenHash, TokenId};
 use accounts::{EmailAddress, User, UserId, UserStatus, Username};
@@ -440,6 +440,7 @@ impl Store for SqliteStore {
         &self,
         file: &FileRecord,
         change: &ProfileChange,
+        limits: &ContentLimits,
     ) -> Result<Option<FileId>, StoreError> {
         let mut tx = self.begin_write().await?;
         let owner = file.owner_id.to_string();
@@ -453,7 +454,8 @@ impl Store for SqliteStore {
         let previous: Option<String> = row.try_get("avatar_file_id").map_err(backend)?;
         let profile: Profile = serde_json::from_str(&profile).map_err(backend)?;
         let profile = serde_json::to_string(&change.apply(&profile)).map_err(backend)?;
-        content::insert_file_row(&mut tx, file).await?;
+        let replacing = previous.as_deref().map(uuid).transpose()?.map(FileId);
+        content::insert_file_within(&mut tx, file, limits, replacing).await?;
         sqlx::query(
             "UPDATE users SET profile = ?, avatar_file_id = ?, updated_at = ? WHERE id = ?",
         )
@@ -623,10 +625,27 @@ impl Store for SqliteStore {
         access::user_memberships(&mut *self.conn().await?, user).await
     }
 
-    async fn insert_file(&self, file: &FileRecord, quota: u64) -> Result<(), StoreError> {
+    async fn insert_file(
+        &self,
+        file: &FileRecord,
+        limits: &ContentLimits,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        content::insert_file(&mut tx, file, quota).await?;
+        content::insert_file_within(&mut tx, file, limits, None).await?;
         tx.commit().await.map_err(map_err)
+    }
+
+    async fn content_usage(&self, owner: UserId) -> Result<ContentUsage, StoreError> {
+        content::content_usage(&mut *self.conn().await?, owner, None).await
+    }
+
+    async fn list_files_page(
+        &self,
+        owner: UserId,
+        from: Option<FileCursor>,
+        limit: u32,
+    ) -> Result<Vec<FileRecord>, StoreError> {
+        content::list_files_page(&mut *self.conn().await?, owner, from, limit).await
     }
 
     async fn list_files(&self, owner: UserId) -> Result<Vec<FileRecord>, StoreError> {
@@ -640,8 +659,14 @@ impl Store for SqliteStore {
         Ok(done)
     }
 
-    async fn insert_chunk(&self, chunk: &ChunkRecord) -> Result<(), StoreError> {
-        content::insert_chunk(&mut *self.conn().await?, chunk).await
+    async fn insert_chunk(
+        &self,
+        chunk: &ChunkRecord,
+        limits: &ContentLimits,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        content::insert_chunk(&mut tx, chunk, limits).await?;
+        tx.commit().await.map_err(map_err)
     }
 
     async fn list_chunks(

@@ -71,6 +71,8 @@ macro_rules! store_contract_tests {
         );
         $crate::store_contract_tests!(@cases $factory; contract_content;
             file_quota_counts_every_file_and_writes_nothing_past_it,
+            metadata_and_chunks_count_against_the_quota_and_counts_are_capped,
+            files_page_both_ways_by_time_then_id,
             files_are_listed_newest_first_and_deleted_by_owner,
             deleting_the_avatar_clears_the_picture,
             chunks_page_newest_first_with_the_total,
@@ -311,7 +313,11 @@ pub async fn avatar_replacement_returns_the_old_file(store: Arc<dyn Store>) {
     };
     let first = file(FileId::new());
     let previous = store
-        .replace_avatar(&first, &ProfileChange::picture("http://x/1".into()))
+        .replace_avatar(
+            &first,
+            &ProfileChange::picture("http://x/1".into()),
+            &crate::store::ContentLimits::UNLIMITED,
+        )
         .await
         .unwrap();
     assert_eq!(previous, None);
@@ -319,7 +325,11 @@ pub async fn avatar_replacement_returns_the_old_file(store: Arc<dyn Store>) {
 
     let second = file(FileId::new());
     let previous = store
-        .replace_avatar(&second, &ProfileChange::picture("http://x/2".into()))
+        .replace_avatar(
+            &second,
+            &ProfileChange::picture("http://x/2".into()),
+            &crate::store::ContentLimits::UNLIMITED,
+        )
         .await
         .unwrap();
     assert_eq!(previous, Some(first.id));
@@ -1257,7 +1267,11 @@ pub async fn avatar_of_a_missing_user_fails_and_writes_nothing(store: Arc<dyn St
         created_at: now(),
     };
     assert!(store
-        .replace_avatar(&file, &ProfileChange::picture("http://x/1".into()))
+        .replace_avatar(
+            &file,
+            &ProfileChange::picture("http://x/1".into()),
+            &crate::store::ContentLimits::UNLIMITED
+        )
         .await
         .is_err());
     assert_eq!(store.file(file.id).await.unwrap(), None);

@@ -557,7 +557,11 @@ pub async fn deleting_a_user_removes_what_they_own(store: Arc<dyn Store>) {
             created_at: now(),
         };
         store
-            .replace_avatar(&file, &ProfileChange::picture(format!("http://x/{i}")))
+            .replace_avatar(
+                &file,
+                &ProfileChange::picture(format!("http://x/{i}")),
+                &crate::store::ContentLimits::UNLIMITED,
+            )
             .await
             .unwrap();
         owned.push(Owned {

@@ -12,7 +12,9 @@ use uuid::Uuid;
 use super::contract::{hash, new_session, new_user, now};
 use crate::domain::{Patch, ProfileChange, ProfileUpdate, UserId};
 use crate::files::FileId;
-use crate::store::{ChallengeRecord, ChunkRecord, FileRecord, Store, StoreError, Unique};
+use crate::store::{
+    ChallengeRecord, ChunkRecord, ContentLimits, FileCursor, FileRecord, Store, StoreError, Unique,
+};
 use crate::token::{CredentialKind, TokenHash};
 
 const ATTEMPTS: u32 = 5;
@@ -93,34 +95,209 @@ async fn total_chunks(store: &Arc<dyn Store>, user: UserId) -> u64 {
     store.list_chunks(user, 0, 100).await.unwrap().1
 }
 
+/// A file record without metadata: the one field whose stored text differs by backend
+/// (PostgreSQL keeps `jsonb`, whose text has spaces), so sums over these are exact.
+fn plain(owner: UserId, size: u64) -> FileRecord {
+    FileRecord {
+        metadata: None,
+        ..upload(owner, size, now())
+    }
+}
+
 pub async fn file_quota_counts_every_file_and_writes_nothing_past_it(store: Arc<dyn Store>) {
     let owner = user(&store, "quota").await;
     let other = user(&store, "roomy").await;
     let picture = avatar(owner, 100);
     store
-        .replace_avatar(&picture, &ProfileChange::picture("http://x/a".into()))
+        .replace_avatar(
+            &picture,
+            &ProfileChange::picture("http://x/a".into()),
+            &ContentLimits::UNLIMITED,
+        )
         .await
         .unwrap();
 
-    let first = upload(owner, 300, now());
-    store.insert_file(&first, 1000).await.unwrap();
-    // 100 (avatar) + 300 + 600: exactly at the quota.
-    let at_limit = upload(owner, 600, now());
-    store.insert_file(&at_limit, 1000).await.unwrap();
-    let over = upload(owner, 1, now());
+    let first = plain(owner, 300);
+    let at_limit = plain(owner, 600);
+    // The avatar, then two uploads: exactly at the quota, every stored byte counted.
+    let quota = ContentLimits::bytes(
+        picture.stored_bytes() + first.stored_bytes() + at_limit.stored_bytes(),
+    );
+    store.insert_file(&first, &quota).await.unwrap();
+    store.insert_file(&at_limit, &quota).await.unwrap();
+    let over = plain(owner, 1);
     assert!(matches!(
-        store.insert_file(&over, 1000).await,
+        store.insert_file(&over, &quota).await,
         Err(StoreError::LimitReached)
     ));
     assert_eq!(store.file(over.id).await.unwrap(), None);
     assert_eq!(store.list_files(owner).await.unwrap().len(), 3);
+    let used = store.content_usage(owner).await.unwrap();
+    assert_eq!(used.bytes, quota.quota_bytes);
+    assert_eq!((used.files, used.chunks), (3, 0));
 
     // A larger quota lets it in; the quota is per owner.
-    store.insert_file(&over, 1001).await.unwrap();
-    assert_eq!(store.file(over.id).await.unwrap(), Some(over));
-    let big = upload(other, 1000, now());
-    store.insert_file(&big, 1000).await.unwrap();
+    let roomier = ContentLimits::bytes(quota.quota_bytes + over.stored_bytes());
+    store.insert_file(&over, &roomier).await.unwrap();
+    assert_eq!(store.file(over.id).await.unwrap(), Some(over.clone()));
+    let big = plain(other, 1000);
+    store
+        .insert_file(&big, &ContentLimits::bytes(big.stored_bytes()))
+        .await
+        .unwrap();
     assert_eq!(store.file(big.id).await.unwrap(), Some(big));
+
+    // Replacing the avatar counts the new one instead of the old one, within the quota.
+    let used = store.content_usage(owner).await.unwrap();
+    let larger = avatar(owner, 150);
+    let exact = ContentLimits::bytes(used.bytes - picture.stored_bytes() + larger.stored_bytes());
+    let too_tight = ContentLimits::bytes(exact.quota_bytes - 1);
+    let change = ProfileChange::picture("http://x/b".into());
+    assert!(matches!(
+        store.replace_avatar(&larger, &change, &too_tight).await,
+        Err(StoreError::LimitReached)
+    ));
+    assert_eq!(store.file(larger.id).await.unwrap(), None);
+    assert_eq!(store.file(picture.id).await.unwrap(), Some(picture.clone()));
+    assert_eq!(
+        store
+            .replace_avatar(&larger, &change, &exact)
+            .await
+            .unwrap(),
+        Some(picture.id)
+    );
+    assert_eq!(
+        store.content_usage(owner).await.unwrap().bytes,
+        exact.quota_bytes
+    );
+}
+
+pub async fn metadata_and_chunks_count_against_the_quota_and_counts_are_capped(
+    store: Arc<dyn Store>,
+) {
+    let owner = user(&store, "hoarder").await;
+    // Metadata counts (at least its compact JSON text; a backend may keep a longer form).
+    let with_metadata = FileRecord {
+        metadata: Some(json!({"padding": "m".repeat(5000)})),
+        ..plain(owner, 1)
+    };
+    store
+        .insert_file(&with_metadata, &ContentLimits::UNLIMITED)
+        .await
+        .unwrap();
+    let used = store.content_usage(owner).await.unwrap();
+    assert!(used.bytes >= with_metadata.stored_bytes(), "{used:?}");
+    assert!(used.bytes < with_metadata.stored_bytes() + 100, "{used:?}");
+
+    // Chunks count every text field, and against the same quota as files.
+    let note = ChunkRecord {
+        metadata: None,
+        ..chunk(owner, now(), Some("n-1"))
+    };
+    let before = store.content_usage(owner).await.unwrap();
+    store
+        .insert_chunk(&note, &ContentLimits::UNLIMITED)
+        .await
+        .unwrap();
+    let after = store.content_usage(owner).await.unwrap();
+    assert_eq!(after.bytes - before.bytes, note.stored_bytes());
+    assert_eq!((after.files, after.chunks), (1, 1));
+    let full = ContentLimits::bytes(after.bytes);
+    let next = ChunkRecord {
+        metadata: None,
+        ..chunk(owner, now(), Some("n-2"))
+    };
+    assert!(matches!(
+        store.insert_chunk(&next, &full).await,
+        Err(StoreError::LimitReached)
+    ));
+    assert!(matches!(
+        store.insert_file(&plain(owner, 0), &full).await,
+        Err(StoreError::LimitReached)
+    ));
+    assert_eq!(total_chunks(&store, owner).await, 1);
+
+    // Counts: the cap is on how many, whatever their size.
+    let one_file = ContentLimits {
+        max_files: 1,
+        ..ContentLimits::UNLIMITED
+    };
+    assert!(matches!(
+        store.insert_file(&plain(owner, 0), &one_file).await,
+        Err(StoreError::LimitReached)
+    ));
+    let one_chunk = ContentLimits {
+        max_chunks: 1,
+        ..ContentLimits::UNLIMITED
+    };
+    assert!(matches!(
+        store.insert_chunk(&next, &one_chunk).await,
+        Err(StoreError::LimitReached)
+    ));
+    assert_eq!(store.content_usage(owner).await.unwrap(), after);
+    store
+        .insert_chunk(&next, &ContentLimits::UNLIMITED)
+        .await
+        .unwrap();
+}
+
+pub async fn files_page_both_ways_by_time_then_id(store: Arc<dyn Store>) {
+    let owner = user(&store, "pager").await;
+    let other = user(&store, "elsewhere").await;
+    let at = now();
+    // Two files share a creation time: the id breaks the tie.
+    let mut files: Vec<FileRecord> = [3, 2, 2, 1, 0]
+        .iter()
+        .map(|age| FileRecord {
+            created_at: at - Duration::seconds(*age),
+            ..plain(owner, 1)
+        })
+        .collect();
+    for f in &files {
+        store
+            .insert_file(f, &ContentLimits::UNLIMITED)
+            .await
+            .unwrap();
+    }
+    store
+        .insert_file(&plain(other, 1), &ContentLimits::UNLIMITED)
+        .await
+        .unwrap();
+    files.sort_by_key(|f| std::cmp::Reverse((f.created_at, f.id.0)));
+    let ids = |page: &[FileRecord]| page.iter().map(|f| f.id).collect::<Vec<_>>();
+    let all = store.list_files_page(owner, None, 10).await.unwrap();
+    assert_eq!(ids(&all), ids(&files));
+    let first = store.list_files_page(owner, None, 2).await.unwrap();
+    assert_eq!(ids(&first), ids(&files[..2]));
+    let after = |f: &FileRecord| FileCursor::After {
+        created_at: f.created_at,
+        id: f.id,
+    };
+    let before = |f: &FileRecord| FileCursor::Before {
+        created_at: f.created_at,
+        id: f.id,
+    };
+    let second = store
+        .list_files_page(owner, Some(after(&first[1])), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&second), ids(&files[2..4]));
+    let last = store
+        .list_files_page(owner, Some(after(&second[1])), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&last), ids(&files[4..]));
+    // Back: the files just newer than the cursor, still newest first.
+    let back = store
+        .list_files_page(owner, Some(before(&last[0])), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&back), ids(&files[2..4]));
+    let back = store
+        .list_files_page(owner, Some(before(&files[1])), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&back), ids(&files[..1]));
 }
 
 pub async fn files_are_listed_newest_first_and_deleted_by_owner(store: Arc<dyn Store>) {
@@ -130,7 +307,10 @@ pub async fn files_are_listed_newest_first_and_deleted_by_owner(store: Arc<dyn S
         .map(|i| upload(owner, 10 + i, now() - Duration::seconds(3 - i as i64)))
         .collect();
     for f in &files {
-        store.insert_file(f, PLENTY).await.unwrap();
+        store
+            .insert_file(f, &ContentLimits::bytes(PLENTY))
+            .await
+            .unwrap();
     }
     assert_eq!(
         store.file(files[0].id).await.unwrap().as_ref(),
@@ -163,11 +343,18 @@ pub async fn deleting_the_avatar_clears_the_picture(store: Arc<dyn Store>) {
     store.update_profile(owner, &named, now()).await.unwrap();
     let picture = avatar(owner, 5);
     store
-        .replace_avatar(&picture, &ProfileChange::picture("http://x/p".into()))
+        .replace_avatar(
+            &picture,
+            &ProfileChange::picture("http://x/p".into()),
+            &ContentLimits::UNLIMITED,
+        )
         .await
         .unwrap();
     let other = upload(owner, 5, now());
-    store.insert_file(&other, PLENTY).await.unwrap();
+    store
+        .insert_file(&other, &ContentLimits::bytes(PLENTY))
+        .await
+        .unwrap();
     assert_eq!(store.list_files(owner).await.unwrap().len(), 2);
 
     // Deleting another file leaves the picture alone.
@@ -183,7 +370,11 @@ pub async fn deleting_the_avatar_clears_the_picture(store: Arc<dyn Store>) {
     // The avatar link went too: the next avatar has no predecessor.
     let next = avatar(owner, 5);
     let previous = store
-        .replace_avatar(&next, &ProfileChange::picture("http://x/q".into()))
+        .replace_avatar(
+            &next,
+            &ProfileChange::picture("http://x/q".into()),
+            &ContentLimits::UNLIMITED,
+        )
         .await
         .unwrap();
     assert_eq!(previous, None);
@@ -197,10 +388,13 @@ pub async fn chunks_page_newest_first_with_the_total(store: Arc<dyn Store>) {
         .map(|i| chunk(owner, start + Duration::seconds(i), None))
         .collect();
     for c in &written {
-        store.insert_chunk(c).await.unwrap();
+        store
+            .insert_chunk(c, &ContentLimits::UNLIMITED)
+            .await
+            .unwrap();
     }
     store
-        .insert_chunk(&chunk(other, now(), None))
+        .insert_chunk(&chunk(other, now(), None), &ContentLimits::UNLIMITED)
         .await
         .unwrap();
 
@@ -224,10 +418,16 @@ pub async fn chunks_page_newest_first_with_the_total(store: Arc<dyn Store>) {
 pub async fn chunks_keep_their_file_link_until_the_file_goes(store: Arc<dyn Store>) {
     let owner = user(&store, "linker").await;
     let file = upload(owner, 1, now());
-    store.insert_file(&file, PLENTY).await.unwrap();
+    store
+        .insert_file(&file, &ContentLimits::bytes(PLENTY))
+        .await
+        .unwrap();
     let mut linked = chunk(owner, now(), Some("linked"));
     linked.file_id = Some(file.id);
-    store.insert_chunk(&linked).await.unwrap();
+    store
+        .insert_chunk(&linked, &ContentLimits::UNLIMITED)
+        .await
+        .unwrap();
     let (page, _) = store.list_chunks(owner, 0, 10).await.unwrap();
     assert_eq!(page, vec![linked.clone()]);
 
@@ -242,23 +442,25 @@ pub async fn tracking_ids_are_unique_per_user(store: Arc<dyn Store>) {
     let owner = user(&store, "tracker").await;
     let other = user(&store, "copier").await;
     store
-        .insert_chunk(&chunk(owner, now(), Some("t-1")))
+        .insert_chunk(&chunk(owner, now(), Some("t-1")), &ContentLimits::UNLIMITED)
         .await
         .unwrap();
     assert!(matches!(
-        store.insert_chunk(&chunk(owner, now(), Some("t-1"))).await,
+        store
+            .insert_chunk(&chunk(owner, now(), Some("t-1")), &ContentLimits::UNLIMITED)
+            .await,
         Err(StoreError::Conflict(Unique::TrackingId))
     ));
     assert_eq!(total_chunks(&store, owner).await, 1);
 
     // Another user may use the same id; chunks without one never conflict.
     store
-        .insert_chunk(&chunk(other, now(), Some("t-1")))
+        .insert_chunk(&chunk(other, now(), Some("t-1")), &ContentLimits::UNLIMITED)
         .await
         .unwrap();
     for _ in 0..2 {
         store
-            .insert_chunk(&chunk(owner, now(), None))
+            .insert_chunk(&chunk(owner, now(), None), &ContentLimits::UNLIMITED)
             .await
             .unwrap();
     }
@@ -271,8 +473,14 @@ pub async fn chunks_are_deleted_by_their_owner(store: Arc<dyn Store>) {
     let stranger = user(&store, "meddler").await;
     let doomed = chunk(owner, now(), Some("doomed"));
     let kept = chunk(owner, now() - Duration::seconds(1), None);
-    store.insert_chunk(&doomed).await.unwrap();
-    store.insert_chunk(&kept).await.unwrap();
+    store
+        .insert_chunk(&doomed, &ContentLimits::UNLIMITED)
+        .await
+        .unwrap();
+    store
+        .insert_chunk(&kept, &ContentLimits::UNLIMITED)
+        .await
+        .unwrap();
 
     assert!(!store.delete_chunk(stranger, doomed.id).await.unwrap());
     assert_eq!(total_chunks(&store, owner).await, 2);
@@ -282,7 +490,10 @@ pub async fn chunks_are_deleted_by_their_owner(store: Arc<dyn Store>) {
     assert_eq!((page, total), (vec![kept], 1));
     // Its tracking id is free again.
     store
-        .insert_chunk(&chunk(owner, now(), Some("doomed")))
+        .insert_chunk(
+            &chunk(owner, now(), Some("doomed")),
+            &ContentLimits::UNLIMITED,
+        )
         .await
         .unwrap();
 }
@@ -591,10 +802,13 @@ pub async fn deleting_a_user_removes_their_content_and_second_factor(store: Arc<
     let mut uploads = Vec::new();
     for (i, u) in [gone, kept].into_iter().enumerate() {
         let file = upload(u, 3, now());
-        store.insert_file(&file, PLENTY).await.unwrap();
+        store
+            .insert_file(&file, &ContentLimits::bytes(PLENTY))
+            .await
+            .unwrap();
         uploads.push(file);
         store
-            .insert_chunk(&chunk(u, now(), Some("same")))
+            .insert_chunk(&chunk(u, now(), Some("same")), &ContentLimits::UNLIMITED)
             .await
             .unwrap();
         store.begin_totp(u, b"secret", now()).await.unwrap();

@@ -8,6 +8,7 @@ mod cli;
 mod client_address;
 mod cloudsmith;
 mod cross_surface;
+mod exhaustion;
 mod freechat;
 mod glowmarkt;
 mod helpers;

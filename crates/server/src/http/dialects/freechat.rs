@@ -152,9 +152,10 @@ impl From<ProfileError> for FreeChatError {
 impl From<PictureError> for FreeChatError {
     fn from(e: PictureError) -> Self {
         match e {
-            PictureError::TooLarge { .. } => {
+            PictureError::TooLarge { .. } | PictureError::TooBigToDecode { .. } => {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
             }
+            PictureError::QuotaExceeded { .. } => Self::new(StatusCode::CONFLICT, e.to_string()),
             PictureError::NotAnImage | PictureError::TooManyPixels { .. } => {
                 Self::new(StatusCode::BAD_REQUEST, e.to_string())
             }
@@ -366,24 +367,20 @@ async fn create_token_with_duration(
     Path(duration): Path<String>,
 ) -> Result<Response, FreeChatError> {
     require_own(&state.accounts, &me, CREATE_TOKEN).await?;
-    let seconds = duration
-        .parse::<i64>()
-        .ok()
-        .filter(|s| *s > 0)
-        .ok_or_else(|| {
-            FreeChatError::new(
-                StatusCode::BAD_REQUEST,
-                "duration must be a positive number of seconds",
-            )
-        })?;
+    // The core checks the range (and answers 400 naming it); a number that is not even an
+    // i64 is out of that range too.
+    let seconds = duration.parse::<i64>().map_err(|_| {
+        FreeChatError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "duration must be a number of seconds between 1 and {}",
+                state.accounts.config().max_token_lifetime.num_seconds()
+            ),
+        )
+    })?;
     let (_, secret) = state
         .accounts
-        .create_token(
-            me.user_id,
-            Some("freechat".into()),
-            Some(chrono::Duration::seconds(seconds)),
-            &client,
-        )
+        .create_token(me.user_id, Some("freechat".into()), Some(seconds), &client)
         .await?;
     Ok(text(secret.expose().to_owned()))
 }

@@ -209,6 +209,14 @@ impl From<PictureError> for ApiError {
             PictureError::TooLarge { .. } => {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
             }
+            PictureError::TooBigToDecode { .. } => Self {
+                field: Some("file".into()),
+                ..Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
+            },
+            PictureError::QuotaExceeded { .. } => Self {
+                field: Some("file".into()),
+                ..Self::new(StatusCode::CONFLICT, "quota_exceeded", e.to_string())
+            },
             PictureError::NotAnImage | PictureError::TooManyPixels { .. } => Self {
                 field: Some("file".into()),
                 ..Self::new(StatusCode::BAD_REQUEST, "not_an_image", e.to_string())
@@ -368,6 +376,13 @@ impl From<ContentError> for ApiError {
                 field: Some("file".into()),
                 ..Self::new(StatusCode::CONFLICT, "quota_exceeded", e.to_string())
             },
+            ContentError::TooManyFiles { .. } => Self {
+                field: Some("file".into()),
+                ..Self::new(StatusCode::CONFLICT, "too_many_files", e.to_string())
+            },
+            ContentError::TooManyChunks { .. } => {
+                Self::new(StatusCode::CONFLICT, "too_many_chunks", e.to_string())
+            }
             ContentError::TrackingIdTaken => Self {
                 field: Some("tracking_id".into()),
                 ..Self::new(StatusCode::CONFLICT, "tracking_id_taken", e.to_string())

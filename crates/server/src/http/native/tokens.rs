@@ -91,12 +91,7 @@ pub async fn create(
     authorize_own(&state, &principal, Entity::Token, Action::Create).await?;
     let (token, secret) = state
         .accounts
-        .create_token(
-            principal.user_id,
-            body.name,
-            body.expires_in.map(chrono::Duration::seconds),
-            &client,
-        )
+        .create_token(principal.user_id, body.name, body.expires_in, &client)
         .await?;
     let created = TokenCreated {
         token: secret.expose().to_owned(),

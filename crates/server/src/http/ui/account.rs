@@ -595,7 +595,7 @@ async fn create_token(
     let days = match form.expiry_days.trim() {
         "" | "0" => Ok(None),
         d => match d.parse::<i64>() {
-            Ok(days) if (1..=3650).contains(&days) => Ok(Some(chrono::Duration::days(days))),
+            Ok(days) if (1..=3650).contains(&days) => Ok(Some(days * 86_400)),
             _ => Err("Choose a number of days from 1 to 3650, or never."),
         },
     };
