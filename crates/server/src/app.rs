@@ -8,7 +8,7 @@ use std::time::Duration;
 use accounts::files::FileStore;
 use accounts::service::{SignupPolicy, ThrottlePolicy};
 use accounts::Store;
-use accounts::{Accounts, AccountsConfig, PasswordHasher, SystemClock};
+use accounts::{Accounts, AccountsConfig, HashCostLimits, PasswordHasher, SystemClock};
 use anyhow::Context;
 use store_postgres::PostgresStore;
 use store_sqlite::SqliteStore;
@@ -43,15 +43,24 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Arc<Accounts>> {
                 .context("creating the files directory")?,
         ),
     };
-    let hasher = PasswordHasher::new(
+    let hasher = PasswordHasher::with_limits(
         PasswordHasher::default_params(),
         settings.password_hash_workers,
+        HashCostLimits {
+            max_argon2_memory_kib: settings.max_stored_hash_memory_kib,
+            max_bcrypt_cost: settings.max_stored_hash_bcrypt_cost,
+            ..HashCostLimits::default()
+        },
     );
     let config = AccountsConfig {
         public_url: settings.public_url.clone(),
         max_picture_bytes: settings.max_picture_bytes,
         max_file_bytes: settings.max_file_bytes,
         file_quota_bytes: settings.file_quota_bytes,
+        max_concurrent_picture_decodes: settings.picture_decode_workers,
+        max_picture_decode_bytes: settings.max_picture_decode_bytes,
+        max_chunks_per_user: settings.max_chunks_per_user,
+        max_files_per_user: settings.max_files_per_user,
         signup: SignupPolicy {
             enabled: settings.signup_enabled,
             allowed_domains: settings.signup_domains.clone(),

@@ -252,6 +252,78 @@ pub const SETTINGS: &[Setting] = &[
         bad_example: "0",
     },
     Setting {
+        key: "max_files_per_user",
+        kind: Kind::Count {
+            min: 1,
+            max: 1_000_000_000,
+        },
+        value_name: "N",
+        default: "1000",
+        help: "Files one user may keep, the profile picture included.",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
+    Setting {
+        key: "max_chunks_per_user",
+        kind: Kind::Count {
+            min: 1,
+            max: 1_000_000_000,
+        },
+        value_name: "N",
+        default: "10000",
+        help: "Chunks (short text records) one user may keep.",
+        secrecy: Secrecy::Public,
+        bad_example: "none",
+    },
+    Setting {
+        key: "max_picture_decode_bytes",
+        kind: Kind::Count {
+            min: MIB,
+            max: 256 * MIB,
+        },
+        value_name: "BYTES",
+        default: "33554432",
+        help: "Most memory one picture's pixels may take once decoded; larger pictures are refused from their header, before decoding.",
+        secrecy: Secrecy::Public,
+        bad_example: "1000",
+    },
+    Setting {
+        key: "picture_decode_workers",
+        kind: Kind::Count {
+            min: 1,
+            max: 256,
+        },
+        value_name: "N",
+        default: "1",
+        help: "Pictures decoded at once (the others wait); times max_picture_decode_bytes, the memory pictures may take.",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
+    Setting {
+        key: "max_stored_hash_memory_kib",
+        kind: Kind::Count {
+            min: 19_456,
+            max: 4_194_304,
+        },
+        value_name: "KIB",
+        default: "102400",
+        help: "Largest argon2 memory cost (KiB) a stored or imported password hash may have; imports above it are refused, logins against it fail as a wrong password.",
+        secrecy: Secrecy::Public,
+        bad_example: "100",
+    },
+    Setting {
+        key: "max_stored_hash_bcrypt_cost",
+        kind: Kind::Count {
+            min: 4,
+            max: 31,
+        },
+        value_name: "COST",
+        default: "13",
+        help: "Highest bcrypt cost a stored or imported password hash may have (each step doubles the time).",
+        secrecy: Secrecy::Public,
+        bad_example: "32",
+    },
+    Setting {
         key: "smtp_url",
         kind: Kind::Url,
         value_name: "URL",
@@ -396,6 +468,18 @@ pub struct Settings {
     pub signup_domains: Vec<String>,
     pub login_attempts_per_ip: u32,
     pub login_attempts_per_account: u32,
+    /// Files one user may keep.
+    pub max_files_per_user: u64,
+    /// Chunks one user may keep.
+    pub max_chunks_per_user: u64,
+    /// Most memory one decoded picture may take.
+    pub max_picture_decode_bytes: u64,
+    /// Pictures decoded at once.
+    pub picture_decode_workers: usize,
+    /// Largest argon2 memory cost accepted in a stored hash.
+    pub max_stored_hash_memory_kib: u32,
+    /// Highest bcrypt cost accepted in a stored hash.
+    pub max_stored_hash_bcrypt_cost: u32,
     /// `None`: mail is written as `.eml` files under `<data_dir>/mail/`.
     pub smtp_url: Option<String>,
     pub mail_from: String,
@@ -757,6 +841,7 @@ impl Settings {
         let password_hash_workers = r.count("password_hash_workers", cores as u64)? as usize;
         let max_picture_bytes = r.count("max_picture_bytes", 2 * MIB)? as usize;
         let content = accounts::AccountsConfig::default();
+        let hash_limits = accounts::HashCostLimits::default();
         let max_file_bytes = r.count("max_file_bytes", content.max_file_bytes as u64)? as usize;
         let file_quota_bytes = r.count("file_quota_bytes", content.file_quota_bytes)?;
 
@@ -789,6 +874,22 @@ impl Settings {
             defaults.login_per_account.into(),
         )? as u32;
 
+        let max_files_per_user = r.count("max_files_per_user", content.max_files_per_user)?;
+        let max_chunks_per_user = r.count("max_chunks_per_user", content.max_chunks_per_user)?;
+        let max_picture_decode_bytes =
+            r.count("max_picture_decode_bytes", content.max_picture_decode_bytes)?;
+        let picture_decode_workers = r.count(
+            "picture_decode_workers",
+            content.max_concurrent_picture_decodes as u64,
+        )? as usize;
+        let max_stored_hash_memory_kib = r.count(
+            "max_stored_hash_memory_kib",
+            hash_limits.max_argon2_memory_kib.into(),
+        )? as u32;
+        let max_stored_hash_bcrypt_cost = r.count(
+            "max_stored_hash_bcrypt_cost",
+            hash_limits.max_bcrypt_cost.into(),
+        )? as u32;
         let smtp_url = r.optional("smtp_url");
         if let Some(url) = &smtp_url {
             crate::mail::check_smtp_url(url)?;
@@ -824,6 +925,12 @@ impl Settings {
             signup_domains,
             login_attempts_per_ip,
             login_attempts_per_account,
+            max_files_per_user,
+            max_chunks_per_user,
+            max_picture_decode_bytes,
+            picture_decode_workers,
+            max_stored_hash_memory_kib,
+            max_stored_hash_bcrypt_cost,
             smtp_url,
             mail_from,
             files_url,
