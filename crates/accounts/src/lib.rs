@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod at_rest;
 pub mod audit;
 pub mod avatar;
 mod cache;
@@ -17,6 +18,7 @@ pub mod files;
 pub mod lifecycle;
 pub mod mail;
 pub mod password;
+pub mod sealing;
 pub mod second_factor;
 pub mod service;
 pub mod store;

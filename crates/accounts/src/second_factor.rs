@@ -8,8 +8,9 @@ use crate::audit::Outcome;
 use crate::domain::{User, UserId};
 use crate::error::{LoginError, SecondFactorChallenge, SecondFactorError};
 use crate::lifecycle::{random_link_token, sha256};
+use crate::sealing::Purpose;
 use crate::service::{Accounts, ClientInfo, LoginSession, Principal};
-use crate::store::{ChallengeRecord, SessionRecord};
+use crate::store::{ChallengeRecord, SessionRecord, TotpRecord};
 use crate::token::{CredentialKind, TokenHash, TokenSecret};
 use crate::totp;
 
@@ -70,9 +71,12 @@ impl Accounts {
     ) -> Result<Enrolment, SecondFactorError> {
         let user = self.user(principal.user_id).await.map_err(user_error)?;
         let secret = totp::new_secret();
+        let sealed = self
+            .sealer
+            .seal(Purpose::Totp, &user.id.to_string(), &secret);
         if !self
             .store
-            .begin_totp(user.id, &secret, self.clock.now())
+            .begin_totp(user.id, &sealed, self.clock.now())
             .await?
         {
             return Err(SecondFactorError::AlreadyEnabled);
@@ -94,6 +98,23 @@ impl Accounts {
         })
     }
 
+    /// The user's TOTP record with its secret opened. A secret this server cannot open
+    /// (sealed with a key it does not hold, altered, or plaintext) fails with the reason,
+    /// never as a wrong code.
+    async fn opened_totp(&self, user: UserId) -> Result<Option<TotpRecord>, crate::StoreError> {
+        let Some(mut record) = self.store.totp(user).await? else {
+            return Ok(None);
+        };
+        record.secret = self
+            .sealer
+            .open(Purpose::Totp, &user.to_string(), &record.secret)
+            .map_err(|e| {
+                tracing::error!(user_id = %user, error = %e, "cannot open a TOTP secret");
+                crate::StoreError::Backend(Box::new(e))
+            })?;
+        Ok(Some(record))
+    }
+
     fn issuer(&self) -> String {
         "Gatehouse".to_owned()
     }
@@ -108,8 +129,7 @@ impl Accounts {
         let user = principal.user_id;
         self.throttle_codes(user, client).await?;
         let record = self
-            .store
-            .totp(user)
+            .opened_totp(user)
             .await?
             .filter(|r| !r.confirmed)
             .ok_or(SecondFactorError::NotPending)?;
@@ -195,8 +215,7 @@ impl Accounts {
         let user = principal.user_id;
         self.throttle_codes(user, client).await?;
         let record = self
-            .store
-            .totp(user)
+            .opened_totp(user)
             .await?
             .filter(|r| r.confirmed)
             .ok_or(SecondFactorError::NotEnabled)?;
@@ -267,7 +286,7 @@ impl Accounts {
     /// A current TOTP code not used before (its step is then spent), or an unused recovery
     /// code (then used up).
     async fn accept_code(&self, user: UserId, code: &str) -> Result<bool, crate::StoreError> {
-        let Some(record) = self.store.totp(user).await?.filter(|r| r.confirmed) else {
+        let Some(record) = self.opened_totp(user).await?.filter(|r| r.confirmed) else {
             return Ok(false);
         };
         if let Some(step) = totp::matching_step(&record.secret, code, self.clock.now()) {

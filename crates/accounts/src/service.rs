@@ -240,6 +240,8 @@ pub struct Accounts {
     /// One permit per picture decoded at once (`max_concurrent_picture_decodes`).
     picture_decodes: Arc<tokio::sync::Semaphore>,
     pub(crate) config: AccountsConfig,
+    /// Seals the secrets the server reads back (TOTP secrets) with the server key.
+    pub(crate) sealer: crate::sealing::Sealer,
 }
 
 const AVATAR: &str = "avatar";
@@ -287,7 +289,19 @@ impl Accounts {
                 config.max_concurrent_picture_decodes.max(1),
             )),
             config,
+            sealer: crate::sealing::Sealer::ephemeral(),
         }
+    }
+
+    /// The server's keys for sealing secrets (without it, a random key that lives as long as
+    /// the process: right for tests, never for a deployment).
+    pub fn with_sealer(mut self, sealer: crate::sealing::Sealer) -> Self {
+        self.sealer = sealer;
+        self
+    }
+
+    pub fn sealer(&self) -> &crate::sealing::Sealer {
+        &self.sealer
     }
 
     pub fn config(&self) -> &AccountsConfig {

@@ -672,6 +672,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Records `step` as used when it is later than the last used one (compare-and-set);
     /// `false` for a replay.
     async fn use_totp_step(&self, user: UserId, step: u64) -> Result<bool, StoreError>;
+    /// One page of stored TOTP secrets as they are (sealed, or plaintext from before
+    /// sealing), by user id after `after`; for sealing and key rotation.
+    async fn totp_secrets(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<(UserId, Vec<u8>)>, StoreError>;
+    /// Replaces the user's stored secret with `new` when it is still `old` (compare-and-set,
+    /// so a re-enrolment in between is never overwritten); `false` otherwise.
+    async fn replace_totp_secret(
+        &self,
+        user: UserId,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool, StoreError>;
     /// Deletes the TOTP secret and every recovery code; `false` when there was none.
     async fn delete_totp(&self, user: UserId) -> Result<bool, StoreError>;
     /// Replaces every recovery code of the user.

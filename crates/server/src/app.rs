@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
+use accounts::at_rest::SealPass;
 use accounts::files::FileStore;
 use accounts::service::{SignupPolicy, ThrottlePolicy};
 use accounts::Store;
@@ -18,23 +19,35 @@ use tokio::sync::watch;
 use crate::config::{LogFormat, Settings};
 use crate::files::DiskFileStore;
 use crate::http::client_address::ClientAddresses;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, MetricsExposure};
 use crate::mail;
 use crate::metrics::Metrics;
 use crate::object_files::ObjectFileStore;
+use crate::redact;
+use crate::server_key::{self, KeySettings};
 use crate::telemetry;
 
 /// How often batched last-used times are written.
 const USAGE_FLUSH_EVERY: Duration = Duration::from_secs(5);
 
-/// Opens (creating and migrating if needed) everything the core needs.
+/// Opens (creating and migrating if needed) everything the core needs, with the server key
+/// from its default place, `<data-dir>/secret.key`.
 pub async fn open(settings: &Settings) -> anyhow::Result<Arc<Accounts>> {
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+    open_with_key(settings, &KeySettings::in_data_dir(&settings.data_dir)).await
+}
+
+/// [`open`] with the server key from `keys`.
+pub async fn open_with_key(
+    settings: &Settings,
+    keys: &KeySettings,
+) -> anyhow::Result<Arc<Accounts>> {
+    crate::private_files::prepare_data_dir(&settings.data_dir).with_context(|| {
         format!(
             "setting `data_dir`: cannot create {}",
             settings.data_dir.display()
         )
     })?;
+    let sealer = server_key::open_sealer(keys)?;
     let store = open_store(&settings.database_url).await?;
     let files: Arc<dyn FileStore> = match &settings.files_url {
         Some(url) => Arc::new(ObjectFileStore::from_url(url).map_err(anyhow::Error::msg)?),
@@ -72,18 +85,49 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Arc<Accounts>> {
         },
         ..AccountsConfig::default()
     };
-    Ok(Arc::new(Accounts::new(
-        store,
-        files,
-        Arc::new(SystemClock),
-        hasher,
-        config,
-    )))
+    Ok(Arc::new(
+        Accounts::new(store, files, Arc::new(SystemClock), hasher, config).with_sealer(sealer),
+    ))
+}
+
+/// Seals secrets stored in plaintext by older versions, and refuses to go on when secrets
+/// are sealed with a key this server does not hold (it could not check those users' codes).
+pub async fn seal_stored_secrets(accounts: &Accounts, keys: &KeySettings) -> anyhow::Result<()> {
+    let report = accounts
+        .seal_stored_secrets(SealPass::Migrate)
+        .await
+        .context("sealing stored secrets")?;
+    if let Some(unreadable) = report.unreadable_summary() {
+        let held: Vec<String> = accounts
+            .sealer()
+            .ring()
+            .keys()
+            .iter()
+            .map(|k| k.id().to_string())
+            .collect();
+        anyhow::bail!(
+            "the database holds {unreadable}, but {} holds server key(s) {} only: this is not \
+             the key this database was sealed with. Start with the key file that belongs to \
+             this database (restore it from the backup). If that key is lost, `gatehouse key \
+             forget-unreadable` turns off those users' second factor so they can sign in with \
+             their password and enrol again.",
+            keys.describe(),
+            held.join(", ")
+        );
+    }
+    if report.sealed_plaintext > 0 {
+        eprintln!(
+            "sealed {} TOTP secret(s) that were stored in plaintext with the server key ({})",
+            report.sealed_plaintext,
+            keys.describe()
+        );
+    }
+    Ok(())
 }
 
 /// The store the URL names: PostgreSQL for `postgres://`, SQLite otherwise.
 pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    let shown = crate::config::redact_url(url);
+    let shown = redact::redact_url(url);
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = PostgresStore::connect(url)
             .await
@@ -161,17 +205,18 @@ fn lock_sqlite_data_dir(settings: &Settings) -> anyhow::Result<Option<std::fs::F
     if !settings.database_url.starts_with("sqlite:") {
         return Ok(None);
     }
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+    crate::private_files::prepare_data_dir(&settings.data_dir).with_context(|| {
         format!(
             "setting `data_dir`: cannot create {}",
             settings.data_dir.display()
         )
     })?;
     let path = settings.data_dir.join(SERVE_LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options
         .open(&path)
         .with_context(|| format!("opening the lock file {}", path.display()))?;
     match file.try_lock() {
@@ -202,6 +247,24 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 
 /// `gatehouse serve`: runs until Ctrl-C or SIGTERM, then lets in-flight requests finish.
 pub async fn serve(settings: Settings, unknown_env: &[String]) -> anyhow::Result<()> {
+    serve_with(settings, unknown_env, ServeExtras::default()).await
+}
+
+/// Settings `serve` consumes beyond [`Settings`] (knobs for the configuration to wire in).
+#[derive(Debug, Clone, Default)]
+pub struct ServeExtras {
+    /// Where the server key comes from [default: `<data-dir>/secret.key`].
+    pub keys: Option<KeySettings>,
+    /// Who may read `/metrics` [default: nobody].
+    pub metrics: MetricsExposure,
+}
+
+/// [`serve`] with the settings in `extras`.
+pub async fn serve_with(
+    settings: Settings,
+    unknown_env: &[String],
+    extras: ServeExtras,
+) -> anyhow::Result<()> {
     telemetry::init(settings.log_format);
     if !unknown_env.is_empty() {
         tracing::warn!(
@@ -212,7 +275,11 @@ pub async fn serve(settings: Settings, unknown_env: &[String]) -> anyhow::Result
     }
     // Held until the process ends: the operating system drops the lock with the process.
     let _lock = lock_sqlite_data_dir(&settings)?;
-    let accounts = open(&settings).await?;
+    let keys = extras
+        .keys
+        .unwrap_or_else(|| KeySettings::in_data_dir(&settings.data_dir));
+    let accounts = open_with_key(&settings, &keys).await?;
+    seal_stored_secrets(&accounts, &keys).await?;
     let mailer = mail::configured_mailer(
         settings.smtp_url.as_deref(),
         &settings.mail_from,
@@ -226,6 +293,15 @@ pub async fn serve(settings: Settings, unknown_env: &[String]) -> anyhow::Result
         settings.trusted_proxies.clone(),
         settings.client_address_header,
     ));
+    state.metrics_token = extras.metrics.bearer_token.clone().map(Arc::new);
+    let metrics_listener = match extras.metrics.listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("setting `metrics_listen`: cannot listen on {addr}"))?,
+        ),
+        None => None,
+    };
 
     // Other replicas' revocations (PostgreSQL LISTEN/NOTIFY); nothing to follow on SQLite.
     let follower = {
@@ -256,6 +332,13 @@ pub async fn serve(settings: Settings, unknown_env: &[String]) -> anyhow::Result
     let until_stopped = |mut rx: watch::Receiver<()>| async move {
         let _ = rx.changed().await;
     };
+    let metrics_server = metrics_listener.map(|listener| {
+        tokio::spawn(http::serve_metrics(
+            listener,
+            state.clone(),
+            until_stopped(stop.subscribe()),
+        ))
+    });
     let delivery = tokio::spawn(mail::run_delivery(
         Arc::clone(&accounts),
         mailer,
@@ -268,6 +351,11 @@ pub async fn serve(settings: Settings, unknown_env: &[String]) -> anyhow::Result
     .await?;
     if delivery.await.is_err() {
         tracing::error!("the mail delivery task failed");
+    }
+    if let Some(server) = metrics_server {
+        if !matches!(server.await, Ok(Ok(()))) {
+            tracing::error!("the metrics listener failed");
+        }
     }
     flusher.abort();
     follower.abort();

@@ -6,6 +6,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use accounts::access::{OrgId, OrgRole};
+use accounts::at_rest::SealPass;
+use accounts::sealing::ServerKey;
 use accounts::service::{ClientInfo, NewUser};
 use accounts::token::TokenRef;
 use accounts::transfer::ImportError;
@@ -15,6 +17,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app;
 use crate::config::{self, Given, Settings};
+use crate::server_key::{self, KeySettings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -58,6 +61,10 @@ pub enum Command {
     /// Manage organisations (tenants; Glowmarkt's applications).
     #[command(subcommand)]
     Org(OrgCommand),
+    /// The server key that seals stored secrets (TOTP secrets): rotate it, make one for the
+    /// setting replicas share, or give up secrets sealed with a lost key.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Validate the configuration and print every effective setting with its source
     /// (secrets redacted); refuses exactly what `serve` refuses.
     CheckConfig {
@@ -103,7 +110,8 @@ pub enum UserCommand {
     },
     /// Write every user as JSON Lines, password hashes included (keep the file secret).
     Export {
-        /// Write to this file (created readable by its owner only) instead of standard output.
+        /// Write to this new file (created readable by its owner only; an existing file or
+        /// link is refused) instead of standard output.
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
     },
@@ -120,6 +128,20 @@ pub enum UserCommand {
         #[arg(long, value_name = "ORG_ID")]
         org: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Re-seal every stored secret under a new key. With the key file: writes a new key
+    /// first in it (the old one stays readable meanwhile), re-seals, then drops the old key
+    /// once nothing needs it; running servers follow the file by themselves. With keys in
+    /// the setting: re-seals everything under the first key listed.
+    Rotate,
+    /// Print a new random key (base64), for the setting replicas share.
+    Generate,
+    /// For a lost key: turn off the second factor of every user whose secret is sealed with
+    /// a key this server does not hold, so they can sign in and enrol again.
+    ForgetUnreadable,
 }
 
 #[derive(Debug, Subcommand)]
@@ -203,13 +225,20 @@ async fn export_users(accounts: &Accounts, out: &mut (dyn Write + Send)) -> anyh
     Ok(count)
 }
 
-/// A new file only its owner can read: an export holds password hashes.
-fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
+/// A new file only its owner can read: an export holds password hashes. An existing file
+/// or a symbolic link in its place is refused, never written through.
+fn create_private(path: &Path) -> anyhow::Result<std::fs::File> {
+    crate::private_files::create_new(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            anyhow::anyhow!(
+                "refusing to write {}: something (a file or a symbolic link) is already there; \
+                 name a new file",
+                path.display()
+            )
+        } else {
+            anyhow::anyhow!("creating {}: {e}", path.display())
+        }
+    })
 }
 
 /// `(line number, text)` for every line of `file` (`-`: standard input), numbered from 1.
@@ -252,6 +281,114 @@ fn cli_client() -> ClientInfo {
     }
 }
 
+fn key_ids(ring: &accounts::sealing::KeyRing) -> String {
+    ring.keys()
+        .iter()
+        .map(|k| k.id().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn print_seal_report(report: &accounts::at_rest::SealReport) {
+    eprintln!(
+        "re-sealed {} secret(s), sealed {} plaintext secret(s), {} already under the current key",
+        report.resealed, report.sealed_plaintext, report.kept
+    );
+    if report.changed_meanwhile > 0 {
+        eprintln!(
+            "{} secret(s) changed during the pass (re-enrolled) and were left as written",
+            report.changed_meanwhile
+        );
+    }
+    if let Some(unreadable) = report.unreadable_summary() {
+        eprintln!(
+            "warning: {unreadable} cannot be read with any key held; restore that key, or run \
+             `gatehouse key forget-unreadable`"
+        );
+    }
+}
+
+/// `gatehouse key ...`.
+pub async fn run_key_command(
+    command: KeyCommand,
+    settings: &Settings,
+    keys: &KeySettings,
+) -> anyhow::Result<()> {
+    match command {
+        KeyCommand::Generate => {
+            println!("{}", server_key::encode_key(&ServerKey::generate()));
+            Ok(())
+        }
+        KeyCommand::ForgetUnreadable => {
+            let accounts = app::open_with_key(settings, keys).await?;
+            let forgotten = accounts.forget_unreadable_secrets(&cli_client()).await?;
+            eprintln!(
+                "turned off the second factor of {forgotten} user(s) whose secret was sealed \
+                 with a key this server does not hold; they sign in with their password and \
+                 enrol again"
+            );
+            Ok(())
+        }
+        KeyCommand::Rotate if keys.keys.is_some() => {
+            let accounts = app::open_with_key(settings, keys).await?;
+            let ring = accounts.sealer().ring();
+            let report = accounts.seal_stored_secrets(SealPass::Rotate).await?;
+            print_seal_report(&report);
+            eprintln!(
+                "every readable secret is sealed with key {}; once every replica holds it \
+                 first, the other keys ({}) can be removed from the setting",
+                ring.current().id(),
+                key_ids(&ring)
+            );
+            Ok(())
+        }
+        KeyCommand::Rotate => {
+            crate::private_files::prepare_data_dir(&settings.data_dir)?;
+            let before = server_key::open_sealer(keys)?.ring();
+            let new = ServerKey::generate();
+            let mut held: Vec<&ServerKey> = vec![&new];
+            held.extend(before.keys().iter());
+            server_key::write_key_file(&keys.key_file, &held)?;
+            eprintln!(
+                "new key {} written first in {}; re-sealing with it",
+                new.id(),
+                keys.key_file.display()
+            );
+            let accounts = app::open_with_key(settings, keys).await?;
+            print_seal_report(&accounts.seal_stored_secrets(SealPass::Rotate).await?);
+            // A second pass catches what a running server sealed with the old key while
+            // the first went on; only keys nothing needs any more are dropped.
+            let check = accounts.seal_stored_secrets(SealPass::Rotate).await?;
+            let still_needed: Vec<&ServerKey> = before
+                .keys()
+                .iter()
+                .filter(|k| check.by_key.contains_key(&k.id()))
+                .collect();
+            let mut kept: Vec<&ServerKey> = vec![&new];
+            kept.extend(still_needed.iter().copied());
+            server_key::write_key_file(&keys.key_file, &kept)?;
+            if still_needed.is_empty() {
+                eprintln!(
+                    "done: {} holds only key {}; the old key(s) ({}) are no longer needed",
+                    keys.key_file.display(),
+                    new.id(),
+                    key_ids(&before)
+                );
+            } else {
+                eprintln!(
+                    "secrets are still sealed with {}; kept in the key file, run the rotation again",
+                    still_needed
+                        .iter()
+                        .map(|k| k.id().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
 pub async fn run(cli: Cli, given: Given) -> anyhow::Result<()> {
     // `vars_os`: `vars` would panic on a variable that is not UTF-8.
     let unknown = config::unknown_env(
@@ -290,6 +427,10 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<()> {
                     .to_string())
             );
             Ok(())
+        }
+        Command::Key(command) => {
+            let keys = KeySettings::in_data_dir(&settings.data_dir);
+            run_key_command(command, &settings, &keys).await
         }
         Command::CheckConfig { .. } => {
             print!("{}", settings.report());
@@ -337,8 +478,7 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<()> {
                 UserCommand::Export { output } => {
                     let count = match &output {
                         Some(path) => {
-                            let file = create_private(path)
-                                .with_context(|| format!("creating {}", path.display()))?;
+                            let file = create_private(path)?;
                             export_users(&accounts, &mut std::io::BufWriter::new(file)).await?
                         }
                         None => {

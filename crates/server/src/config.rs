@@ -516,25 +516,7 @@ fn refuse(key: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError::new(key, reason)
 }
 
-/// A URL with its password replaced, for printing. The user information ends at the last `@`
-/// before the host (a password may itself hold `@`, `:` or `/`), so nothing of the password is
-/// ever printed.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some(at) = rest.rfind('@') else {
-        return url.to_owned();
-    };
-    let (userinfo, host) = (&rest[..at], &rest[at + 1..]);
-    let user = userinfo.split(':').next().unwrap_or_default();
-    if user.contains(['/', '?', '#']) {
-        // The `@` sits in a path or query, not in user information: nothing to hide there,
-        // but be safe and hide everything before it.
-        return format!("{scheme}://***@{host}");
-    }
-    format!("{scheme}://{user}:***@{host}")
-}
+pub use crate::redact::redact_url;
 
 /// A value as `check-config` may print it.
 fn shown(s: &Setting, value: &str) -> String {

@@ -1,5 +1,5 @@
 //! `FileStore` on the local disk: one file per id under `<data-dir>/files/`, written to a
-//! temporary name and renamed, so a reader never sees half a file.
+//! temporary name and renamed, so a reader never sees half a file; directory 0700, files 0600.
 
 use std::path::PathBuf;
 
@@ -16,8 +16,9 @@ fn io(e: std::io::Error) -> FileStoreError {
 }
 
 impl DiskFileStore {
+    /// Creates `root` (0700) if needed; files are written 0600.
     pub fn new(root: PathBuf) -> std::io::Result<Self> {
-        std::fs::create_dir_all(&root)?;
+        crate::private_files::create_dir(&root)?;
         Ok(Self { root })
     }
 
@@ -30,10 +31,9 @@ impl DiskFileStore {
 #[async_trait]
 impl FileStore for DiskFileStore {
     async fn put(&self, id: FileId, bytes: Vec<u8>) -> Result<(), FileStoreError> {
-        let path = self.path(id);
-        let tmp = path.with_extension("partial");
-        tokio::fs::write(&tmp, bytes).await.map_err(io)?;
-        tokio::fs::rename(&tmp, &path).await.map_err(io)
+        crate::private_files::write_atomically_async(self.path(id), bytes)
+            .await
+            .map_err(io)
     }
 
     async fn get(&self, id: FileId) -> Result<Option<Vec<u8>>, FileStoreError> {

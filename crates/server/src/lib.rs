@@ -10,4 +10,7 @@ pub mod http;
 pub mod mail;
 pub mod metrics;
 pub mod object_files;
+pub mod private_files;
+pub mod redact;
+pub mod server_key;
 pub mod telemetry;

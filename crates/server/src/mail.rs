@@ -204,9 +204,9 @@ pub struct FileMailer {
 }
 
 impl FileMailer {
-    /// Creates `dir` if needed.
+    /// Creates `dir` (0700) if needed; messages hold live links, so each is written 0600.
     pub fn new(dir: PathBuf, from: MailFrom) -> std::io::Result<Self> {
-        std::fs::create_dir_all(&dir)?;
+        crate::private_files::create_dir(&dir)?;
         Ok(Self { dir, from })
     }
 }
@@ -223,11 +223,10 @@ impl Mailer for FileMailer {
             Uuid::now_v7().simple()
         );
         let path = self.dir.join(&name);
-        let partial = self.dir.join(format!(".{name}.partial"));
-        let io =
-            |e: std::io::Error| MailError::Temporary(format!("writing {}: {e}", path.display()));
-        tokio::fs::write(&partial, bytes).await.map_err(io)?;
-        tokio::fs::rename(&partial, &path).await.map_err(io)
+        let shown = path.display().to_string();
+        crate::private_files::write_atomically_async(path, bytes)
+            .await
+            .map_err(|e| MailError::Temporary(format!("writing {shown}: {e}")))
     }
 }
 
@@ -293,18 +292,7 @@ fn classify(e: &SmtpError) -> MailError {
 
 /// `smtp://user:secret@host:587` -> `smtp://host:587`.
 fn without_credentials(url: &str) -> String {
-    let url = url.trim();
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-            let (authority, tail) = rest.split_at(authority_end);
-            let host = authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, host)| host);
-            format!("{scheme}://{host}{tail}")
-        }
-        None => "the value".to_owned(),
-    }
+    crate::redact::without_userinfo(url)
 }
 
 #[cfg(test)]
@@ -337,6 +325,11 @@ mod tests {
             "smtp://127.0.0.1:2525"
         );
         assert_eq!(without_credentials("garbage"), "the value");
+        // A password with an unencoded `/` is not taken for the end of the host.
+        assert_eq!(
+            without_credentials("smtp://user:pa/ss@mail.example.com"),
+            "smtp://mail.example.com"
+        );
     }
 
     #[test]

@@ -269,7 +269,7 @@ impl ParsedUrl {
         };
         // Messages show the URL without its query and without a password, if one was
         // (wrongly) written in.
-        let shown = crate::config::redact_url(location);
+        let shown = crate::redact::redact_url(location);
         let Some(rest) = location.strip_prefix("s3://") else {
             return Err(format!(
                 "{SETTING}: {shown} is not an s3:// URL; expected \

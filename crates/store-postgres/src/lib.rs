@@ -807,6 +807,25 @@ impl Store for PostgresStore {
         second_factor::use_totp_step(&mut conn, user, step).await
     }
 
+    async fn totp_secrets(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<(UserId, Vec<u8>)>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        second_factor::totp_secrets(&mut conn, after, limit).await
+    }
+
+    async fn replace_totp_secret(
+        &self,
+        user: UserId,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        second_factor::replace_totp_secret(&mut conn, user, old, new).await
+    }
+
     async fn delete_totp(&self, user: UserId) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         let deleted = second_factor::delete_totp(&mut tx, user).await?;

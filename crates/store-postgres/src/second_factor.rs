@@ -118,6 +118,46 @@ pub(crate) async fn use_totp_step(
     Ok(done.rows_affected() > 0)
 }
 
+pub(crate) async fn totp_secrets(
+    conn: &mut PgConnection,
+    after: Option<UserId>,
+    limit: u32,
+) -> Result<Vec<(UserId, Vec<u8>)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT user_id, secret FROM totp WHERE $1::uuid IS NULL OR user_id > $1 \
+         ORDER BY user_id LIMIT $2",
+    )
+    .bind(after.map(|u| u.0))
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                UserId(row.try_get("user_id").map_err(backend)?),
+                row.try_get("secret").map_err(backend)?,
+            ))
+        })
+        .collect()
+}
+
+/// Compare-and-set on the stored value.
+pub(crate) async fn replace_totp_secret(
+    conn: &mut PgConnection,
+    user: UserId,
+    old: &[u8],
+    new: &[u8],
+) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE totp SET secret = $3 WHERE user_id = $1 AND secret = $2")
+        .bind(user.0)
+        .bind(old)
+        .bind(new)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    Ok(done.rows_affected() > 0)
+}
 /// Deletes the secret and every recovery code; `false` when there was no secret.
 pub(crate) async fn delete_totp(conn: &mut PgConnection, user: UserId) -> Result<bool, StoreError> {
     lock_user(&mut *conn, user).await?;

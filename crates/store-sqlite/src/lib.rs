@@ -239,12 +239,33 @@ pub(crate) async fn insert_user_tx(
     })
 }
 
+/// The database holds password hashes: create its file readable by its owner only (SQLite
+/// gives the `-wal` and `-shm` files the database file's mode), whatever the umask.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let name = path.to_string_lossy();
+    if name.is_empty() || name == ":memory:" || name.starts_with("file:") {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        // A missing directory: let SQLite report it as it always has.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://path` or
     /// `sqlite::memory:`) and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(backend)?
+        let options = SqliteConnectOptions::from_str(url).map_err(backend)?;
+        create_private_file(options.get_filename()).map_err(backend)?;
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -714,6 +735,23 @@ impl Store for SqliteStore {
 
     async fn use_totp_step(&self, user: UserId, step: u64) -> Result<bool, StoreError> {
         second_factor::use_totp_step(&mut *self.conn().await?, user, step).await
+    }
+
+    async fn totp_secrets(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<(UserId, Vec<u8>)>, StoreError> {
+        second_factor::totp_secrets(&mut *self.conn().await?, after, limit).await
+    }
+
+    async fn replace_totp_secret(
+        &self,
+        user: UserId,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        second_factor::replace_totp_secret(&mut *self.conn().await?, user, old, new).await
     }
 
     async fn delete_totp(&self, user: UserId) -> Result<bool, StoreError> {

@@ -113,6 +113,43 @@ pub(crate) async fn use_totp_step(
     Ok(done.rows_affected() > 0)
 }
 
+pub(crate) async fn totp_secrets(
+    conn: &mut SqliteConnection,
+    after: Option<UserId>,
+    limit: u32,
+) -> Result<Vec<(UserId, Vec<u8>)>, StoreError> {
+    let rows =
+        sqlx::query("SELECT user_id, secret FROM totp WHERE user_id > ? ORDER BY user_id LIMIT ?")
+            .bind(after.map(|u| u.to_string()).unwrap_or_default())
+            .bind(i64::from(limit))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    rows.iter()
+        .map(|row| {
+            let id: String = row.try_get("user_id").map_err(backend)?;
+            Ok((UserId(uuid(&id)?), row.try_get("secret").map_err(backend)?))
+        })
+        .collect()
+}
+
+/// Compare-and-set on the stored value.
+pub(crate) async fn replace_totp_secret(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    old: &[u8],
+    new: &[u8],
+) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE totp SET secret = ? WHERE user_id = ? AND secret = ?")
+        .bind(new)
+        .bind(user.to_string())
+        .bind(old)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// Part of a transaction: the secret and every recovery code.
 pub(crate) async fn delete_totp(
     conn: &mut SqliteConnection,

@@ -85,6 +85,7 @@ macro_rules! store_contract_tests {
             totp_steps_hold_under_parallel_use,
             recovery_codes_are_single_use_and_replaced,
             deleting_totp_removes_the_recovery_codes,
+            totp_secrets_page_by_user_and_are_replaced_only_when_unchanged,
             challenges_live_until_expiry_or_attempts,
             a_challenge_completes_once_with_its_session,
             a_challenge_completes_once_under_parallel_attempts,

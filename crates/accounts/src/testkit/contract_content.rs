@@ -498,6 +498,43 @@ pub async fn chunks_are_deleted_by_their_owner(store: Arc<dyn Store>) {
         .unwrap();
 }
 
+pub async fn totp_secrets_page_by_user_and_are_replaced_only_when_unchanged(store: Arc<dyn Store>) {
+    assert!(store.totp_secrets(None, 10).await.unwrap().is_empty());
+    let mut owners = Vec::new();
+    for name in ["sealing-a", "sealing-b", "sealing-c"] {
+        let owner = user(&store, name).await;
+        assert!(store
+            .begin_totp(owner, name.as_bytes(), now())
+            .await
+            .unwrap());
+        owners.push(owner);
+    }
+    owners.sort();
+    let first = store.totp_secrets(None, 2).await.unwrap();
+    let rest = store.totp_secrets(Some(first[1].0), 2).await.unwrap();
+    let all: Vec<UserId> = first.iter().chain(&rest).map(|(id, _)| *id).collect();
+    assert_eq!(all, owners, "every secret once, by user id");
+    let (owner, stored) = first[0].clone();
+    assert_eq!(store.totp(owner).await.unwrap().unwrap().secret, stored);
+
+    // Compare-and-set: only while the stored value is still the one read.
+    assert!(!store
+        .replace_totp_secret(owner, b"not what is stored", b"sealed")
+        .await
+        .unwrap());
+    assert!(store
+        .replace_totp_secret(owner, &stored, b"sealed")
+        .await
+        .unwrap());
+    let after = store.totp(owner).await.unwrap().unwrap();
+    assert_eq!(after.secret, b"sealed");
+    assert!(!after.confirmed, "only the secret changes");
+    assert!(!store
+        .replace_totp_secret(owner, &stored, b"again")
+        .await
+        .unwrap());
+}
+
 pub async fn totp_enrolment_restarts_until_confirmed(store: Arc<dyn Store>) {
     let owner = user(&store, "enrolling").await;
     assert_eq!(store.totp(owner).await.unwrap(), None);

@@ -1,6 +1,7 @@
 //! HTTP: the router that mounts every surface on one port, the cross-cutting layers
 //! (request id, one span per request, metrics, body limits, panic guard) and the
-//! operational endpoints. Surfaces live in `native/` and `dialects/`; each only maps its
+//! operational endpoints: `/healthz` and `/readyz` are public, `/metrics` is not (a bearer
+//! token on this port, or a separate address). Surfaces live in `native/` and `dialects/`; each only maps its
 //! wire shapes and auth scheme to the core.
 
 pub mod auth;
@@ -25,6 +26,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -46,6 +48,9 @@ pub struct AppState {
     pub setup: Arc<ui::SetupGate>,
     /// Which proxies may say where a request comes from (none by default).
     pub client_addresses: Arc<client_address::ClientAddresses>,
+    /// With a token, `/metrics` on the service port answers requests that bear it; without
+    /// one it is not served there (see [`serve_metrics`] for a separate address).
+    pub metrics_token: Option<Arc<SecretString>>,
 }
 
 impl AppState {
@@ -57,8 +62,40 @@ impl AppState {
             max_upload_body,
             setup: Arc::default(),
             client_addresses: Arc::default(),
+            metrics_token: None,
         }
     }
+}
+
+/// Who may read `/metrics`. Knobs for the configuration; both off by default, so the
+/// service port serves no metrics.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsExposure {
+    /// Serve `/metrics` (and nothing else, without a token) on this separate address, meant
+    /// for a private interface the scraper reaches [default: none].
+    pub listen: Option<SocketAddr>,
+    /// Serve `/metrics` on the service port to requests with `Authorization: Bearer
+    /// <token>` [default: none]. A secret.
+    pub bearer_token: Option<SecretString>,
+}
+
+/// Only `/metrics`, unauthenticated: for the separate metrics address.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(render_metrics))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Serves [`metrics_router`] until `shutdown` resolves.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, metrics_router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// The whole application on one router.
@@ -247,7 +284,34 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+/// `/metrics` on the service port: not served without a token setting; with one, only to
+/// requests that bear it (compared in constant time).
+async fn metrics(State(state): State<AppState>, headers: header::HeaderMap) -> Response {
+    let Some(token) = &state.metrics_token else {
+        return not_found().await;
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !same_secret(presented.as_bytes(), token.expose_secret().as_bytes()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+            "a metrics token is needed",
+        )
+            .into_response();
+    }
+    render_metrics(State(state)).await
+}
+
+/// Equal length and every byte compared, whatever differs first.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn render_metrics(State(state): State<AppState>) -> Response {
     (
         [(
             header::CONTENT_TYPE,

@@ -946,3 +946,133 @@ async fn org_create_prints_an_id_that_add_member_accepts() {
         stderr(&out)
     );
 }
+
+#[cfg(unix)]
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Another local user reads nothing in the data directory: it is created 0700 and its
+/// files 0600 whatever the umask, and what an older version left open is tightened.
+#[cfg(unix)]
+#[test]
+fn other_local_users_cannot_read_the_data_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("data");
+    let create = |dir: &Path, name: &str| {
+        gatehouse(
+            dir,
+            &[
+                "user",
+                "create",
+                "--username",
+                name,
+                "--email",
+                &format!("{name}@example.com"),
+            ],
+            None,
+        )
+    };
+    stdout(&create(&dir, "first"));
+    assert_eq!(mode_of(&dir), 0o700, "data directory");
+    for name in ["gatehouse.db", "secret.key"] {
+        assert_eq!(mode_of(&dir.join(name)), 0o600, "{name}");
+    }
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode_of(&path) & 0o077, 0, "{}", path.display());
+    }
+
+    // As an older version left it: everything readable by all.
+    std::fs::create_dir_all(dir.join("mail")).unwrap();
+    std::fs::write(dir.join("mail/reset.eml"), "a live reset link").unwrap();
+    for (path, mode) in [
+        (dir.clone(), 0o755),
+        (dir.join("mail"), 0o755),
+        (dir.join("mail/reset.eml"), 0o644),
+        (dir.join("gatehouse.db"), 0o644),
+    ] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let out = create(&dir, "second");
+    stdout(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("warning"),
+        "the operator is told"
+    );
+    assert_eq!(mode_of(&dir), 0o700);
+    assert_eq!(mode_of(&dir.join("mail")), 0o700);
+    assert_eq!(mode_of(&dir.join("mail/reset.eml")), 0o600);
+    assert_eq!(mode_of(&dir.join("gatehouse.db")), 0o600);
+}
+
+/// A link planted where the export is to be written is refused, never written through, and
+/// an existing file is not overwritten.
+#[cfg(unix)]
+#[test]
+fn user_export_refuses_to_write_through_a_planted_symlink() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("data");
+    let victim = root.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let link = root.path().join("export.jsonl");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let out = gatehouse(
+        &dir,
+        &["user", "export", "--output", link.to_str().unwrap()],
+        None,
+    );
+    assert!(!out.status.success(), "export wrote through the link");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refusing"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    let out = gatehouse(
+        &dir,
+        &["user", "export", "--output", victim.to_str().unwrap()],
+        None,
+    );
+    assert!(!out.status.success(), "export overwrote a file");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+
+    let fresh = root.path().join("fresh.jsonl");
+    stdout(&gatehouse(
+        &dir,
+        &["user", "export", "--output", fresh.to_str().unwrap()],
+        None,
+    ));
+    assert_eq!(mode_of(&fresh), 0o600);
+}
+
+/// `check-config` and every message show URLs without their password, even one holding
+/// `@` (where splitting at the first `@` printed the password's tail).
+#[test]
+fn check_config_never_prints_a_database_password() {
+    let root = tempfile::tempdir().unwrap();
+    let out = gatehouse_on(
+        root.path(),
+        Some("postgres://gate:hunter2@pa$$@db.internal:5432/gatehouse"),
+        &[
+            "check-config",
+            "--smtp-url",
+            "smtp://mailer:s3cr@t@smtp.example.com:587",
+        ],
+        None,
+    );
+    let text = stdout(&out);
+    for secret in ["hunter2", "pa$$", "s3cr", "t@smtp"] {
+        assert!(!text.contains(secret), "{secret} printed:\n{text}");
+    }
+    assert!(
+        text.contains("postgres://gate:***@db.internal:5432/gatehouse"),
+        "{text}"
+    );
+}

@@ -42,6 +42,8 @@ pub fn backend() -> Backend {
 pub struct TestApp {
     pub base: String,
     pub accounts: Arc<Accounts>,
+    /// The app's store, for tests that look at what is stored.
+    pub store: Arc<dyn Store>,
     pub clock: Arc<ManualClock>,
     pub client: Client,
     pub dir: TempDir,
@@ -70,8 +72,8 @@ impl TestApp {
         Self::spawn_with_state(adjust, |_| {}).await
     }
 
-    /// An app whose core configuration and HTTP state (trusted proxies, ...) the test
-    /// adjusts first.
+    /// An app whose core configuration and HTTP state (trusted proxies, the metrics token,
+    /// ...) the test adjusts first.
     pub async fn spawn_with_state(
         adjust: impl FnOnce(&mut AccountsConfig),
         adjust_state: impl FnOnce(&mut AppState),
@@ -101,7 +103,7 @@ impl TestApp {
         };
         adjust(&mut config);
         let accounts = Arc::new(Accounts::new(
-            store,
+            store.clone(),
             Arc::new(files),
             clock.clone(),
             cheap_hasher(),
@@ -117,6 +119,7 @@ impl TestApp {
         Self {
             base,
             accounts,
+            store,
             clock,
             client: Client::new(),
             dir,

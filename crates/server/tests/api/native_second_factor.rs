@@ -488,3 +488,169 @@ async fn surfaces_without_a_second_step_refuse_the_password_alone() {
     let principal = app.accounts.authenticate(&alice.user.token).await.unwrap();
     assert!(app.accounts.sessions(&principal).await.unwrap().is_empty());
 }
+
+// ---------------------------------------------------------------- secrets at rest
+
+/// Whoever reads the database (a backup, a stolen file) finds no TOTP secret that makes
+/// codes: it is sealed with the server key, which lives elsewhere.
+#[tokio::test]
+async fn reading_the_database_yields_no_working_totp_secret() {
+    let app = TestApp::spawn().await;
+    let alice = enrol(&app, "alice").await;
+    let stored = app.store.totp(alice.user.id).await.unwrap().unwrap().secret;
+    assert_ne!(
+        stored, alice.secret,
+        "the TOTP secret is stored in plaintext"
+    );
+    assert!(
+        !stored
+            .windows(alice.secret.len())
+            .any(|w| w == alice.secret),
+        "the secret is inside what is stored"
+    );
+    assert!(accounts::sealing::is_sealed(&stored));
+    assert_ne!(code_at(&stored, step_of(app.clock.now())), alice.code(&app));
+    // The server itself still reads it.
+    next_step(&app);
+    let challenge = challenge(&app, "alice").await;
+    signed_in(second_step(&app, &challenge, &alice.code(&app)).await).await;
+}
+
+/// A server started with another key neither accepts nor misreads codes: it refuses, and
+/// says which key the secret needs; at start it refuses to serve at all.
+#[tokio::test]
+async fn a_server_with_another_key_refuses_to_verify_and_names_the_key() {
+    let app = TestApp::spawn().await;
+    let alice = enrol(&app, "alice").await;
+    let sealed_with = app.accounts.sealer().ring().current().id().to_string();
+    let other = accounts::Accounts::new(
+        app.store.clone(),
+        std::sync::Arc::new(accounts::testkit::MemoryFileStore::default()),
+        app.clock.clone(),
+        accounts::testkit::cheap_hasher(),
+        app.accounts.config().clone(),
+    )
+    .with_sealer(accounts::sealing::Sealer::ephemeral());
+    next_step(&app);
+    let challenge = challenge(&app, "alice").await;
+    let err = other
+        .login_second_factor(
+            &challenge,
+            &alice.code(&app),
+            accounts::ClientInfo::default(),
+        )
+        .await
+        .unwrap_err();
+    let text = format!("{err}: {:?}", std::error::Error::source(&err));
+    assert!(
+        matches!(err, accounts::LoginError::Store(_)),
+        "not a wrong code: {text}"
+    );
+    let keys = gatehouse::server_key::KeySettings::in_data_dir(app.dir.path());
+    let refused = gatehouse::app::seal_stored_secrets(&other, &keys)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains(&sealed_with) && refused.contains("not the key"),
+        "{refused}"
+    );
+}
+
+/// Secrets stored in plaintext by earlier versions are sealed at start and keep working.
+#[tokio::test]
+async fn plaintext_totp_secrets_from_before_sealing_are_sealed_at_start() {
+    use accounts::at_rest::SealPass;
+    let app = TestApp::spawn().await;
+    let bob = app.user("bob").await;
+    let plain = accounts::totp::new_secret();
+    let now = app.clock.now();
+    assert!(app.store.begin_totp(bob.id, &plain, now).await.unwrap());
+    assert!(app.store.confirm_totp(bob.id, 0, &[], now).await.unwrap());
+
+    let report = app
+        .accounts
+        .seal_stored_secrets(SealPass::Migrate)
+        .await
+        .unwrap();
+    assert_eq!(report.sealed_plaintext, 1, "{report:?}");
+    let stored = app.store.totp(bob.id).await.unwrap().unwrap().secret;
+    assert!(accounts::sealing::is_sealed(&stored));
+    let again = app
+        .accounts
+        .seal_stored_secrets(SealPass::Migrate)
+        .await
+        .unwrap();
+    assert_eq!((again.sealed_plaintext, again.kept), (0, 1));
+
+    let challenge = challenge(&app, "bob").await;
+    let code = code_at(&plain, step_of(app.clock.now()));
+    signed_in(second_step(&app, &challenge, &code).await).await;
+}
+
+/// `gatehouse key rotate` with the key file: every secret is re-sealed under a new key, the
+/// old key leaves the file, and a server that loaded the old file follows on its own.
+#[tokio::test]
+async fn rotating_the_key_reseals_every_secret_and_drops_the_old_key() {
+    use accounts::sealing::Purpose;
+    use gatehouse::server_key::{open_sealer, KeySettings};
+    let app = TestApp::spawn().await;
+    let data = tempfile::tempdir().unwrap();
+    use gatehouse::config::{Given, Settings, Source};
+    let settings = Settings::resolve(
+        Given::default()
+            .set(
+                "data_dir",
+                data.path().display().to_string(),
+                Source::Environment,
+            )
+            .set("database_url", app.database_url(), Source::Environment),
+    )
+    .unwrap();
+    let keys = KeySettings::in_data_dir(data.path());
+    let running = gatehouse::app::open_with_key(&settings, &keys)
+        .await
+        .unwrap();
+    let old = running.sealer().ring().current().id();
+    let mut secrets = Vec::new();
+    for name in ["carol", "dave"] {
+        let user = app.user(name).await;
+        let plain = accounts::totp::new_secret();
+        let sealed = running
+            .sealer()
+            .seal(Purpose::Totp, &user.id.to_string(), &plain);
+        assert!(app
+            .store
+            .begin_totp(user.id, &sealed, app.clock.now())
+            .await
+            .unwrap());
+        secrets.push((user.id, plain));
+    }
+
+    gatehouse::cli::run_key_command(gatehouse::cli::KeyCommand::Rotate, &settings, &keys)
+        .await
+        .unwrap();
+
+    let after = open_sealer(&keys).unwrap();
+    let ring = after.ring();
+    assert_ne!(ring.current().id(), old);
+    assert_eq!(ring.keys().len(), 1, "the old key is dropped");
+    for (user, plain) in &secrets {
+        let stored = app.store.totp(*user).await.unwrap().unwrap().secret;
+        assert!(after.is_current(&stored));
+        assert_eq!(
+            &after
+                .open(Purpose::Totp, &user.to_string(), &stored)
+                .unwrap(),
+            plain
+        );
+        // The server started before the rotation rereads the key file.
+        assert_eq!(
+            &running
+                .sealer()
+                .open(Purpose::Totp, &user.to_string(), &stored)
+                .unwrap(),
+            plain
+        );
+    }
+}

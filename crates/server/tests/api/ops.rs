@@ -1,6 +1,12 @@
 //! `/healthz`, `/readyz`, `/metrics`, request ids, the OpenAPI document and unknown routes.
 
+use std::sync::Arc;
+
+use gatehouse::http::AppState;
+use gatehouse::metrics::Metrics;
+use secrecy::SecretString;
 use serde_json::Value;
+use tokio::net::TcpListener;
 
 use crate::helpers::{assert_problem, TestApp};
 
@@ -14,9 +20,83 @@ async fn health_and_readiness() {
     assert_eq!(r.status(), 200);
 }
 
+const METRICS_TOKEN: &str = "metrics-scraper-token";
+
+fn with_metrics_token(state: &mut AppState) {
+    state.metrics_token = Some(Arc::new(SecretString::from(METRICS_TOKEN)));
+}
+
+#[tokio::test]
+async fn anonymous_callers_cannot_read_metrics_on_the_service_port() {
+    let app = TestApp::spawn().await;
+    app.user("alice").await;
+    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 404, "no metrics on the service port by default");
+    assert!(!r.text().await.unwrap().contains("http_requests_total"));
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "health stays public");
+
+    // With a token setting, only its bearer reads them.
+    let app = TestApp::spawn_with_state(|_| {}, with_metrics_token).await;
+    for auth in [None, Some("Bearer wrong-token"), Some(METRICS_TOKEN)] {
+        let mut request = app.client.get(app.url("/metrics"));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), 401, "{auth:?}");
+        assert!(r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer"));
+    }
+    let r = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_separate_metrics_address_serves_metrics_and_nothing_else() {
+    let app = TestApp::spawn().await;
+    let state = AppState::new(app.accounts.clone(), Metrics::new(app.accounts.clone()));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(gatehouse::http::serve_metrics(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let r = app
+        .client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("gatehouse_password_hash_queue_length"));
+    for path in ["/auth/v1/me", "/healthz", "/admin"] {
+        let r = app
+            .client
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    drop(stop);
+}
+
 #[tokio::test]
 async fn metrics_count_requests_by_route_and_status_and_the_token_cache() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with_state(|_| {}, with_metrics_token).await;
     let alice = app.user("alice").await;
     for _ in 0..3 {
         assert_eq!(
@@ -29,6 +109,7 @@ async fn metrics_count_requests_by_route_and_status_and_the_token_cache() {
     let text = app
         .client
         .get(app.url("/metrics"))
+        .bearer_auth(METRICS_TOKEN)
         .send()
         .await
         .unwrap()

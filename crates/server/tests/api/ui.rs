@@ -767,3 +767,26 @@ async fn the_token_travels_in_the_body_except_for_uploads_and_odd_requests_get_p
         404
     );
 }
+
+/// An anonymous client announces a large multipart upload and sends it slowly, without a
+/// CSRF token: the guard answers at once instead of holding the body in memory first.
+#[tokio::test]
+async fn anonymous_multipart_upload_is_refused_before_its_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let host = app.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let head = format!(
+        "POST /account/picture HTTP/1.1\r\nHost: {host}\r\n\
+         Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 2000000\r\n\r\n--x\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The rest of the announced body never comes.
+    let mut answer = vec![0u8; 1024];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("the guard answered without waiting for the body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+}

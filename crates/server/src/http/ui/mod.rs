@@ -206,14 +206,16 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
 
     let (mut parts, body) = req.into_parts();
     let body = if parts.method == Method::POST {
-        let limit = if is_multipart(&parts) {
-            state.max_upload_body
+        // A multipart upload carries its token in the query: checked before a byte of the
+        // body is read, and the body then goes to the handler unbuffered (its own limit
+        // applies). Only an urlencoded form is read here, up to MAX_FORM_BODY.
+        let (bytes, body) = if is_multipart(&parts) {
+            (axum::body::Bytes::new(), Some(body))
         } else {
-            MAX_FORM_BODY
-        };
-        let bytes = match axum::body::to_bytes(body, limit).await {
-            Ok(bytes) => bytes,
-            Err(_) => return refused(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large."),
+            match axum::body::to_bytes(body, MAX_FORM_BODY).await {
+                Ok(bytes) => (bytes, None),
+                Err(_) => return refused(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large."),
+            }
         };
         let submitted = submitted_token(&parts, &bytes);
         let cross_site = parts
@@ -231,7 +233,7 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
                 "This form has expired or did not come from this site. Go back, reload the page and try again.",
             );
         }
-        Body::from(bytes)
+        body.unwrap_or_else(|| Body::from(bytes))
     } else {
         body
     };
