@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use crate::config::{LogFormat, Settings};
 use crate::files::DiskFileStore;
 use crate::http::client_address::ClientAddresses;
-use crate::http::{self, AppState, MetricsExposure};
+use crate::http::{self, AppState};
 use crate::mail;
 use crate::metrics::Metrics;
 use crate::object_files::ObjectFileStore;
@@ -33,7 +33,7 @@ const USAGE_FLUSH_EVERY: Duration = Duration::from_secs(5);
 /// Opens (creating and migrating if needed) everything the core needs, with the server key
 /// from its default place, `<data-dir>/secret.key`.
 pub async fn open(settings: &Settings) -> anyhow::Result<Arc<Accounts>> {
-    open_with_key(settings, &KeySettings::in_data_dir(&settings.data_dir)).await
+    open_with_key(settings, &settings.keys).await
 }
 
 /// [`open`] with the server key from `keys`.
@@ -247,24 +247,6 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 
 /// `gatehouse serve`: runs until Ctrl-C or SIGTERM, then lets in-flight requests finish.
 pub async fn serve(settings: Settings, unknown_env: &[String]) -> anyhow::Result<()> {
-    serve_with(settings, unknown_env, ServeExtras::default()).await
-}
-
-/// Settings `serve` consumes beyond [`Settings`] (knobs for the configuration to wire in).
-#[derive(Debug, Clone, Default)]
-pub struct ServeExtras {
-    /// Where the server key comes from [default: `<data-dir>/secret.key`].
-    pub keys: Option<KeySettings>,
-    /// Who may read `/metrics` [default: nobody].
-    pub metrics: MetricsExposure,
-}
-
-/// [`serve`] with the settings in `extras`.
-pub async fn serve_with(
-    settings: Settings,
-    unknown_env: &[String],
-    extras: ServeExtras,
-) -> anyhow::Result<()> {
     telemetry::init(settings.log_format);
     if !unknown_env.is_empty() {
         tracing::warn!(
@@ -275,11 +257,8 @@ pub async fn serve_with(
     }
     // Held until the process ends: the operating system drops the lock with the process.
     let _lock = lock_sqlite_data_dir(&settings)?;
-    let keys = extras
-        .keys
-        .unwrap_or_else(|| KeySettings::in_data_dir(&settings.data_dir));
-    let accounts = open_with_key(&settings, &keys).await?;
-    seal_stored_secrets(&accounts, &keys).await?;
+    let accounts = open(&settings).await?;
+    seal_stored_secrets(&accounts, &settings.keys).await?;
     let mailer = mail::configured_mailer(
         settings.smtp_url.as_deref(),
         &settings.mail_from,
@@ -293,8 +272,8 @@ pub async fn serve_with(
         settings.trusted_proxies.clone(),
         settings.client_address_header,
     ));
-    state.metrics_token = extras.metrics.bearer_token.clone().map(Arc::new);
-    let metrics_listener = match extras.metrics.listen {
+    state.metrics_token = settings.metrics.bearer_token.clone().map(Arc::new);
+    let metrics_listener = match settings.metrics.listen {
         Some(addr) => Some(
             TcpListener::bind(addr)
                 .await

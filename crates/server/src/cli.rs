@@ -428,10 +428,7 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Key(command) => {
-            let keys = KeySettings::in_data_dir(&settings.data_dir);
-            run_key_command(command, &settings, &keys).await
-        }
+        Command::Key(command) => run_key_command(command, &settings, &settings.keys).await,
         Command::CheckConfig { .. } => {
             print!("{}", settings.report());
             Ok(())

@@ -324,6 +324,46 @@ pub const SETTINGS: &[Setting] = &[
         bad_example: "32",
     },
     Setting {
+        key: "server_key_file",
+        kind: Kind::Path,
+        value_name: "FILE",
+        default: "<data_dir>/secret.key",
+        help: "The file holding the server key that encrypts secrets at rest (TOTP secrets); \
+               created 0600 at first start. Back it up apart from the database.",
+        secrecy: Secrecy::Public,
+        bad_example: "/dev/null/secret.key",
+    },
+    Setting {
+        key: "server_keys",
+        kind: Kind::Text,
+        value_name: "KEYS",
+        default: "none: the key file",
+        help: "The server keys instead of the key file, for replicas that share them: base64 \
+               keys of 32 bytes, comma-separated; the first encrypts, the others only decrypt.",
+        secrecy: Secrecy::Secret,
+        bad_example: "not-a-key",
+    },
+    Setting {
+        key: "metrics_listen",
+        kind: Kind::Address,
+        value_name: "ADDR",
+        default: "none",
+        help: "Serve /metrics, and nothing else, on this separate address (a private interface \
+               the scraper reaches).",
+        secrecy: Secrecy::Public,
+        bad_example: "everywhere",
+    },
+    Setting {
+        key: "metrics_token",
+        kind: Kind::Text,
+        value_name: "TOKEN",
+        default: "none: no /metrics on the service port",
+        help: "Serve /metrics on the service port to requests bearing this token \
+               (Authorization: Bearer; at least 16 characters).",
+        secrecy: Secrecy::Secret,
+        bad_example: "short",
+    },
+    Setting {
         key: "smtp_url",
         kind: Kind::Url,
         value_name: "URL",
@@ -480,6 +520,10 @@ pub struct Settings {
     pub max_stored_hash_memory_kib: u32,
     /// Highest bcrypt cost accepted in a stored hash.
     pub max_stored_hash_bcrypt_cost: u32,
+    /// Where the server key comes from (the key file, or keys given as a setting).
+    pub keys: crate::server_key::KeySettings,
+    /// Who may read `/metrics` (nobody by default).
+    pub metrics: crate::http::MetricsExposure,
     /// `None`: mail is written as `.eml` files under `<data_dir>/mail/`.
     pub smtp_url: Option<String>,
     pub mail_from: String,
@@ -523,6 +567,8 @@ fn shown(s: &Setting, value: &str) -> String {
     match s.secrecy {
         Secrecy::Public => value.to_owned(),
         Secrecy::UrlPassword => redact_url(value),
+        // "none" says the secret is not set, which is no secret.
+        Secrecy::Secret if value == "none" => value.to_owned(),
         Secrecy::Secret => "[REDACTED]".into(),
     }
 }
@@ -872,6 +918,55 @@ impl Settings {
             "max_stored_hash_bcrypt_cost",
             hash_limits.max_bcrypt_cost.into(),
         )? as u32;
+        let key_file = r
+            .optional("server_key_file")
+            .map_or_else(|| data_dir.join("secret.key"), PathBuf::from);
+        if key_file.is_dir() {
+            return Err(refuse(
+                "server_key_file",
+                format!("{} is a directory", key_file.display()),
+            )
+            .into());
+        }
+        if let Some(parent) = key_file.parent().filter(|p| !p.as_os_str().is_empty()) {
+            usable_directory(parent).map_err(|reason| refuse("server_key_file", reason))?;
+        }
+        r.record("server_key_file", key_file.display());
+        let server_keys = r.optional("server_keys");
+        if let Some(text) = &server_keys {
+            crate::server_key::parse_keys(text).map_err(|reason| refuse("server_keys", reason))?;
+        }
+        r.record("server_keys", server_keys.as_deref().unwrap_or("none"));
+        let keys = crate::server_key::KeySettings {
+            key_file,
+            keys: server_keys.map(secrecy::SecretString::from),
+        };
+        let metrics_listen = match r.optional("metrics_listen") {
+            None => None,
+            Some(raw) => Some(raw.trim().parse::<SocketAddr>().map_err(|_| {
+                refuse(
+                    "metrics_listen",
+                    format!("{raw:?} is not an address like 127.0.0.1:9090"),
+                )
+            })?),
+        };
+        r.record(
+            "metrics_listen",
+            metrics_listen.map_or_else(|| "none".to_owned(), |a| a.to_string()),
+        );
+        let metrics_token = r.optional("metrics_token");
+        if metrics_token
+            .as_ref()
+            .is_some_and(|t| t.trim().chars().count() < 16)
+        {
+            return Err(refuse("metrics_token", "must be at least 16 characters").into());
+        }
+        r.record("metrics_token", metrics_token.as_deref().unwrap_or("none"));
+        let metrics = crate::http::MetricsExposure {
+            listen: metrics_listen,
+            bearer_token: metrics_token.map(|t| secrecy::SecretString::from(t.trim().to_owned())),
+        };
+
         let smtp_url = r.optional("smtp_url");
         if let Some(url) = &smtp_url {
             crate::mail::check_smtp_url(url)?;
@@ -913,6 +1008,8 @@ impl Settings {
             picture_decode_workers,
             max_stored_hash_memory_kib,
             max_stored_hash_bcrypt_cost,
+            keys,
+            metrics,
             smtp_url,
             mail_from,
             files_url,
