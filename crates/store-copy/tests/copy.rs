@@ -430,6 +430,7 @@ async fn deployment() -> Deployment {
         id: OrgId::new(),
         name: "Wonderland Ltd".into(),
         created_at: now - Duration::days(3),
+        short_reset_codes: true,
     };
     store.insert_org(&org, Some(alice.id)).await.unwrap();
     assert!(store

@@ -40,6 +40,7 @@ fn org(n: u128, name: &str) -> Organization {
         id: org_id(n),
         name: name.into(),
         created_at: now(),
+        short_reset_codes: false,
     }
 }
 
