@@ -1094,3 +1094,24 @@ pub async fn organisations_and_memberships_round_trip(store: Arc<dyn Store>) {
     assert!(store.user_by_id(member.id).await.unwrap().is_some());
     assert_eq!(store.list_orgs(None).await.unwrap(), vec![beta]);
 }
+
+pub async fn organisations_keep_their_reset_code_choice(store: Arc<dyn Store>) {
+    let acme = org(1, "Acme");
+    store.insert_org(&acme, None).await.unwrap();
+    assert!(!store.org(acme.id).await.unwrap().unwrap().short_reset_codes);
+    assert!(store
+        .set_org_short_reset_codes(acme.id, true)
+        .await
+        .unwrap());
+    assert!(store.org(acme.id).await.unwrap().unwrap().short_reset_codes);
+    assert!(store.list_orgs(None).await.unwrap()[0].short_reset_codes);
+    assert!(store
+        .set_org_short_reset_codes(acme.id, false)
+        .await
+        .unwrap());
+    assert!(!store.org(acme.id).await.unwrap().unwrap().short_reset_codes);
+    assert!(!store
+        .set_org_short_reset_codes(org_id(9), true)
+        .await
+        .unwrap());
+}
