@@ -13,8 +13,8 @@ use super::contract::{by_code, code_for, hash, mail_to, new_session, new_token, 
 use crate::domain::{Patch, ProfileChange, ProfileUpdate, UserId};
 use crate::files::FileId;
 use crate::store::{
-    ChallengeRecord, ChunkRecord, CodeEffect, CodePurpose, ContentLimits, EndSessions,
-    FileCursor, FileRecord, Redemption, Store, StoreError, Unique,
+    ChallengeRecord, ChunkRecord, CodeEffect, CodePurpose, ContentLimits, EndSessions, FileCursor,
+    FileRecord, Redemption, Store, StoreError, Unique,
 };
 use crate::token::{CredentialKind, TokenHash};
 
