@@ -142,14 +142,19 @@ def account(server) -> Account:
 
 @pytest.fixture
 def totp_account(server) -> Account:
-    """Like `account`, with TOTP turned on through the native API. The enrolment is
-    confirmed with the previous step's code, so the current step is still unused."""
+    """Like `account`, with TOTP turned on through the native API, from a session just
+    signed in with the password (an API token never changes a second factor). The enrolment
+    is confirmed with the previous step's code, so the current step is still unused."""
     acct = _account(server)
-    r = server.native("POST", "/auth/v1/me/second-factor", acct.key)
+    r = requests.post(f"{server.base_url}/auth/v1/login", timeout=30,
+                      json={"login": acct.username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    session = r.json()["token"]
+    r = server.native("POST", "/auth/v1/me/second-factor", session)
     assert r.status_code == 200, r.text
     secret_text = r.json()["secret"]
     secret = base64.b32decode(secret_text + "=" * (-len(secret_text) % 8))
-    r = server.native("POST", "/auth/v1/me/second-factor/confirm", acct.key,
+    r = server.native("POST", "/auth/v1/me/second-factor/confirm", session,
                       json={"code": totp(secret, current_step() - 1)})
     assert r.status_code == 200, r.text
     assert len(r.json()["recovery_codes"]) == 10

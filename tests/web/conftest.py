@@ -57,7 +57,8 @@ MAIL_TIMEOUT_S = 15.0
 #: `Browser.shot` measured them; test_screenshots.py reports them.
 PHONE_OVERFLOW: dict = {}
 
-CODE_RE = re.compile(r"Your code:\s*(\d{6})")
+#: Verification codes have 6 digits, password-reset codes 8.
+CODE_RE = re.compile(r"Your code:\s*(\d{6,10})")
 SETUP_LINK_RE = re.compile(r"(https?://\S+/setup\?token=[0-9A-Za-z_-]+)")
 
 

@@ -390,6 +390,9 @@ pub struct Organization {
     pub id: OrgId,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// The seed's 4-digit password-reset codes for this application's flows: an explicit,
+    /// weaker choice only an instance admin makes (docs/security.md, "One-time codes").
+    pub short_reset_codes: bool,
 }
 
 /// A member's role inside one organisation. Ordered: `Owner > Admin > Member`.

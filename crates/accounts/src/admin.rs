@@ -531,14 +531,23 @@ impl Accounts {
             self.check_roles_exist(&roles).await?;
             self.authorize_role_changes(actor, None, &[RoleId::USER], &roles)
                 .await?;
-            let password_hash = match spec.password {
-                Some(raw) => {
-                    let password =
-                        Password::new_for(raw, &[spec.username.as_str(), spec.email.as_str()])?;
-                    Some(self.hasher.hash(&password).await)
-                }
-                None => None,
-            };
+            let password_hash =
+                match spec.password {
+                    // Choosing the password of an address one does not own is a pre-account
+                    // takeover: only an instance-level grant does that; the address's owner sets
+                    // one through the mailed link.
+                    Some(_) if !vouches => return Err(AdminError::Invalid(InvalidInput::new(
+                        "password",
+                        "an organisation's admins do not choose passwords: the account's owner \
+                         sets one through the link mailed to the address",
+                    ))),
+                    Some(raw) => {
+                        let password =
+                            Password::new_for(raw, &[spec.username.as_str(), spec.email.as_str()])?;
+                        Some(self.hasher.hash(&password).await)
+                    }
+                    None => None,
+                };
             records.push(NewUserRecord {
                 id: UserId::new(),
                 username: spec.username,
@@ -556,6 +565,11 @@ impl Accounts {
         let users = self.store.insert_users(&records).await.map_err(conflict)?;
         let users = self.with_effective_admin(users).await?;
         for user in &users {
+            if !vouches {
+                // The owner of the address sets the password (and so takes the account).
+                self.send_reset_code(user, crate::lifecycle::CodeScope::Native)
+                    .await?;
+            }
             self.audit_admin(actor, "user.create", Some(user.id), None)
                 .await;
         }
@@ -591,6 +605,12 @@ impl Accounts {
         if acting_on_self && update.status.is_some_and(|s| s != user.status) {
             return Err(AdminError::Forbidden);
         }
+        // Choosing someone's password takes an instance-level grant; through an
+        // organisation, members get a reset link instead (`admin_reset_password`).
+        let vouches = grants.allows(Need::new(Entity::User, Action::Update), Target::Any);
+        if update.password.is_some() && !vouches {
+            return Err(AdminError::Forbidden);
+        }
         let new_password = match update.password {
             Some(raw) => {
                 let name = update.username.as_ref().unwrap_or(&user.username);
@@ -602,7 +622,6 @@ impl Accounts {
         };
         // A new address, or the verified flag, is vouched for only by an instance-level
         // grant; through an organisation the new address must be proven again.
-        let vouches = grants.allows(Need::new(Entity::User, Action::Update), Target::Any);
         let email_verified = match (&update.email, update.email_verified) {
             (_, Some(v)) if vouches => Some(v),
             (_, Some(_)) => return Err(AdminError::Forbidden),
@@ -625,7 +644,7 @@ impl Accounts {
             .ok_or(AdminError::NotFound)?;
         if let Some(hash) = new_password {
             self.store
-                .set_password_hash(id, &hash, crate::store::EndSessions::All, now)
+                .set_password_hash(id, &hash, crate::store::EndSessions::Reset, now)
                 .await?;
         }
         self.forget_user(id).await;
@@ -666,6 +685,11 @@ impl Accounts {
     pub async fn delete_user(&self, actor: &Actor, id: UserId) -> Result<(), AdminError> {
         self.authorize_user_change(actor, Need::new(Entity::User, Action::Delete), id)
             .await?;
+        for m in self.store.user_memberships(id).await? {
+            if m.role == OrgRole::Owner {
+                self.keep_an_owner(m.org_id, id).await?;
+            }
+        }
         let deleted = self
             .store
             .delete_user(id)
@@ -728,19 +752,35 @@ impl Accounts {
             return Err(AdminError::Forbidden);
         }
         match new_password {
+            // Choosing someone's password takes an instance-level grant (an organisation's
+            // admin could otherwise take over the account of a member they created).
+            Some(_)
+                if !self
+                    .grants(actor)
+                    .await?
+                    .allows(Need::new(Entity::User, Action::Update), Target::Any) =>
+            {
+                return Err(AdminError::Forbidden);
+            }
             Some(raw) => {
                 let password =
                     Password::new_for(raw, &[user.username.as_str(), user.email.as_str()])?;
                 let hash = self.hasher.hash(&password).await;
                 self.store
-                    .set_password_hash(id, &hash, crate::store::EndSessions::All, self.clock.now())
+                    .set_password_hash(
+                        id,
+                        &hash,
+                        crate::store::EndSessions::Reset,
+                        self.clock.now(),
+                    )
                     .await?;
                 self.forget_user(id).await;
                 self.audit_admin(actor, "password.admin_set", Some(id), None)
                     .await;
             }
             None => {
-                self.send_reset_code(&user, None).await?;
+                self.send_reset_code(&user, crate::lifecycle::CodeScope::Native)
+                    .await?;
                 self.audit_admin(actor, "password.admin_reset", Some(id), None)
                     .await;
             }
@@ -879,6 +919,7 @@ impl Accounts {
             id: OrgId::new(),
             name: org_name(name)?,
             created_at: self.clock.now(),
+            short_reset_codes: false,
         };
         let owner = actor.user_id();
         self.store.insert_org(&org, owner).await?;
@@ -935,6 +976,49 @@ impl Accounts {
         self.audit_admin(actor, "org.rename", None, Some(&id.to_string()))
             .await;
         self.store.org(id).await?.ok_or(AdminError::NotFound)
+    }
+
+    /// Turns the seed's 4-digit password-reset codes on or off for an application: a weaker
+    /// setting (1 in 500 a day for a targeted account, docs/security.md) that only an
+    /// instance-level grant chooses, never the organisation's own owners.
+    pub async fn set_org_short_reset_codes(
+        &self,
+        actor: &Actor,
+        id: OrgId,
+        short: bool,
+    ) -> Result<Organization, AdminError> {
+        self.authorize(
+            actor,
+            Need::new(Entity::Organization, Action::Update),
+            Target::Any,
+        )
+        .await?;
+        if !self.store.set_org_short_reset_codes(id, short).await? {
+            return Err(AdminError::NotFound);
+        }
+        let detail = format!("{id} short_reset_codes={short}");
+        self.audit_admin(actor, "org.code_policy", None, Some(&detail))
+            .await;
+        self.store.org(id).await?.ok_or(AdminError::NotFound)
+    }
+
+    /// The memberships of `user` in organisations the caller may read (whose members it may
+    /// list): an organisation's admin does not learn which other organisations
+    /// (applications) its members belong to.
+    pub async fn visible_memberships(
+        &self,
+        actor: &Actor,
+        user: UserId,
+    ) -> Result<Vec<Membership>, AdminError> {
+        let grants = self.grants(actor).await?;
+        let need = Need::new(Entity::Organization, Action::Read);
+        Ok(self
+            .store
+            .user_memberships(user)
+            .await?
+            .into_iter()
+            .filter(|m| grants.allows(need, Self::org_target(m.org_id)))
+            .collect())
     }
 
     /// Deletes the organisation and its memberships; the members' accounts stay.
@@ -1020,6 +1104,9 @@ impl Accounts {
             },
         )
         .await?;
+        if current == Some(OrgRole::Owner) && role != OrgRole::Owner {
+            self.keep_an_owner(org, user).await?;
+        }
         if !self
             .store
             .set_membership(org, user, role, self.clock.now())
@@ -1031,6 +1118,24 @@ impl Accounts {
         let detail = format!("{org} {}", role.as_str());
         self.audit_admin(actor, "org.member_set", Some(user), Some(&detail))
             .await;
+        Ok(())
+    }
+
+    /// `LastOwner` when `leaving` is the only owner of `org`: demoting, removing or deleting
+    /// them would leave nobody who can manage its admins or delete it. (Checked before the
+    /// write, so two owners demoting each other at the same moment can still both succeed;
+    /// an instance admin can always name a new owner.)
+    async fn keep_an_owner(&self, org: OrgId, leaving: UserId) -> Result<(), AdminError> {
+        let others = self
+            .store
+            .org_members(org)
+            .await?
+            .into_iter()
+            .filter(|m| m.role == OrgRole::Owner && m.user_id != leaving)
+            .count();
+        if others == 0 {
+            return Err(AdminError::LastOwner);
+        }
         Ok(())
     }
 
@@ -1052,6 +1157,9 @@ impl Accounts {
                 },
             )
             .await?;
+        }
+        if current == Some(OrgRole::Owner) {
+            self.keep_an_owner(org, user).await?;
         }
         if current.is_none() || !self.store.remove_membership(org, user).await? {
             return Err(AdminError::NotFound);

@@ -205,6 +205,12 @@ pub enum AdminError {
     RoleNameTaken,
     #[error("built-in roles cannot be changed or deleted")]
     BuiltinRole,
+    /// The change would leave an organisation without an owner.
+    #[error(
+        "an organisation keeps at least one owner: make someone else owner first, or delete \
+         the organisation"
+    )]
+    LastOwner,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -220,6 +226,29 @@ pub enum SecondFactorError {
     /// Wrong, replayed or unknown code or recovery code.
     #[error("the code is wrong")]
     InvalidCode,
+    /// Enrolling, replacing or removing a second factor takes a signed-in session.
+    #[error("changing the second factor needs a signed-in session, not an API token")]
+    SessionRequired,
+    /// The session last proved its password or second factor too long ago.
+    #[error(
+        "confirm your password or a code first (POST /auth/v1/session/reauthenticate), then \
+         try again"
+    )]
+    ReauthenticationRequired,
+    #[error(transparent)]
+    Throttled(#[from] Throttled),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Proving the password or second factor again on a session (`Accounts::reauthenticate`).
+#[derive(Debug, thiserror::Error)]
+pub enum ReauthError {
+    #[error("only a signed-in session can be re-proved, not an API token")]
+    NotASession,
+    /// A wrong password, or a wrong, replayed or unknown code.
+    #[error("the password or code is wrong")]
+    WrongProof,
     #[error(transparent)]
     Throttled(#[from] Throttled),
     #[error(transparent)]

@@ -36,11 +36,11 @@ pub use domain::{
 };
 pub use error::{
     AdminError, AuthError, ChangePasswordError, CodeError, ContentError, CreateUserError,
-    LoginError, PictureError, ProfileError, SecondFactorChallenge, SecondFactorError, SessionError,
-    SignupError, Throttled, TokenError, UserError,
+    LoginError, PictureError, ProfileError, ReauthError, SecondFactorChallenge, SecondFactorError,
+    SessionError, SignupError, Throttled, TokenError, UserError,
 };
 pub use files::{FileId, FileStore, FileStoreError};
-pub use lifecycle::{DeliveryReport, Registration};
+pub use lifecycle::{CodeScope, DeliveryReport, Registration};
 pub use mail::{MailError, Mailer, OutgoingMail};
 pub use password::{HashCostLimits, Password, PasswordHasher, PasswordPolicyError};
 pub use service::{

@@ -79,10 +79,47 @@ pub(crate) fn sha256(parts: &[&str]) -> TokenHash {
     TokenHash(hasher.finalize().into())
 }
 
-/// A code's hash is bound to its user and purpose, so a code of another account or purpose
-/// never matches.
-fn code_hash(user: UserId, purpose: CodePurpose, code: &str) -> TokenHash {
-    sha256(&["code", &user.to_string(), purpose.as_str(), code.trim()])
+/// Where a typed code was asked for, and so the only place it redeems: the native API and
+/// the pages, or one application's flow (Glowmarkt's `applicationId`; no other surface takes
+/// applications). A code is only as strong as the flow it was made for, so a short
+/// application code is worthless on the native reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeScope {
+    Native,
+    Application(OrgId),
+}
+
+impl CodeScope {
+    /// `Application(app)` when `app` is given, else `Native`.
+    pub fn of(app: Option<OrgId>) -> Self {
+        app.map_or(Self::Native, Self::Application)
+    }
+
+    pub fn app(self) -> Option<OrgId> {
+        match self {
+            Self::Native => None,
+            Self::Application(app) => Some(app),
+        }
+    }
+
+    fn key(self) -> String {
+        match self {
+            Self::Native => "native".to_owned(),
+            Self::Application(app) => format!("application:{app}"),
+        }
+    }
+}
+
+/// A code's hash is bound to its user, purpose and scope, so a code of another account,
+/// purpose, surface or application never matches.
+fn code_hash(user: UserId, purpose: CodePurpose, scope: CodeScope, code: &str) -> TokenHash {
+    sha256(&[
+        "code",
+        &user.to_string(),
+        purpose.as_str(),
+        &scope.key(),
+        code.trim(),
+    ])
 }
 
 fn link_hash(purpose: CodePurpose, token: &str) -> TokenHash {
@@ -195,19 +232,53 @@ impl Accounts {
 
     // ------------------------------------------------------------ codes
 
-    /// A code and link for `user`; `app` codes have the application length.
-    fn new_code(
+    /// How many digits a code of `purpose` asked for in `scope` has: an application's
+    /// verification codes are short (Glowmarkt documents 4), and so are its reset codes when
+    /// the organisation chose short ones; every other code is as long as the policy says.
+    async fn code_digits(
+        &self,
+        purpose: CodePurpose,
+        scope: CodeScope,
+    ) -> Result<usize, StoreError> {
+        let policy = &self.config.codes;
+        Ok(match (scope, purpose) {
+            (CodeScope::Native, CodePurpose::VerifyEmail) => policy.verify_email_digits,
+            (CodeScope::Application(_), CodePurpose::VerifyEmail) => policy.application_digits,
+            (CodeScope::Native, CodePurpose::ResetPassword) => policy.reset_password_digits,
+            (CodeScope::Application(app), CodePurpose::ResetPassword) => {
+                let short = self
+                    .store
+                    .org(app)
+                    .await?
+                    .is_some_and(|o| o.short_reset_codes);
+                if short {
+                    policy.application_digits
+                } else {
+                    policy.reset_password_digits
+                }
+            }
+        })
+    }
+
+    /// Wrong tries a code of this length takes before it dies.
+    fn code_attempts(&self, digits: usize) -> u32 {
+        let policy = &self.config.codes;
+        if digits < 6 {
+            policy.short_code_attempts.min(policy.max_attempts)
+        } else {
+            policy.max_attempts
+        }
+    }
+
+    /// A code and link for `user`, bound to `scope`.
+    async fn new_code(
         &self,
         user: UserId,
         purpose: CodePurpose,
-        app: Option<OrgId>,
-    ) -> (CodeRecord, String, String) {
+        scope: CodeScope,
+    ) -> Result<(CodeRecord, String, String), StoreError> {
         let policy = &self.config.codes;
-        let digits = match (app, purpose) {
-            (Some(_), _) => policy.application_digits,
-            (None, CodePurpose::VerifyEmail) => policy.verify_email_digits,
-            (None, CodePurpose::ResetPassword) => policy.reset_password_digits,
-        };
+        let digits = self.code_digits(purpose, scope).await?;
         let code = random_digits(digits);
         let link = random_link_token();
         let now = self.clock.now();
@@ -215,13 +286,13 @@ impl Accounts {
             id: Uuid::now_v7(),
             user_id: user,
             purpose,
-            code_hash: code_hash(user, purpose, &code),
+            code_hash: code_hash(user, purpose, scope, &code),
             link_hash: link_hash(purpose, &link),
             created_at: now,
             code_expires_at: now + policy.code_ttl,
             link_expires_at: now + policy.link_ttl,
         };
-        (record, code, link)
+        Ok((record, code, link))
     }
 
     fn link_url(&self, page: &str, token: &str) -> String {
@@ -284,8 +355,9 @@ impl Accounts {
             Password::new_for(reg.password, &[reg.username.as_str(), reg.email.as_str()])?;
         let password_hash = self.hasher.hash(&password).await;
         let id = UserId::new();
-        let (code_record, code, link) =
-            self.new_code(id, CodePurpose::VerifyEmail, reg.application);
+        let (code_record, code, link) = self
+            .new_code(id, CodePurpose::VerifyEmail, CodeScope::of(reg.application))
+            .await?;
         let mail = self.verification_mail(&reg.email, &reg.username, &code, &link);
         let record = NewUserRecord {
             id,
@@ -366,10 +438,10 @@ impl Accounts {
         &self,
         login: &str,
         client: ClientInfo,
-        app: Option<OrgId>,
+        scope: CodeScope,
     ) -> Result<(), CodeError> {
         let t = &self.config.throttle;
-        let found = self.account_in(login, app).await?;
+        let found = self.account_in(login, scope.app()).await?;
         let key = account_key(login, found.as_ref());
         self.throttle(&[
             self.limit_ip("mail", &client, t.mail_per_ip),
@@ -382,7 +454,9 @@ impl Accounts {
         if user.email_verified || user.status == UserStatus::Disabled {
             return Ok(());
         }
-        let (record, code, link) = self.new_code(user.id, CodePurpose::VerifyEmail, app);
+        let (record, code, link) = self
+            .new_code(user.id, CodePurpose::VerifyEmail, scope)
+            .await?;
         let mail = self.verification_mail(&user.email, &user.username, &code, &link);
         self.store.issue_code(&record, &mail).await?;
         self.mail_queued.notify_one();
@@ -425,15 +499,17 @@ impl Accounts {
         login: &str,
         code: &str,
         client: ClientInfo,
-        app: Option<OrgId>,
+        scope: CodeScope,
     ) -> Result<(), CodeError> {
-        let user = self.code_owner(login, &client, app).await?;
+        let user = self.code_owner(login, &client, scope.app()).await?;
         let lookup = user.map(|u| CodeLookup::Code {
             user: u.id,
-            hash: code_hash(u.id, CodePurpose::VerifyEmail, code),
+            hash: code_hash(u.id, CodePurpose::VerifyEmail, scope, code),
         });
+        let digits = self.code_digits(CodePurpose::VerifyEmail, scope).await?;
         self.redeem(
             CodePurpose::VerifyEmail,
+            self.code_attempts(digits),
             lookup,
             CodeEffect::VerifyEmail,
             &client,
@@ -454,6 +530,7 @@ impl Accounts {
         let lookup = CodeLookup::Link(link_hash(CodePurpose::VerifyEmail, token));
         self.redeem(
             CodePurpose::VerifyEmail,
+            self.config.codes.max_attempts,
             Some(lookup),
             CodeEffect::VerifyEmail,
             &client,
@@ -491,6 +568,7 @@ impl Accounts {
     async fn redeem(
         &self,
         purpose: CodePurpose,
+        max: u32,
         lookup: Option<CodeLookup>,
         effect: CodeEffect,
         client: &ClientInfo,
@@ -508,7 +586,6 @@ impl Accounts {
             .await;
             return Err(CodeError::Invalid);
         };
-        let max = self.config.codes.max_attempts;
         let now = self.clock.now();
         match self
             .store
@@ -563,15 +640,15 @@ impl Accounts {
     // ------------------------------------------------------------ password reset
 
     /// Sends a reset code and link to the account with this username or e-mail, if there is
-    /// one (in `app`, when given). The answer is the same either way.
+    /// one (in the scope's application, when it has one). The answer is the same either way.
     pub async fn request_password_reset(
         &self,
         login: &str,
         client: ClientInfo,
-        app: Option<OrgId>,
+        scope: CodeScope,
     ) -> Result<(), CodeError> {
         let t = &self.config.throttle;
-        let found = self.account_in(login, app).await?;
+        let found = self.account_in(login, scope.app()).await?;
         let key = account_key(login, found.as_ref());
         self.throttle(&[
             self.limit_ip("mail", &client, t.mail_per_ip),
@@ -590,7 +667,7 @@ impl Accounts {
             .await;
             return Ok(());
         };
-        self.send_reset_code(&user, app).await?;
+        self.send_reset_code(&user, scope).await?;
         self.audit(
             "password.reset_requested",
             None,
@@ -607,9 +684,11 @@ impl Accounts {
     pub(crate) async fn send_reset_code(
         &self,
         user: &User,
-        app: Option<OrgId>,
+        scope: CodeScope,
     ) -> Result<(), StoreError> {
-        let (record, code, link) = self.new_code(user.id, CodePurpose::ResetPassword, app);
+        let (record, code, link) = self
+            .new_code(user.id, CodePurpose::ResetPassword, scope)
+            .await?;
         let mail = templates::reset_password(
             &user.email,
             user.username.as_str(),
@@ -623,26 +702,28 @@ impl Accounts {
     }
 
     /// Sets a new password with a reset code sent to the owner of `login` (e-mail or
-    /// username); ends every session.
+    /// username) for this scope; ends every session, API token and sign-in challenge.
     pub async fn reset_password_with_code(
         &self,
         login: &str,
         code: &str,
         new_password: String,
         client: ClientInfo,
-        app: Option<OrgId>,
+        scope: CodeScope,
     ) -> Result<(), CodeError> {
-        let owner = self.code_owner(login, &client, app).await?;
+        let owner = self.code_owner(login, &client, scope.app()).await?;
         // Judged against what the caller typed, the same whether or not the account exists:
         // judging against the account's own name would tell a stranger that it exists.
         let password = Password::new_for(new_password, &[login])?;
         let hash = self.hasher.hash(&password).await;
         let lookup = owner.as_ref().map(|u| CodeLookup::Code {
             user: u.id,
-            hash: code_hash(u.id, CodePurpose::ResetPassword, code),
+            hash: code_hash(u.id, CodePurpose::ResetPassword, scope, code),
         });
+        let digits = self.code_digits(CodePurpose::ResetPassword, scope).await?;
         self.redeem(
             CodePurpose::ResetPassword,
+            self.code_attempts(digits),
             lookup,
             CodeEffect::SetPassword(hash),
             &client,
@@ -656,7 +737,8 @@ impl Accounts {
         Ok(())
     }
 
-    /// Sets a new password with a reset link token; ends every session.
+    /// Sets a new password with a reset link token; ends every session, API token and
+    /// sign-in challenge.
     pub async fn reset_password_with_link(
         &self,
         token: &str,
@@ -951,12 +1033,26 @@ mod tests {
     }
 
     #[test]
-    fn code_hashes_are_bound_to_user_and_purpose() {
+    fn code_hashes_are_bound_to_user_purpose_and_scope() {
         let (a, b) = (UserId::new(), UserId::new());
-        let h = code_hash(a, CodePurpose::VerifyEmail, "123456");
-        assert_ne!(h, code_hash(b, CodePurpose::VerifyEmail, "123456"));
-        assert_ne!(h, code_hash(a, CodePurpose::ResetPassword, "123456"));
-        assert_eq!(h, code_hash(a, CodePurpose::VerifyEmail, " 123456 "));
+        let native = CodeScope::Native;
+        let h = code_hash(a, CodePurpose::VerifyEmail, native, "123456");
+        assert_ne!(h, code_hash(b, CodePurpose::VerifyEmail, native, "123456"));
+        assert_ne!(
+            h,
+            code_hash(a, CodePurpose::ResetPassword, native, "123456")
+        );
+        assert_eq!(
+            h,
+            code_hash(a, CodePurpose::VerifyEmail, native, " 123456 ")
+        );
+        let app = CodeScope::Application(OrgId::new());
+        assert_ne!(h, code_hash(a, CodePurpose::VerifyEmail, app, "123456"));
+        let other = CodeScope::Application(OrgId::new());
+        assert_ne!(
+            code_hash(a, CodePurpose::VerifyEmail, app, "1234"),
+            code_hash(a, CodePurpose::VerifyEmail, other, "1234")
+        );
     }
 
     #[test]

@@ -134,7 +134,7 @@ pub mod templates {
             "Reset your password",
             &[
                 format!("Hello {username},"),
-                format!("someone asked to reset the password of your account. Use the code below (valid for {minutes} minutes) or the link to choose a new one. Every signed-in session will end."),
+                format!("someone asked to reset the password of your account. Use the code below (valid for {minutes} minutes) or the link to choose a new one. Resetting it signs you out everywhere and revokes your API tokens and pending sign-ins."),
             ],
             Some(code),
             Some(("Choose a new password", link)),

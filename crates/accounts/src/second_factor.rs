@@ -6,8 +6,9 @@ use uuid::Uuid;
 
 use crate::audit::Outcome;
 use crate::domain::{User, UserId};
-use crate::error::{LoginError, SecondFactorChallenge, SecondFactorError};
+use crate::error::{LoginError, ReauthError, SecondFactorChallenge, SecondFactorError};
 use crate::lifecycle::{random_link_token, sha256};
+use crate::password::Password;
 use crate::sealing::Purpose;
 use crate::service::{Accounts, ClientInfo, LoginSession, Principal};
 use crate::store::{ChallengeRecord, SessionRecord, TotpRecord};
@@ -42,6 +43,14 @@ fn challenge_hash(token: &str) -> TokenHash {
     sha256(&["challenge", token.trim()])
 }
 
+/// What a session shows to prove its holder again (`Accounts::reauthenticate`).
+#[derive(Debug)]
+pub enum Proof {
+    Password(Password),
+    /// A current TOTP code or an unused recovery code.
+    Code(String),
+}
+
 impl Accounts {
     pub async fn second_factor(
         &self,
@@ -63,12 +72,98 @@ impl Accounts {
         Ok(self.store.totp(user).await?.is_some_and(|r| r.confirmed))
     }
 
+    /// Enrolling, replacing or removing a second factor takes a session (never an API token,
+    /// which a thief could use to lock the owner out) whose holder proved their password or
+    /// second factor within `recent_auth_window`.
+    async fn require_recent_proof(&self, principal: &Principal) -> Result<(), SecondFactorError> {
+        if principal.kind != CredentialKind::Session {
+            return Err(SecondFactorError::SessionRequired);
+        }
+        let proved = self
+            .store
+            .session_proved_at(principal.credential_id)
+            .await?;
+        let since = self.clock.now() - self.config.recent_auth_window;
+        match proved {
+            Some(at) if at >= since => Ok(()),
+            _ => Err(SecondFactorError::ReauthenticationRequired),
+        }
+    }
+
+    /// Proves the holder of a session again, with the account's password or a code of its
+    /// second factor (throttled like a login or a code); the session may then change the
+    /// second factor for `recent_auth_window`.
+    pub async fn reauthenticate(
+        &self,
+        principal: &Principal,
+        proof: Proof,
+        client: &ClientInfo,
+    ) -> Result<(), ReauthError> {
+        if principal.kind != CredentialKind::Session {
+            return Err(ReauthError::NotASession);
+        }
+        let user = self.user(principal.user_id).await.map_err(|e| match e {
+            crate::error::UserError::Store(s) => ReauthError::Store(s),
+            _ => ReauthError::WrongProof,
+        })?;
+        let proved = match &proof {
+            Proof::Password(password) => {
+                let t = &self.config.throttle;
+                self.throttle(&[
+                    self.limit_ip("login", client, t.login_per_ip),
+                    self.limit_account("login", user.username.as_str(), t.login_per_account),
+                ])
+                .await??;
+                let stored = self
+                    .store
+                    .login_lookup(user.username.as_str())
+                    .await?
+                    .and_then(|(_, h)| h);
+                self.hasher.verify(stored, password).await
+            }
+            Proof::Code(code) => {
+                let t = &self.config.throttle;
+                self.throttle(&[
+                    self.limit_ip("totp", client, t.codes_per_ip),
+                    self.limit_account("totp", &user.id.to_string(), t.codes_per_account),
+                ])
+                .await??;
+                self.accept_code(user.id, code).await?
+            }
+        };
+        let outcome = if proved {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        let proved = proved
+            && self
+                .store
+                .mark_session_proved(principal.credential_id, self.clock.now())
+                .await?;
+        self.audit(
+            "session.reauthenticate",
+            Some(user.id),
+            Some(user.id),
+            outcome,
+            client,
+            (!proved).then_some("wrong password or code"),
+        )
+        .await;
+        if proved {
+            Ok(())
+        } else {
+            Err(ReauthError::WrongProof)
+        }
+    }
+
     /// Starts an enrolment with a new secret (a previous unconfirmed one is replaced).
     pub async fn begin_totp(
         &self,
         principal: &Principal,
         client: &ClientInfo,
     ) -> Result<Enrolment, SecondFactorError> {
+        self.require_recent_proof(principal).await?;
         let user = self.user(principal.user_id).await.map_err(user_error)?;
         let secret = totp::new_secret();
         let sealed = self
@@ -126,6 +221,7 @@ impl Accounts {
         code: &str,
         client: &ClientInfo,
     ) -> Result<Vec<String>, SecondFactorError> {
+        self.require_recent_proof(principal).await?;
         let user = principal.user_id;
         self.throttle_codes(user, client).await?;
         let record = self
@@ -174,6 +270,7 @@ impl Accounts {
         code: &str,
         client: &ClientInfo,
     ) -> Result<(), SecondFactorError> {
+        self.require_recent_proof(principal).await?;
         let user = principal.user_id;
         self.throttle_codes(user, client).await?;
         if !self.needs_second_factor(user).await? {
@@ -212,6 +309,7 @@ impl Accounts {
         code: &str,
         client: &ClientInfo,
     ) -> Result<Vec<String>, SecondFactorError> {
+        self.require_recent_proof(principal).await?;
         let user = principal.user_id;
         self.throttle_codes(user, client).await?;
         let record = self

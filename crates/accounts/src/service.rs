@@ -59,6 +59,9 @@ pub struct AccountsConfig {
     pub signup: SignupPolicy,
     pub codes: CodePolicy,
     pub throttle: ThrottlePolicy,
+    /// How long after a session last proved its password or second factor it may still
+    /// enrol, replace or remove a second factor without proving it again.
+    pub recent_auth_window: Duration,
 }
 
 /// Who may register themselves.
@@ -82,24 +85,31 @@ impl Default for SignupPolicy {
 #[derive(Debug, Clone)]
 pub struct CodePolicy {
     pub verify_email_digits: usize,
+    /// Password-reset codes on every surface. 8 digits: with the day's cap on tries
+    /// (`ThrottlePolicy::codes_per_account_per_day`, 20) one targeted account falls with odds
+    /// of 1 in 5,000,000 a day (docs/security.md has the arithmetic).
     pub reset_password_digits: usize,
-    /// Codes asked for through an application (Glowmarkt documents 4 digits). The attempt
-    /// limit, expiry and throttling are what keep them safe.
+    /// Verification codes asked for through an application (Glowmarkt documents 4 digits),
+    /// and the reset codes of an organisation that chose short ones
+    /// (`Organization::short_reset_codes`).
     pub application_digits: usize,
     pub code_ttl: Duration,
     pub link_ttl: Duration,
     pub max_attempts: u32,
+    /// Wrong tries a code shorter than 6 digits takes before it dies.
+    pub short_code_attempts: u32,
 }
 
 impl Default for CodePolicy {
     fn default() -> Self {
         Self {
             verify_email_digits: 6,
-            reset_password_digits: 6,
+            reset_password_digits: 8,
             application_digits: 4,
             code_ttl: Duration::minutes(10),
             link_ttl: Duration::hours(1),
             max_attempts: 5,
+            short_code_attempts: 3,
         }
     }
 }
@@ -157,6 +167,7 @@ impl Default for AccountsConfig {
             signup: SignupPolicy::default(),
             codes: CodePolicy::default(),
             throttle: ThrottlePolicy::default(),
+            recent_auth_window: Duration::minutes(10),
         }
     }
 }
@@ -451,7 +462,8 @@ impl Accounts {
         Err(UserError::NotFound)
     }
 
-    /// Sets a new password and ends every session of the user.
+    /// Sets a new password (the operator's reset) and ends every session, API token and
+    /// pending sign-in challenge of the user.
     pub async fn set_password(
         &self,
         user: UserId,
@@ -462,7 +474,7 @@ impl Accounts {
         let now = self.clock.now();
         if !self
             .store
-            .set_password_hash(user, &hash, EndSessions::All, now)
+            .set_password_hash(user, &hash, EndSessions::Reset, now)
             .await?
         {
             return Err(UserError::NotFound);

@@ -203,6 +203,8 @@ pub enum EndSessions {
     None,
     All,
     AllExcept(Uuid),
+    /// A reset: every session, every API token and every pending sign-in challenge.
+    Reset,
 }
 
 /// What a one-time code is for; a code redeems only for its own purpose.
@@ -246,7 +248,8 @@ pub enum CodeLookup {
 pub enum CodeEffect {
     /// Marks the e-mail verified and a pending account active.
     VerifyEmail,
-    /// Replaces the password hash and ends every session.
+    /// Replaces the password hash and ends every session, API token and pending sign-in
+    /// challenge (`EndSessions::Reset`).
     SetPassword(String),
 }
 
@@ -590,6 +593,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// All organisations by id, or only those `member` belongs to.
     async fn list_orgs(&self, member: Option<UserId>) -> Result<Vec<Organization>, StoreError>;
     async fn rename_org(&self, id: OrgId, name: &str) -> Result<bool, StoreError>;
+    /// Sets `Organization::short_reset_codes`; `false` when there is no such organisation.
+    async fn set_org_short_reset_codes(&self, id: OrgId, short: bool) -> Result<bool, StoreError>;
     /// Deletes the organisation and its memberships (not the members' accounts).
     async fn delete_org(&self, id: OrgId) -> Result<bool, StoreError>;
     /// Adds the user to the organisation or changes their role there; `false` when the
@@ -743,7 +748,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Redemption, StoreError>;
 
     // ---- sessions ----
+    /// Inserts the session; its holder proved their password (or second factor) now, at
+    /// `created_at`.
     async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    /// When the session's holder last proved their password or second factor: at sign-in,
+    /// or at the latest `mark_session_proved`. `None` for no such session (or one from
+    /// before this was kept).
+    async fn session_proved_at(&self, id: Uuid) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Records a fresh proof on the session; `false` when there is no such session.
+    async fn mark_session_proved(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
     /// `false` when there was no such session.
     async fn delete_session(&self, id: Uuid) -> Result<bool, StoreError>;
     /// The user's unexpired sessions, newest first.

@@ -163,6 +163,15 @@ pub enum OrgCommand {
         #[arg(long, value_name = "owner|admin|member")]
         role: String,
     },
+    /// Choose the seed's 4-digit password-reset codes for an application's flows (`on`), a
+    /// weaker setting (docs/security.md), or 8 digits as everywhere else (`off`).
+    ShortResetCodes {
+        /// The organisation's id.
+        #[arg(long, value_name = "ORG_ID")]
+        org: String,
+        #[arg(value_parser = ["on", "off"])]
+        setting: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -532,6 +541,15 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<()> {
                         .set_member(&Actor::operator(), org, user.id, role)
                         .await?;
                     eprintln!("{} is now {} of {org}", user.username, role.as_str());
+                }
+                OrgCommand::ShortResetCodes { org, setting } => {
+                    let org = parse_org(&org)?;
+                    let short = setting == "on";
+                    accounts
+                        .set_org_short_reset_codes(&Actor::operator(), org, short)
+                        .await?;
+                    let digits = if short { "4-digit (weaker)" } else { "8-digit" };
+                    eprintln!("{org} now mails {digits} password-reset codes");
                 }
             }
             Ok(())

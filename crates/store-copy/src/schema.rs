@@ -200,6 +200,7 @@ pub(crate) const TABLES: &[Table] = &[
             required("id", Uuid),
             required("name", Text),
             required("created_at", Time),
+            required("short_reset_codes", Bool),
         ],
     ),
     all(
@@ -224,6 +225,7 @@ pub(crate) const TABLES: &[Table] = &[
             required("expires_at", Time),
             optional("client_ip", Text),
             optional("user_agent", Text),
+            optional("proved_at", Time),
         ],
     ),
     all(

@@ -430,6 +430,7 @@ async fn deployment() -> Deployment {
         id: OrgId::new(),
         name: "Wonderland Ltd".into(),
         created_at: now - Duration::days(3),
+        short_reset_codes: true,
     };
     store.insert_org(&org, Some(alice.id)).await.unwrap();
     assert!(store
@@ -1097,7 +1098,12 @@ async fn a_source_from_an_older_build_is_migrated_then_copied() {
     let report = copy(&url, &db.url).await.unwrap();
     assert_eq!(
         report.source_migrations_applied,
-        vec!["0002_lifecycle", "0003_access", "0004_second_factor_files"]
+        vec![
+            "0002_lifecycle",
+            "0003_access",
+            "0004_second_factor_files",
+            "0005_proofs_and_code_choices"
+        ]
     );
     assert_eq!(report.table("users").unwrap().target_rows, 1);
     let pg = small_store(&db).await;
@@ -1160,7 +1166,7 @@ async fn a_source_from_a_newer_build_is_refused() {
         .unwrap();
     sqlx::query(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-         VALUES (5, 'passkeys', 1, x'00', 0)",
+         VALUES (6, 'passkeys', 1, x'00', 0)",
     )
     .execute(&mut raw)
     .await
@@ -1173,7 +1179,7 @@ async fn a_source_from_a_newer_build_is_refused() {
     let message = err.to_string();
     eprintln!("{message}");
     assert!(matches!(err, CopyError::Newer { .. }), "{message}");
-    assert!(message.contains("0005_passkeys"), "{message}");
+    assert!(message.contains("0006_passkeys"), "{message}");
     assert!(message.contains("newer Gatehouse"), "{message}");
 }
 

@@ -142,13 +142,14 @@ pub(crate) async fn set_user_roles(
 
 // ------------------------------------------------------------------ organisations
 
-const ORG_COLUMNS: &str = "o.id, o.name, o.created_at";
+const ORG_COLUMNS: &str = "o.id, o.name, o.created_at, o.short_reset_codes";
 
 fn org_from_row(row: &PgRow) -> Result<Organization, StoreError> {
     Ok(Organization {
         id: OrgId(row.try_get("id").map_err(backend)?),
         name: row.try_get("name").map_err(backend)?,
         created_at: row.try_get("created_at").map_err(backend)?,
+        short_reset_codes: row.try_get("short_reset_codes").map_err(backend)?,
     })
 }
 
@@ -170,13 +171,17 @@ pub(crate) async fn insert_org(
     owner: Option<UserId>,
 ) -> Result<(), StoreError> {
     let at = stored(org.created_at);
-    sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
-        .bind(org.id.0)
-        .bind(&org.name)
-        .bind(at)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
+    sqlx::query(
+        "INSERT INTO organizations (id, name, created_at, short_reset_codes) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(org.id.0)
+    .bind(&org.name)
+    .bind(at)
+    .bind(org.short_reset_codes)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
     if let Some(owner) = owner {
         upsert_membership(conn, org.id, owner, OrgRole::Owner, at).await?;
     }
@@ -265,6 +270,20 @@ pub(crate) async fn list_orgs(
     }
     .map_err(map_err)?;
     rows.iter().map(org_from_row).collect()
+}
+
+pub(crate) async fn set_org_short_reset_codes(
+    conn: &mut PgConnection,
+    id: OrgId,
+    short: bool,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE organizations SET short_reset_codes = $1 WHERE id = $2")
+        .bind(short)
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    Ok(done.rows_affected() > 0)
 }
 
 pub(crate) async fn rename_org(

@@ -171,7 +171,7 @@ pub(crate) async fn insert_session(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO sessions (id, user_id, secret_hash, created_at, last_seen_at, \
-         expires_at, client_ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         expires_at, client_ip, user_agent, proved_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $4)",
     )
     .bind(session.id)
     .bind(session.user_id.0)
@@ -415,6 +415,10 @@ impl Store for PostgresStore {
             EndSessions::None => None,
             EndSessions::All => Some(None),
             EndSessions::AllExcept(session) => Some(Some(session)),
+            EndSessions::Reset => {
+                lifecycle::revoke_for_reset(&mut tx, id.0).await?;
+                None
+            }
         };
         if let Some(keep) = keep {
             sqlx::query(
@@ -673,6 +677,11 @@ impl Store for PostgresStore {
         access::rename_org(&mut conn, id, name).await
     }
 
+    async fn set_org_short_reset_codes(&self, id: OrgId, short: bool) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        access::set_org_short_reset_codes(&mut conn, id, short).await
+    }
+
     async fn delete_org(&self, id: OrgId) -> Result<bool, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
         access::delete_org(&mut conn, id).await
@@ -921,6 +930,27 @@ impl Store for PostgresStore {
     async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
         insert_session(&mut conn, session).await
+    }
+
+    async fn session_proved_at(&self, id: Uuid) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let at: Option<Option<DateTime<Utc>>> =
+            sqlx::query_scalar("SELECT proved_at FROM sessions WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(at.flatten())
+    }
+
+    async fn mark_session_proved(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE sessions SET proved_at = GREATEST(proved_at, $1) WHERE id = $2")
+                .bind(stored(at))
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn delete_session(&self, id: Uuid) -> Result<bool, StoreError> {

@@ -171,14 +171,30 @@ pub(crate) async fn redeem(
                 .execute(&mut *conn)
                 .await
                 .map_err(map_err)?;
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(user)
-                .execute(&mut *conn)
-                .await
-                .map_err(map_err)?;
+            revoke_for_reset(conn, user).await?;
         }
     }
     Ok(Redemption::Redeemed(UserId(user)))
+}
+
+/// What a password reset ends (part of its transaction): every session, every API token
+/// and every pending sign-in challenge of the user.
+pub(crate) async fn revoke_for_reset(
+    conn: &mut PgConnection,
+    user: Uuid,
+) -> Result<(), StoreError> {
+    for sql in [
+        "DELETE FROM sessions WHERE user_id = $1",
+        "DELETE FROM api_tokens WHERE user_id = $1",
+        "DELETE FROM login_challenges WHERE user_id = $1",
+    ] {
+        sqlx::query(sql)
+            .bind(user)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    Ok(())
 }
 
 /// Locks every counter in `limits` (creating the missing ones), then counts one hit on each,

@@ -172,6 +172,7 @@ fn org_from_row(row: &SqliteRow) -> Result<Organization, StoreError> {
         id: OrgId(uuid(&id)?),
         name: row.try_get("name").map_err(backend)?,
         created_at: time(row.try_get("created_at").map_err(backend)?)?,
+        short_reset_codes: row.try_get("short_reset_codes").map_err(backend)?,
     })
 }
 
@@ -193,13 +194,16 @@ pub(crate) async fn insert_org(
     owner: Option<UserId>,
 ) -> Result<(), StoreError> {
     let id = org.id.to_string();
-    sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?)")
-        .bind(&id)
-        .bind(&org.name)
-        .bind(millis(org.created_at))
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
+    sqlx::query(
+        "INSERT INTO organizations (id, name, created_at, short_reset_codes) VALUES (?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(&org.name)
+    .bind(millis(org.created_at))
+    .bind(org.short_reset_codes)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
     if let Some(owner) = owner {
         sqlx::query(
             "INSERT INTO org_members (org_id, user_id, role, created_at) VALUES (?, ?, 'owner', ?)",
@@ -218,7 +222,7 @@ pub(crate) async fn org(
     conn: &mut SqliteConnection,
     id: OrgId,
 ) -> Result<Option<Organization>, StoreError> {
-    sqlx::query("SELECT id, name, created_at FROM organizations WHERE id = ?")
+    sqlx::query("SELECT id, name, created_at, short_reset_codes FROM organizations WHERE id = ?")
         .bind(id.to_string())
         .fetch_optional(&mut *conn)
         .await
@@ -233,13 +237,15 @@ pub(crate) async fn list_orgs(
 ) -> Result<Vec<Organization>, StoreError> {
     let rows = match member {
         None => {
-            sqlx::query("SELECT id, name, created_at FROM organizations ORDER BY id")
-                .fetch_all(&mut *conn)
-                .await
+            sqlx::query(
+                "SELECT id, name, created_at, short_reset_codes FROM organizations ORDER BY id",
+            )
+            .fetch_all(&mut *conn)
+            .await
         }
         Some(user) => {
             sqlx::query(
-                "SELECT o.id, o.name, o.created_at FROM org_members m \
+                "SELECT o.id, o.name, o.created_at, o.short_reset_codes FROM org_members m \
                  JOIN organizations o ON o.id = m.org_id WHERE m.user_id = ? ORDER BY o.id",
             )
             .bind(user.to_string())
@@ -258,6 +264,20 @@ pub(crate) async fn rename_org(
 ) -> Result<bool, StoreError> {
     let done = sqlx::query("UPDATE organizations SET name = ? WHERE id = ?")
         .bind(name)
+        .bind(id.to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(crate) async fn set_org_short_reset_codes(
+    conn: &mut SqliteConnection,
+    id: OrgId,
+    short: bool,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE organizations SET short_reset_codes = ? WHERE id = ?")
+        .bind(short)
         .bind(id.to_string())
         .execute(&mut *conn)
         .await

@@ -162,7 +162,7 @@ pub(crate) async fn insert_session_row(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO sessions (id, user_id, secret_hash, created_at, last_seen_at, \
-         expires_at, client_ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         expires_at, client_ip, user_agent, proved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(session.id.to_string())
     .bind(session.user_id.to_string())
@@ -172,6 +172,7 @@ pub(crate) async fn insert_session_row(
     .bind(millis(session.expires_at))
     .bind(session.client_ip.as_deref())
     .bind(session.user_agent.as_deref())
+    .bind(millis(session.created_at))
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;
@@ -407,6 +408,10 @@ impl Store for SqliteStore {
             EndSessions::None => None,
             EndSessions::All => Some(String::new()),
             EndSessions::AllExcept(session) => Some(session.to_string()),
+            EndSessions::Reset => {
+                lifecycle::revoke_for_reset(&mut tx, &id).await?;
+                None
+            }
         };
         if let Some(keep) = keep {
             sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id <> ?")
@@ -618,6 +623,10 @@ impl Store for SqliteStore {
 
     async fn rename_org(&self, id: OrgId, name: &str) -> Result<bool, StoreError> {
         access::rename_org(&mut *self.conn().await?, id, name).await
+    }
+
+    async fn set_org_short_reset_codes(&self, id: OrgId, short: bool) -> Result<bool, StoreError> {
+        access::set_org_short_reset_codes(&mut *self.conn().await?, id, short).await
     }
 
     async fn delete_org(&self, id: OrgId) -> Result<bool, StoreError> {
@@ -1022,6 +1031,28 @@ impl Store for SqliteStore {
 
     async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
         insert_session_row(&mut *self.conn().await?, session).await
+    }
+
+    async fn session_proved_at(&self, id: Uuid) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let at: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT proved_at FROM sessions WHERE id = ?")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+        at.flatten().map(time).transpose()
+    }
+
+    async fn mark_session_proved(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE sessions SET proved_at = MAX(COALESCE(proved_at, 0), ?) WHERE id = ?",
+        )
+        .bind(millis(at))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn delete_session(&self, id: Uuid) -> Result<bool, StoreError> {

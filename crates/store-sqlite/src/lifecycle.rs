@@ -164,14 +164,30 @@ pub(crate) async fn redeem(
                 .execute(&mut *conn)
                 .await
                 .map_err(map_err)?;
-            sqlx::query("DELETE FROM sessions WHERE user_id = ?")
-                .bind(&user_text)
-                .execute(&mut *conn)
-                .await
-                .map_err(map_err)?;
+            revoke_for_reset(conn, &user_text).await?;
         }
     }
     Ok(Redemption::Redeemed(UserId(uuid(&user_text)?)))
+}
+
+/// What a password reset ends (part of its transaction): every session, every API token
+/// and every pending sign-in challenge of the user.
+pub(crate) async fn revoke_for_reset(
+    conn: &mut SqliteConnection,
+    user: &str,
+) -> Result<(), StoreError> {
+    for sql in [
+        "DELETE FROM sessions WHERE user_id = ?",
+        "DELETE FROM api_tokens WHERE user_id = ?",
+        "DELETE FROM login_challenges WHERE user_id = ?",
+    ] {
+        sqlx::query(sql)
+            .bind(user)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn hit_limits(

@@ -67,7 +67,8 @@ macro_rules! store_contract_tests {
             roles_change_but_builtins_never,
             user_roles_are_replaced_and_unknown_ids_ignored,
             roles_of_many_users_come_in_one_call,
-            organisations_and_memberships_round_trip
+            organisations_and_memberships_round_trip,
+            organisations_keep_their_reset_code_choice
         );
         $crate::store_contract_tests!(@cases $factory; contract_content;
             file_quota_counts_every_file_and_writes_nothing_past_it,
@@ -89,7 +90,9 @@ macro_rules! store_contract_tests {
             challenges_live_until_expiry_or_attempts,
             a_challenge_completes_once_with_its_session,
             a_challenge_completes_once_under_parallel_attempts,
-            deleting_a_user_removes_their_content_and_second_factor
+            deleting_a_user_removes_their_content_and_second_factor,
+            sessions_record_when_they_were_last_proved,
+            a_reset_revokes_sessions_tokens_and_challenges
         );
     };
     (@cases $factory:expr; $module:ident; $($case:ident),* $(,)?) => {

@@ -40,6 +40,7 @@ fn org(n: u128, name: &str) -> Organization {
         id: org_id(n),
         name: name.into(),
         created_at: now(),
+        short_reset_codes: false,
     }
 }
 
@@ -1092,4 +1093,25 @@ pub async fn organisations_and_memberships_round_trip(store: Arc<dyn Store>) {
     assert!(store.user_by_id(owner.id).await.unwrap().is_some());
     assert!(store.user_by_id(member.id).await.unwrap().is_some());
     assert_eq!(store.list_orgs(None).await.unwrap(), vec![beta]);
+}
+
+pub async fn organisations_keep_their_reset_code_choice(store: Arc<dyn Store>) {
+    let acme = org(1, "Acme");
+    store.insert_org(&acme, None).await.unwrap();
+    assert!(!store.org(acme.id).await.unwrap().unwrap().short_reset_codes);
+    assert!(store
+        .set_org_short_reset_codes(acme.id, true)
+        .await
+        .unwrap());
+    assert!(store.org(acme.id).await.unwrap().unwrap().short_reset_codes);
+    assert!(store.list_orgs(None).await.unwrap()[0].short_reset_codes);
+    assert!(store
+        .set_org_short_reset_codes(acme.id, false)
+        .await
+        .unwrap());
+    assert!(!store.org(acme.id).await.unwrap().unwrap().short_reset_codes);
+    assert!(!store
+        .set_org_short_reset_codes(org_id(9), true)
+        .await
+        .unwrap());
 }

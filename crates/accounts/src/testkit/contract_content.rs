@@ -9,11 +9,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::contract::{hash, new_session, new_user, now};
+use super::contract::{by_code, code_for, hash, mail_to, new_session, new_token, new_user, now};
 use crate::domain::{Patch, ProfileChange, ProfileUpdate, UserId};
 use crate::files::FileId;
 use crate::store::{
-    ChallengeRecord, ChunkRecord, ContentLimits, FileCursor, FileRecord, Store, StoreError, Unique,
+    ChallengeRecord, ChunkRecord, CodeEffect, CodePurpose, ContentLimits, EndSessions, FileCursor,
+    FileRecord, Redemption, Store, StoreError, Unique,
 };
 use crate::token::{CredentialKind, TokenHash};
 
@@ -889,5 +890,107 @@ pub async fn deleting_a_user_removes_their_content_and_second_factor(store: Arc<
     assert_eq!(
         store.list_files(kept).await.unwrap(),
         vec![uploads[1].clone()]
+    );
+}
+
+pub async fn sessions_record_when_they_were_last_proved(store: Arc<dyn Store>) {
+    let owner = user(&store, "proved").await;
+    let (session, _) = new_session(owner);
+    store.insert_session(&session).await.unwrap();
+    assert_eq!(
+        store.session_proved_at(session.id).await.unwrap(),
+        Some(session.created_at),
+        "a sign-in is a proof"
+    );
+    let later = now() + Duration::minutes(20);
+    assert!(store.mark_session_proved(session.id, later).await.unwrap());
+    assert_eq!(
+        store.session_proved_at(session.id).await.unwrap(),
+        Some(later)
+    );
+    // A late write of an older proof never moves it back.
+    assert!(store.mark_session_proved(session.id, now()).await.unwrap());
+    assert_eq!(
+        store.session_proved_at(session.id).await.unwrap(),
+        Some(later)
+    );
+    let unknown = Uuid::now_v7();
+    assert!(!store.mark_session_proved(unknown, later).await.unwrap());
+    assert_eq!(store.session_proved_at(unknown).await.unwrap(), None);
+}
+
+/// What a reset leaves of a user's credentials: nothing, whether it went through a code or
+/// an administrator; a password change keeps API tokens and challenges.
+pub async fn a_reset_revokes_sessions_tokens_and_challenges(store: Arc<dyn Store>) {
+    let owner = user(&store, "resetme").await;
+    let other = user(&store, "bystander").await;
+    let arm = |who: UserId, tag: &'static str| {
+        let store = store.clone();
+        async move {
+            let (session, session_secret) = new_session(who);
+            store.insert_session(&session).await.unwrap();
+            let (token, token_secret) = new_token(who);
+            store
+                .insert_token(&token, &token_secret.hash(), 10)
+                .await
+                .unwrap();
+            let challenge = challenge(who, tag, now());
+            store.insert_challenge(&challenge).await.unwrap();
+            (session_secret.hash(), token_secret.hash(), hash(tag))
+        }
+    };
+    let alive = |hashes: (TokenHash, TokenHash, TokenHash)| {
+        let store = store.clone();
+        async move {
+            let session = store.credential_by_hash(&hashes.0).await.unwrap().is_some();
+            let token = store.credential_by_hash(&hashes.1).await.unwrap().is_some();
+            let challenge = store
+                .live_challenge(&hashes.2, now(), 5)
+                .await
+                .unwrap()
+                .is_some();
+            (session, token, challenge)
+        }
+    };
+
+    let first = arm(owner, "first").await;
+    let bystander = arm(other, "bystander").await;
+    assert!(store
+        .set_password_hash(owner, "h1", EndSessions::All, now())
+        .await
+        .unwrap());
+    assert_eq!(alive(first).await, (false, true, true));
+    assert!(store
+        .set_password_hash(owner, "h2", EndSessions::Reset, now())
+        .await
+        .unwrap());
+    assert_eq!(alive(first).await, (false, false, false));
+
+    let second = arm(owner, "second").await;
+    store
+        .issue_code(
+            &code_for(owner, CodePurpose::ResetPassword, "12345678", "link"),
+            &mail_to("resetme@example.com"),
+        )
+        .await
+        .unwrap();
+    let redeemed = store
+        .redeem_code(
+            CodePurpose::ResetPassword,
+            &by_code(owner, "12345678"),
+            &CodeEffect::SetPassword("h3".into()),
+            5,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(redeemed, Redemption::Redeemed(owner));
+    assert_eq!(alive(second).await, (false, false, false));
+    let (_, stored) = store.login_lookup("resetme").await.unwrap().unwrap();
+    assert_eq!(stored.as_deref(), Some("h3"));
+    assert_eq!(
+        alive(bystander).await,
+        (true, true, true),
+        "other users keep theirs"
     );
 }

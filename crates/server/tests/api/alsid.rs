@@ -1016,10 +1016,10 @@ async fn forgotten_and_retrieve_password_reset_with_the_mailed_link() {
             .status(),
         200
     );
-    // A reset ends sessions, not API tokens; the link works once.
+    // A reset ends sessions and API tokens; the link works once.
     assert_eq!(
         get(&app, "/api/users/whoami", &alice.token).await.status(),
-        200
+        401
     );
     let r = call(
         &app,

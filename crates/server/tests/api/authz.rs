@@ -368,8 +368,10 @@ async fn native_self_service() {
 async fn native_second_factor_files_and_chunks() {
     use Method as M;
     use Surface::Native as N;
-    // Nothing is pending or on for anyone: past the check, the core says so (409).
-    let checked = [401, 409, 409, 409, 409];
+    // The matrix's callers hold API tokens, which never enrol, replace or remove a second
+    // factor (403 `session_required`); a session must prove itself again first, which an
+    // API token cannot (400 `not_a_session`).
+    let checked = [401, 403, 403, 403, 403];
     let code = Some(json!({"code": "123456"}));
     check(vec![
         // The second step of a login is public; a made-up challenge is refused for everyone.
@@ -381,7 +383,14 @@ async fn native_second_factor_files_and_chunks() {
             [400; 5],
         ),
         row(N, M::GET, "/auth/v1/me/second-factor", None, ALL_OK),
-        row(N, M::POST, "/auth/v1/me/second-factor", None, ALL_OK),
+        row(N, M::POST, "/auth/v1/me/second-factor", None, checked),
+        row(
+            N,
+            M::POST,
+            "/auth/v1/session/reauthenticate",
+            Some(json!({ "password": PASSWORD })),
+            [401, 400, 400, 400, 400],
+        ),
         row(
             N,
             M::POST,
@@ -600,6 +609,14 @@ async fn native_roles_and_orgs() {
             "/auth/v1/orgs/{org}",
             Some(json!({"name": "Y2"})),
             ADMIN_ONLY,
+        ),
+        // Only an instance grant weakens an application's reset codes.
+        row(
+            N,
+            M::PUT,
+            "/auth/v1/orgs/{org}/short-reset-codes",
+            Some(json!({"enabled": true})),
+            [401, 403, 403, 403, 200],
         ),
         row(
             N,

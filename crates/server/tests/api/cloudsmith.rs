@@ -85,9 +85,12 @@ fn base32_decode(text: &str) -> Vec<u8> {
     out
 }
 
-/// Turns TOTP on for the user through the core; returns the secret.
+/// Turns TOTP on for the user through the core, on a fresh session (an API token never
+/// changes a second factor); returns the secret.
 async fn enrol_totp(app: &TestApp, user: &TestUser) -> Vec<u8> {
-    let principal = app.accounts.authenticate(&user.token).await.unwrap();
+    let name = app.accounts.user(user.id).await.unwrap().username;
+    let session = app.session(name.as_str(), crate::helpers::PASSWORD).await;
+    let principal = app.accounts.authenticate(&session).await.unwrap();
     let client = ClientInfo::default();
     let enrolment = app.accounts.begin_totp(&principal, &client).await.unwrap();
     let secret = base32_decode(&enrolment.secret);

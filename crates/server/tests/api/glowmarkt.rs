@@ -55,12 +55,20 @@ async fn assert_error(request: RequestBuilder, status: u16) -> String {
     text
 }
 
+/// An application with the seed's 4-digit reset codes (the Glowmarkt spec's prose), as an
+/// instance admin chooses them for it.
 async fn application(app: &TestApp, name: &str) -> OrgId {
-    app.accounts
+    let org = app
+        .accounts
         .create_org(&Actor::operator(), name)
         .await
         .unwrap()
-        .id
+        .id;
+    app.accounts
+        .set_org_short_reset_codes(&Actor::operator(), org, true)
+        .await
+        .unwrap();
+    org
 }
 
 /// A new active user (`name@example.com`, [`PASSWORD`]) holding `role` in `org`.
@@ -1043,4 +1051,118 @@ async fn an_unverified_account_cannot_use_http_basic() {
         "pending account got {}",
         r.status()
     );
+}
+
+// ------------------------------------------------------------------ hardening (issue 13)
+
+/// An application's admin asks about a member with another application's id in the header:
+/// the answer lists only the applications the admin may read.
+#[tokio::test]
+async fn an_application_admin_cannot_learn_a_users_other_applications() {
+    let app = TestApp::spawn().await;
+    let energy = application(&app, "Energy app").await;
+    let secret = application(&app, "Secret app").await;
+    in_app(&app, "ann", energy, OrgRole::Admin).await;
+    let dana = in_app(&app, "dana", energy, OrgRole::Member).await;
+    app.accounts
+        .set_member(&Actor::operator(), secret, dana.id, OrgRole::Member)
+        .await
+        .unwrap();
+    let path = format!("/user/{}", dana.id);
+    for asked in [secret, energy] {
+        let (status, user) = call(by_basic(glow(&app, Method::GET, &path), "ann", asked)).await;
+        assert_eq!(status, 200, "{user}");
+        let listed: Vec<&str> = user["applications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["applicationId"].as_str().unwrap())
+            .collect();
+        assert!(
+            !listed.contains(&secret.to_string().as_str()),
+            "asked with {asked}: {user}"
+        );
+    }
+    // An instance admin asking with that application's id sees the membership.
+    app.admin("root").await;
+    let (_, seen) = call(by_basic(glow(&app, Method::GET, &path), "root", secret)).await;
+    assert_eq!(seen["applications"][0]["applicationId"], secret.to_string());
+}
+
+/// A code mailed by an application's reset flow is bound to it: the native reset, which
+/// would take it as well, refuses it.
+#[tokio::test]
+async fn an_application_reset_code_cannot_be_redeemed_on_the_native_reset() {
+    let app = TestApp::spawn().await;
+    let org = application(&app, "Energy app").await;
+    let email = "dana@example.org";
+    registered(&app, org, email).await;
+    call(reset_request(&app, org, email)).await;
+    let mails = app.mail_to(email).await;
+    let code = crate::account_hardening::first_code(&mails.last().unwrap().text);
+    let native = app
+        .client
+        .post(app.url("/auth/v1/password/reset"))
+        .json(&json!({"email": email, "code": code, "new_password": NEW_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        native.status(),
+        400,
+        "the native reset took an application's code"
+    );
+    assert_eq!(call(reset_confirm(&app, org, email, &code)).await.0, 200);
+}
+
+/// The seed's 4-digit reset codes are an organisation's explicit, weaker choice, made by an
+/// instance admin; by default an application's reset codes are as long as the native ones.
+#[tokio::test]
+async fn four_digit_reset_codes_are_only_an_organisations_explicit_choice() {
+    let app = TestApp::spawn().await;
+    let org = app
+        .accounts
+        .create_org(&Actor::operator(), "Energy app")
+        .await
+        .unwrap()
+        .id;
+    let email = "dana@example.org";
+    registered(&app, org, email).await;
+    call(reset_request(&app, org, email)).await;
+    assert!(app.latest_code_of(email, 8).await.len() == 8);
+
+    let owner = in_app(&app, "olive", org, OrgRole::Owner).await;
+    let root = app.admin("root").await;
+    let path = format!("/auth/v1/orgs/{org}/short-reset-codes");
+    let set = |token: &str| app.put(&path, token).json(&json!({"enabled": true}));
+    assert_eq!(set(&owner.token).send().await.unwrap().status(), 403);
+    let r = set(&root.token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let view: Value = r.json().await.unwrap();
+    assert_eq!(view["short_reset_codes"], true, "{view}");
+
+    call(reset_request(&app, org, email)).await;
+    assert_eq!(app.latest_code_of(email, 4).await.len(), 4);
+}
+
+/// 4-digit verification codes get 3 tries each.
+#[tokio::test]
+async fn application_verification_codes_die_after_three_wrong_tries() {
+    let app = TestApp::spawn().await;
+    let org = application(&app, "Energy app").await;
+    let email = "dana@example.org";
+    let (status, _) =
+        call(glow(&app, Method::POST, "/register").json(&register_body(org, email))).await;
+    assert_eq!(status, 200);
+    let code = app.latest_code_of(email, 4).await;
+    let verify = |code: &str| {
+        glow(&app, Method::PUT, "/user/verify").json(&json!({
+            "token": code, "username": email, "password": PASSWORD,
+            "applicationId": org.to_string(),
+        }))
+    };
+    for _ in 0..3 {
+        assert_error(verify(&wrong(&code)), 400).await;
+    }
+    assert_error(verify(&code), 400).await;
 }

@@ -253,8 +253,8 @@ async fn password_reset_by_code_ends_every_session_and_never_reveals_accounts() 
     );
     assert_eq!(
         app.status_with("/auth/v1/me", &alice.token).await,
-        200,
-        "API tokens are not sessions"
+        401,
+        "API tokens are revoked too"
     );
     assert_eq!(app.login("alice", PASSWORD).await.status(), 401);
     assert_eq!(app.login("alice", NEW_PASSWORD).await.status(), 200);

@@ -28,7 +28,7 @@ fn smtp_mailer(sink: &SmtpSink) -> SmtpMailer {
 
 async fn request_reset(app: &TestApp, login: &str) {
     app.accounts
-        .request_password_reset(login, ClientInfo::default(), None)
+        .request_password_reset(login, ClientInfo::default(), accounts::CodeScope::Native)
         .await
         .unwrap();
 }
@@ -73,8 +73,8 @@ async fn a_reset_code_sent_over_smtp_resets_the_password() {
         Some("Reset your password")
     );
     let text = mail.text();
-    let code = code_in(&text, 6)
-        .expect("a six-digit code in the text part")
+    let code = code_in(&text, 8)
+        .expect("an eight-digit reset code in the text part")
         .to_owned();
     let html = decoded_part(&mail.raw, "text/html").expect("an HTML part");
     assert!(html.contains(&code), "{html}");
@@ -85,7 +85,7 @@ async fn a_reset_code_sent_over_smtp_resets_the_password() {
             &code,
             NEW_PASSWORD.into(),
             ClientInfo::default(),
-            None,
+            accounts::CodeScope::Native,
         )
         .await
         .unwrap();
@@ -257,7 +257,7 @@ async fn without_a_relay_each_message_is_a_readable_eml_file() {
         text.contains("Hello alice,") && text.contains("Your code: "),
         "{text}"
     );
-    let code = code_in(&text, 6).unwrap();
+    let code = code_in(&text, 8).unwrap();
     assert!(
         html.starts_with("<!doctype html>") && html.contains(code),
         "{html}"
@@ -285,7 +285,7 @@ async fn the_delivery_loop_sends_promptly_and_stops_on_shutdown() {
     assert!(queued_at.elapsed() < Duration::from_secs(2));
     let sent = mailer.sent_to("alice@example.com");
     assert_eq!(sent.len(), 1);
-    assert!(code_in(&sent[0].text, 6).is_some());
+    assert!(code_in(&sent[0].text, 8).is_some());
 
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(2), delivery)

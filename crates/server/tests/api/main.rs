@@ -1,6 +1,7 @@
 //! The server's integration tests: one binary, one file per feature, every test on its own
 //! freshly built application (its own temp data directory, port and clock).
 
+mod account_hardening;
 mod alsid;
 mod authz;
 mod browser;

@@ -650,6 +650,39 @@ async fn sessions_page_lists_and_ends_sessions() {
     assert_eq!(laptop.get("/account").await.status, 303);
 }
 
+/// A browser left signed in cannot change the second factor until the page's step proves
+/// the password again.
+#[tokio::test]
+async fn a_browser_left_signed_in_must_confirm_its_password_before_changing_two_factor() {
+    let app = TestApp::spawn().await;
+    app.user("alice").await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in("alice", PASSWORD).await;
+    app.clock.advance(chrono::Duration::minutes(11));
+    let asked = browser.post("/account/two-factor/begin", &[]).await;
+    assert_eq!(asked.status, 403);
+    assert!(asked.html.contains("id=\"reauth-form\""), "{}", asked.html);
+    assert!(!asked.html.contains("totp-secret"));
+    let wrong = browser
+        .post(
+            "/account/two-factor/reauthenticate",
+            &[("reauth-password", "not the password at all")],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.text_of("reauth-password-error").is_some());
+    let confirmed = browser
+        .post(
+            "/account/two-factor/reauthenticate",
+            &[("reauth-password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(confirmed.status, 303);
+    let enrolling = browser.post("/account/two-factor/begin", &[]).await;
+    assert_eq!(enrolling.status, 200);
+    assert!(enrolling.text_of("totp-secret").is_some());
+}
+
 #[tokio::test]
 async fn two_factor_enrolment_and_sign_in_through_the_pages() {
     let app = TestApp::spawn().await;

@@ -223,7 +223,7 @@ impl From<AdminError> for AlsidError {
                 Self::new(StatusCode::CONFLICT, "username_taken", e.to_string())
             }
             AdminError::EmailTaken => Self::new(StatusCode::CONFLICT, "email_taken", e.to_string()),
-            AdminError::RoleNameTaken | AdminError::BuiltinRole => {
+            AdminError::RoleNameTaken | AdminError::BuiltinRole | AdminError::LastOwner => {
                 Self::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
             AdminError::Store(e) => e.into(),
@@ -873,7 +873,7 @@ async fn forgotten_password(
 ) -> Result<Json<()>, AlsidError> {
     state
         .accounts
-        .request_password_reset(&body.email, client, None)
+        .request_password_reset(&body.email, client, accounts::CodeScope::Native)
         .await?;
     Ok(null())
 }

@@ -9,7 +9,7 @@
 //! by the core calls each handler makes.
 
 use accounts::access::{Action, Entity, Need, OrgId, Target};
-use accounts::lifecycle::Registration;
+use accounts::lifecycle::{CodeScope, Registration};
 use accounts::{
     AccountSpec, AccountUpdate, Actor, AdminError, AuthError, CodeError, CredentialKind,
     EmailAddress, InvalidInput, LoginError, Password, PasswordPolicyError, Patch, Principal,
@@ -439,40 +439,23 @@ fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// The user as `AddUserRes`. With an application named, only that membership is shown
-/// (an application's admin does not learn the user's other applications); without one,
-/// all of them to a caller who may read every user (an instance admin), none to others.
+/// The user as `AddUserRes`. Only the applications the caller may read are listed (the
+/// core's `visible_memberships`: an application's admin does not learn the user's other
+/// applications); with an application named, only that one of them.
 async fn user_res(
     state: &AppState,
     actor: &Actor,
     user: &User,
     app: Option<OrgId>,
 ) -> Result<UserRes, GlowmarktError> {
-    let apps: Vec<OrgId> = match app {
-        Some(app) => state
-            .accounts
-            .membership(app, user.id)
-            .await?
-            .map(|_| app)
-            .into_iter()
-            .collect(),
-        None if state
-            .accounts
-            .grants(actor)
-            .await?
-            .allows(READ_USER, Target::Any) =>
-        {
-            state
-                .accounts
-                .grants(&Actor::user(user.id))
-                .await?
-                .memberships
-                .into_iter()
-                .map(|(org, _)| org)
-                .collect()
-        }
-        None => Vec::new(),
-    };
+    let apps: Vec<OrgId> = state
+        .accounts
+        .visible_memberships(actor, user.id)
+        .await?
+        .into_iter()
+        .map(|m| m.org_id)
+        .filter(|org| app.is_none_or(|app| app == *org))
+        .collect();
     Ok(UserRes {
         user_id: Some(user.id.to_string()),
         active: user.status == UserStatus::Active,
@@ -712,7 +695,7 @@ async fn request_reset(
     let login = required(req.username, "username")?;
     state
         .accounts
-        .request_password_reset(&login, client, Some(app))
+        .request_password_reset(&login, client, CodeScope::Application(app))
         .await?;
     Ok(VALID)
 }
@@ -739,7 +722,13 @@ async fn reset_password(
     let new_password = required(req.new_password, "newPassword")?;
     state
         .accounts
-        .reset_password_with_code(&login, &code, new_password, client, Some(app))
+        .reset_password_with_code(
+            &login,
+            &code,
+            new_password,
+            client,
+            CodeScope::Application(app),
+        )
         .await?;
     Ok(VALID)
 }
@@ -781,7 +770,7 @@ async fn resend_verification(
     let user = password_holder(&state, &client, req.username, req.password).await?;
     state
         .accounts
-        .resend_verification(user.email.as_str(), client, Some(app))
+        .resend_verification(user.email.as_str(), client, CodeScope::Application(app))
         .await?;
     Ok(VALID)
 }
@@ -806,7 +795,12 @@ async fn verify(
     let user = password_holder(&state, &client, req.username, req.password).await?;
     state
         .accounts
-        .verify_email_code(user.email.as_str(), &code, client, Some(app))
+        .verify_email_code(
+            user.email.as_str(),
+            &code,
+            client,
+            CodeScope::Application(app),
+        )
         .await?;
     Ok(Json(Verified {
         valid: true,

@@ -112,7 +112,7 @@ pub async fn verify_email(
         CodeOrLink::Code { email, code } => {
             state
                 .accounts
-                .verify_email_code(&email, &code, client, None)
+                .verify_email_code(&email, &code, client, accounts::CodeScope::Native)
                 .await?
         }
         CodeOrLink::Link { token } => state.accounts.verify_email_link(&token, client).await?,
@@ -139,7 +139,7 @@ pub async fn resend_verification(
 ) -> Result<Response, ApiError> {
     state
         .accounts
-        .resend_verification(&body.email, client, None)
+        .resend_verification(&body.email, client, accounts::CodeScope::Native)
         .await?;
     Ok(accepted(CHECK_MAIL))
 }
@@ -164,7 +164,7 @@ pub async fn forgot_password(
 ) -> Result<Response, ApiError> {
     state
         .accounts
-        .request_password_reset(&body.login, client, None)
+        .request_password_reset(&body.login, client, accounts::CodeScope::Native)
         .await?;
     Ok(accepted(CHECK_MAIL))
 }
@@ -206,7 +206,13 @@ pub async fn reset_password(
         } => {
             state
                 .accounts
-                .reset_password_with_code(&email, &code, new_password, client, None)
+                .reset_password_with_code(
+                    &email,
+                    &code,
+                    new_password,
+                    client,
+                    accounts::CodeScope::Native,
+                )
                 .await?
         }
         ResetRequest::Link {

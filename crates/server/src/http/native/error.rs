@@ -4,7 +4,8 @@
 use accounts::{
     AdminError, AuthError, ChangePasswordError, CodeError, ContentError, CreateUserError,
     FileStoreError, InvalidInput, LoginError, PasswordPolicyError, PictureError, ProfileError,
-    SecondFactorError, SessionError, SignupError, StoreError, Throttled, TokenError, UserError,
+    ReauthError, SecondFactorError, SessionError, SignupError, StoreError, Throttled, TokenError,
+    UserError,
 };
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -317,6 +318,7 @@ impl From<AdminError> for ApiError {
             AdminError::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
             AdminError::Invalid(i) => Self::invalid(i),
             AdminError::Password(p) => p.into(),
+            AdminError::LastOwner => Self::new(StatusCode::CONFLICT, "last_owner", e.to_string()),
             AdminError::UsernameTaken => Self {
                 field: Some("username".into()),
                 ..Self::new(StatusCode::CONFLICT, "username_taken", e.to_string())
@@ -355,8 +357,33 @@ impl From<SecondFactorError> for ApiError {
                 field: Some("code".into()),
                 ..Self::new(StatusCode::BAD_REQUEST, "invalid_code", e.to_string())
             },
+            SecondFactorError::SessionRequired => {
+                Self::new(StatusCode::FORBIDDEN, "session_required", e.to_string())
+            }
+            SecondFactorError::ReauthenticationRequired => Self::new(
+                StatusCode::FORBIDDEN,
+                "reauthentication_required",
+                e.to_string(),
+            ),
             SecondFactorError::Throttled(t) => t.into(),
             SecondFactorError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ReauthError> for ApiError {
+    fn from(e: ReauthError) -> Self {
+        match e {
+            ReauthError::NotASession => {
+                Self::new(StatusCode::BAD_REQUEST, "not_a_session", e.to_string())
+            }
+            ReauthError::WrongProof => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                e.to_string(),
+            ),
+            ReauthError::Throttled(t) => t.into(),
+            ReauthError::Store(e) => e.into(),
         }
     }
 }

@@ -49,6 +49,7 @@ const UPLOAD_FRAMING: usize = 256 * 1024;
         session::login,
         session::login_second_factor,
         session::logout,
+        session::reauthenticate,
         me::get_me,
         me::patch_me,
         me::put_picture,
@@ -104,6 +105,7 @@ const UPLOAD_FRAMING: usize = 256 * 1024;
         orgs::create,
         orgs::get_one,
         orgs::rename,
+        orgs::set_short_reset_codes,
         orgs::delete,
         orgs::members,
         orgs::set_member,
@@ -199,6 +201,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             post(session::login_second_factor),
         )
         .route("/auth/v1/logout", post(session::logout))
+        .route(
+            "/auth/v1/session/reauthenticate",
+            post(session::reauthenticate),
+        )
         .route("/auth/v1/me", get(me::get_me).patch(me::patch_me))
         .route(
             "/auth/v1/me/picture",
@@ -307,6 +313,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             get(orgs::get_one).patch(orgs::rename).delete(orgs::delete),
         )
         .route("/auth/v1/orgs/{id}/members", get(orgs::members))
+        .route(
+            "/auth/v1/orgs/{id}/short-reset-codes",
+            put(orgs::set_short_reset_codes),
+        )
         .route(
             "/auth/v1/orgs/{id}/members/{user_id}",
             put(orgs::set_member).delete(orgs::remove_member),

@@ -94,7 +94,7 @@ pub async fn status(
     responses(
         (status = 200, body = EnrolmentView),
         (status = 401, body = super::Problem),
-        (status = 403, description = "The caller's roles do not include `user:update` on themselves", body = super::Problem),
+        (status = 403, description = "`session_required`: an API token never changes the second factor; `reauthentication_required`: the session proved its password or a code more than 10 minutes ago (POST /auth/v1/session/reauthenticate); or the caller's roles do not include `user:update` on themselves", body = super::Problem),
         (status = 409, description = "`second_factor_enabled`: turn it off first", body = super::Problem),
     )
 )]
@@ -117,7 +117,7 @@ pub async fn begin(
         (status = 200, description = "On; the recovery codes are shown once", body = RecoveryCodes),
         (status = 400, description = "`invalid_code`", body = super::Problem),
         (status = 401, body = super::Problem),
-        (status = 403, description = "The caller's roles do not include `user:update` on themselves", body = super::Problem),
+        (status = 403, description = "`session_required`: an API token never changes the second factor; `reauthentication_required`: the session proved its password or a code more than 10 minutes ago (POST /auth/v1/session/reauthenticate); or the caller's roles do not include `user:update` on themselves", body = super::Problem),
         (status = 409, description = "`no_enrolment_pending`: start one first", body = super::Problem),
         (status = 429, body = super::Problem),
     )
@@ -145,7 +145,7 @@ pub async fn confirm(
         (status = 204, description = "Off; logins need the password only"),
         (status = 400, description = "`invalid_code`", body = super::Problem),
         (status = 401, body = super::Problem),
-        (status = 403, description = "The caller's roles do not include `user:update` on themselves", body = super::Problem),
+        (status = 403, description = "`session_required`: an API token never changes the second factor; `reauthentication_required`: the session proved its password or a code more than 10 minutes ago (POST /auth/v1/session/reauthenticate); or the caller's roles do not include `user:update` on themselves", body = super::Problem),
         (status = 409, description = "`second_factor_not_enabled`", body = super::Problem),
         (status = 429, body = super::Problem),
     )
@@ -173,7 +173,7 @@ pub async fn disable(
         (status = 200, description = "The new codes, shown once", body = RecoveryCodes),
         (status = 400, description = "`invalid_code` (a recovery code does not do here)", body = super::Problem),
         (status = 401, body = super::Problem),
-        (status = 403, description = "The caller's roles do not include `user:update` on themselves", body = super::Problem),
+        (status = 403, description = "`session_required`: an API token never changes the second factor; `reauthentication_required`: the session proved its password or a code more than 10 minutes ago (POST /auth/v1/session/reauthenticate); or the caller's roles do not include `user:update` on themselves", body = super::Problem),
         (status = 409, description = "`second_factor_not_enabled`", body = super::Problem),
         (status = 429, body = super::Problem),
     )

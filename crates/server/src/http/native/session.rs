@@ -1,7 +1,8 @@
 //! Password login (with the second step for accounts with a TOTP second factor) and logout.
 
 use accounts::access::{Action, Entity};
-use accounts::{LoginError, LoginSession, Password};
+use accounts::second_factor::Proof;
+use accounts::{InvalidInput, LoginError, LoginSession, Password};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -122,6 +123,54 @@ pub async fn login_second_factor(
         .login_second_factor(&body.challenge, &body.code, client)
         .await?;
     Ok(session_response(session))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReauthRequest {
+    /// The account's password; or else
+    pub password: Option<String>,
+    /// a current code from the authenticator app, or an unused recovery code.
+    pub code: Option<String>,
+}
+
+/// Prove the password (or a code of the second factor) again on this session: enrolling,
+/// replacing or removing a second factor needs a proof less than 10 minutes old.
+#[utoipa::path(
+    post, path = "/auth/v1/session/reauthenticate", tag = "sessions",
+    security(("bearer" = [])),
+    request_body = ReauthRequest,
+    responses(
+        (status = 204, description = "Proved; the session may change the second factor for the next 10 minutes"),
+        (status = 400, description = "`not_a_session`: the credential is an API token", body = super::Problem),
+        (status = 401, description = "`invalid_credentials`: wrong password or code", body = super::Problem),
+        (status = 403, description = "The caller's roles do not include `session:update` on themselves", body = super::Problem),
+        (status = 422, description = "Neither or both of `password` and `code`", body = super::Problem),
+        (status = 429, description = "Too many attempts", body = super::Problem),
+    )
+)]
+pub async fn reauthenticate(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authenticated(principal): Authenticated,
+    ApiJson(body): ApiJson<ReauthRequest>,
+) -> Result<StatusCode, ApiError> {
+    authorize_own(&state, &principal, Entity::Session, Action::Update).await?;
+    let proof = match (body.password, body.code) {
+        (Some(password), None) => Proof::Password(Password::for_login(password)),
+        (None, Some(code)) => Proof::Code(code),
+        _ => {
+            return Err(ApiError::invalid(InvalidInput::new(
+                "password",
+                "give either `password` or `code`",
+            )))
+        }
+    };
+    state
+        .accounts
+        .reauthenticate(&principal, proof, &client)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// End the session this request authenticates with.

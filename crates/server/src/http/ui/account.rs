@@ -4,6 +4,7 @@
 
 use accounts::access::{Action, Entity};
 use accounts::domain::{Patch, ProfileUpdate};
+use accounts::second_factor::Proof;
 use accounts::{ApiToken, Password, TokenRef, User};
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
@@ -41,6 +42,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/account/tokens/{id}/{action}", post(token_action))
         .route("/account/two-factor", get(two_factor_page))
         .route("/account/two-factor/begin", post(begin_totp))
+        .route("/account/two-factor/reauthenticate", post(reauthenticate))
         .route("/account/two-factor/confirm", post(confirm_totp))
         .route("/account/two-factor/disable", post(disable_totp))
         .route(
@@ -731,6 +733,8 @@ struct TwoFactorPage {
     recovery_codes: Vec<String>,
     note: &'static str,
     errors: Errors,
+    /// The session must prove the password (or a code) again before changing anything.
+    reauth: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -748,6 +752,7 @@ struct TwoFactorShown {
     recovery_codes: Vec<String>,
     note: &'static str,
     errors: Errors,
+    reauth: bool,
 }
 
 impl Default for TwoFactorShown {
@@ -758,6 +763,18 @@ impl Default for TwoFactorShown {
             recovery_codes: Vec::new(),
             note: "",
             errors: Errors::default(),
+            reauth: false,
+        }
+    }
+}
+
+impl TwoFactorShown {
+    /// The page asking the session to prove itself again, after the core refused a change.
+    fn reauth() -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            reauth: true,
+            ..Self::default()
         }
     }
 }
@@ -783,6 +800,7 @@ async fn two_factor_page_with(
             recovery_codes: shown.recovery_codes,
             note: shown.note,
             errors: shown.errors,
+            reauth: shown.reauth,
         },
     )
 }
@@ -833,7 +851,56 @@ async fn begin_totp(
             };
             two_factor_page_with(&state, &signed, csrf, shown).await
         }
+        Err(accounts::SecondFactorError::ReauthenticationRequired) => {
+            two_factor_page_with(&state, &signed, csrf, TwoFactorShown::reauth()).await
+        }
         Err(e) => refused(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ReauthForm {
+    #[serde(default, rename = "reauth-password")]
+    password: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// The page step that proves the session again (the core's `reauthenticate`): the password,
+/// or a code of the second factor.
+async fn reauthenticate(
+    State(state): State<AppState>,
+    Client(client): Client,
+    signed: SignedIn,
+    csrf: Csrf,
+    UiForm(form): UiForm<ReauthForm>,
+) -> Response {
+    if let Err(page) = allowed(&state, &signed, Entity::Session, Action::Update).await {
+        return page;
+    }
+    let proof = if form.password.is_empty() {
+        Proof::Code(form.code.trim().to_owned())
+    } else {
+        Proof::Password(Password::for_login(form.password))
+    };
+    match state
+        .accounts
+        .reauthenticate(&signed.principal, proof, &client)
+        .await
+    {
+        Ok(()) => done("/account/two-factor", "reauthenticated"),
+        Err(e) => {
+            let error = ApiError::from(e);
+            let mut errors = Errors::default();
+            errors.set("reauth-password", error.detail.clone());
+            let shown = TwoFactorShown {
+                status: error.status,
+                errors,
+                ..TwoFactorShown::reauth()
+            };
+            let page = two_factor_page_with(&state, &signed, csrf, shown).await;
+            with_retry_after(page, &error)
+        }
     }
 }
 
@@ -853,6 +920,9 @@ async fn after_code(
                 ..TwoFactorShown::default()
             };
             two_factor_page_with(state, signed, csrf, shown).await
+        }
+        Err(accounts::SecondFactorError::ReauthenticationRequired) => {
+            two_factor_page_with(state, signed, csrf, TwoFactorShown::reauth()).await
         }
         Err(e) => {
             let error = ApiError::from(e);

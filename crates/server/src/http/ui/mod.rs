@@ -589,9 +589,10 @@ pub fn note_text(note: Option<&str>) -> &'static str {
         "token-enabled" => "The token is enabled.",
         "token-deleted" => "The token is deleted.",
         "two-factor-off" => "Two-factor sign-in is off.",
+        "reauthenticated" => "Confirmed. You can change two-factor sign-in for the next 10 minutes.",
         "verified" => "Your e-mail address is confirmed. You can sign in now.",
         "reset" => {
-            "Your password is changed and every session has ended. Sign in with the new password."
+            "Your password is changed: every session has ended and every API token is revoked. Sign in with the new password."
         }
         "user-disabled" => "The account is disabled.",
         "user-enabled" => "The account is enabled.",

@@ -367,7 +367,12 @@ async fn verify(
 ) -> Response {
     match state
         .accounts
-        .verify_email_code(form.login.trim(), form.code.trim(), client, None)
+        .verify_email_code(
+            form.login.trim(),
+            form.code.trim(),
+            client,
+            accounts::CodeScope::Native,
+        )
         .await
     {
         Ok(()) => done(
@@ -406,7 +411,7 @@ async fn resend(
 ) -> Response {
     match state
         .accounts
-        .resend_verification(form.login.trim(), client, None)
+        .resend_verification(form.login.trim(), client, accounts::CodeScope::Native)
         .await
     {
         Ok(()) => Redirect::to(&format!(
@@ -492,7 +497,7 @@ async fn forgot(
 ) -> Response {
     match state
         .accounts
-        .request_password_reset(form.login.trim(), client, None)
+        .request_password_reset(form.login.trim(), client, accounts::CodeScope::Native)
         .await
     {
         // The same answer whether or not the account exists.
@@ -559,7 +564,7 @@ async fn reset(
             form.code.trim(),
             form.new_password,
             client,
-            None,
+            accounts::CodeScope::Native,
         )
         .await
     {
