@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use accounts::at_rest::SealPass;
 use accounts::files::FileStore;
-use accounts::service::{SignupPolicy, ThrottlePolicy};
+use accounts::service::{CodePolicy, SignupPolicy, ThrottlePolicy};
 use accounts::Store;
 use accounts::{Accounts, AccountsConfig, HashCostLimits, PasswordHasher, SystemClock};
 use anyhow::Context;
@@ -70,6 +70,12 @@ pub async fn open_with_key(
         max_picture_bytes: settings.max_picture_bytes,
         max_file_bytes: settings.max_file_bytes,
         file_quota_bytes: settings.file_quota_bytes,
+        codes: CodePolicy {
+            reset_password_digits: settings.reset_code_digits,
+            short_code_attempts: settings.short_code_attempts,
+            ..CodePolicy::default()
+        },
+        recent_auth_window: chrono::Duration::minutes(settings.recent_auth_minutes),
         max_concurrent_picture_decodes: settings.picture_decode_workers,
         max_picture_decode_bytes: settings.max_picture_decode_bytes,
         max_chunks_per_user: settings.max_chunks_per_user,

@@ -364,6 +364,42 @@ pub const SETTINGS: &[Setting] = &[
         bad_example: "short",
     },
     Setting {
+        key: "recent_auth_minutes",
+        kind: Kind::Count {
+            min: 1,
+            max: 1440,
+        },
+        value_name: "MINUTES",
+        default: "10",
+        help: "How long after a session last proved its password or a code it may enrol, replace or remove a second factor without proving again.",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
+    Setting {
+        key: "reset_code_digits",
+        kind: Kind::Count {
+            min: 7,
+            max: 10,
+        },
+        value_name: "DIGITS",
+        default: "8",
+        help: "Digits of password-reset codes (organisations may choose 4 explicitly); at least 7 keeps the odds of guessing one targeted account's code within a day under 1 in 100,000.",
+        secrecy: Secrecy::Public,
+        bad_example: "4",
+    },
+    Setting {
+        key: "short_code_attempts",
+        kind: Kind::Count {
+            min: 1,
+            max: 10,
+        },
+        value_name: "N",
+        default: "3",
+        help: "Wrong tries a code shorter than 6 digits (an organisation's 4-digit codes) takes before it dies.",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
+    Setting {
         key: "smtp_url",
         kind: Kind::Url,
         value_name: "URL",
@@ -524,6 +560,12 @@ pub struct Settings {
     pub keys: crate::server_key::KeySettings,
     /// Who may read `/metrics` (nobody by default).
     pub metrics: crate::http::MetricsExposure,
+    /// Minutes a session's last proof counts as recent.
+    pub recent_auth_minutes: i64,
+    /// Digits of password-reset codes.
+    pub reset_code_digits: usize,
+    /// Wrong tries of a short code.
+    pub short_code_attempts: u32,
     /// `None`: mail is written as `.eml` files under `<data_dir>/mail/`.
     pub smtp_url: Option<String>,
     pub mail_from: String,
@@ -967,6 +1009,18 @@ impl Settings {
             bearer_token: metrics_token.map(|t| secrecy::SecretString::from(t.trim().to_owned())),
         };
 
+        let recent_auth_minutes = r.count(
+            "recent_auth_minutes",
+            content.recent_auth_window.num_minutes().max(1) as u64,
+        )? as i64;
+        let reset_code_digits = r.count(
+            "reset_code_digits",
+            content.codes.reset_password_digits as u64,
+        )? as usize;
+        let short_code_attempts = r.count(
+            "short_code_attempts",
+            content.codes.short_code_attempts.into(),
+        )? as u32;
         let smtp_url = r.optional("smtp_url");
         if let Some(url) = &smtp_url {
             crate::mail::check_smtp_url(url)?;
@@ -1010,6 +1064,9 @@ impl Settings {
             max_stored_hash_bcrypt_cost,
             keys,
             metrics,
+            recent_auth_minutes,
+            reset_code_digits,
+            short_code_attempts,
             smtp_url,
             mail_from,
             files_url,
