@@ -374,3 +374,45 @@ async fn a_refused_request_with_an_unread_body_says_connection_close() {
         "the same connection served a second request: {head}"
     );
 }
+
+#[tokio::test]
+async fn invented_methods_and_paths_do_not_grow_the_metrics() {
+    let app = TestApp::spawn().await;
+    let scrape = || async {
+        app.client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = scrape().await.len();
+    for i in 0..200 {
+        let method = reqwest::Method::from_bytes(format!("INVENTED{i:03}").as_bytes()).unwrap();
+        let r = app
+            .client
+            .request(method, app.url(&format!("/no/such/path/{i}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{}", r.status());
+    }
+    let text = scrape().await;
+    assert!(!text.contains("INVENTED"), "a raw method became a label");
+    assert!(!text.contains("/no/such/path"), "a raw path became a label");
+    assert!(
+        text.contains(r#"http_requests_total{method="other",route="unmatched",status="404"} 200"#)
+            || text.contains(
+                r#"http_requests_total{method="other",route="unmatched",status="405"} 200"#
+            ),
+        "{text}"
+    );
+    // One new series for the whole attack (plus the scrapes), not one per request.
+    assert!(
+        text.len() < before + 4096,
+        "/metrics grew from {before} to {} bytes",
+        text.len()
+    );
+}
