@@ -1,11 +1,13 @@
 //! HTTP: the router that mounts every surface on one port, the cross-cutting layers
 //! (request id, one span per request, metrics, body limits, panic guard) and the
 //! operational endpoints: `/healthz` and `/readyz` are public, `/metrics` is not (a bearer
-//! token on this port, or a separate address). Surfaces live in `native/` and `dialects/`; each only maps its
-//! wire shapes and auth scheme to the core.
+//! token on this port, or a separate address). `connections` accepts connections and times
+//! out slow clients. Surfaces live in `native/` and `dialects/`; each only maps its wire
+//! shapes and auth scheme to the core.
 
 pub mod auth;
 pub mod client_address;
+mod connections;
 pub mod dialects;
 pub mod native;
 pub mod ui;
@@ -33,6 +35,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::metrics::Metrics;
+
+pub use connections::ServeOptions;
 
 /// Largest request body outside the upload routes.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
@@ -87,15 +91,20 @@ pub fn metrics_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves [`metrics_router`] until `shutdown` resolves.
+/// Serves [`metrics_router`] until `shutdown` resolves, with the default timeouts and
+/// connection limit.
 pub async fn serve_metrics(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, metrics_router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    connections::serve(
+        listener,
+        metrics_router(state),
+        ServeOptions::default(),
+        shutdown,
+    )
+    .await
 }
 
 /// The whole application on one router.
@@ -164,16 +173,24 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves, then waits for in-flight requests.
+/// Serves until `shutdown` resolves, then waits for in-flight requests; default timeouts and
+/// connection limit.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, state, ServeOptions::default(), shutdown).await
+}
+
+/// `serve` with its own timeouts and connection limit (`connections` enforces them).
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    connections::serve(listener, router(state), options, shutdown).await
 }
 
 /// The access log: one INFO line per request (target `gatehouse::access`), inside the request

@@ -53,7 +53,8 @@ pub struct TestApp {
     pub postgres: Option<ScratchDatabase>,
     /// The first-run setup page's gate (closed unless a test opens it).
     pub setup: Arc<gatehouse::http::ui::SetupGate>,
-    _shutdown: oneshot::Sender<()>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 pub struct TestUser {
@@ -77,6 +78,19 @@ impl TestApp {
     pub async fn spawn_with_state(
         adjust: impl FnOnce(&mut AccountsConfig),
         adjust_state: impl FnOnce(&mut AppState),
+    ) -> Self {
+        Self::spawn_configured(adjust, adjust_state, http::ServeOptions::default()).await
+    }
+
+    /// An app with its own timeouts and connection limit.
+    pub async fn spawn_serving(options: http::ServeOptions) -> Self {
+        Self::spawn_configured(|_| {}, |_| {}, options).await
+    }
+
+    async fn spawn_configured(
+        adjust: impl FnOnce(&mut AccountsConfig),
+        adjust_state: impl FnOnce(&mut AppState),
+        options: http::ServeOptions,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (store, postgres): (Arc<dyn Store>, Option<ScratchDatabase>) = match backend() {
@@ -113,7 +127,7 @@ impl TestApp {
         adjust_state(&mut state);
         let setup = state.setup.clone();
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(http::serve(listener, state, async {
+        let server = tokio::spawn(http::serve_with(listener, state, options, async {
             let _ = rx.await;
         }));
         Self {
@@ -126,8 +140,17 @@ impl TestApp {
             mailer: MemoryMailer::new(),
             postgres,
             setup,
-            _shutdown: tx,
+            shutdown: Some(tx),
+            server: Some(server),
         }
+    }
+
+    /// Tells the server to stop; it stops accepting and lets in-flight requests finish.
+    pub fn shut_down(&mut self) -> tokio::task::JoinHandle<std::io::Result<()>> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.server.take().expect("the server runs")
     }
 
     /// Delivers the outbox and returns every message `address` has received so far.

@@ -25,6 +25,7 @@ mod object_files;
 mod ops;
 mod privilege_roles;
 mod replicas;
+mod slow_clients;
 mod smtp_sink;
 mod trieve;
 mod ui;

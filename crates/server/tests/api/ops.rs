@@ -377,10 +377,11 @@ async fn a_refused_request_with_an_unread_body_says_connection_close() {
 
 #[tokio::test]
 async fn invented_methods_and_paths_do_not_grow_the_metrics() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with_state(|_| {}, with_metrics_token).await;
     let scrape = || async {
         app.client
             .get(app.url("/metrics"))
+            .bearer_auth(METRICS_TOKEN)
             .send()
             .await
             .unwrap()
