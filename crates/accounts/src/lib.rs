@@ -22,6 +22,7 @@ pub mod sealing;
 pub mod second_factor;
 pub mod service;
 pub mod store;
+mod throttle;
 pub mod token;
 pub mod totp;
 pub mod transfer;

@@ -184,9 +184,44 @@ impl Accounts {
         Ok(
             match self.store.hit_rate_limits(limits, window, now).await? {
                 None => Ok(()),
-                Some(retry_after) => Err(Throttled { retry_after }),
+                Some(exhausted) => {
+                    self.record_throttled(&exhausted.key, now).await;
+                    Err(Throttled {
+                        retry_after: exhausted.retry_after,
+                    })
+                }
             },
         )
+    }
+
+    /// Writes a refusal to the audit log and the log at WARN, at most once per limit and key
+    /// every `record_every`, with the count since the previous record. Every throttled request
+    /// writing a row would let anonymous callers fill the audit log; nothing from the request
+    /// (user agent, address) is kept beyond what the key holds.
+    async fn record_throttled(&self, key: &str, now: DateTime<Utc>) {
+        let every = self.config.throttle.record_every;
+        let Some(due) = self.throttle_records.refused(key, now, every) else {
+            return;
+        };
+        let detail = match due.since {
+            None => format!("{}: limit reached", due.key),
+            Some(since) => format!(
+                "{}: {} refused since {}",
+                due.key,
+                due.refused,
+                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        };
+        tracing::warn!(limit = %due.key, refused = due.refused, "throttled");
+        self.audit(
+            "throttled",
+            None,
+            None,
+            Outcome::Failure,
+            &ClientInfo::default(),
+            Some(&detail),
+        )
+        .await;
     }
 
     // ------------------------------------------------------------ audit
@@ -216,6 +251,12 @@ impl Accounts {
         if let Err(e) = self.store.insert_audit(&event).await {
             tracing::error!(error = %e, action, "could not record an audit event");
         }
+    }
+
+    /// Deletes audit events older than the retention; how many.
+    pub async fn prune_audit(&self) -> Result<u64, StoreError> {
+        let cutoff = self.clock.now() - self.config.audit_retention;
+        self.store.prune_audit(cutoff).await
     }
 
     /// The audit log, for callers with `audit:read`.

@@ -1,5 +1,6 @@
 //! The use cases. Every HTTP surface and the CLI call these and nothing below them.
 
+use crate::throttle::ThrottleRecords;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -62,6 +63,8 @@ pub struct AccountsConfig {
     /// How long after a session last proved its password or second factor it may still
     /// enrol, replace or remove a second factor without proving it again.
     pub recent_auth_window: Duration,
+    /// Audit events older than this are deleted by `Accounts::prune_audit`.
+    pub audit_retention: Duration,
 }
 
 /// Who may register themselves.
@@ -130,6 +133,9 @@ pub struct ThrottlePolicy {
     pub mail_per_ip: u32,
     pub mail_per_account: u32,
     pub signups_per_ip: u32,
+    /// A limit refusing a key is written to the audit log (and logged at WARN) at most once
+    /// per this period, with the count of refusals since the previous record.
+    pub record_every: Duration,
 }
 
 impl Default for ThrottlePolicy {
@@ -144,6 +150,7 @@ impl Default for ThrottlePolicy {
             mail_per_ip: 20,
             mail_per_account: 5,
             signups_per_ip: 20,
+            record_every: Duration::minutes(5),
         }
     }
 }
@@ -168,6 +175,7 @@ impl Default for AccountsConfig {
             codes: CodePolicy::default(),
             throttle: ThrottlePolicy::default(),
             recent_auth_window: Duration::minutes(10),
+            audit_retention: Duration::days(365),
         }
     }
 }
@@ -250,6 +258,8 @@ pub struct Accounts {
     pub(crate) mail_queued: Notify,
     /// One permit per picture decoded at once (`max_concurrent_picture_decodes`).
     picture_decodes: Arc<tokio::sync::Semaphore>,
+    /// When each exhausted limit was last written to the audit log.
+    pub(crate) throttle_records: ThrottleRecords,
     pub(crate) config: AccountsConfig,
     /// Seals the secrets the server reads back (TOTP secrets) with the server key.
     pub(crate) sealer: crate::sealing::Sealer,
@@ -299,6 +309,7 @@ impl Accounts {
             picture_decodes: Arc::new(tokio::sync::Semaphore::new(
                 config.max_concurrent_picture_decodes.max(1),
             )),
+            throttle_records: ThrottleRecords::default(),
             config,
             sealer: crate::sealing::Sealer::ephemeral(),
         }
@@ -670,18 +681,8 @@ impl Accounts {
             self.limit_ip("login", client, t.login_per_ip),
             self.limit_account("login", &login, t.login_per_account),
         ];
-        if let Err(throttled) = self.throttle(&limits).await? {
-            self.audit(
-                "login",
-                None,
-                None,
-                Outcome::Failure,
-                client,
-                Some("throttled"),
-            )
-            .await;
-            return Err(throttled.into());
-        }
+        // A refusal is recorded by `throttle`, once per limit and key every few minutes.
+        self.throttle(&limits).await??;
         let found = self.store.login_lookup(&login).await?;
         let (user, stored_hash) = match found {
             Some((user, hash)) => (Some(user), hash),

@@ -271,6 +271,13 @@ pub struct RateLimit {
     pub limit: u32,
 }
 
+/// Why `hit_rate_limits` refused: the full limit whose window ends last, and when it ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exhausted {
+    pub key: String,
+    pub retry_after: chrono::Duration,
+}
+
 /// A login session as listed to its owner.
 pub type SessionInfo = SessionRecord;
 
@@ -777,13 +784,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     // ---- throttling ----
     /// Counts one hit on every limit, all or nothing, in fixed windows of `window` starting at
     /// each key's first hit. When any key is at its limit nothing is counted and the answer is
-    /// the time until the latest of the full windows ends.
+    /// the full limit whose window ends last, with the time until it does.
     async fn hit_rate_limits(
         &self,
         limits: &[RateLimit],
         window: chrono::Duration,
         now: DateTime<Utc>,
-    ) -> Result<Option<chrono::Duration>, StoreError>;
+    ) -> Result<Option<Exhausted>, StoreError>;
 
     /// Deletes these counters (a proven owner is no longer throttled).
     async fn clear_rate_limits(&self, keys: &[String]) -> Result<(), StoreError>;
@@ -792,6 +799,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn insert_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
     /// Newest first.
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError>;
+    /// Deletes the events from before `cutoff`; how many.
+    async fn prune_audit(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
 
     // ---- mail outbox ----
     async fn enqueue_mail(

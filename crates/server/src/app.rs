@@ -30,6 +30,9 @@ use crate::telemetry;
 /// How often batched last-used times are written.
 const USAGE_FLUSH_EVERY: Duration = Duration::from_secs(5);
 
+/// How often audit events past their retention are deleted (and once at start).
+const AUDIT_PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 /// Opens (creating and migrating if needed) everything the core needs, with the server key
 /// from its default place, `<data-dir>/secret.key`.
 pub async fn open(settings: &Settings) -> anyhow::Result<Arc<Accounts>> {
@@ -311,6 +314,25 @@ pub async fn serve(settings: Settings, unknown_env: &[String]) -> anyhow::Result
         })
     };
 
+    let pruner = {
+        let accounts = Arc::clone(&accounts);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(AUDIT_PRUNE_EVERY);
+            loop {
+                tick.tick().await;
+                match accounts.prune_audit().await {
+                    Ok(0) => {}
+                    Ok(deleted) => {
+                        tracing::info!(deleted, "deleted audit events past their retention");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "deleting old audit events failed; will retry");
+                    }
+                }
+            }
+        })
+    };
+
     announce(&settings, &accounts, &state).await?;
     // One stop signal for the HTTP server and the mail delivery loop.
     let (stop, stopped) = watch::channel(());
@@ -343,6 +365,7 @@ pub async fn serve(settings: Settings, unknown_env: &[String]) -> anyhow::Result
         }
     }
     flusher.abort();
+    pruner.abort();
     follower.abort();
     accounts
         .flush_usage()

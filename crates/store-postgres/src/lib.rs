@@ -51,9 +51,9 @@ use accounts::files::FileId;
 use accounts::mail::{OutgoingMail, QueuedMail};
 use accounts::store::{
     ChallengeRecord, ChunkRecord, CodeEffect, CodeLookup, CodePurpose, CodeRecord, ContentLimits,
-    ContentUsage, CredentialRecord, DeletedUser, EndSessions, FileCursor, FileRecord, Invalidation,
-    MailCounts, NewUserRecord, RateLimit, Redemption, SessionInfo, SessionRecord, Store,
-    StoreError, TokenLookup, TotpRecord, Unique, UserChange, UserExport, UserQuery,
+    ContentUsage, CredentialRecord, DeletedUser, EndSessions, Exhausted, FileCursor, FileRecord,
+    Invalidation, MailCounts, NewUserRecord, RateLimit, Redemption, SessionInfo, SessionRecord,
+    Store, StoreError, TokenLookup, TotpRecord, Unique, UserChange, UserExport, UserQuery,
 };
 use accounts::token::{ApiToken, CredentialKind, TokenHash, TokenId};
 use accounts::{EmailAddress, User, UserId, UserStatus, Username};
@@ -1011,7 +1011,7 @@ impl Store for PostgresStore {
         limits: &[RateLimit],
         window: chrono::Duration,
         now: DateTime<Utc>,
-    ) -> Result<Option<chrono::Duration>, StoreError> {
+    ) -> Result<Option<Exhausted>, StoreError> {
         let mut tx = self.begin().await?;
         let outcome = lifecycle::hit_limits(&mut tx, limits, window, now).await?;
         if outcome.is_some() {
@@ -1066,6 +1066,16 @@ impl Store for PostgresStore {
             .await
             .map_err(map_err)?;
         rows.iter().map(lifecycle::audit_from_row).collect()
+    }
+
+    async fn prune_audit(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let deleted = sqlx::query("DELETE FROM audit_events WHERE at < $1")
+            .bind(stored(cutoff))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        Ok(deleted)
     }
 
     async fn enqueue_mail(

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use accounts::audit::{AuditEvent, AuditFilter, Outcome};
 use accounts::mail::{OutgoingMail, QueuedMail};
 use accounts::store::{
-    CodeEffect, CodeLookup, CodePurpose, CodeRecord, RateLimit, Redemption, StoreError,
+    CodeEffect, CodeLookup, CodePurpose, CodeRecord, Exhausted, RateLimit, Redemption, StoreError,
 };
 use accounts::{EmailAddress, UserId};
 use chrono::{DateTime, Duration, Utc};
@@ -205,7 +205,7 @@ pub(crate) async fn hit_limits(
     limits: &[RateLimit],
     window: Duration,
     now: DateTime<Utc>,
-) -> Result<Option<Duration>, StoreError> {
+) -> Result<Option<Exhausted>, StoreError> {
     let now = stored(now);
     let now_ms = now.timestamp_millis();
     let window_ms = window.num_milliseconds();
@@ -248,16 +248,21 @@ pub(crate) async fn hit_limits(
         counters.insert(key, (start, hits));
     }
 
-    let mut blocked: Option<i64> = None;
+    let mut blocked: Option<(i64, &str)> = None;
     for limit in limits {
         let (start, hits) = counters[limit.key.as_str()];
         if hits >= i64::from(limit.limit) {
             let wait = start + window_ms - now_ms;
-            blocked = Some(blocked.map_or(wait, |b| b.max(wait)));
+            if blocked.is_none_or(|(longest, _)| wait > longest) {
+                blocked = Some((wait, &limit.key));
+            }
         }
     }
-    if let Some(wait) = blocked {
-        return Ok(Some(Duration::milliseconds(wait.max(1))));
+    if let Some((wait, key)) = blocked {
+        return Ok(Some(Exhausted {
+            key: key.to_owned(),
+            retry_after: Duration::milliseconds(wait.max(1)),
+        }));
     }
     for (key, (start, hits)) in counters {
         let start = DateTime::from_timestamp_millis(start).ok_or_else(|| {

@@ -21,9 +21,9 @@ use accounts::files::FileId;
 use accounts::mail::{OutgoingMail, QueuedMail};
 use accounts::store::{
     ChallengeRecord, ChunkRecord, CodeEffect, CodeLookup, CodePurpose, CodeRecord, ContentLimits,
-    ContentUsage, CredentialRecord, DeletedUser, EndSessions, FileCursor, FileRecord, MailCounts,
-    NewUserRecord, RateLimit, Redemption, SessionInfo, SessionRecord, Store, StoreError,
-    TokenLookup, TotpRecord, Unique, UserChange, UserExport, UserQuery,
+    ContentUsage, CredentialRecord, DeletedUser, EndSessions, Exhausted, FileCursor, FileRecord,
+    MailCounts, NewUserRecord, RateLimit, Redemption, SessionInfo, SessionRecord, Store,
+    StoreError, TokenLookup, TotpRecord, Unique, UserChange, UserExport, UserQuery,
 };
 use accounts::token::{ApiToken, CredentialKind, TokenHash, TokenId};
 use accounts::{EmailAddress, User, UserId, UserStatus, Username};
@@ -890,7 +890,7 @@ impl Store for SqliteStore {
         limits: &[RateLimit],
         window: chrono::Duration,
         now: DateTime<Utc>,
-    ) -> Result<Option<chrono::Duration>, StoreError> {
+    ) -> Result<Option<Exhausted>, StoreError> {
         let mut tx = self.begin_write().await?;
         let outcome = lifecycle::hit_limits(&mut tx, limits, window, now).await?;
         tx.commit().await.map_err(map_err)?;
@@ -936,6 +936,18 @@ impl Store for SqliteStore {
         }
         let rows = query.fetch_all(&self.pool).await.map_err(map_err)?;
         rows.iter().map(lifecycle::audit_from_row).collect()
+    }
+
+    async fn prune_audit(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let deleted = sqlx::query("DELETE FROM audit_events WHERE at < ?")
+            .bind(millis(cutoff))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        tx.commit().await.map_err(map_err)?;
+        Ok(deleted)
     }
 
     async fn enqueue_mail(

@@ -5,7 +5,7 @@
 use accounts::audit::{AuditEvent, AuditFilter, Outcome};
 use accounts::mail::{OutgoingMail, QueuedMail};
 use accounts::store::{
-    CodeEffect, CodeLookup, CodePurpose, CodeRecord, RateLimit, Redemption, StoreError,
+    CodeEffect, CodeLookup, CodePurpose, CodeRecord, Exhausted, RateLimit, Redemption, StoreError,
 };
 use accounts::{EmailAddress, UserId};
 use chrono::{DateTime, Duration, Utc};
@@ -195,10 +195,10 @@ pub(crate) async fn hit_limits(
     limits: &[RateLimit],
     window: Duration,
     now: DateTime<Utc>,
-) -> Result<Option<Duration>, StoreError> {
+) -> Result<Option<Exhausted>, StoreError> {
     let now_ms = millis(now);
     let window_ms = window.num_milliseconds();
-    let mut blocked: Option<i64> = None;
+    let mut blocked: Option<(i64, &str)> = None;
     let mut current = Vec::with_capacity(limits.len());
     for limit in limits {
         let row = sqlx::query("SELECT window_start, hits FROM rate_limits WHERE key = ?")
@@ -220,12 +220,17 @@ pub(crate) async fn hit_limits(
         };
         if hits >= i64::from(limit.limit) {
             let wait = start + window_ms - now_ms;
-            blocked = Some(blocked.map_or(wait, |b| b.max(wait)));
+            if blocked.is_none_or(|(longest, _)| wait > longest) {
+                blocked = Some((wait, &limit.key));
+            }
         }
         current.push((start, hits));
     }
-    if let Some(wait) = blocked {
-        return Ok(Some(Duration::milliseconds(wait.max(1))));
+    if let Some((wait, key)) = blocked {
+        return Ok(Some(Exhausted {
+            key: key.to_owned(),
+            retry_after: Duration::milliseconds(wait.max(1)),
+        }));
     }
     for (limit, (start, hits)) in limits.iter().zip(current) {
         sqlx::query(

@@ -19,8 +19,8 @@ use crate::domain::{
 use crate::files::FileId;
 use crate::mail::OutgoingMail;
 use crate::store::{
-    CodeEffect, CodeLookup, CodePurpose, CodeRecord, EndSessions, FileRecord, NewUserRecord,
-    RateLimit, Redemption, SessionRecord, Store, StoreError, TokenLookup, Unique,
+    CodeEffect, CodeLookup, CodePurpose, CodeRecord, EndSessions, Exhausted, FileRecord,
+    NewUserRecord, RateLimit, Redemption, SessionRecord, Store, StoreError, TokenLookup, Unique,
 };
 use crate::token::{ApiToken, CredentialKind, TokenHash, TokenId, TokenSecret};
 
@@ -47,6 +47,7 @@ macro_rules! store_contract_tests {
             rate_limits_count_all_or_nothing_and_reset_per_window,
             rate_limits_hold_under_parallel_hits,
             audit_events_filter_and_page,
+            audit_events_before_the_cutoff_are_pruned,
             outbox_claims_lease_retry_and_give_up,
             outbox_claims_never_overlap,
             a_late_failure_never_revives_a_sent_message,
@@ -894,7 +895,14 @@ pub async fn rate_limits_count_all_or_nothing_and_reset_per_window(store: Arc<dy
         .hit_rate_limits(&[a.clone(), b.clone()], window, t0 + Duration::minutes(5))
         .await
         .unwrap();
-    assert_eq!(retry, Some(Duration::minutes(10)));
+    assert_eq!(
+        retry,
+        Some(Exhausted {
+            key: a.key.clone(),
+            retry_after: Duration::minutes(10)
+        }),
+        "the exhausted limit and when its window ends"
+    );
     // The refused hit counted nowhere: `b` has 3 hits, so 7 more pass on their own.
     for _ in 0..7 {
         assert_eq!(
@@ -1030,6 +1038,44 @@ pub async fn audit_events_filter_and_page(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(nobody.is_empty());
+}
+
+pub async fn audit_events_before_the_cutoff_are_pruned(store: Arc<dyn Store>) {
+    let t0 = now();
+    let mut events = Vec::new();
+    for minutes in [0, 10, 20] {
+        let event = AuditEvent {
+            id: Uuid::now_v7(),
+            at: t0 + Duration::minutes(minutes),
+            action: "login".into(),
+            actor: None,
+            subject: None,
+            outcome: Outcome::Failure,
+            client_ip: None,
+            user_agent: None,
+            detail: None,
+        };
+        store.insert_audit(&event).await.unwrap();
+        events.push(event);
+    }
+    let all = AuditFilter {
+        limit: 10,
+        ..AuditFilter::default()
+    };
+    // Strictly before the cutoff: the event at the cutoff stays.
+    let cutoff = t0 + Duration::minutes(10);
+    assert_eq!(store.prune_audit(cutoff).await.unwrap(), 1);
+    let left = store.list_audit(&all).await.unwrap();
+    assert_eq!(
+        left.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![events[2].id, events[1].id]
+    );
+    assert_eq!(store.prune_audit(cutoff).await.unwrap(), 0);
+    assert_eq!(
+        store.prune_audit(t0 + Duration::minutes(30)).await.unwrap(),
+        2
+    );
+    assert!(store.list_audit(&all).await.unwrap().is_empty());
 }
 
 pub async fn outbox_claims_lease_retry_and_give_up(store: Arc<dyn Store>) {

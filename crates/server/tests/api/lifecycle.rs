@@ -583,3 +583,98 @@ async fn admins_read_the_audit_log_and_nobody_else_does() {
         .unwrap();
     assert_problem(r, 400, "invalid_query").await;
 }
+
+/// Every audit event the admin API lists (newest first).
+async fn audit_events(app: &TestApp, admin_token: &str) -> Vec<Value> {
+    app.get("/auth/v1/admin/audit?limit=500", admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn about_throttling(events: &[Value]) -> Vec<&Value> {
+    events
+        .iter()
+        .filter(|e| {
+            e["action"] == "throttled"
+                || e["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("throttled"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn throttled_requests_write_one_audit_row_per_limit_and_key_not_one_each() {
+    let app = TestApp::spawn().await;
+    let root = app.admin("root").await;
+    app.user("alice").await;
+    let long_agent = "x".repeat(512);
+    let attempt = || {
+        app.client
+            .post(app.url("/auth/v1/login"))
+            .header("user-agent", long_agent.as_str())
+            .json(&json!({"login": "alice", "password": "wrong guess"}))
+            .send()
+    };
+    for _ in 0..10 {
+        assert_eq!(attempt().await.unwrap().status(), 401);
+    }
+    for _ in 0..50 {
+        assert_eq!(attempt().await.unwrap().status(), 429);
+    }
+    let events = audit_events(&app, &root.token).await;
+    let throttled = about_throttling(&events);
+    assert_eq!(
+        throttled.len(),
+        1,
+        "{} audit rows for 50 throttled requests",
+        throttled.len()
+    );
+    let row = throttled[0];
+    assert!(row["user_agent"].is_null(), "{row}");
+    assert!(
+        row["detail"]
+            .as_str()
+            .unwrap()
+            .contains("login:account:alice"),
+        "{row}"
+    );
+
+    // A few minutes later the limit still refuses; the next record carries the count.
+    app.clock.advance(chrono::Duration::minutes(5));
+    for _ in 0..3 {
+        assert_eq!(attempt().await.unwrap().status(), 429);
+    }
+    let events = audit_events(&app, &root.token).await;
+    let throttled = about_throttling(&events);
+    assert_eq!(throttled.len(), 2, "{throttled:?}");
+    let detail = throttled[0]["detail"].as_str().unwrap();
+    assert!(detail.contains("50 refused"), "{detail}");
+}
+
+#[tokio::test]
+async fn audit_events_older_than_the_retention_are_pruned() {
+    let app = TestApp::spawn_with(|c| c.audit_retention = chrono::Duration::days(30)).await;
+    let root = app.admin("root").await;
+    app.user("alice").await;
+    app.login("alice", "wrong password").await;
+    app.clock.advance(chrono::Duration::days(31));
+    app.login("alice", "wrong again").await;
+    let failed_logins = |events: &[Value]| {
+        events
+            .iter()
+            .filter(|e| e["detail"] == "invalid credentials")
+            .count()
+    };
+    let before = audit_events(&app, &root.token).await;
+    assert_eq!(failed_logins(&before), 2);
+    let pruned = app.accounts.prune_audit().await.unwrap();
+    let after = audit_events(&app, &root.token).await;
+    assert!(pruned > 0, "nothing pruned");
+    assert_eq!(pruned, (before.len() - after.len()) as u64);
+    assert_eq!(failed_logins(&after), 1, "the recent event stays");
+}
