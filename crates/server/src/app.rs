@@ -73,6 +73,7 @@ pub async fn open_with_key(
         max_picture_bytes: settings.max_picture_bytes,
         max_file_bytes: settings.max_file_bytes,
         file_quota_bytes: settings.file_quota_bytes,
+        audit_retention: chrono::Duration::days(settings.audit_retention_days),
         codes: CodePolicy {
             reset_password_digits: settings.reset_code_digits,
             short_code_attempts: settings.short_code_attempts,
@@ -90,6 +91,7 @@ pub async fn open_with_key(
         throttle: ThrottlePolicy {
             login_per_ip: settings.login_attempts_per_ip,
             login_per_account: settings.login_attempts_per_account,
+            record_every: chrono::Duration::minutes(settings.throttle_record_minutes),
             ..ThrottlePolicy::default()
         },
         ..AccountsConfig::default()
@@ -351,7 +353,13 @@ pub async fn serve(settings: Settings, unknown_env: &[String]) -> anyhow::Result
         mailer,
         until_stopped(stopped),
     ));
-    http::serve(listener, state, async move {
+    let options = http::ServeOptions {
+        header_read_timeout: Duration::from_secs(settings.header_read_timeout_seconds),
+        body_read_timeout: Duration::from_secs(settings.body_read_timeout_seconds),
+        idle_timeout: Duration::from_secs(settings.idle_timeout_seconds),
+        max_connections: settings.max_connections,
+    };
+    http::serve_with(listener, state, options, async move {
         shutdown_signal().await;
         let _ = stop.send(());
     })

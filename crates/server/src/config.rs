@@ -400,6 +400,78 @@ pub const SETTINGS: &[Setting] = &[
         bad_example: "0",
     },
     Setting {
+        key: "header_read_timeout_seconds",
+        kind: Kind::Count {
+            min: 1,
+            max: 30,
+        },
+        value_name: "SECONDS",
+        default: "10",
+        help: "A request's line and headers must arrive within this, else the connection is closed (slow-client defence).",
+        secrecy: Secrecy::Public,
+        bad_example: "31",
+    },
+    Setting {
+        key: "body_read_timeout_seconds",
+        kind: Kind::Count {
+            min: 1,
+            max: 3600,
+        },
+        value_name: "SECONDS",
+        default: "60",
+        help: "A request's whole body must arrive within this after its headers, else 408 and the connection is closed.",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
+    Setting {
+        key: "idle_timeout_seconds",
+        kind: Kind::Count {
+            min: 1,
+            max: 3600,
+        },
+        value_name: "SECONDS",
+        default: "60",
+        help: "A connection on which nothing moved for this long while no request was being handled is closed.",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
+    Setting {
+        key: "max_connections",
+        kind: Kind::Count {
+            min: 1,
+            max: 1_000_000,
+        },
+        value_name: "N",
+        default: "512",
+        help: "Connections open at once; more wait in the listen backlog. Lowered to the open-files limit minus 128.",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
+    Setting {
+        key: "throttle_record_minutes",
+        kind: Kind::Count {
+            min: 1,
+            max: 1440,
+        },
+        value_name: "MINUTES",
+        default: "5",
+        help: "A throttled limit and key is written to the audit log and the log at most once per this, with a count.",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
+    Setting {
+        key: "audit_retention_days",
+        kind: Kind::Count {
+            min: 1,
+            max: 36500,
+        },
+        value_name: "DAYS",
+        default: "365",
+        help: "Audit events older than this are deleted (checked hourly).",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
+    Setting {
         key: "smtp_url",
         kind: Kind::Url,
         value_name: "URL",
@@ -566,6 +638,18 @@ pub struct Settings {
     pub reset_code_digits: usize,
     /// Wrong tries of a short code.
     pub short_code_attempts: u32,
+    /// Seconds a request head may take.
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a request body may take.
+    pub body_read_timeout_seconds: u64,
+    /// Seconds a connection may sit idle.
+    pub idle_timeout_seconds: u64,
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// Minutes between records of one throttled limit and key.
+    pub throttle_record_minutes: i64,
+    /// Days audit events are kept.
+    pub audit_retention_days: i64,
     /// `None`: mail is written as `.eml` files under `<data_dir>/mail/`.
     pub smtp_url: Option<String>,
     pub mail_from: String,
@@ -1021,6 +1105,12 @@ impl Settings {
             "short_code_attempts",
             content.codes.short_code_attempts.into(),
         )? as u32;
+        let header_read_timeout_seconds = r.count("header_read_timeout_seconds", 10)?;
+        let body_read_timeout_seconds = r.count("body_read_timeout_seconds", 60)?;
+        let idle_timeout_seconds = r.count("idle_timeout_seconds", 60)?;
+        let max_connections = r.count("max_connections", 512)? as usize;
+        let throttle_record_minutes = r.count("throttle_record_minutes", 5)? as i64;
+        let audit_retention_days = r.count("audit_retention_days", 365)? as i64;
         let smtp_url = r.optional("smtp_url");
         if let Some(url) = &smtp_url {
             crate::mail::check_smtp_url(url)?;
@@ -1067,6 +1157,12 @@ impl Settings {
             recent_auth_minutes,
             reset_code_digits,
             short_code_attempts,
+            header_read_timeout_seconds,
+            body_read_timeout_seconds,
+            idle_timeout_seconds,
+            max_connections,
+            throttle_record_minutes,
+            audit_retention_days,
             smtp_url,
             mail_from,
             files_url,
