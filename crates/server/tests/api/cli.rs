@@ -353,20 +353,10 @@ async fn serve_starts_with_no_config_and_stops_gracefully_on_sigterm() {
         .unwrap();
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/readyz");
-    let mut ready = false;
-    for _ in 0..100 {
-        if client
-            .get(&url)
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "server did not become ready");
+    assert!(
+        crate::helpers::answers_ok_within_10s(&client, &url).await,
+        "server did not become ready"
+    );
     assert!(
         data.join("gatehouse.db").exists(),
         "created its data directory and database"
@@ -418,20 +408,10 @@ async fn json_logs_hold_one_access_line_per_request_and_never_the_setup_link_or_
         .unwrap();
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..100 {
-        if client
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "server did not become ready");
+    assert!(
+        crate::helpers::answers_ok_within_10s(&client, format!("{base}/healthz")).await,
+        "server did not become ready"
+    );
 
     // Four requests that are not health probes, two carrying secrets.
     let secret = "gh_zq9SECRETinTHEpath";
@@ -573,20 +553,11 @@ async fn a_second_serve_on_one_sqlite_data_directory_is_refused_while_the_cli_st
     let port = free_port();
     let mut first = serve(port);
     let client = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..100 {
-        if client
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "the first server did not become ready");
+    assert!(
+        crate::helpers::answers_ok_within_10s(&client, format!("http://127.0.0.1:{port}/readyz"))
+            .await,
+        "the first server did not become ready"
+    );
 
     let second = serve(free_port());
     let out = tokio::time::timeout(Duration::from_secs(20), second.wait_with_output())
@@ -624,20 +595,11 @@ async fn a_second_serve_on_one_sqlite_data_directory_is_refused_while_the_cli_st
     // Once the first has stopped, the directory can be served again.
     let port = free_port();
     let mut again = serve(port);
-    let mut ready = false;
-    for _ in 0..100 {
-        if client
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "the lock was not released with the first server");
+    assert!(
+        crate::helpers::answers_ok_within_10s(&client, format!("http://127.0.0.1:{port}/readyz"))
+            .await,
+        "the lock was not released with the first server"
+    );
     again.start_kill().unwrap();
 }
 

@@ -5,7 +5,6 @@
 use std::io::{Cursor, Write as _};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -347,20 +346,10 @@ async fn three_decompression_bomb_pictures_at_once_stay_within_64_mib() {
         .unwrap();
     let pid = child.id().unwrap();
     let client = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..100 {
-        if client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "server did not become ready");
+    assert!(
+        crate::helpers::answers_ok_within_10s(&client, format!("{base}/readyz")).await,
+        "server did not become ready"
+    );
     let upload = |bytes: Vec<u8>| {
         client
             .put(format!("{base}/auth/v1/me/picture"))

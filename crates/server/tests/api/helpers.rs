@@ -329,3 +329,20 @@ pub fn multipart_file(bytes: Vec<u8>, filename: &str) -> reqwest::multipart::For
     let part = reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned());
     reqwest::multipart::Form::new().part("file", part)
 }
+
+/// Whether `url` answers 200 within 10 s (polled every 100 ms): a server process started by a
+/// test is ready.
+pub async fn answers_ok_within_10s(client: &Client, url: impl reqwest::IntoUrl + Clone) -> bool {
+    for _ in 0..100 {
+        if client
+            .get(url.clone())
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
