@@ -191,12 +191,13 @@ async fn announce(
         );
         return Ok(());
     }
-    write_private(&link_file, &format!("{link}\n")).with_context(|| {
-        format!(
-            "writing the first-run setup link to {}",
-            link_file.display()
-        )
-    })?;
+    crate::private_files::write_atomically(&link_file, format!("{link}\n").as_bytes())
+        .with_context(|| {
+            format!(
+                "writing the first-run setup link to {}",
+                link_file.display()
+            )
+        })?;
     tracing::warn!(
         file = %link_file.display(),
         "no administrator yet: the one-time first-run setup link is in this file (readable by \
@@ -243,17 +244,6 @@ fn lock_sqlite_data_dir(settings: &Settings) -> anyhow::Result<Option<std::fs::F
             Err(e).with_context(|| format!("locking {}", path.display()))
         }
     }
-}
-
-/// Replaces `path` with a file only its owner can read or write.
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let _ = std::fs::remove_file(path);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(text.as_bytes())
 }
 
 /// `gatehouse serve`: runs until Ctrl-C or SIGTERM, then lets in-flight requests finish.

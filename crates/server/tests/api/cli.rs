@@ -17,7 +17,7 @@ fn gatehouse(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 /// The binary on `data_dir`, and on `database_url` when given (the app's PostgreSQL).
-fn gatehouse_on(
+pub(crate) fn gatehouse_on(
     data_dir: &Path,
     database_url: Option<&str>,
     args: &[&str],

@@ -2,9 +2,8 @@
 //! pictures that are small on the wire and huge once decoded, content beyond the quota, and
 //! numbers near the edge of their type. Each test is named after the attack it stops.
 
-use std::io::{Cursor, Write as _};
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::io::Cursor;
+use std::process::{Output, Stdio};
 
 use serde_json::{json, Value};
 
@@ -12,32 +11,7 @@ use crate::helpers::{assert_problem, multipart_file, png_with_metadata, TestApp,
 
 /// `gatehouse ARGS` on the app's data directory and database.
 fn gatehouse_for(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
-    gatehouse_in(app.dir.path(), Some(&app.database_url()), args, stdin)
-}
-
-fn gatehouse_in(
-    dir: &Path,
-    database_url: Option<&str>,
-    args: &[&str],
-    stdin: Option<&str>,
-) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-    cmd.args(args).arg("--data-dir").arg(dir);
-    if let Some(url) = database_url {
-        cmd.arg("--database-url").arg(url);
-    }
-    cmd.env_remove("GATEHOUSE_DATABASE_URL")
-        .env_remove("GATEHOUSE_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
+    crate::cli::gatehouse_on(app.dir.path(), Some(&app.database_url()), args, stdin)
 }
 
 fn stderr(o: &Output) -> String {
@@ -304,7 +278,7 @@ async fn three_decompression_bomb_pictures_at_once_stay_within_64_mib() {
     );
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    let created = gatehouse_in(
+    let created = crate::cli::gatehouse_on(
         data,
         None,
         &[
@@ -318,7 +292,7 @@ async fn three_decompression_bomb_pictures_at_once_stay_within_64_mib() {
         None,
     );
     assert!(created.status.success(), "{}", stderr(&created));
-    let token = gatehouse_in(data, None, &["token", "create", "--user", "pic"], None);
+    let token = crate::cli::gatehouse_on(data, None, &["token", "create", "--user", "pic"], None);
     assert!(token.status.success(), "{}", stderr(&token));
     let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
 
