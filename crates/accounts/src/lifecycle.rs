@@ -16,8 +16,8 @@ use crate::mail::{templates, MailError, Mailer, OutgoingMail};
 use crate::password::Password;
 use crate::service::{Accounts, ClientInfo, Principal};
 use crate::store::{
-    CodeEffect, CodeLookup, CodePurpose, CodeRecord, EndSessions, NewUserRecord, RateLimit,
-    Redemption, SessionInfo, StoreError, Unique,
+    Backoff, CodeEffect, CodeLookup, CodePurpose, CodeRecord, EndSessions, NewUserRecord,
+    RateLimit, Redemption, SessionInfo, StoreError, Unique,
 };
 use crate::token::{CredentialKind, TokenHash};
 
@@ -45,9 +45,43 @@ pub struct DeliveryReport {
 pub const MAX_MAIL_ATTEMPTS: u32 = 30;
 
 /// What per-account throttles count against: the account when the login names one (so its
-/// username and its address share one budget), else the login as typed.
-fn account_key(login: &str, found: Option<&User>) -> String {
-    found.map_or_else(|| login.to_owned(), |u| format!("user:{}", u.id))
+/// username and its address share one budget), else the login as typed, hashed (so a key
+/// has one size whatever was typed, and keeps no typed text).
+pub(crate) fn account_key(login: &str, found: Option<&User>) -> String {
+    match found {
+        Some(user) => format!("user:{}", user.id),
+        None => {
+            let digest = Sha256::digest(login.trim().to_lowercase().as_bytes());
+            let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+            format!("typed:{hex}")
+        }
+    }
+}
+
+/// Deferred work waiting at most (`Accounts::defer`).
+const MAX_DEFERRED: usize = 10_000;
+
+/// Work a request leaves for after its answer.
+#[derive(Debug)]
+pub(crate) enum Deferred {
+    /// A password-reset request: the code and mail for `user`, if any, and the audit event.
+    Reset {
+        user: Option<UserId>,
+        scope: CodeScope,
+        client: ClientInfo,
+    },
+}
+
+/// How long failed sign-ins of one account from one address are remembered after the last.
+const LOGIN_MEMORY_DAYS: i64 = 1;
+
+/// One password attempt that has been counted against its limits (`Accounts::count_login`):
+/// what to take back and clear when it turns out right.
+#[derive(Debug)]
+pub(crate) struct CountedLogin {
+    refund: Vec<String>,
+    pair: String,
+    address: String,
 }
 
 fn backoff(attempts_so_far: u32) -> Duration {
@@ -129,6 +163,14 @@ fn link_hash(purpose: CodePurpose, token: &str) -> TokenHash {
 /// The key per-address limits count under: an IPv4 address itself, an IPv6 address's /64 (one
 /// subscriber usually holds a whole /64, so counting single IPv6 addresses would let a client
 /// rotate through them and escape every per-address limit).
+/// The address key of a client (`unknown` when the connection had none).
+pub(crate) fn client_address(client: &ClientInfo) -> String {
+    client
+        .ip
+        .as_deref()
+        .map_or_else(|| "unknown".into(), address_key)
+}
+
 pub fn address_key(ip: &str) -> String {
     match ip.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
@@ -148,21 +190,35 @@ impl Accounts {
     // ------------------------------------------------------------ throttling
 
     pub(crate) fn limit_ip(&self, what: &str, client: &ClientInfo, limit: u32) -> RateLimit {
-        let ip = client
-            .ip
-            .as_deref()
-            .map_or_else(|| "unknown".into(), address_key);
-        RateLimit {
-            key: format!("{what}:ip:{ip}"),
+        RateLimit::per(
+            format!("{what}:ip:{}", client_address(client)),
             limit,
-        }
+            self.config.throttle.window,
+        )
     }
 
+    /// The limits on a request that sends mail: per client address per window, and per
+    /// recipient (the address itself, whatever login named it) per `mail_window`, so nobody
+    /// uses the service to fill a third party's inbox.
+    pub(crate) fn limit_mail(&self, client: &ClientInfo, recipient: &str) -> [RateLimit; 2] {
+        let t = &self.config.throttle;
+        [
+            self.limit_ip("mail", client, t.mail_per_ip),
+            RateLimit::per(
+                format!("mail:to:{}", account_key(recipient, None)),
+                t.mail_per_recipient,
+                t.mail_window,
+            ),
+        ]
+    }
+
+    /// A per-account limit; `account` is an `account_key`.
     pub(crate) fn limit_account(&self, what: &str, account: &str, limit: u32) -> RateLimit {
-        RateLimit {
-            key: format!("{what}:account:{}", account.trim().to_lowercase()),
+        RateLimit::per(
+            format!("{what}:account:{account}"),
             limit,
-        }
+            self.config.throttle.window,
+        )
     }
 
     /// Counts one attempt against every limit; `Ok(Err(_))` when one is exhausted.
@@ -170,28 +226,131 @@ impl Accounts {
         &self,
         limits: &[RateLimit],
     ) -> Result<Result<(), Throttled>, StoreError> {
-        self.throttle_over(limits, self.config.throttle.window)
-            .await
+        let now = self.clock.now();
+        Ok(match self.store.hit_rate_limits(limits, now).await? {
+            None => Ok(()),
+            Some(exhausted) => {
+                self.record_throttled(&exhausted.key, now).await;
+                Err(Throttled {
+                    retry_after: exhausted.retry_after,
+                })
+            }
+        })
     }
 
-    /// `throttle` with its own window.
-    pub(crate) async fn throttle_over(
+    /// Counts one password attempt for the account `found` (or the login as typed, when it
+    /// names none) from the client, before the password is checked (so parallel attempts
+    /// cannot all slip past a budget); `done_login` takes it back when the password was right.
+    /// The limits (docs/security.md, "Sign-in throttling"):
+    /// - per client address, whatever the account: `login_per_ip` per window;
+    /// - per account and address: `login_per_account`, then waits that double from
+    ///   `login_first_wait` up to `login_max_wait` (forgotten a day after the last failure);
+    /// - per account across all addresses: `login_per_account_per_day`, which a browser with
+    ///   the account's device cookie, or an address the account signed in from lately, skips:
+    ///   so nobody locks the owner out from where they usually sign in.
+    pub(crate) async fn count_login(
         &self,
-        limits: &[RateLimit],
-        window: Duration,
-    ) -> Result<Result<(), Throttled>, StoreError> {
+        login: &str,
+        found: Option<&User>,
+        client: &ClientInfo,
+    ) -> Result<Result<CountedLogin, Throttled>, StoreError> {
+        let t = &self.config.throttle;
+        let account = account_key(login, found);
+        let address = client_address(client);
+        let pair = RateLimit {
+            key: format!("login:pair:{account}:{address}"),
+            limit: t.login_per_account,
+            window: Duration::days(LOGIN_MEMORY_DAYS),
+            backoff: Some(Backoff {
+                first: t.login_first_wait,
+                max: t.login_max_wait,
+            }),
+        };
+        let mut limits = vec![self.limit_ip("login", client, t.login_per_ip), pair];
+        // The same lookups for an unknown login as for an account (no timing tells them apart).
+        let owner = found.map_or(UserId(Uuid::nil()), |u| u.id);
+        let known = self.is_known_client(owner, &address, client).await? && found.is_some();
+        if !known {
+            limits.push(RateLimit::per(
+                format!("login:account:{account}"),
+                t.login_per_account_per_day,
+                Duration::days(1),
+            ));
+        }
+        if let Err(throttled) = self.throttle(&limits).await? {
+            return Ok(Err(throttled));
+        }
+        let pair = limits.remove(1).key;
+        Ok(Ok(CountedLogin {
+            refund: limits.into_iter().map(|l| l.key).collect(),
+            pair,
+            address,
+        }))
+    }
+
+    /// A counted attempt whose password was right: it counts nowhere, the failures of that
+    /// account from that address are forgotten, and the address is known to the account.
+    pub(crate) async fn done_login(&self, counted: CountedLogin, user: UserId) {
         let now = self.clock.now();
-        Ok(
-            match self.store.hit_rate_limits(limits, window, now).await? {
-                None => Ok(()),
-                Some(exhausted) => {
-                    self.record_throttled(&exhausted.key, now).await;
-                    Err(Throttled {
-                        retry_after: exhausted.retry_after,
-                    })
-                }
-            },
-        )
+        let outcome = async {
+            self.store.refund_rate_limits(&counted.refund).await?;
+            self.store.clear_rate_limits(&[counted.pair]).await?;
+            self.store
+                .note_known_address(user, &counted.address, now)
+                .await
+        }
+        .await;
+        if let Err(e) = outcome {
+            tracing::warn!(error = %e, "could not take back a successful sign-in's count");
+        }
+    }
+
+    /// Whether the client signed in to `user` lately: its device cookie names the account and
+    /// is younger than `known_client_for`, or its address succeeded within that time.
+    async fn is_known_client(
+        &self,
+        user: UserId,
+        address: &str,
+        client: &ClientInfo,
+    ) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        let since = now - self.config.throttle.known_client_for;
+        let by_device = client
+            .device
+            .as_deref()
+            .and_then(|cookie| self.device_cookie_time(user, cookie))
+            .is_some_and(|issued| issued >= since && issued <= now + Duration::minutes(5));
+        let by_address = self.store.is_known_address(user, address, since).await?;
+        Ok(by_device || by_address)
+    }
+
+    /// A device cookie for a browser that has just signed in to `user`: the time, sealed with
+    /// the server key for that account (so it cannot be forged, moved to another account or
+    /// read), base64url.
+    pub fn device_cookie(&self, user: UserId) -> String {
+        use base64::Engine as _;
+        let issued = self.clock.now().timestamp_millis().to_be_bytes();
+        let sealed = self
+            .sealer
+            .seal(crate::sealing::Purpose::Device, &user.to_string(), &issued);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed)
+    }
+
+    /// When the device cookie was issued to `user`; `None` when it is not one of ours for them.
+    fn device_cookie_time(&self, user: UserId, cookie: &str) -> Option<DateTime<Utc>> {
+        use base64::Engine as _;
+        if cookie.len() > 256 {
+            return None;
+        }
+        let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(cookie)
+            .ok()?;
+        let opened = self
+            .sealer
+            .open(crate::sealing::Purpose::Device, &user.to_string(), &sealed)
+            .ok()?;
+        let millis = i64::from_be_bytes(opened.try_into().ok()?);
+        DateTime::from_timestamp_millis(millis)
     }
 
     /// Writes a refusal to the audit log and the log at WARN, at most once per limit and key
@@ -257,6 +416,16 @@ impl Accounts {
     pub async fn prune_audit(&self) -> Result<u64, StoreError> {
         let cutoff = self.clock.now() - self.config.audit_retention;
         self.store.prune_audit(cutoff).await
+    }
+
+    /// Deletes expired throttling counters (and, beyond `max_records`, those expiring
+    /// soonest) and addresses not signed in from within `known_client_for`.
+    pub async fn prune_throttling(&self) -> Result<u64, StoreError> {
+        let t = &self.config.throttle;
+        let now = self.clock.now();
+        self.store
+            .prune_rate_limits(now, t.max_records, now - t.known_client_for)
+            .await
     }
 
     /// The audit log, for callers with `audit:read`.
@@ -384,9 +553,14 @@ impl Accounts {
         {
             return Err(SignupError::DomainNotAllowed);
         }
+        // Every sign-up mails the address it names, whoever holds it: capped per recipient.
         let t = &self.config.throttle;
-        self.throttle(&[self.limit_ip("signup", &client, t.signups_per_ip)])
-            .await??;
+        let [_, to_recipient] = self.limit_mail(&client, reg.email.as_str());
+        self.throttle(&[
+            self.limit_ip("signup", &client, t.signups_per_ip),
+            to_recipient,
+        ])
+        .await??;
         if let Some(app) = reg.application {
             if self.store.org(app).await?.is_none() {
                 return Err(SignupError::UnknownApplication);
@@ -481,14 +655,10 @@ impl Accounts {
         client: ClientInfo,
         scope: CodeScope,
     ) -> Result<(), CodeError> {
-        let t = &self.config.throttle;
         let found = self.account_in(login, scope.app()).await?;
-        let key = account_key(login, found.as_ref());
-        self.throttle(&[
-            self.limit_ip("mail", &client, t.mail_per_ip),
-            self.limit_account("mail", &key, t.mail_per_account),
-        ])
-        .await??;
+        let recipient = found.as_ref().map_or(login, |u| u.email.as_str());
+        self.throttle(&self.limit_mail(&client, recipient))
+            .await??;
         let Some(user) = found else {
             return Ok(());
         };
@@ -591,17 +761,17 @@ impl Accounts {
         let t = &self.config.throttle;
         let found = self.account_in(login, app).await?;
         let key = account_key(login, found.as_ref());
+        // A day's cap on top of the window: short (application) codes must not fall to a
+        // patient guesser who comes back every window.
         self.throttle(&[
             self.limit_ip("code", client, t.codes_per_ip),
             self.limit_account("code", &key, t.codes_per_account),
+            RateLimit::per(
+                format!("code-day:account:{key}"),
+                t.codes_per_account_per_day,
+                Duration::days(1),
+            ),
         ])
-        .await??;
-        // A day's cap on top of the window: short (application) codes must not fall to a
-        // patient guesser who comes back every window.
-        self.throttle_over(
-            &[self.limit_account("code-day", &key, t.codes_per_account_per_day)],
-            Duration::days(1),
-        )
         .await??;
         Ok(found)
     }
@@ -681,28 +851,87 @@ impl Accounts {
     // ------------------------------------------------------------ password reset
 
     /// Sends a reset code and link to the account with this username or e-mail, if there is
-    /// one (in the scope's application, when it has one). The answer is the same either way.
+    /// one (in the scope's application, when it has one). The answer is the same either way,
+    /// and so is the work before it: one lookup and one throttle for a known login and an
+    /// unknown one alike; the code, the mail and the audit event come after the answer
+    /// (`Deferred::Reset`, done by the next mail round), so no timing tells them apart.
     pub async fn request_password_reset(
         &self,
         login: &str,
         client: ClientInfo,
         scope: CodeScope,
     ) -> Result<(), CodeError> {
-        let t = &self.config.throttle;
-        let found = self.account_in(login, scope.app()).await?;
-        let key = account_key(login, found.as_ref());
-        self.throttle(&[
-            self.limit_ip("mail", &client, t.mail_per_ip),
-            self.limit_account("mail", &key, t.mail_per_account),
-        ])
-        .await??;
-        let Some(user) = found.filter(|u| u.can_authenticate()) else {
+        let found = self
+            .store
+            .login_lookup(&login.trim().to_lowercase())
+            .await?
+            .map(|(user, _)| user);
+        let recipient = found.as_ref().map_or(login, |u| u.email.as_str());
+        self.throttle(&self.limit_mail(&client, recipient))
+            .await??;
+        self.defer(Deferred::Reset {
+            user: found.map(|u| u.id),
+            scope,
+            client,
+        });
+        Ok(())
+    }
+
+    /// Queues work for after the answer; beyond `MAX_DEFERRED` waiting it is dropped (only
+    /// a flood beyond every throttle could get there; the requester asks again).
+    fn defer(&self, work: Deferred) {
+        let mut queue = self.deferred.lock().expect("deferred lock poisoned");
+        if queue.len() >= MAX_DEFERRED {
+            tracing::warn!("too much deferred work waiting; dropping a password-reset request");
+            return;
+        }
+        queue.push_back(work);
+        drop(queue);
+        self.mail_queued.notify_one();
+    }
+
+    /// Does the work requests left for after their answers.
+    pub async fn run_deferred(&self) -> Result<(), StoreError> {
+        loop {
+            let next = self
+                .deferred
+                .lock()
+                .expect("deferred lock poisoned")
+                .pop_front();
+            let Some(work) = next else {
+                return Ok(());
+            };
+            match work {
+                Deferred::Reset {
+                    user,
+                    scope,
+                    client,
+                } => self.finish_reset_request(user, scope, &client).await?,
+            }
+        }
+    }
+
+    async fn finish_reset_request(
+        &self,
+        user: Option<UserId>,
+        scope: CodeScope,
+        client: &ClientInfo,
+    ) -> Result<(), StoreError> {
+        let user = match user {
+            Some(id) => self.store.user_by_id(id).await?,
+            None => None,
+        };
+        let member = match (&user, scope.app()) {
+            (Some(user), Some(app)) => self.membership(app, user.id).await?.is_some(),
+            _ => true,
+        };
+        let Some(user) = user.filter(|u| member && u.can_authenticate()) else {
             self.audit(
                 "password.reset_requested",
                 None,
                 None,
                 Outcome::Failure,
-                &client,
+                client,
                 Some("unknown account"),
             )
             .await;
@@ -714,7 +943,7 @@ impl Accounts {
             None,
             Some(user.id),
             Outcome::Success,
-            &client,
+            client,
             None,
         )
         .await;
@@ -772,8 +1001,7 @@ impl Accounts {
         )
         .await?;
         if let Some(u) = owner {
-            self.clear_login_limits(&[u.username.as_str(), u.email.as_str()])
-                .await;
+            self.clear_login_limits(u.id, &client).await;
         }
         Ok(())
     }
@@ -816,10 +1044,7 @@ impl Accounts {
                     None,
                 )
                 .await;
-                if let Ok(u) = self.user(user).await {
-                    self.clear_login_limits(&[u.username.as_str(), u.email.as_str()])
-                        .await;
-                }
+                self.clear_login_limits(user, &client).await;
                 Ok(())
             }
             _ => {
@@ -837,12 +1062,14 @@ impl Accounts {
         }
     }
 
-    /// After a successful reset the owner has proved themselves: their login counters go.
-    async fn clear_login_limits(&self, logins: &[&str]) {
-        let keys: Vec<String> = logins
-            .iter()
-            .map(|l| self.limit_account("login", l, 0).key)
-            .collect();
+    /// After a successful reset the owner has proved themselves: the account's day ceiling
+    /// and its failures from this address go (other addresses' failures stay with them).
+    async fn clear_login_limits(&self, user: UserId, client: &ClientInfo) {
+        let account = format!("user:{user}");
+        let keys = [
+            format!("login:account:{account}"),
+            format!("login:pair:{account}:{}", client_address(client)),
+        ];
         if let Err(e) = self.store.clear_rate_limits(&keys).await {
             tracing::warn!(error = %e, "could not clear login throttling after a reset");
         }
@@ -864,18 +1091,18 @@ impl Accounts {
             crate::error::UserError::Store(s) => ChangePasswordError::Store(s),
             _ => ChangePasswordError::WrongPassword,
         })?;
-        let t = &self.config.throttle;
-        self.throttle(&[
-            self.limit_ip("login", &client, t.login_per_ip),
-            self.limit_account("login", user.username.as_str(), t.login_per_account),
-        ])
-        .await??;
+        let counted = self
+            .count_login(user.username.as_str(), Some(&user), &client)
+            .await??;
         let stored = self
             .store
             .login_lookup(user.username.as_str())
             .await?
             .and_then(|(_, h)| h);
-        if !self.hasher.verify(stored, &current).await {
+        let right = self.hasher.verify(stored, &current).await;
+        if right {
+            self.done_login(counted, user.id).await;
+        } else {
             self.audit(
                 "password.change",
                 Some(user.id),
@@ -993,6 +1220,7 @@ impl Accounts {
         mailer: &dyn Mailer,
         batch: u32,
     ) -> Result<DeliveryReport, StoreError> {
+        self.run_deferred().await?;
         let now = self.clock.now();
         let claimed = self
             .store

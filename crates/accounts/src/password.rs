@@ -9,7 +9,7 @@
 
 use std::fmt;
 use std::str::FromStr as _;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
@@ -88,7 +88,7 @@ impl Password {
         Ok(Self(SecretString::from(raw)))
     }
 
-    fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         self.0.expose_secret()
     }
 }
@@ -117,6 +117,9 @@ struct Inner {
     fast: argon2_rust::Argon2,
     /// Jobs queued and not yet taken by a thread.
     waiting: AtomicI64,
+    /// Password verifications run (`check`, `verify`), dummy ones included: what a
+    /// guesser costs the server, and what the throttling tests count.
+    verifications: AtomicU64,
     /// Verified against when the user does not exist, so both cases cost one hash.
     dummy_hash: String,
 }
@@ -190,6 +193,7 @@ impl PasswordHasher {
                 fast_params,
             ),
             waiting: AtomicI64::new(0),
+            verifications: AtomicU64::new(0),
             dummy_hash: String::new(),
         };
         inner.dummy_hash = inner.hash(&mut inner.worker(), b"gatehouse-dummy-password");
@@ -216,6 +220,11 @@ impl PasswordHasher {
     }
 
     /// Hash requests waiting for a free slot right now (a metric).
+    /// Password verifications started since the hasher was made.
+    pub fn verifications(&self) -> u64 {
+        self.inner.verifications.load(Ordering::Relaxed)
+    }
+
     pub fn queue_len(&self) -> i64 {
         self.inner.waiting.load(Ordering::Relaxed)
     }
@@ -274,6 +283,7 @@ impl PasswordHasher {
     /// Like `verify`, and also says when a matching hash should be replaced: an imported
     /// bcrypt hash, or argon2 with other parameters than the current ones.
     pub async fn check(&self, stored: Option<String>, password: &Password) -> Verified {
+        self.inner.verifications.fetch_add(1, Ordering::Relaxed);
         let password = password.clone();
         self.run(move |inner, worker| inner.check(worker, stored.as_deref(), &password))
             .await

@@ -35,12 +35,15 @@ pub const KEY_LEN: usize = 32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     Totp,
+    /// A browser's device cookie (when it signed in to which account).
+    Device,
 }
 
 impl Purpose {
     pub fn as_str(self) -> &'static str {
         match self {
             Purpose::Totp => "totp",
+            Purpose::Device => "device",
         }
     }
 }

@@ -108,24 +108,25 @@ impl Accounts {
         })?;
         let proved = match &proof {
             Proof::Password(password) => {
-                let t = &self.config.throttle;
-                self.throttle(&[
-                    self.limit_ip("login", client, t.login_per_ip),
-                    self.limit_account("login", user.username.as_str(), t.login_per_account),
-                ])
-                .await??;
+                let counted = self
+                    .count_login(user.username.as_str(), Some(&user), client)
+                    .await??;
                 let stored = self
                     .store
                     .login_lookup(user.username.as_str())
                     .await?
                     .and_then(|(_, h)| h);
-                self.hasher.verify(stored, password).await
+                let right = self.hasher.verify(stored, password).await;
+                if right {
+                    self.done_login(counted, user.id).await;
+                }
+                right
             }
             Proof::Code(code) => {
                 let t = &self.config.throttle;
                 self.throttle(&[
                     self.limit_ip("totp", client, t.codes_per_ip),
-                    self.limit_account("totp", &user.id.to_string(), t.codes_per_account),
+                    self.limit_account("totp", &format!("user:{}", user.id), t.codes_per_account),
                 ])
                 .await??;
                 self.accept_code(user.id, code).await?
@@ -375,7 +376,7 @@ impl Accounts {
         let t = &self.config.throttle;
         self.throttle(&[
             self.limit_ip("totp", client, t.codes_per_ip),
-            self.limit_account("totp", &user.to_string(), t.codes_per_account),
+            self.limit_account("totp", &format!("user:{user}"), t.codes_per_account),
         ])
         .await??;
         Ok(())
@@ -449,8 +450,12 @@ impl Accounts {
             return Err(LoginError::InvalidCode);
         };
         let user_id = record.user_id;
-        self.throttle(&[self.limit_account("totp", &user_id.to_string(), t.codes_per_account)])
-            .await??;
+        self.throttle(&[self.limit_account(
+            "totp",
+            &format!("user:{user_id}"),
+            t.codes_per_account,
+        )])
+        .await??;
         // Claim the attempt before looking at the code, in one conditional write: parallel
         // guesses cannot all pass the `live_challenge` check above and get more than
         // CHALLENGE_ATTEMPTS looks between them. Counting against one more than the limit

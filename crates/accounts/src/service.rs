@@ -37,6 +37,8 @@ pub struct AccountsConfig {
     pub session_ttl: Duration,
     pub max_tokens_per_user: usize,
     pub max_token_lifetime: Duration,
+    /// How long a verified HTTP-basic (login, password) pair is remembered (at most 60 s).
+    pub basic_login_ttl: Duration,
     /// How long cached credentials and user records are trusted; bounds how long a change
     /// made by another process (the CLI, another replica) takes to be seen.
     pub cache_ttl: Duration,
@@ -117,22 +119,37 @@ impl Default for CodePolicy {
     }
 }
 
-/// Attempts allowed per window, by client address and by account. Windows are fixed and
-/// end, so nobody can lock an account for longer than one window at a time, and a password
-/// reset clears the account's login counters.
+/// Attempts allowed by client address and by account (docs/security.md, "Throttling").
+/// Sign-ins count failures only; nobody can keep an account's owner out (see
+/// `Accounts::count_login`).
 #[derive(Debug, Clone)]
 pub struct ThrottlePolicy {
+    /// The fixed window of the per-address limits, of code entry and of sign-ups.
     pub window: Duration,
+    /// Failed sign-ins per client address per window, whatever the account.
     pub login_per_ip: u32,
+    /// Failed sign-ins per account from one address before waits begin.
     pub login_per_account: u32,
+    /// The first wait once that budget is spent; each further failure doubles it.
+    pub login_first_wait: Duration,
+    /// The longest wait.
+    pub login_max_wait: Duration,
+    /// Failed sign-ins per account per day from all addresses together, except from a
+    /// browser or address that signed in to it within `known_client_for`.
+    pub login_per_account_per_day: u32,
+    pub known_client_for: Duration,
     pub codes_per_ip: u32,
     pub codes_per_account: u32,
     /// Codes tried per account per day, whatever the window (bounds guessing short codes).
     pub codes_per_account_per_day: u32,
     /// Requests that send mail (verification, reset).
     pub mail_per_ip: u32,
-    pub mail_per_account: u32,
+    /// Mails to one recipient per `mail_window` (nobody mail-bombs a third party through us).
+    pub mail_per_recipient: u32,
+    pub mail_window: Duration,
     pub signups_per_ip: u32,
+    /// Throttling counters kept at most; beyond it those expiring soonest are pruned.
+    pub max_records: u64,
     /// A limit refusing a key is written to the audit log (and logged at WARN) at most once
     /// per this period, with the count of refusals since the previous record.
     pub record_every: Duration,
@@ -144,12 +161,18 @@ impl Default for ThrottlePolicy {
             window: Duration::minutes(15),
             login_per_ip: 100,
             login_per_account: 10,
+            login_first_wait: Duration::minutes(1),
+            login_max_wait: Duration::minutes(15),
+            login_per_account_per_day: 100,
+            known_client_for: Duration::days(30),
             codes_per_ip: 50,
             codes_per_account: 10,
             codes_per_account_per_day: 20,
             mail_per_ip: 20,
-            mail_per_account: 5,
+            mail_per_recipient: 5,
+            mail_window: Duration::hours(1),
             signups_per_ip: 20,
+            max_records: 1_000_000,
             record_every: Duration::minutes(5),
         }
     }
@@ -162,6 +185,7 @@ impl Default for AccountsConfig {
             session_ttl: Duration::days(30),
             max_tokens_per_user: 100,
             max_token_lifetime: Duration::days(3650),
+            basic_login_ttl: Duration::seconds(60),
             cache_ttl: Duration::seconds(1),
             cache_capacity: 100_000,
             max_picture_bytes: 2 * 1024 * 1024,
@@ -195,6 +219,8 @@ pub struct Principal {
 pub struct ClientInfo {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The browser's device cookie (`Accounts::device_cookie`), when it sent one.
+    pub device: Option<String>,
 }
 
 /// A new account, as an operator or a sign-up form describes it.
@@ -248,6 +274,12 @@ pub struct Accounts {
     credentials: TtlCache<TokenHash, CachedCredential>,
     /// User records read on every authenticated request.
     users: TtlCache<UserId, User>,
+    /// HTTP-basic sign-ins verified lately: a keyed hash of (login, password) -> the account,
+    /// for `basic_login_ttl`, so a client sending its password on every request costs one
+    /// hash, not one per request. Dropped with the user's invalidations.
+    basic_logins: TtlCache<[u8; 32], User>,
+    /// The key of those hashes, new in every process (never stored).
+    basic_key: [u8; 32],
     /// What each user may do (roles' permissions, memberships).
     pub(crate) grants: TtlCache<UserId, Grants>,
     /// Every role with its permissions (changes rarely; dropped with `Invalidation::All`).
@@ -260,6 +292,8 @@ pub struct Accounts {
     picture_decodes: Arc<tokio::sync::Semaphore>,
     /// When each exhausted limit was last written to the audit log.
     pub(crate) throttle_records: ThrottleRecords,
+    /// Work requests leave for after their answer, done by the next mail round.
+    pub(crate) deferred: Mutex<std::collections::VecDeque<crate::lifecycle::Deferred>>,
     pub(crate) config: AccountsConfig,
     /// Seals the secrets the server reads back (TOTP secrets) with the server key.
     pub(crate) sealer: crate::sealing::Sealer,
@@ -298,6 +332,8 @@ impl Accounts {
         Self {
             credentials: TtlCache::new(config.cache_ttl, config.cache_capacity),
             users: TtlCache::new(config.cache_ttl, config.cache_capacity),
+            basic_logins: TtlCache::new(config.basic_login_ttl, config.cache_capacity),
+            basic_key: rand::random(),
             grants: TtlCache::new(config.cache_ttl, config.cache_capacity),
             roles: TtlCache::new(config.cache_ttl, 1),
             store,
@@ -310,6 +346,7 @@ impl Accounts {
                 config.max_concurrent_picture_decodes.max(1),
             )),
             throttle_records: ThrottleRecords::default(),
+            deferred: Mutex::new(std::collections::VecDeque::new()),
             config,
             sealer: crate::sealing::Sealer::ephemeral(),
         }
@@ -348,6 +385,11 @@ impl Accounts {
 
     pub fn password_queue_len(&self) -> i64 {
         self.hasher.queue_len()
+    }
+
+    /// Password verifications run since start (dummy ones for unknown logins included).
+    pub fn password_verifications(&self) -> u64 {
+        self.hasher.verifications()
     }
 
     // ---------------------------------------------------------------- users
@@ -425,11 +467,13 @@ impl Accounts {
             }
             Invalidation::User(id) => {
                 self.users.invalidate(|u| u.id == id);
+                self.basic_logins.invalidate(|u| u.id == id);
                 self.grants.invalidate(|g| g.user_id == Some(id));
                 self.credentials.invalidate(|c| c.principal.user_id == id);
             }
             Invalidation::All => {
                 self.users.invalidate(|_| true);
+                self.basic_logins.invalidate(|_| true);
                 self.grants.invalidate(|_| true);
                 self.roles.invalidate(|_| true);
                 self.credentials.invalidate(|_| true);
@@ -641,17 +685,39 @@ impl Accounts {
     ///
     /// An account with a second factor is refused here (`SecondFactorRequired(None)`): a
     /// password alone (HTTP basic) is never enough for it; `login` offers the second step.
+    ///
+    /// A pair that passed is remembered for `basic_login_ttl` (keyed by a hash of both under a
+    /// per-process key; forgotten when the account changes, here or on another replica), so
+    /// a client sending it on every request neither re-hashes nor counts against a limit.
     pub async fn verify_credentials(
         &self,
         login: &str,
         password: &Password,
         client: &ClientInfo,
     ) -> Result<User, LoginError> {
+        let key = self.basic_login_key(login, password);
+        let now = self.clock.now();
+        if let Some(user) = self.basic_logins.get(&key, now, |_| true) {
+            return Ok(user);
+        }
+        let generation = self.basic_logins.generation();
         let user = self.verify_password_only(login, password, client).await?;
         if user.status == UserStatus::Pending {
             return Err(LoginError::EmailNotVerified);
         }
+        self.basic_logins.insert(key, user.clone(), now, generation);
         Ok(user)
+    }
+
+    fn basic_login_key(&self, login: &str, password: &Password) -> [u8; 32] {
+        use hmac::Mac as _;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.basic_key)
+            .expect("HMAC takes any key length");
+        let login = login.trim().to_lowercase();
+        mac.update(&(login.len() as u64).to_be_bytes());
+        mac.update(login.as_bytes());
+        mac.update(password.expose().as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// `verify_credentials` that lets a pending account through: only for the flows that
@@ -676,18 +742,14 @@ impl Accounts {
         client: &ClientInfo,
     ) -> Result<User, LoginError> {
         let login = login.trim().to_lowercase();
-        let t = &self.config.throttle;
-        let limits = [
-            self.limit_ip("login", client, t.login_per_ip),
-            self.limit_account("login", &login, t.login_per_account),
-        ];
-        // A refusal is recorded by `throttle`, once per limit and key every few minutes.
-        self.throttle(&limits).await??;
         let found = self.store.login_lookup(&login).await?;
         let (user, stored_hash) = match found {
             Some((user, hash)) => (Some(user), hash),
             None => (None, None),
         };
+        // Counted before the hash, taken back when it is right. A refusal is recorded by
+        // `throttle`, once per limit and key every few minutes.
+        let counted = self.count_login(&login, user.as_ref(), client).await??;
         let verified = self.hasher.check(stored_hash.clone(), password).await;
         let user = match user {
             Some(user) if verified != Verified::No => user,
@@ -705,6 +767,7 @@ impl Accounts {
                 return Err(LoginError::InvalidCredentials);
             }
         };
+        self.done_login(counted, user.id).await;
         if let (Verified::YesRehash, Some(old)) = (verified, stored_hash) {
             let new = self.hasher.hash(password).await;
             if let Err(e) = self.store.upgrade_password_hash(user.id, &old, &new).await {

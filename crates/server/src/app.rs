@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use accounts::at_rest::SealPass;
 use accounts::files::FileStore;
-use accounts::service::{CodePolicy, SignupPolicy, ThrottlePolicy};
+use accounts::service::{CodePolicy, SignupPolicy};
 use accounts::Store;
 use accounts::{Accounts, AccountsConfig, HashCostLimits, PasswordHasher, SystemClock};
 use anyhow::Context;
@@ -30,8 +30,9 @@ use crate::telemetry;
 /// How often batched last-used times are written.
 const USAGE_FLUSH_EVERY: Duration = Duration::from_secs(5);
 
-/// How often audit events past their retention are deleted (and once at start).
-const AUDIT_PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How often audit events past their retention and expired throttling records are deleted
+/// (and once at start).
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// Opens (creating and migrating if needed) everything the core needs, with the server key
 /// from its default place, `<data-dir>/secret.key`.
@@ -88,12 +89,8 @@ pub async fn open_with_key(
             enabled: settings.signup_enabled,
             allowed_domains: settings.signup_domains.clone(),
         },
-        throttle: ThrottlePolicy {
-            login_per_ip: settings.login_attempts_per_ip,
-            login_per_account: settings.login_attempts_per_account,
-            record_every: chrono::Duration::minutes(settings.throttle_record_minutes),
-            ..ThrottlePolicy::default()
-        },
+        throttle: settings.throttle.clone(),
+        basic_login_ttl: chrono::Duration::seconds(settings.basic_auth_cache_seconds),
         ..AccountsConfig::default()
     };
     Ok(Arc::new(
@@ -309,7 +306,7 @@ pub async fn serve(settings: Settings, unknown_env: &[String]) -> anyhow::Result
     let pruner = {
         let accounts = Arc::clone(&accounts);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(AUDIT_PRUNE_EVERY);
+            let mut tick = tokio::time::interval(PRUNE_EVERY);
             loop {
                 tick.tick().await;
                 match accounts.prune_audit().await {
@@ -319,6 +316,13 @@ pub async fn serve(settings: Settings, unknown_env: &[String]) -> anyhow::Result
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "deleting old audit events failed; will retry");
+                    }
+                }
+                match accounts.prune_throttling().await {
+                    Ok(0) => {}
+                    Ok(deleted) => tracing::info!(deleted, "deleted expired throttling records"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "deleting throttling records failed; will retry");
                     }
                 }
             }

@@ -287,6 +287,7 @@ fn cli_client() -> ClientInfo {
     ClientInfo {
         ip: None,
         user_agent: Some("gatehouse-cli".into()),
+        device: None,
     }
 }
 

@@ -235,7 +235,7 @@ pub const SETTINGS: &[Setting] = &[
         },
         value_name: "N",
         default: "100",
-        help: "Login attempts per client address per 15 minutes.",
+        help: "Failed sign-ins per client address per throttle window, whatever the account.",
         secrecy: Secrecy::Public,
         bad_example: "many",
     },
@@ -247,9 +247,177 @@ pub const SETTINGS: &[Setting] = &[
         },
         value_name: "N",
         default: "10",
-        help: "Login attempts per account per 15 minutes.",
+        help: "Failed sign-ins per account from one client address before waits begin (they double up to login_max_wait_seconds).",
         secrecy: Secrecy::Public,
         bad_example: "0",
+    },
+    Setting {
+        key: "login_first_wait_seconds",
+        kind: Kind::Count {
+            min: 1,
+            max: 86400,
+        },
+        value_name: "SECONDS",
+        default: "60",
+        help: "The wait after an account's failed sign-ins from one address reach their budget; each further failure doubles it.",
+        secrecy: Secrecy::Public,
+        bad_example: "soon",
+    },
+    Setting {
+        key: "login_max_wait_seconds",
+        kind: Kind::Count {
+            min: 1,
+            max: 86400,
+        },
+        value_name: "SECONDS",
+        default: "900",
+        help: "The longest wait between failed sign-ins of one account from one address.",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
+    Setting {
+        key: "login_attempts_per_account_per_day",
+        kind: Kind::Count {
+            min: 1,
+            max: 1_000_000_000,
+        },
+        value_name: "N",
+        default: "100",
+        help: "Failed sign-ins per account per day from all addresses together; a browser or address that signed in to the account lately is exempt.",
+        secrecy: Secrecy::Public,
+        bad_example: "-1",
+    },
+    Setting {
+        key: "known_client_days",
+        kind: Kind::Count {
+            min: 1,
+            max: 3650,
+        },
+        value_name: "DAYS",
+        default: "30",
+        help: "How long a browser (device cookie) or address that signed in to an account stays exempt from its daily ceiling.",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
+    Setting {
+        key: "throttle_window_minutes",
+        kind: Kind::Count {
+            min: 1,
+            max: 1440,
+        },
+        value_name: "MINUTES",
+        default: "15",
+        help: "The fixed window of the per-address limits, code entry and sign-ups.",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
+    Setting {
+        key: "signups_per_ip",
+        kind: Kind::Count {
+            min: 1,
+            max: 1_000_000_000,
+        },
+        value_name: "N",
+        default: "20",
+        help: "Sign-ups per client address per throttle window.",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
+    Setting {
+        key: "mail_requests_per_ip",
+        kind: Kind::Count {
+            min: 1,
+            max: 1_000_000_000,
+        },
+        value_name: "N",
+        default: "20",
+        help: "Requests that send mail (verification, password reset) per client address per throttle window.",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
+    Setting {
+        key: "mail_per_recipient",
+        kind: Kind::Count {
+            min: 1,
+            max: 1_000_000,
+        },
+        value_name: "N",
+        default: "5",
+        help: "Mails to one address per mail_window_minutes from unauthenticated requests (sign-up, resend, forgot password).",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
+    Setting {
+        key: "mail_window_minutes",
+        kind: Kind::Count {
+            min: 1,
+            max: 10080,
+        },
+        value_name: "MINUTES",
+        default: "60",
+        help: "The window of mail_per_recipient.",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
+    Setting {
+        key: "code_attempts_per_ip",
+        kind: Kind::Count {
+            min: 1,
+            max: 1_000_000_000,
+        },
+        value_name: "N",
+        default: "50",
+        help: "One-time code tries (verification, reset, second factor) per client address per throttle window.",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
+    Setting {
+        key: "code_attempts_per_account",
+        kind: Kind::Count {
+            min: 1,
+            max: 1_000_000,
+        },
+        value_name: "N",
+        default: "10",
+        help: "One-time code tries per account per throttle window.",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
+    Setting {
+        key: "code_attempts_per_account_per_day",
+        kind: Kind::Count {
+            min: 1,
+            max: 1_000_000,
+        },
+        value_name: "N",
+        default: "20",
+        help: "One-time code tries per account per day (bounds guessing short codes).",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
+    Setting {
+        key: "max_throttle_records",
+        kind: Kind::Count {
+            min: 1000,
+            max: 1_000_000_000,
+        },
+        value_name: "N",
+        default: "1000000",
+        help: "Throttling counters kept at most; beyond it the ones expiring soonest are deleted (every 10 minutes).",
+        secrecy: Secrecy::Public,
+        bad_example: "10",
+    },
+    Setting {
+        key: "basic_auth_cache_seconds",
+        kind: Kind::Count {
+            min: 0,
+            max: 60,
+        },
+        value_name: "SECONDS",
+        default: "60",
+        help: "How long a verified HTTP-basic login and password is remembered, so clients sending it on every request cost one hash (0: never).",
+        secrecy: Secrecy::Public,
+        bad_example: "61",
     },
     Setting {
         key: "max_files_per_user",
@@ -614,8 +782,11 @@ pub struct Settings {
     pub signup_enabled: bool,
     /// Lower-case domains; empty means any.
     pub signup_domains: Vec<String>,
-    pub login_attempts_per_ip: u32,
-    pub login_attempts_per_account: u32,
+    /// Every throttling limit (the `login_*`, `*_per_ip`, `mail_*`, `code_*` and
+    /// `throttle_*` settings).
+    pub throttle: accounts::service::ThrottlePolicy,
+    /// Seconds a verified HTTP-basic pair is remembered.
+    pub basic_auth_cache_seconds: i64,
     /// Files one user may keep.
     pub max_files_per_user: u64,
     /// Chunks one user may keep.
@@ -646,8 +817,6 @@ pub struct Settings {
     pub idle_timeout_seconds: u64,
     /// Connections open at once.
     pub max_connections: usize,
-    /// Minutes between records of one throttled limit and key.
-    pub throttle_record_minutes: i64,
     /// Days audit events are kept.
     pub audit_retention_days: i64,
     /// `None`: mail is written as `.eml` files under `<data_dir>/mail/`.
@@ -1020,13 +1189,8 @@ impl Settings {
             },
         );
 
-        let defaults = accounts::service::ThrottlePolicy::default();
-        let login_attempts_per_ip =
-            r.count("login_attempts_per_ip", defaults.login_per_ip.into())? as u32;
-        let login_attempts_per_account = r.count(
-            "login_attempts_per_account",
-            defaults.login_per_account.into(),
-        )? as u32;
+        let throttle = resolve_throttle(&mut r)?;
+        let basic_auth_cache_seconds = r.count("basic_auth_cache_seconds", 60)? as i64;
 
         let max_files_per_user = r.count("max_files_per_user", content.max_files_per_user)?;
         let max_chunks_per_user = r.count("max_chunks_per_user", content.max_chunks_per_user)?;
@@ -1109,7 +1273,6 @@ impl Settings {
         let body_read_timeout_seconds = r.count("body_read_timeout_seconds", 60)?;
         let idle_timeout_seconds = r.count("idle_timeout_seconds", 60)?;
         let max_connections = r.count("max_connections", 512)? as usize;
-        let throttle_record_minutes = r.count("throttle_record_minutes", 5)? as i64;
         let audit_retention_days = r.count("audit_retention_days", 365)? as i64;
         let smtp_url = r.optional("smtp_url");
         if let Some(url) = &smtp_url {
@@ -1144,8 +1307,8 @@ impl Settings {
             file_quota_bytes,
             signup_enabled,
             signup_domains,
-            login_attempts_per_ip,
-            login_attempts_per_account,
+            throttle,
+            basic_auth_cache_seconds,
             max_files_per_user,
             max_chunks_per_user,
             max_picture_decode_bytes,
@@ -1161,7 +1324,6 @@ impl Settings {
             body_read_timeout_seconds,
             idle_timeout_seconds,
             max_connections,
-            throttle_record_minutes,
             audit_retention_days,
             smtp_url,
             mail_from,
@@ -1205,6 +1367,54 @@ pub fn markdown_table() -> String {
         ));
     }
     out
+}
+
+/// The throttling settings, as the core's policy.
+fn resolve_throttle(r: &mut Resolver) -> Result<accounts::service::ThrottlePolicy, ConfigError> {
+    use chrono::Duration;
+    let d = accounts::service::ThrottlePolicy::default();
+    let mut count = |key: &str, default: u32| -> Result<u32, ConfigError> {
+        Ok(r.count(key, default.into())? as u32)
+    };
+    let login_per_ip = count("login_attempts_per_ip", d.login_per_ip)?;
+    let login_per_account = count("login_attempts_per_account", d.login_per_account)?;
+    let login_per_account_per_day = count(
+        "login_attempts_per_account_per_day",
+        d.login_per_account_per_day,
+    )?;
+    let signups_per_ip = count("signups_per_ip", d.signups_per_ip)?;
+    let mail_per_ip = count("mail_requests_per_ip", d.mail_per_ip)?;
+    let mail_per_recipient = count("mail_per_recipient", d.mail_per_recipient)?;
+    let codes_per_ip = count("code_attempts_per_ip", d.codes_per_ip)?;
+    let codes_per_account = count("code_attempts_per_account", d.codes_per_account)?;
+    let codes_per_account_per_day = count(
+        "code_attempts_per_account_per_day",
+        d.codes_per_account_per_day,
+    )?;
+    let seconds =
+        |r: &mut Resolver, key: &str, default: Duration| -> Result<Duration, ConfigError> {
+            Ok(Duration::seconds(
+                r.count(key, default.num_seconds() as u64)? as i64,
+            ))
+        };
+    Ok(accounts::service::ThrottlePolicy {
+        window: seconds(r, "throttle_window_minutes", d.window / 60)? * 60,
+        login_per_ip,
+        login_per_account,
+        login_first_wait: seconds(r, "login_first_wait_seconds", d.login_first_wait)?,
+        login_max_wait: seconds(r, "login_max_wait_seconds", d.login_max_wait)?,
+        login_per_account_per_day,
+        known_client_for: seconds(r, "known_client_days", d.known_client_for / 86_400)? * 86_400,
+        codes_per_ip,
+        codes_per_account,
+        codes_per_account_per_day,
+        mail_per_ip,
+        mail_per_recipient,
+        mail_window: seconds(r, "mail_window_minutes", d.mail_window / 60)? * 60,
+        signups_per_ip,
+        max_records: r.count("max_throttle_records", d.max_records)?,
+        record_every: seconds(r, "throttle_record_minutes", d.record_every / 60)? * 60,
+    })
 }
 
 #[cfg(test)]

@@ -63,6 +63,13 @@ impl Collector for CoreCollector {
             None,
             misses.metric_type(),
         )?)?;
+        let verifications = ConstCounter::new(self.accounts.password_verifications());
+        verifications.encode(encoder.encode_descriptor(
+            "gatehouse_password_verifications",
+            "Password verifications run (argon2 or bcrypt), dummy ones for unknown logins included",
+            None,
+            verifications.metric_type(),
+        )?)?;
         let queue = ConstGauge::new(self.accounts.password_queue_len());
         queue.encode(encoder.encode_descriptor(
             "gatehouse_password_hash_queue_length",

@@ -338,6 +338,17 @@ pub(crate) const TABLES: &[Table] = &[
             required("key", Text),
             required("window_start", Time),
             required("hits", Int32),
+            optional("blocked_until", Time),
+            required("expires_at", Time),
+        ],
+    ),
+    all(
+        "known_addresses",
+        &["user_id", "address"],
+        &[
+            required("user_id", Uuid),
+            required("address", Text),
+            required("succeeded_at", Time),
         ],
     ),
     all(

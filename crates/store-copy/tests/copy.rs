@@ -451,27 +451,20 @@ async fn deployment() -> Deployment {
 
     // Throttling counters.
     for _ in 0..3 {
-        let limits = [RateLimit {
-            key: IP_KEY.into(),
-            limit: 5,
-        }];
+        let limits = [RateLimit::per(IP_KEY, 5, Duration::minutes(WINDOW))];
         let refused = store
-            .hit_rate_limits(
-                &limits,
-                Duration::minutes(WINDOW),
-                now - Duration::minutes(1),
-            )
+            .hit_rate_limits(&limits, now - Duration::minutes(1))
             .await
             .unwrap();
         assert!(refused.is_none());
     }
     store
         .hit_rate_limits(
-            &[RateLimit {
-                key: "login:account:alice".into(),
-                limit: 10,
-            }],
-            Duration::minutes(WINDOW),
+            &[RateLimit::per(
+                "login:account:alice",
+                10,
+                Duration::minutes(WINDOW),
+            )],
             now - Duration::minutes(1),
         )
         .await
@@ -805,17 +798,10 @@ async fn a_deployment_reads_back_the_same_through_the_postgres_store() {
     );
 
     // Throttling counters carry over: the address has 3 hits in its window.
-    let three = [RateLimit {
-        key: IP_KEY.into(),
-        limit: 3,
-    }];
-    let window = Duration::minutes(WINDOW);
-    let refused = pg.hit_rate_limits(&three, window, now).await.unwrap();
+    let three = [RateLimit::per(IP_KEY, 3, Duration::minutes(WINDOW))];
+    let refused = pg.hit_rate_limits(&three, now).await.unwrap();
     assert!(refused.is_some());
-    assert_eq!(
-        refused,
-        sqlite.hit_rate_limits(&three, window, now).await.unwrap()
-    );
+    assert_eq!(refused, sqlite.hit_rate_limits(&three, now).await.unwrap());
 
     // Outstanding codes redeem on the copy.
     assert_eq!(

@@ -1009,11 +1009,10 @@ impl Store for PostgresStore {
     async fn hit_rate_limits(
         &self,
         limits: &[RateLimit],
-        window: chrono::Duration,
         now: DateTime<Utc>,
     ) -> Result<Option<Exhausted>, StoreError> {
         let mut tx = self.begin().await?;
-        let outcome = lifecycle::hit_limits(&mut tx, limits, window, now).await?;
+        let outcome = lifecycle::hit_limits(&mut tx, limits, now).await?;
         if outcome.is_some() {
             // Refused: nothing counts, and the counters this call created go away.
             tx.rollback().await.map_err(map_err)?;
@@ -1037,6 +1036,92 @@ impl Store for PostgresStore {
                 .map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)
+    }
+
+    async fn refund_rate_limits(&self, keys: &[String]) -> Result<(), StoreError> {
+        let mut keys: Vec<&String> = keys.iter().collect();
+        // Key order, as `hit_rate_limits` locks them, so the two cannot deadlock.
+        keys.sort();
+        keys.dedup();
+        let mut tx = self.begin().await?;
+        for key in keys {
+            sqlx::query("UPDATE rate_limits SET hits = hits - 1 WHERE key = $1 AND hits > 0")
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn prune_rate_limits(
+        &self,
+        now: DateTime<Utc>,
+        keep_at_most: u64,
+        known_cutoff: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut deleted = sqlx::query("DELETE FROM rate_limits WHERE expires_at <= $1")
+            .bind(stored(now))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        // Rows locked by a hit in progress are skipped, never waited for.
+        deleted += sqlx::query(
+            "DELETE FROM rate_limits WHERE key IN (SELECT key FROM rate_limits \
+             ORDER BY expires_at DESC OFFSET $1 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(i64::try_from(keep_at_most).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?
+        .rows_affected();
+        deleted += sqlx::query("DELETE FROM known_addresses WHERE succeeded_at < $1")
+            .bind(stored(known_cutoff))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        Ok(deleted)
+    }
+
+    async fn note_known_address(
+        &self,
+        user: UserId,
+        address: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO known_addresses (user_id, address, succeeded_at) \
+             SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1) \
+             ON CONFLICT (user_id, address) DO UPDATE SET succeeded_at = excluded.succeeded_at",
+        )
+        .bind(user.0)
+        .bind(address)
+        .bind(stored(at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn is_known_address(
+        &self,
+        user: UserId,
+        address: &str,
+        since: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let found: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM known_addresses WHERE user_id = $1 AND address = $2 \
+             AND succeeded_at >= $3",
+        )
+        .bind(user.0)
+        .bind(address)
+        .bind(stored(since))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(found.is_some())
     }
 
     async fn insert_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {

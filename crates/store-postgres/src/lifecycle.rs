@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use accounts::audit::{AuditEvent, AuditFilter, Outcome};
 use accounts::mail::{OutgoingMail, QueuedMail};
 use accounts::store::{
-    CodeEffect, CodeLookup, CodePurpose, CodeRecord, Exhausted, RateLimit, Redemption, StoreError,
+    CodeEffect, CodeLookup, CodePurpose, CodeRecord, Exhausted, RateCounter, RateLimit, Redemption,
+    StoreError,
 };
 use accounts::{EmailAddress, UserId};
 use chrono::{DateTime, Duration, Utc};
@@ -200,62 +201,68 @@ pub(crate) async fn revoke_for_reset(
 /// Locks every counter in `limits` (creating the missing ones), then counts one hit on each,
 /// or nothing when any is full. On `Some` the caller must roll back, which also removes the
 /// counters this call created.
+fn time_of(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Backend(format!("timestamp out of range: {ms}").into()))
+}
+
 pub(crate) async fn hit_limits(
     conn: &mut PgConnection,
     limits: &[RateLimit],
-    window: Duration,
     now: DateTime<Utc>,
 ) -> Result<Option<Exhausted>, StoreError> {
-    let now = stored(now);
-    let now_ms = now.timestamp_millis();
-    let window_ms = window.num_milliseconds();
+    let now_ms = stored(now).timestamp_millis();
 
     // Lock in key order, so two calls with overlapping keys cannot deadlock.
     let mut keys: Vec<&str> = limits.iter().map(|l| l.key.as_str()).collect();
     keys.sort_unstable();
     keys.dedup();
-    let mut counters: HashMap<&str, (i64, i64)> = HashMap::with_capacity(keys.len());
+    let mut counters: HashMap<&str, RateCounter> = HashMap::with_capacity(keys.len());
     for key in keys {
         sqlx::query(
-            "INSERT INTO rate_limits (key, window_start, hits) VALUES ($1, $2, 0) \
+            "INSERT INTO rate_limits (key, window_start, hits, expires_at) VALUES ($1, $2, 0, $2) \
              ON CONFLICT (key) DO NOTHING",
         )
         .bind(key)
-        .bind(now)
+        .bind(stored(now))
         .execute(&mut *conn)
         .await
         .map_err(map_err)?;
-        let row =
-            sqlx::query("SELECT window_start, hits FROM rate_limits WHERE key = $1 FOR UPDATE")
-                .bind(key)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(map_err)?;
-        let (start, hits) = match row {
+        let row = sqlx::query(
+            "SELECT window_start, hits, blocked_until FROM rate_limits WHERE key = $1 FOR UPDATE",
+        )
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?;
+        let counter = match row {
             Some(r) => {
                 let start: DateTime<Utc> = r.try_get("window_start").map_err(backend)?;
                 let hits: i32 = r.try_get("hits").map_err(backend)?;
-                let start = start.timestamp_millis();
-                if start + window_ms <= now_ms {
-                    (now_ms, 0)
-                } else {
-                    (start, i64::from(hits))
+                let until: Option<DateTime<Utc>> = r.try_get("blocked_until").map_err(backend)?;
+                RateCounter {
+                    start: start.timestamp_millis(),
+                    hits: i64::from(hits),
+                    blocked_until: until.map(|t| t.timestamp_millis()),
                 }
             }
-            // Cleared between the insert and the lock: a fresh window.
-            None => (now_ms, 0),
+            // Cleared between the insert and the lock: a fresh counter.
+            None => RateCounter::fresh(now_ms),
         };
-        counters.insert(key, (start, hits));
+        counters.insert(key, counter);
     }
 
     let mut blocked: Option<(i64, &str)> = None;
+    let mut next = Vec::with_capacity(limits.len());
     for limit in limits {
-        let (start, hits) = counters[limit.key.as_str()];
-        if hits >= i64::from(limit.limit) {
-            let wait = start + window_ms - now_ms;
-            if blocked.is_none_or(|(longest, _)| wait > longest) {
-                blocked = Some((wait, &limit.key));
+        let key = limit.key.as_str();
+        match counters[key].hit(limit, now_ms) {
+            Err(wait) => {
+                if blocked.is_none_or(|(longest, _)| wait > longest) {
+                    blocked = Some((wait, key));
+                }
             }
+            Ok(counted) => next.push((limit, counted)),
         }
     }
     if let Some((wait, key)) = blocked {
@@ -264,18 +271,16 @@ pub(crate) async fn hit_limits(
             retry_after: Duration::milliseconds(wait.max(1)),
         }));
     }
-    for (key, (start, hits)) in counters {
-        let start = DateTime::from_timestamp_millis(start).ok_or_else(|| {
-            StoreError::Backend(format!("timestamp out of range: {start}").into())
-        })?;
+    for (limit, counted) in next {
         sqlx::query(
-            "INSERT INTO rate_limits (key, window_start, hits) VALUES ($1, $2, $3) \
-             ON CONFLICT (key) DO UPDATE SET window_start = excluded.window_start, \
-             hits = excluded.hits",
+            "UPDATE rate_limits SET window_start = $2, hits = $3, blocked_until = $4, \
+             expires_at = $5 WHERE key = $1",
         )
-        .bind(key)
-        .bind(start)
-        .bind(i32::try_from(hits + 1).unwrap_or(i32::MAX))
+        .bind(&limit.key)
+        .bind(time_of(counted.start)?)
+        .bind(i32::try_from(counted.hits).unwrap_or(i32::MAX))
+        .bind(counted.blocked_until.map(time_of).transpose()?)
+        .bind(time_of(counted.expires_at(limit))?)
         .execute(&mut *conn)
         .await
         .map_err(map_err)?;

@@ -888,11 +888,10 @@ impl Store for SqliteStore {
     async fn hit_rate_limits(
         &self,
         limits: &[RateLimit],
-        window: chrono::Duration,
         now: DateTime<Utc>,
     ) -> Result<Option<Exhausted>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let outcome = lifecycle::hit_limits(&mut tx, limits, window, now).await?;
+        let outcome = lifecycle::hit_limits(&mut tx, limits, now).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(outcome)
     }
@@ -907,6 +906,89 @@ impl Store for SqliteStore {
                 .map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)
+    }
+
+    async fn refund_rate_limits(&self, keys: &[String]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for key in keys {
+            sqlx::query("UPDATE rate_limits SET hits = hits - 1 WHERE key = ? AND hits > 0")
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn prune_rate_limits(
+        &self,
+        now: DateTime<Utc>,
+        keep_at_most: u64,
+        known_cutoff: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut deleted = sqlx::query("DELETE FROM rate_limits WHERE expires_at <= ?")
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        deleted += sqlx::query(
+            "DELETE FROM rate_limits WHERE key IN (SELECT key FROM rate_limits \
+             ORDER BY expires_at DESC LIMIT -1 OFFSET ?)",
+        )
+        .bind(i64::try_from(keep_at_most).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .rows_affected();
+        deleted += sqlx::query("DELETE FROM known_addresses WHERE succeeded_at < ?")
+            .bind(millis(known_cutoff))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        tx.commit().await.map_err(map_err)?;
+        Ok(deleted)
+    }
+
+    async fn note_known_address(
+        &self,
+        user: UserId,
+        address: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO known_addresses (user_id, address, succeeded_at) \
+             SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE id = ?) \
+             ON CONFLICT (user_id, address) DO UPDATE SET succeeded_at = excluded.succeeded_at",
+        )
+        .bind(user.to_string())
+        .bind(address)
+        .bind(millis(at))
+        .bind(user.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn is_known_address(
+        &self,
+        user: UserId,
+        address: &str,
+        since: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM known_addresses WHERE user_id = ? AND address = ? AND succeeded_at >= ?",
+        )
+        .bind(user.to_string())
+        .bind(address)
+        .bind(millis(since))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(found.is_some())
     }
 
     async fn insert_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {

@@ -5,7 +5,8 @@
 use accounts::audit::{AuditEvent, AuditFilter, Outcome};
 use accounts::mail::{OutgoingMail, QueuedMail};
 use accounts::store::{
-    CodeEffect, CodeLookup, CodePurpose, CodeRecord, Exhausted, RateLimit, Redemption, StoreError,
+    CodeEffect, CodeLookup, CodePurpose, CodeRecord, Exhausted, RateCounter, RateLimit, Redemption,
+    StoreError,
 };
 use accounts::{EmailAddress, UserId};
 use chrono::{DateTime, Duration, Utc};
@@ -193,38 +194,34 @@ pub(crate) async fn revoke_for_reset(
 pub(crate) async fn hit_limits(
     conn: &mut SqliteConnection,
     limits: &[RateLimit],
-    window: Duration,
     now: DateTime<Utc>,
 ) -> Result<Option<Exhausted>, StoreError> {
     let now_ms = millis(now);
-    let window_ms = window.num_milliseconds();
     let mut blocked: Option<(i64, &str)> = None;
-    let mut current = Vec::with_capacity(limits.len());
+    let mut next = Vec::with_capacity(limits.len());
     for limit in limits {
-        let row = sqlx::query("SELECT window_start, hits FROM rate_limits WHERE key = ?")
-            .bind(&limit.key)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(map_err)?;
-        let (start, hits) = match row {
-            Some(r) => {
-                let start: i64 = r.try_get("window_start").map_err(backend)?;
-                let hits: i64 = r.try_get("hits").map_err(backend)?;
-                if start + window_ms <= now_ms {
-                    (now_ms, 0)
-                } else {
-                    (start, hits)
+        let row =
+            sqlx::query("SELECT window_start, hits, blocked_until FROM rate_limits WHERE key = ?")
+                .bind(&limit.key)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(map_err)?;
+        let counter = match row {
+            Some(r) => RateCounter {
+                start: r.try_get("window_start").map_err(backend)?,
+                hits: r.try_get("hits").map_err(backend)?,
+                blocked_until: r.try_get("blocked_until").map_err(backend)?,
+            },
+            None => RateCounter::fresh(now_ms),
+        };
+        match counter.hit(limit, now_ms) {
+            Err(wait) => {
+                if blocked.is_none_or(|(longest, _)| wait > longest) {
+                    blocked = Some((wait, &limit.key));
                 }
             }
-            None => (now_ms, 0),
-        };
-        if hits >= i64::from(limit.limit) {
-            let wait = start + window_ms - now_ms;
-            if blocked.is_none_or(|(longest, _)| wait > longest) {
-                blocked = Some((wait, &limit.key));
-            }
+            Ok(counted) => next.push(counted),
         }
-        current.push((start, hits));
     }
     if let Some((wait, key)) = blocked {
         return Ok(Some(Exhausted {
@@ -232,14 +229,18 @@ pub(crate) async fn hit_limits(
             retry_after: Duration::milliseconds(wait.max(1)),
         }));
     }
-    for (limit, (start, hits)) in limits.iter().zip(current) {
+    for (limit, counted) in limits.iter().zip(next) {
         sqlx::query(
-            "INSERT INTO rate_limits (key, window_start, hits) VALUES (?, ?, ?) \
-             ON CONFLICT (key) DO UPDATE SET window_start = excluded.window_start, hits = excluded.hits",
+            "INSERT INTO rate_limits (key, window_start, hits, blocked_until, expires_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET \
+             window_start = excluded.window_start, hits = excluded.hits, \
+             blocked_until = excluded.blocked_until, expires_at = excluded.expires_at",
         )
         .bind(&limit.key)
-        .bind(start)
-        .bind(hits + 1)
+        .bind(counted.start)
+        .bind(counted.hits)
+        .bind(counted.blocked_until)
+        .bind(counted.expires_at(limit))
         .execute(&mut *conn)
         .await
         .map_err(map_err)?;

@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 
 use crate::http::client_address::ClientAddress;
+use crate::http::ui;
 
 /// Where a request came from (the client's address as `client_address` resolved it, user
 /// agent), for throttling, sessions and audit.
@@ -34,7 +35,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(512).collect());
-        Ok(Self(ClientInfo { ip, user_agent }))
+        // Either name: the extractor does not know whether the service is served over HTTPS;
+        // the cookie is sealed for one account, so its name adds nothing to trust.
+        let device = [ui::DEVICE_COOKIE_SECURE, ui::DEVICE_COOKIE]
+            .iter()
+            .find_map(|name| ui::cookie(&parts.headers, name))
+            .map(str::to_owned);
+        Ok(Self(ClientInfo {
+            ip,
+            user_agent,
+            device,
+        }))
     }
 }
 

@@ -80,7 +80,12 @@ fn asset(kind: &'static str, body: &'static str) -> Response {
 
 // ------------------------------------------------------------ cookies
 
-/// The names and attributes of the two cookies, from the public URL's scheme.
+/// The device cookie's names, over plain HTTP and over HTTPS.
+pub const DEVICE_COOKIE: &str = "gatehouse_device";
+pub const DEVICE_COOKIE_SECURE: &str = "__Host-gatehouse_device";
+
+/// The names and attributes of the cookies (session, CSRF, device), from the public URL's
+/// scheme.
 #[derive(Debug, Clone, Copy)]
 pub struct Cookies {
     secure: bool,
@@ -98,6 +103,16 @@ impl Cookies {
             "__Host-gatehouse_session"
         } else {
             "gatehouse_session"
+        }
+    }
+
+    /// The device cookie: which account this browser signed in to lately, so the owner is
+    /// not held back by the per-account sign-in ceiling (`Accounts::device_cookie`).
+    pub fn device_name(self) -> &'static str {
+        if self.secure {
+            DEVICE_COOKIE_SECURE
+        } else {
+            DEVICE_COOKIE
         }
     }
 
@@ -126,11 +141,17 @@ impl Cookies {
         self,
         secret: &str,
         max_age: i64,
-    ) -> AppendHeaders<[(header::HeaderName, HeaderValue); 2]> {
+        device: &str,
+        device_max_age: i64,
+    ) -> AppendHeaders<[(header::HeaderName, HeaderValue); 3]> {
         AppendHeaders([
             (
                 header::SET_COOKIE,
                 self.header(self.session_name(), secret, Some(max_age)),
+            ),
+            (
+                header::SET_COOKIE,
+                self.header(self.device_name(), device, Some(device_max_age)),
             ),
             (
                 header::SET_COOKIE,

@@ -193,8 +193,15 @@ async fn start_session(
         .num_seconds()
         .max(1);
     let target = if next == "/" { "/account" } else { next };
+    let device = state.accounts.device_cookie(session.user.id);
+    let device_max_age = state
+        .accounts
+        .config()
+        .throttle
+        .known_client_for
+        .num_seconds();
     (
-        cookies.signed_in(session.secret.expose(), max_age),
+        cookies.signed_in(session.secret.expose(), max_age, &device, device_max_age),
         Redirect::to(target),
     )
         .into_response()

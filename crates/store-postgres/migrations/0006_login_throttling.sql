@@ -1,0 +1,18 @@
+-- Login throttling that cannot lock an owner out (issue 14). A counter may refuse until a
+-- time (waits that double after a budget of failures), and says when it can be deleted, so
+-- counters for rotating addresses and invented logins expire and can be capped.
+ALTER TABLE rate_limits ADD COLUMN blocked_until TIMESTAMPTZ;
+ALTER TABLE rate_limits ADD COLUMN expires_at TIMESTAMPTZ;
+UPDATE rate_limits SET expires_at = window_start + INTERVAL '1 day';
+ALTER TABLE rate_limits ALTER COLUMN expires_at SET NOT NULL;
+CREATE INDEX rate_limits_expiry_idx ON rate_limits (expires_at);
+
+-- Addresses (an IPv4 address or an IPv6 /64) each account signed in from lately: from
+-- these the owner is not held back by the per-account ceiling.
+CREATE TABLE known_addresses (
+    user_id      UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    address      TEXT NOT NULL,
+    succeeded_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (user_id, address)
+);
+CREATE INDEX known_addresses_age_idx ON known_addresses (succeeded_at);
