@@ -121,9 +121,22 @@ pub struct Throttled {
     pub retry_after: chrono::Duration,
 }
 
+impl Throttled {
+    /// The wait in whole seconds, rounded up (at least 1): what `Retry-After` says, so a
+    /// client that waits exactly that long is not refused again.
+    pub fn retry_after_seconds(&self) -> i64 {
+        whole_seconds(self.retry_after)
+    }
+}
+
+fn whole_seconds(wait: chrono::Duration) -> i64 {
+    let ms = wait.num_milliseconds().max(1);
+    (ms + 999) / 1000
+}
+
 /// A wait as people say it, rounded up: "1 second", "40 seconds", "2 minutes", "3 hours".
 pub fn in_words(wait: chrono::Duration) -> String {
-    let seconds = wait.num_seconds().max(1);
+    let seconds = whole_seconds(wait);
     let (n, unit) = if seconds < 60 {
         (seconds, "second")
     } else if seconds < 3600 {
@@ -312,5 +325,20 @@ mod tests {
             .to_string(),
             "too many attempts; try again in 15 minutes"
         );
+    }
+
+    #[test]
+    fn retry_after_rounds_a_partial_second_up_so_waiting_it_is_enough() {
+        let after = |ms| {
+            Throttled {
+                retry_after: chrono::Duration::milliseconds(ms),
+            }
+            .retry_after_seconds()
+        };
+        assert_eq!(after(1), 1);
+        assert_eq!(after(1000), 1);
+        assert_eq!(after(1001), 2);
+        assert_eq!(after(1990), 2);
+        assert_eq!(in_words(chrono::Duration::milliseconds(1990)), "2 seconds");
     }
 }

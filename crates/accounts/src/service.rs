@@ -697,8 +697,16 @@ impl Accounts {
     ) -> Result<User, LoginError> {
         let key = self.basic_login_key(login, password);
         let now = self.clock.now();
-        if let Some(user) = self.basic_logins.get(&key, now, |_| true) {
-            return Ok(user);
+        if let Some(cached) = self.basic_logins.get(&key, now, |_| true) {
+            // Changes this process was not told about (the CLI on SQLite) show in the user
+            // record, which the users cache rereads within `cache_ttl`.
+            match self.user(cached.id).await {
+                Ok(now) if now.updated_at == cached.updated_at && now.can_authenticate() => {
+                    return Ok(now);
+                }
+                Err(crate::error::UserError::Store(e)) => return Err(e.into()),
+                _ => self.basic_logins.invalidate(|u| u.id == cached.id),
+            }
         }
         let generation = self.basic_logins.generation();
         let user = self.verify_password_only(login, password, client).await?;

@@ -360,3 +360,18 @@ async fn render_metrics(State(state): State<AppState>) -> Response {
 async fn not_found() -> Response {
     native::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint").into_response()
 }
+
+/// Whether a request declares a JSON body (`application/json`, or a `+json` type). The
+/// unauthenticated endpoints that send mail require it: a cross-site page can send a
+/// simple request (a form's types, `text/plain`, or no type at all) without the browser
+/// asking first, and must not be able to make us mail someone.
+pub fn declares_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase())
+        .is_some_and(|t| {
+            t == "application/json" || (t.starts_with("application/") && t.ends_with("+json"))
+        })
+}

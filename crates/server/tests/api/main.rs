@@ -14,6 +14,7 @@ mod freechat;
 mod glowmarkt;
 mod helpers;
 mod lifecycle;
+mod login_throttling;
 mod mail;
 mod native_admin;
 mod native_files;

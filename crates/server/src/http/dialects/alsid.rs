@@ -156,7 +156,7 @@ impl From<StoreError> for AlsidError {
 impl From<Throttled> for AlsidError {
     fn from(t: Throttled) -> Self {
         Self {
-            retry_after: Some(t.retry_after.num_seconds().max(1)),
+            retry_after: Some(t.retry_after_seconds()),
             ..Self::new(StatusCode::TOO_MANY_REQUESTS, "throttled", t.to_string())
         }
     }
@@ -869,8 +869,17 @@ async fn change_password(
 async fn forgotten_password(
     State(state): State<AppState>,
     Client(client): Client,
+    headers: axum::http::HeaderMap,
     Body(body): Body<ForgottenPasswordBody>,
 ) -> Result<Json<()>, AlsidError> {
+    // A cross-site form must not make us mail someone (`crate::http::declares_json`).
+    if !crate::http::declares_json(&headers) {
+        return Err(AlsidError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Content-Type must be application/json",
+        ));
+    }
     state
         .accounts
         .request_password_reset(&body.email, client, accounts::CodeScope::Native)

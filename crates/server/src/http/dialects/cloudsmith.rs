@@ -185,7 +185,7 @@ impl From<StoreError> for CloudsmithError {
 
 impl From<Throttled> for CloudsmithError {
     fn from(t: Throttled) -> Self {
-        let seconds = t.retry_after.num_seconds().max(1);
+        let seconds = t.retry_after_seconds();
         Self {
             retry_after: Some(seconds),
             ..Self::new(

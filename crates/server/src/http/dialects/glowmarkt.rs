@@ -152,7 +152,7 @@ impl From<StoreError> for GlowmarktError {
 impl From<Throttled> for GlowmarktError {
     fn from(t: Throttled) -> Self {
         Self {
-            retry_after: Some(t.retry_after.num_seconds().max(1)),
+            retry_after: Some(t.retry_after_seconds()),
             ..Self::new(StatusCode::TOO_MANY_REQUESTS, t.to_string())
         }
     }
@@ -282,6 +282,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
         serde_json::from_slice(json)
             .map(Self)
             .map_err(|e| GlowmarktError::bad(format!("incorrect elements: {e}")))
+    }
+}
+
+/// 415 unless the request declares a JSON body: the unauthenticated calls that send mail
+/// must not be made by a cross-site form (`crate::http::declares_json`).
+fn json_only(headers: &axum::http::HeaderMap) -> Result<(), GlowmarktError> {
+    if crate::http::declares_json(headers) {
+        Ok(())
+    } else {
+        Err(GlowmarktError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json",
+        ))
     }
 }
 
@@ -525,8 +538,10 @@ async fn register(
     State(state): State<AppState>,
     Client(client): Client,
     header_app: AppHeader,
+    headers: axum::http::HeaderMap,
     Body(req): Body<AddUserReq>,
 ) -> Result<Json<UserRes>, GlowmarktError> {
+    json_only(&headers)?;
     let app = header_app.with_body(req.application_id.as_deref())?;
     let given_username = required(req.username, "username")?;
     let email = EmailAddress::parse(&required(req.email, "email")?)?;
@@ -689,8 +704,10 @@ async fn request_reset(
     State(state): State<AppState>,
     Client(client): Client,
     header_app: AppHeader,
+    headers: axum::http::HeaderMap,
     Body(req): Body<ResetRequestReq>,
 ) -> Result<Json<Valid>, GlowmarktError> {
+    json_only(&headers)?;
     let app = header_app.with_body(req.application_id.as_deref())?;
     let login = required(req.username, "username")?;
     state
@@ -764,8 +781,10 @@ async fn resend_verification(
     State(state): State<AppState>,
     Client(client): Client,
     header_app: AppHeader,
+    headers: axum::http::HeaderMap,
     Body(req): Body<VerifyReq>,
 ) -> Result<Json<Valid>, GlowmarktError> {
+    json_only(&headers)?;
     let app = header_app.with_body(req.application_id.as_deref())?;
     let user = password_holder(&state, &client, req.username, req.password).await?;
     state

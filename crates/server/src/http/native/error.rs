@@ -234,7 +234,7 @@ impl From<PictureError> for ApiError {
 impl From<Throttled> for ApiError {
     fn from(t: Throttled) -> Self {
         Self {
-            retry_after: Some(t.retry_after.num_seconds().max(1)),
+            retry_after: Some(t.retry_after_seconds()),
             ..Self::new(StatusCode::TOO_MANY_REQUESTS, "throttled", t.to_string())
         }
     }
