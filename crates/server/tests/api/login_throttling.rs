@@ -620,3 +620,57 @@ async fn a_password_set_by_the_cli_beside_the_server_ends_a_remembered_basic_pai
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(call().await.unwrap().status(), 401);
 }
+
+/// Behind a proxy that sets `X-Forwarded-For`, a `Forwarded` header the client sent itself
+/// (nginx and Caddy pass it through) must not choose the address limits count against.
+#[tokio::test]
+async fn a_client_sent_forwarded_header_cannot_choose_its_address_behind_the_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None, &["--trusted-proxies", "127.0.0.1/32"]).await;
+    server.create_user("kim", false);
+    let proxy = reqwest::Client::new();
+    // The attacker rotates `Forwarded` on every guess; the proxy says who they are.
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let status = proxy
+            .post(server.url("/auth/v1/login"))
+            .header("x-forwarded-for", "203.0.113.7")
+            .header("forwarded", format!("for=192.0.2.{i}"))
+            .json(&json!({"login": "kim", "password": "wrong guess"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        statuses.push(status);
+    }
+    assert_eq!(&statuses[..10], &[401; 10]);
+    assert_eq!(&statuses[10..], &[429; 2], "{statuses:?}");
+    // The owner, forwarded from elsewhere, signs in; the session records that address.
+    let owner: Value = proxy
+        .post(server.url("/auth/v1/login"))
+        .header("x-forwarded-for", "198.51.100.9")
+        .header("forwarded", "for=203.0.113.7")
+        .json(&json!({"login": "kim", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sessions: Value = proxy
+        .get(server.url("/auth/v1/sessions"))
+        .bearer_auth(owner["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sessions = sessions
+        .as_array()
+        .or_else(|| sessions["sessions"].as_array())
+        .unwrap_or_else(|| panic!("no sessions in {sessions}"))
+        .clone();
+    assert_eq!(sessions[0]["client_ip"], "198.51.100.9", "{sessions:?}");
+}
