@@ -407,6 +407,18 @@ impl Accounts {
             user_agent: client.user_agent.clone(),
             detail: detail.map(str::to_owned),
         };
+        // Failed sign-ins are what an operator watches for; the throttles bound how many
+        // an attacker can make (each one evaluated costs them a hash), so one line each.
+        if outcome == Outcome::Failure && (action == "login" || action.starts_with("login.")) {
+            tracing::warn!(
+                target: "gatehouse::auth",
+                action,
+                subject = subject.map(|s| s.to_string()),
+                client = client.ip.as_deref(),
+                reason = detail,
+                "sign-in failed"
+            );
+        }
         if let Err(e) = self.store.insert_audit(&event).await {
             tracing::error!(error = %e, action, "could not record an audit event");
         }

@@ -116,8 +116,13 @@ pub fn prepare_data_dir(dir: &Path) -> std::io::Result<()> {
                 String::new()
             }
         );
-        tracing::warn!(count = changed.len(), "{message}");
-        eprintln!("{message}");
+        // Through the log when `serve` has set one up (a JSON log stays JSON only); on
+        // standard error for the other commands, which log nothing.
+        if tracing::dispatcher::has_been_set() {
+            tracing::warn!(count = changed.len(), "{message}");
+        } else {
+            eprintln!("{message}");
+        }
     }
     Ok(())
 }

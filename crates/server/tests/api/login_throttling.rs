@@ -28,6 +28,16 @@ struct Server {
 
 impl Server {
     async fn start(dir: &Path, database_url: Option<&str>, args: &[&str]) -> Self {
+        Self::start_logging(dir, database_url, args, None).await
+    }
+
+    /// `start`, with the server's standard error written to `log`.
+    async fn start_logging(
+        dir: &Path,
+        database_url: Option<&str>,
+        args: &[&str],
+        log: Option<&Path>,
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -46,7 +56,10 @@ impl Server {
             .env_remove("GATEHOUSE_SMTP_URL")
             .env("GATEHOUSE_METRICS_TOKEN", METRICS_TOKEN)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(match log {
+                Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+                None => Stdio::null(),
+            })
             .kill_on_drop(true);
         if let Some(url) = database_url {
             command.args(["--database-url", url]);
@@ -673,4 +686,36 @@ async fn a_client_sent_forwarded_header_cannot_choose_its_address_behind_the_pro
         .unwrap_or_else(|| panic!("no sessions in {sessions}"))
         .clone();
     assert_eq!(sessions[0]["client_ip"], "198.51.100.9", "{sessions:?}");
+}
+
+/// An operator sees failed sign-ins and throttling in the log: one WARN line per failed
+/// sign-in (bounded by the throttles), one per throttled limit and key every few minutes,
+/// and never the password tried.
+#[tokio::test]
+async fn failed_sign_ins_and_throttling_are_logged_as_warnings_without_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("server.log");
+    let server =
+        Server::start_logging(dir.path(), None, &["--log-format", "json"], Some(&log)).await;
+    server.create_user("lena", false);
+    let client = reqwest::Client::new();
+    for _ in 0..15 {
+        login_status(&client, &server, "lena", "hunter2-wrong-guess").await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let warnings = |message: &str| {
+        lines
+            .iter()
+            .filter(|l| l["level"] == "WARN" && l["message"] == message)
+            .count()
+    };
+    assert_eq!(warnings("sign-in failed"), 10, "{text}");
+    assert_eq!(warnings("throttled"), 1, "{text}");
+    assert!(!text.contains("hunter2-wrong-guess"));
 }
