@@ -1207,6 +1207,73 @@ pub fn markdown_table() -> String {
     out
 }
 
+/// A config file with every setting a file takes, each commented out with its help, type,
+/// default, flag and variable: the packaged `/etc/gatehouse/gatehouse.toml`
+/// (`gatehouse check-config --example-config`). Uncommenting a line whose value is the
+/// default changes nothing; a placeholder (`"URL"`) is to be replaced.
+pub fn example_config() -> String {
+    let mut out = String::from(
+        "# Gatehouse configuration (TOML). Every setting is commented out: the value shown is\n\
+         # its default, or a placeholder in capitals where the default is computed or absent.\n\
+         # The environment (GATEHOUSE_*) and command-line flags override this file.\n\
+         # Written by `gatehouse check-config --example-config`; check a change with\n\
+         # `gatehouse check-config --config FILE`.\n",
+    );
+    for s in SETTINGS.iter().filter(|s| s.key != "config") {
+        out.push('\n');
+        for line in wrap(s.help, 88) {
+            out.push_str(&format!("# {line}\n"));
+        }
+        let secret = match s.secrecy {
+            Secrecy::Public => "",
+            Secrecy::UrlPassword | Secrecy::Secret => "; secret: keep this file 0640",
+        };
+        out.push_str(&format!(
+            "# ({}; default: {}; {} or {}{secret})\n",
+            s.kind_text(),
+            s.default,
+            s.flag(),
+            s.env()
+        ));
+        out.push_str(&format!("# {} = {}\n", s.key, example_value(s)));
+    }
+    out
+}
+
+/// The default as a TOML value when it is a literal one, else the placeholder as a string.
+fn example_value(s: &Setting) -> String {
+    let literal = !(s.default.contains('<')
+        || s.default.starts_with("none")
+        || s.default.contains(' ')
+        || s.default == "any");
+    match s.kind {
+        Kind::Count { .. } if s.default.parse::<u64>().is_ok() => s.default.to_owned(),
+        Kind::List => format!(
+            "[{:?}]",
+            s.value_name.split(['[', ',']).next().unwrap_or("")
+        ),
+        _ if literal => format!("{:?}", s.default),
+        _ => format!("{:?}", s.value_name),
+    }
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let line = lines.last_mut().expect("never empty");
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(word.to_owned());
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1344,5 +1411,45 @@ mod tests {
             "docs/operations.md's settings table differs from the declaration; \
              paste the output of `gatehouse check-config --markdown` over it"
         );
+    }
+
+    #[test]
+    fn example_config_with_its_literal_defaults_uncommented_changes_nothing() {
+        let example = example_config();
+        let placeholders: Vec<&str> = SETTINGS.iter().map(|s| s.value_name).collect();
+        let uncommented: String = example
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| {
+                SETTINGS
+                    .iter()
+                    .any(|s| l.starts_with(&format!("{} = ", s.key)))
+                    && !placeholders.iter().any(|p| l.ends_with(&format!("{p:?}")))
+                    && !l.ends_with(']')
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(
+            uncommented.contains("listen = \"127.0.0.1:8080\""),
+            "{uncommented}"
+        );
+        assert!(
+            uncommented.contains("max_connections = 512"),
+            "{uncommented}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gatehouse.toml");
+        std::fs::write(&file, &uncommented).unwrap();
+        let from_file = Settings::resolve(env(&[("config", file.to_str().unwrap())])).unwrap();
+        let defaults = Settings::resolve(Given::default()).unwrap();
+        let shown = |s: &Settings| -> Vec<(String, String)> {
+            s.effective
+                .iter()
+                .filter(|e| e.key != "config")
+                // `./gatehouse-data` (as declared) and `gatehouse-data` are one directory.
+                .map(|e| (e.key.to_owned(), e.shown.replace("./", "")))
+                .collect()
+        };
+        assert_eq!(shown(&from_file), shown(&defaults));
     }
 }
