@@ -117,6 +117,10 @@ struct Inner {
     fast: argon2_rust::Argon2,
     /// Jobs queued and not yet taken by a thread.
     waiting: AtomicI64,
+    /// Jobs a thread is running right now.
+    busy: AtomicI64,
+    /// How many hashing threads there are.
+    threads: usize,
     /// Verified against when the user does not exist, so both cases cost one hash.
     dummy_hash: String,
 }
@@ -190,6 +194,8 @@ impl PasswordHasher {
                 fast_params,
             ),
             waiting: AtomicI64::new(0),
+            busy: AtomicI64::new(0),
+            threads: concurrency.max(1),
             dummy_hash: String::new(),
         };
         inner.dummy_hash = inner.hash(&mut inner.worker(), b"gatehouse-dummy-password");
@@ -218,6 +224,16 @@ impl PasswordHasher {
     /// Hash requests waiting for a free slot right now (a metric).
     pub fn queue_len(&self) -> i64 {
         self.inner.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Hashing threads running a job right now (a metric).
+    pub fn busy(&self) -> i64 {
+        self.inner.busy.load(Ordering::Relaxed)
+    }
+
+    /// How many hashing threads there are.
+    pub fn threads(&self) -> usize {
+        self.inner.threads
     }
 
     /// The argon2id code that hashes new passwords and verifies hashes at the current
@@ -290,10 +306,12 @@ fn hashing_thread(inner: &Inner, jobs: &Mutex<mpsc::Receiver<Job>>) {
         let Ok(Ok(job)) = next else {
             return;
         };
+        inner.busy.fetch_add(1, Ordering::Relaxed);
         inner.waiting.fetch_sub(1, Ordering::Relaxed);
         // A panicking hash answers nobody (its caller sees the closed channel) but must not
         // take the thread with it.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(inner, &mut worker)));
+        inner.busy.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
