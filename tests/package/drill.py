@@ -2,9 +2,10 @@
 """The Debian package as an operator uses it, on this machine (tests/package/run.sh calls this
 as root with the .deb it built; Python's standard library only).
 
-Installs the package with dpkg, verifies the installed unit with systemd-analyze, and runs the
-installed /usr/bin/gatehouse the way gatehouse.service does (its User, UMask, Environment and
-ExecStart read from the installed unit; systemd itself need not run), with JSON logs to a file.
+Installs the package with dpkg, verifies the installed unit with systemd-analyze (and that its
+sandbox keeps an exposure score of 2.5 or less), and runs the installed /usr/bin/gatehouse the
+way gatehouse.service does (its User, UMask, Environment and ExecStart read from the installed
+unit; systemd itself need not run), with JSON logs to a file.
 Through the installed CLI, run as the service user, it makes a user and an API token, calls
 /auth/v1/me, enrols a second user in TOTP through the native API and signs them in with a code;
 then (once `gatehouse backup` exists) backs up and restores. It checks the JSON log has one
@@ -258,6 +259,12 @@ def main() -> None:
         check(out.returncode == 0 and not (out.stdout + out.stderr).strip(),
               f"systemd-analyze verify {UNIT}: {out.returncode}\n{out.stdout}{out.stderr}")
         step("systemd-analyze verify: no complaint")
+        # The sandbox stays tight: systemd's own exposure score (0 to 10, shown; the threshold
+        # is on its 0 to 100 scale) must stay at 2.5 or below; the unit scores 1.5.
+        out = run(["systemd-analyze", "security", "--offline=true", "--threshold=25", str(UNIT)])
+        score = (out.stdout.strip().splitlines() or ["?"])[-1]
+        check(out.returncode == 0, f"the unit's sandbox loosened: {score}\n{out.stdout}")
+        step(f"systemd-analyze security: {score.lstrip('→ ').strip()}")
         entry = pwd.getpwnam(USER)
         check(entry.pw_uid < 1000 and entry.pw_shell.endswith("nologin"),
               f"{USER} is not a system user: {entry}")
