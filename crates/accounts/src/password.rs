@@ -264,7 +264,13 @@ impl PasswordHasher {
             // A caller that went away (its request was dropped) no longer needs the hash:
             // skipping it keeps abandoned requests from holding the threads.
             if !answer.is_closed() {
-                let _ = answer.send(job(inner, worker));
+                let out = {
+                    // Counted down before the caller hears (and if the hash panics), so
+                    // what the caller reads next is current.
+                    let _busy = Busy::start(&inner.busy);
+                    job(inner, worker)
+                };
+                let _ = answer.send(out);
             }
         });
         self.inner.waiting.fetch_add(1, Ordering::Relaxed);
@@ -296,6 +302,22 @@ impl PasswordHasher {
     }
 }
 
+/// One hash at work: counted in `busy` from `start` until dropped.
+struct Busy<'a>(&'a AtomicI64);
+
+impl<'a> Busy<'a> {
+    fn start(busy: &'a AtomicI64) -> Self {
+        busy.fetch_add(1, Ordering::Relaxed);
+        Self(busy)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// One hashing thread: takes the next job as soon as it is free, until the hasher is dropped.
 fn hashing_thread(inner: &Inner, jobs: &Mutex<mpsc::Receiver<Job>>) {
     lower_priority();
@@ -306,12 +328,10 @@ fn hashing_thread(inner: &Inner, jobs: &Mutex<mpsc::Receiver<Job>>) {
         let Ok(Ok(job)) = next else {
             return;
         };
-        inner.busy.fetch_add(1, Ordering::Relaxed);
         inner.waiting.fetch_sub(1, Ordering::Relaxed);
         // A panicking hash answers nobody (its caller sees the closed channel) but must not
         // take the thread with it.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(inner, &mut worker)));
-        inner.busy.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -617,6 +637,36 @@ mod tests {
         );
         assert!(Password::new_checked("correct horse battery staple".into()).is_ok());
         assert!(Password::new_checked("vN7#qLp2-xW9".into()).is_ok());
+    }
+
+    /// What the metrics read: with one hashing thread and two slow hashes asked for, one
+    /// runs (busy) while the other waits (queued), and both counts return to zero.
+    #[tokio::test]
+    async fn a_running_hash_shows_as_busy_and_the_next_as_queued() {
+        // About a second a hash, so the state is there to be seen.
+        let hasher = PasswordHasher::new(Params::new(19_456, 40, 1, None).unwrap(), 1);
+        assert_eq!(
+            (hasher.busy(), hasher.queue_len(), hasher.threads()),
+            (0, 0, 1)
+        );
+        let pw = Password::new_checked("correct horse battery".into()).unwrap();
+        let jobs: Vec<_> = (0..2)
+            .map(|_| {
+                let (hasher, pw) = (hasher.clone(), pw.clone());
+                tokio::spawn(async move { hasher.hash(&pw).await })
+            })
+            .collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut seen = false;
+        while !seen && std::time::Instant::now() < deadline {
+            seen = (hasher.busy(), hasher.queue_len()) == (1, 1);
+            tokio::task::yield_now().await;
+        }
+        assert!(seen, "never saw one hash running and one waiting");
+        for job in jobs {
+            job.await.unwrap();
+        }
+        assert_eq!((hasher.busy(), hasher.queue_len()), (0, 0));
     }
 
     #[tokio::test]
