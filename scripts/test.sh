@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every check and test Gatehouse has, in the order a failure is cheapest to see:
 # formatting, lints, the Rust tests (unit, Store contract, HTTP, CLI), then the published
-# freechat-sdk client against a real server process. Needs: cargo, python3 (with venv);
-# the Python packages are installed into target/pyenv on first run.
+# freechat-sdk client against a real server process, the pages in a browser, promtool on
+# /metrics, and the Debian package installed and run as a service would be. Needs: cargo,
+# python3 (with venv); the Python packages are installed into target/pyenv on first run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -30,4 +31,10 @@ echo "== the web pages in headless Chromium (screenshots: target/ui-screenshots/
 # tests/web/run.sh skips with a message when chromium or chromedriver is missing, and fails
 # instead when GATEHOUSE_REQUIRE_BROWSER=1 (.ci/run sets it).
 tests/web/run.sh
+echo "== promtool check metrics on a real server's /metrics"
+# Both Debian drills skip with a message off Debian or (the package) when not root, and fail
+# instead when GATEHOUSE_REQUIRE_PACKAGE=1 (.ci/run sets it).
+tests/metrics/run.sh
+echo "== the Debian package: build, dpkg -i, run as the unit does, upgrade, purge"
+tests/package/run.sh
 echo "== all tests passed"

@@ -46,6 +46,7 @@ pub use mail::{MailError, Mailer, OutgoingMail};
 pub use password::{HashCostLimits, Password, PasswordHasher, PasswordPolicyError};
 pub use service::{
     Accounts, AccountsConfig, CacheStats, ClientInfo, LoginSession, NewUser, Picture, Principal,
+    SignInStats,
 };
 pub use store::{Store, StoreError};
 pub use token::{ApiToken, CredentialKind, TokenId, TokenRef, TokenSecret};

@@ -1263,6 +1263,8 @@ impl Accounts {
                         _ => None,
                     };
                     tracing::warn!(mail = %queued.id, attempts, error = %e, retry = retry_at.is_some(), "mail delivery failed");
+                    self.mail_attempts_failed
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if retry_at.is_some() {
                         report.retrying += 1;
                     } else {

@@ -120,6 +120,10 @@ struct Inner {
     /// Password verifications run (`check`, `verify`), dummy ones included: what a
     /// guesser costs the server, and what the throttling tests count.
     verifications: AtomicU64,
+    /// Jobs a thread is running right now.
+    busy: AtomicI64,
+    /// How many hashing threads there are.
+    threads: usize,
     /// Verified against when the user does not exist, so both cases cost one hash.
     dummy_hash: String,
 }
@@ -194,6 +198,8 @@ impl PasswordHasher {
             ),
             waiting: AtomicI64::new(0),
             verifications: AtomicU64::new(0),
+            busy: AtomicI64::new(0),
+            threads: concurrency.max(1),
             dummy_hash: String::new(),
         };
         inner.dummy_hash = inner.hash(&mut inner.worker(), b"gatehouse-dummy-password");
@@ -229,6 +235,16 @@ impl PasswordHasher {
         self.inner.waiting.load(Ordering::Relaxed)
     }
 
+    /// Hashing threads running a job right now (a metric).
+    pub fn busy(&self) -> i64 {
+        self.inner.busy.load(Ordering::Relaxed)
+    }
+
+    /// How many hashing threads there are.
+    pub fn threads(&self) -> usize {
+        self.inner.threads
+    }
+
     /// The argon2id code that hashes new passwords and verifies hashes at the current
     /// parameters on this machine, e.g. `"argon2-rust (Avx2)"`. Benchmarks print it.
     pub fn implementation(&self) -> String {
@@ -257,7 +273,13 @@ impl PasswordHasher {
             // A caller that went away (its request was dropped) no longer needs the hash:
             // skipping it keeps abandoned requests from holding the threads.
             if !answer.is_closed() {
-                let _ = answer.send(job(inner, worker));
+                let out = {
+                    // Counted down before the caller hears (and if the hash panics), so
+                    // what the caller reads next is current.
+                    let _busy = Busy::start(&inner.busy);
+                    job(inner, worker)
+                };
+                let _ = answer.send(out);
             }
         });
         self.inner.waiting.fetch_add(1, Ordering::Relaxed);
@@ -287,6 +309,22 @@ impl PasswordHasher {
         let password = password.clone();
         self.run(move |inner, worker| inner.check(worker, stored.as_deref(), &password))
             .await
+    }
+}
+
+/// One hash at work: counted in `busy` from `start` until dropped.
+struct Busy<'a>(&'a AtomicI64);
+
+impl<'a> Busy<'a> {
+    fn start(busy: &'a AtomicI64) -> Self {
+        busy.fetch_add(1, Ordering::Relaxed);
+        Self(busy)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -609,6 +647,36 @@ mod tests {
         );
         assert!(Password::new_checked("correct horse battery staple".into()).is_ok());
         assert!(Password::new_checked("vN7#qLp2-xW9".into()).is_ok());
+    }
+
+    /// What the metrics read: with one hashing thread and two slow hashes asked for, one
+    /// runs (busy) while the other waits (queued), and both counts return to zero.
+    #[tokio::test]
+    async fn a_running_hash_shows_as_busy_and_the_next_as_queued() {
+        // About a second a hash, so the state is there to be seen.
+        let hasher = PasswordHasher::new(Params::new(19_456, 40, 1, None).unwrap(), 1);
+        assert_eq!(
+            (hasher.busy(), hasher.queue_len(), hasher.threads()),
+            (0, 0, 1)
+        );
+        let pw = Password::new_checked("correct horse battery".into()).unwrap();
+        let jobs: Vec<_> = (0..2)
+            .map(|_| {
+                let (hasher, pw) = (hasher.clone(), pw.clone());
+                tokio::spawn(async move { hasher.hash(&pw).await })
+            })
+            .collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut seen = false;
+        while !seen && std::time::Instant::now() < deadline {
+            seen = (hasher.busy(), hasher.queue_len()) == (1, 1);
+            tokio::task::yield_now().await;
+        }
+        assert!(seen, "never saw one hash running and one waiting");
+        for job in jobs {
+            job.await.unwrap();
+        }
+        assert_eq!((hasher.busy(), hasher.queue_len()), (0, 0));
     }
 
     #[tokio::test]

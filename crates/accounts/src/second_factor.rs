@@ -429,6 +429,17 @@ impl Accounts {
         code: &str,
         client: ClientInfo,
     ) -> Result<LoginSession, LoginError> {
+        let result = self.second_step(challenge, code, client).await;
+        self.count_sign_in(&result);
+        result
+    }
+
+    async fn second_step(
+        &self,
+        challenge: &str,
+        code: &str,
+        client: ClientInfo,
+    ) -> Result<LoginSession, LoginError> {
         let t = &self.config.throttle;
         self.throttle(&[self.limit_ip("totp", &client, t.codes_per_ip)])
             .await??;

@@ -2,7 +2,7 @@
 
 use crate::throttle::ThrottleRecords;
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
@@ -250,6 +250,42 @@ pub struct CacheStats {
     pub misses: u64,
 }
 
+/// Sign-in outcomes since the process started, for metrics: password logins (every
+/// surface, HTTP basic included) and second steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SignInStats {
+    /// A session was made, or the credentials were accepted.
+    pub succeeded: u64,
+    /// The password was right and a second factor was asked for.
+    pub second_factor_asked: u64,
+    /// Wrong login, password or code; a disabled, unverified or non-member account.
+    pub failed: u64,
+    /// Refused by a rate limit before anything was checked.
+    pub throttled: u64,
+}
+
+#[derive(Debug, Default)]
+struct SignInCounters {
+    succeeded: AtomicU64,
+    second_factor_asked: AtomicU64,
+    failed: AtomicU64,
+    throttled: AtomicU64,
+}
+
+impl SignInCounters {
+    /// Counts one sign-in by its result; a store failure is no outcome of the attempt.
+    fn count<T>(&self, result: &Result<T, LoginError>) {
+        let counter = match result {
+            Ok(_) => &self.succeeded,
+            Err(LoginError::SecondFactorRequired(Some(_))) => &self.second_factor_asked,
+            Err(LoginError::Throttled(_)) => &self.throttled,
+            Err(LoginError::Store(_)) => return,
+            Err(_) => &self.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// A stored picture's bytes and type.
 #[derive(Debug, Clone)]
 pub struct Picture {
@@ -297,6 +333,10 @@ pub struct Accounts {
     pub(crate) config: AccountsConfig,
     /// Seals the secrets the server reads back (TOTP secrets) with the server key.
     pub(crate) sealer: crate::sealing::Sealer,
+    /// Sign-in outcomes (metrics).
+    sign_ins: SignInCounters,
+    /// Mail delivery attempts that failed, since start (metrics).
+    pub(crate) mail_attempts_failed: AtomicU64,
 }
 
 const AVATAR: &str = "avatar";
@@ -349,6 +389,8 @@ impl Accounts {
             deferred: Mutex::new(std::collections::VecDeque::new()),
             config,
             sealer: crate::sealing::Sealer::ephemeral(),
+            sign_ins: SignInCounters::default(),
+            mail_attempts_failed: AtomicU64::new(0),
         }
     }
 
@@ -390,6 +432,31 @@ impl Accounts {
     /// Password verifications run since start (dummy ones for unknown logins included).
     pub fn password_verifications(&self) -> u64 {
         self.hasher.verifications()
+    }
+
+    /// Password hashes running right now, and how many can run at once.
+    pub fn password_hashing(&self) -> (i64, usize) {
+        (self.hasher.busy(), self.hasher.threads())
+    }
+
+    pub fn sign_in_stats(&self) -> SignInStats {
+        let c = &self.sign_ins;
+        SignInStats {
+            succeeded: c.succeeded.load(Ordering::Relaxed),
+            second_factor_asked: c.second_factor_asked.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            throttled: c.throttled.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Counts a sign-in's outcome (the second step counts through this too).
+    pub(crate) fn count_sign_in<T>(&self, result: &Result<T, LoginError>) {
+        self.sign_ins.count(result);
+    }
+
+    /// Mail delivery attempts that failed since start (retried or given up).
+    pub fn mail_attempts_failed(&self) -> u64 {
+        self.mail_attempts_failed.load(Ordering::Relaxed)
     }
 
     // ---------------------------------------------------------------- users
@@ -709,10 +776,13 @@ impl Accounts {
             }
         }
         let generation = self.basic_logins.generation();
-        let user = self.verify_password_only(login, password, client).await?;
-        if user.status == UserStatus::Pending {
-            return Err(LoginError::EmailNotVerified);
-        }
+        // A remembered pair above is not a sign-in evaluated, so it is not counted.
+        let result = match self.password_only(login, password, client).await {
+            Ok(user) if user.status == UserStatus::Pending => Err(LoginError::EmailNotVerified),
+            other => other,
+        };
+        self.count_sign_in(&result);
+        let user = result?;
         self.basic_logins.insert(key, user.clone(), now, generation);
         Ok(user)
     }
@@ -731,6 +801,17 @@ impl Accounts {
     /// `verify_credentials` that lets a pending account through: only for the flows that
     /// verify the address itself (Glowmarkt's verify asks for the password with the code).
     pub async fn verify_password_only(
+        &self,
+        login: &str,
+        password: &Password,
+        client: &ClientInfo,
+    ) -> Result<User, LoginError> {
+        let result = self.password_only(login, password, client).await;
+        self.count_sign_in(&result);
+        result
+    }
+
+    async fn password_only(
         &self,
         login: &str,
         password: &Password,
@@ -812,6 +893,18 @@ impl Accounts {
     /// admin gets `InvalidCredentials`, exactly as for a wrong password, before anything
     /// else about the account (pending, second factor) is revealed.
     pub async fn login_to(
+        &self,
+        app: Option<crate::access::OrgId>,
+        login: &str,
+        password: Password,
+        client: ClientInfo,
+    ) -> Result<LoginSession, LoginError> {
+        let result = self.password_login(app, login, password, client).await;
+        self.count_sign_in(&result);
+        result
+    }
+
+    async fn password_login(
         &self,
         app: Option<crate::access::OrgId>,
         login: &str,

@@ -570,6 +570,8 @@ pub struct MailCounts {
     pub queued: u64,
     pub sent: u64,
     pub failed: u64,
+    /// When the oldest message still queued was queued (`None`: nothing queued).
+    pub oldest_queued_at: Option<DateTime<Utc>>,
 }
 
 #[async_trait]

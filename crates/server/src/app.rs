@@ -47,7 +47,7 @@ pub async fn open_with_key(
 ) -> anyhow::Result<Arc<Accounts>> {
     crate::private_files::prepare_data_dir(&settings.data_dir).with_context(|| {
         format!(
-            "setting `data_dir`: cannot create {}",
+            "setting `data_dir`: cannot use {}",
             settings.data_dir.display()
         )
     })?;
@@ -216,7 +216,7 @@ fn lock_sqlite_data_dir(settings: &Settings) -> anyhow::Result<Option<std::fs::F
     }
     crate::private_files::prepare_data_dir(&settings.data_dir).with_context(|| {
         format!(
-            "setting `data_dir`: cannot create {}",
+            "setting `data_dir`: cannot use {}",
             settings.data_dir.display()
         )
     })?;

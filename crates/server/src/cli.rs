@@ -71,6 +71,10 @@ pub enum Command {
         /// Print the settings table of docs/operations.md instead.
         #[arg(long)]
         markdown: bool,
+        /// Print a config file with every setting commented out (the packaged
+        /// /etc/gatehouse/gatehouse.toml) instead.
+        #[arg(long, conflicts_with = "markdown")]
+        example_config: bool,
     },
     /// Copy a whole deployment from SQLite into an empty PostgreSQL database, then check the
     /// copy (row counts, and a sample of rows per table compared field by field). Stop the
@@ -413,9 +417,19 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<()> {
             config::known_env().join(", ")
         );
     }
-    if let Command::CheckConfig { markdown: true } = cli.command {
-        print!("{}", config::markdown_table());
-        return Ok(());
+    match cli.command {
+        Command::CheckConfig { markdown: true, .. } => {
+            print!("{}", config::markdown_table());
+            return Ok(());
+        }
+        Command::CheckConfig {
+            example_config: true,
+            ..
+        } => {
+            print!("{}", config::example_config());
+            return Ok(());
+        }
+        _ => {}
     }
     let settings = Settings::resolve(given)?;
     match cli.command {

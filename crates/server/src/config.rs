@@ -1189,7 +1189,7 @@ impl Settings {
             },
         );
 
-        let throttle = resolve_throttle(&mut r)?;
+        let mut throttle = resolve_throttle(&mut r)?;
         let basic_auth_cache_seconds = r.count("basic_auth_cache_seconds", 60)? as i64;
 
         let max_files_per_user = r.count("max_files_per_user", content.max_files_per_user)?;
@@ -1273,6 +1273,8 @@ impl Settings {
         let body_read_timeout_seconds = r.count("body_read_timeout_seconds", 60)?;
         let idle_timeout_seconds = r.count("idle_timeout_seconds", 60)?;
         let max_connections = r.count("max_connections", 512)? as usize;
+        throttle.record_every =
+            chrono::Duration::minutes(r.count("throttle_record_minutes", 5)? as i64);
         let audit_retention_days = r.count("audit_retention_days", 365)? as i64;
         let smtp_url = r.optional("smtp_url");
         if let Some(url) = &smtp_url {
@@ -1373,48 +1375,125 @@ pub fn markdown_table() -> String {
 fn resolve_throttle(r: &mut Resolver) -> Result<accounts::service::ThrottlePolicy, ConfigError> {
     use chrono::Duration;
     let d = accounts::service::ThrottlePolicy::default();
-    let mut count = |key: &str, default: u32| -> Result<u32, ConfigError> {
-        Ok(r.count(key, default.into())? as u32)
-    };
-    let login_per_ip = count("login_attempts_per_ip", d.login_per_ip)?;
-    let login_per_account = count("login_attempts_per_account", d.login_per_account)?;
-    let login_per_account_per_day = count(
-        "login_attempts_per_account_per_day",
-        d.login_per_account_per_day,
-    )?;
-    let signups_per_ip = count("signups_per_ip", d.signups_per_ip)?;
-    let mail_per_ip = count("mail_requests_per_ip", d.mail_per_ip)?;
-    let mail_per_recipient = count("mail_per_recipient", d.mail_per_recipient)?;
-    let codes_per_ip = count("code_attempts_per_ip", d.codes_per_ip)?;
-    let codes_per_account = count("code_attempts_per_account", d.codes_per_account)?;
-    let codes_per_account_per_day = count(
-        "code_attempts_per_account_per_day",
-        d.codes_per_account_per_day,
-    )?;
+    // In the order of `SETTINGS` (the report lists settings in the order they are read).
     let seconds =
         |r: &mut Resolver, key: &str, default: Duration| -> Result<Duration, ConfigError> {
             Ok(Duration::seconds(
                 r.count(key, default.num_seconds() as u64)? as i64,
             ))
         };
+    let count = |r: &mut Resolver, key: &str, default: u32| -> Result<u32, ConfigError> {
+        Ok(r.count(key, default.into())? as u32)
+    };
+    let login_per_ip = count(r, "login_attempts_per_ip", d.login_per_ip)?;
+    let login_per_account = count(r, "login_attempts_per_account", d.login_per_account)?;
+    let login_first_wait = seconds(r, "login_first_wait_seconds", d.login_first_wait)?;
+    let login_max_wait = seconds(r, "login_max_wait_seconds", d.login_max_wait)?;
+    let login_per_account_per_day = count(
+        r,
+        "login_attempts_per_account_per_day",
+        d.login_per_account_per_day,
+    )?;
+    let known_client_for = seconds(r, "known_client_days", d.known_client_for / 86_400)? * 86_400;
+    let window = seconds(r, "throttle_window_minutes", d.window / 60)? * 60;
+    let signups_per_ip = count(r, "signups_per_ip", d.signups_per_ip)?;
+    let mail_per_ip = count(r, "mail_requests_per_ip", d.mail_per_ip)?;
+    let mail_per_recipient = count(r, "mail_per_recipient", d.mail_per_recipient)?;
+    let mail_window = seconds(r, "mail_window_minutes", d.mail_window / 60)? * 60;
+    let codes_per_ip = count(r, "code_attempts_per_ip", d.codes_per_ip)?;
+    let codes_per_account = count(r, "code_attempts_per_account", d.codes_per_account)?;
+    let codes_per_account_per_day = count(
+        r,
+        "code_attempts_per_account_per_day",
+        d.codes_per_account_per_day,
+    )?;
+    let max_records = r.count("max_throttle_records", d.max_records)?;
     Ok(accounts::service::ThrottlePolicy {
-        window: seconds(r, "throttle_window_minutes", d.window / 60)? * 60,
+        window,
         login_per_ip,
         login_per_account,
-        login_first_wait: seconds(r, "login_first_wait_seconds", d.login_first_wait)?,
-        login_max_wait: seconds(r, "login_max_wait_seconds", d.login_max_wait)?,
+        login_first_wait,
+        login_max_wait,
         login_per_account_per_day,
-        known_client_for: seconds(r, "known_client_days", d.known_client_for / 86_400)? * 86_400,
+        known_client_for,
         codes_per_ip,
         codes_per_account,
         codes_per_account_per_day,
         mail_per_ip,
         mail_per_recipient,
-        mail_window: seconds(r, "mail_window_minutes", d.mail_window / 60)? * 60,
+        mail_window,
         signups_per_ip,
-        max_records: r.count("max_throttle_records", d.max_records)?,
-        record_every: seconds(r, "throttle_record_minutes", d.record_every / 60)? * 60,
+        max_records,
+        // `throttle_record_minutes`, declared with the audit settings, is read there.
+        record_every: d.record_every,
     })
+}
+
+/// A config file with every setting a file takes, each commented out with its help, type,
+/// default, flag and variable: the packaged `/etc/gatehouse/gatehouse.toml`
+/// (`gatehouse check-config --example-config`). Uncommenting a line whose value is the
+/// default changes nothing; a placeholder (`"URL"`) is to be replaced.
+pub fn example_config() -> String {
+    let mut out = String::from(
+        "# Gatehouse configuration (TOML). Every setting is commented out: the value shown is\n\
+         # its default, or a placeholder in capitals where the default is computed or absent.\n\
+         # The environment (GATEHOUSE_*) and command-line flags override this file.\n\
+         # Written by `gatehouse check-config --example-config`; check a change with\n\
+         # `gatehouse check-config --config FILE`.\n",
+    );
+    for s in SETTINGS.iter().filter(|s| s.key != "config") {
+        out.push('\n');
+        for line in wrap(s.help, 88) {
+            out.push_str(&format!("# {line}\n"));
+        }
+        let secret = match s.secrecy {
+            Secrecy::Public => "",
+            Secrecy::UrlPassword | Secrecy::Secret => "; secret: keep this file 0640",
+        };
+        out.push_str(&format!(
+            "# ({}; default: {}; {} or {}{secret})\n",
+            s.kind_text(),
+            s.default,
+            s.flag(),
+            s.env()
+        ));
+        out.push_str(&format!("# {} = {}\n", s.key, example_value(s)));
+    }
+    out
+}
+
+/// The default as a TOML value when it is a literal one, else the placeholder as a string.
+fn example_value(s: &Setting) -> String {
+    let literal = !(s.default.contains('<')
+        || s.default.starts_with("none")
+        || s.default.contains(' ')
+        || s.default == "any");
+    match s.kind {
+        Kind::Count { .. } if s.default.parse::<u64>().is_ok() => s.default.to_owned(),
+        Kind::List => format!(
+            "[{:?}]",
+            s.value_name.split(['[', ',']).next().unwrap_or("")
+        ),
+        _ if literal => format!("{:?}", s.default),
+        _ => format!("{:?}", s.value_name),
+    }
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let line = lines.last_mut().expect("never empty");
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(word.to_owned());
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -1554,5 +1633,45 @@ mod tests {
             "docs/operations.md's settings table differs from the declaration; \
              paste the output of `gatehouse check-config --markdown` over it"
         );
+    }
+
+    #[test]
+    fn example_config_with_its_literal_defaults_uncommented_changes_nothing() {
+        let example = example_config();
+        let placeholders: Vec<&str> = SETTINGS.iter().map(|s| s.value_name).collect();
+        let uncommented: String = example
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| {
+                SETTINGS
+                    .iter()
+                    .any(|s| l.starts_with(&format!("{} = ", s.key)))
+                    && !placeholders.iter().any(|p| l.ends_with(&format!("{p:?}")))
+                    && !l.ends_with(']')
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(
+            uncommented.contains("listen = \"127.0.0.1:8080\""),
+            "{uncommented}"
+        );
+        assert!(
+            uncommented.contains("max_connections = 512"),
+            "{uncommented}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gatehouse.toml");
+        std::fs::write(&file, &uncommented).unwrap();
+        let from_file = Settings::resolve(env(&[("config", file.to_str().unwrap())])).unwrap();
+        let defaults = Settings::resolve(Given::default()).unwrap();
+        let shown = |s: &Settings| -> Vec<(String, String)> {
+            s.effective
+                .iter()
+                .filter(|e| e.key != "config")
+                // `./gatehouse-data` (as declared) and `gatehouse-data` are one directory.
+                .map(|e| (e.key.to_owned(), e.shown.replace("./", "")))
+                .collect()
+        };
+        assert_eq!(shown(&from_file), shown(&defaults));
     }
 }

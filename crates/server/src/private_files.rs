@@ -94,8 +94,11 @@ fn tighten_dir(_: &Path, _: bool, _: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 /// Creates the data directory 0700 and tightens what an older version left open, warning
-/// about each path it changed.
+/// about each path it changed. Run as root on a directory another user owns (the packaged
+/// service's `/var/lib/gatehouse`), it refuses before writing anything: the files root
+/// would create there could not be read by the service afterwards.
 pub fn prepare_data_dir(dir: &Path) -> std::io::Result<()> {
+    refuse_foreign_owner(dir, effective_uid())?;
     create_dir(dir)?;
     let changed = tighten(dir)?;
     if !changed.is_empty() {
@@ -125,6 +128,54 @@ pub fn prepare_data_dir(dir: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The refusal of [`prepare_data_dir`] for a process running as `uid` (root is 0): a data
+/// directory that exists and belongs to another user is not touched by root.
+pub fn refuse_foreign_owner(dir: &Path, uid: Option<u32>) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(meta) = std::fs::metadata(dir) else {
+            return Ok(());
+        };
+        if uid == Some(0) && meta.uid() != 0 {
+            let owner = user_name(meta.uid()).unwrap_or_else(|| meta.uid().to_string());
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} belongs to user {owner}, and this command runs as root: files it made \
+                     there would be root's, which the service could not read. Run it as that \
+                     user instead: `sudo -u {owner} gatehouse ...` (or `runuser -u {owner} -- \
+                     gatehouse ...`)",
+                    dir.display()
+                ),
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (dir, uid);
+    Ok(())
+}
+
+/// This process's effective user id, read from `/proc/self/status` (no `unsafe` call);
+/// `None` where there is no such file (not Linux).
+pub fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    // Real, effective, saved, filesystem.
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// The name `/etc/passwd` gives `uid`, if any.
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid).then(|| name.to_owned())
+    })
 }
 
 #[cfg(all(test, unix))]
@@ -178,5 +229,31 @@ mod tests {
         let fresh = root.path().join("fresh");
         create_new(&fresh).unwrap();
         assert_eq!(mode(&fresh), 0o600);
+    }
+
+    #[test]
+    fn root_refuses_a_data_directory_another_user_owns() {
+        use std::os::unix::fs::MetadataExt;
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        if effective_uid() == Some(0) {
+            // Running as root: hand the directory to `nobody`, as a package hands
+            // /var/lib/gatehouse to its service user.
+            std::os::unix::fs::chown(&data, Some(65534), Some(65534)).unwrap();
+        }
+        let owner = std::fs::metadata(&data).unwrap().uid();
+        assert_ne!(owner, 0);
+        let e = refuse_foreign_owner(&data, Some(0))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sudo -u ") && e.contains(&data.display().to_string()),
+            "{e}"
+        );
+        // Its owner, and root on root's own or a missing directory, go ahead.
+        refuse_foreign_owner(&data, Some(owner)).unwrap();
+        refuse_foreign_owner(&data.join("missing"), Some(0)).unwrap();
+        refuse_foreign_owner(&data, None).unwrap();
     }
 }

@@ -1105,17 +1105,22 @@ impl Store for SqliteStore {
     }
 
     async fn mail_counts(&self) -> Result<MailCounts, StoreError> {
-        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox GROUP BY status",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
         let mut counts = MailCounts::default();
         for row in rows {
             let status: String = row.try_get("status").map_err(backend)?;
             let n: i64 = row.try_get("n").map_err(backend)?;
             let n = u64::try_from(n).unwrap_or(0);
             match status.as_str() {
-                "queued" => counts.queued = n,
+                "queued" => {
+                    counts.queued = n;
+                    counts.oldest_queued_at = opt_time(row.try_get("oldest").map_err(backend)?)?;
+                }
                 "sent" => counts.sent = n,
                 _ => counts.failed = n,
             }

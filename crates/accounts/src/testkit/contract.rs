@@ -1246,13 +1246,20 @@ pub async fn outbox_claims_lease_retry_and_give_up(store: Arc<dyn Store>) {
         .mark_mail_failed(second[0].id, "550 no such user", None)
         .await
         .unwrap();
+    let counts = store.mail_counts().await.unwrap();
     assert_eq!(
-        store.mail_counts().await.unwrap(),
+        counts,
         crate::store::MailCounts {
             queued: 1,
             sent: 1,
-            failed: 1
+            failed: 1,
+            oldest_queued_at: counts.oldest_queued_at,
         }
+    );
+    assert_eq!(
+        counts.oldest_queued_at.map(|t| t.timestamp_millis()),
+        Some(t0.timestamp_millis()),
+        "the one still queued (to be retried) was queued at t0"
     );
 
     assert!(store
@@ -1325,7 +1332,8 @@ pub async fn a_late_failure_never_revives_a_sent_message(store: Arc<dyn Store>) 
         crate::store::MailCounts {
             queued: 0,
             sent: 1,
-            failed: 0
+            failed: 0,
+            oldest_queued_at: None,
         }
     );
     assert!(store

@@ -338,7 +338,7 @@ async fn metrics(State(state): State<AppState>, headers: header::HeaderMap) -> R
         )
             .into_response();
     }
-    render_metrics(State(state)).await
+    render_metrics(State(state), headers).await
 }
 
 /// Equal length and every byte compared, whatever differs first.
@@ -346,15 +346,34 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn render_metrics(State(state): State<AppState>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-        )],
-        state.metrics.render(),
-    )
-        .into_response()
+/// OpenMetrics to scrapers that ask for it (Prometheus does), the plain text format to the
+/// rest (`curl`, `promtool check metrics`).
+async fn render_metrics(State(state): State<AppState>, headers: header::HeaderMap) -> Response {
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"));
+    if openmetrics {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            )],
+            state.metrics.render().await,
+        )
+            .into_response()
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            )],
+            state.metrics.render_text().await,
+        )
+            .into_response()
+    }
 }
 
 async fn not_found() -> Response {

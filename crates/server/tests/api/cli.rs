@@ -1038,3 +1038,79 @@ fn check_config_never_prints_a_database_password() {
         "{text}"
     );
 }
+
+/// Root running an operator command on the service user's data directory (a packaged
+/// install's /var/lib/gatehouse) is told to run it as that user, and writes nothing there.
+/// Needs root to hand a directory to another user; elsewhere the unit test in
+/// private_files.rs covers the rule.
+#[cfg(unix)]
+#[test]
+fn root_is_told_to_run_the_cli_as_the_owner_of_the_data_directory() {
+    if gatehouse::private_files::effective_uid() != Some(0) {
+        eprintln!("skipped: needs root to give a directory to another user");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("data");
+    std::fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+    for args in [
+        &[
+            "user",
+            "create",
+            "--username",
+            "ops",
+            "--email",
+            "ops@example.com",
+        ][..],
+        &["token", "list", "--user", "ops"][..],
+        &["serve", "--listen", "127.0.0.1:0"][..],
+    ] {
+        let out = gatehouse(&dir, args, None);
+        assert!(!out.status.success(), "{args:?}");
+        let text = stderr(&out);
+        assert!(
+            text.contains("runs as root") && text.contains(" gatehouse ..."),
+            "{args:?}: {text}"
+        );
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "{args:?} wrote into the service user's directory"
+        );
+    }
+}
+
+/// The packaged /etc/gatehouse/gatehouse.toml: every setting a config file takes, each
+/// commented out, and the file as generated is a valid config that changes nothing.
+#[test]
+fn example_config_comments_out_every_setting_and_is_accepted_as_is() {
+    let root = tempfile::tempdir().unwrap();
+    let out = gatehouse(root.path(), &["check-config", "--example-config"], None);
+    let text = stdout(&out);
+    for s in gatehouse::config::SETTINGS
+        .iter()
+        .filter(|s| s.key != "config")
+    {
+        assert!(
+            text.contains(&format!("\n# {} = ", s.key)),
+            "{} missing:\n{text}",
+            s.key
+        );
+    }
+    assert!(
+        text.lines().all(|l| l.is_empty() || l.starts_with('#')),
+        "every line is a comment:\n{text}"
+    );
+    let file = root.path().join("gatehouse.toml");
+    std::fs::write(&file, &text).unwrap();
+    let checked = stdout(&gatehouse(
+        &root.path().join("data"),
+        &["check-config", "--config", file.to_str().unwrap()],
+        None,
+    ));
+    assert!(
+        !checked.contains("(file "),
+        "nothing set by the file:\n{checked}"
+    );
+}

@@ -981,7 +981,9 @@ async fn bad_input_is_a_json_4xx_never_a_500() {
     )
     .await;
     assert_eq!(status, 415, "{body}");
-    assert!(body["error"].as_str().is_some_and(|e| e.contains("application/json")));
+    assert!(body["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("application/json")));
     let (status, _) = call(
         app.client
             .get(app.url(&format!("/api/v0-1/user/{unknown}")))

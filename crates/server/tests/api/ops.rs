@@ -417,3 +417,170 @@ async fn invented_methods_and_paths_do_not_grow_the_metrics() {
         text.len()
     );
 }
+
+/// The metrics text (plain format) as the scraper with the token reads it.
+async fn scrape(app: &TestApp) -> String {
+    let r = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
+/// The value of the sample `name` (with its labels, as written) in `text`.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))
+}
+
+#[tokio::test]
+async fn metrics_follow_sign_in_outcomes_on_every_surface() {
+    let app =
+        TestApp::spawn_with_state(|c| c.throttle.login_per_account = 2, with_metrics_token).await;
+    app.user("alice").await;
+    let login = |password: &str| {
+        app.client
+            .post(app.url("/auth/v1/login"))
+            .json(&serde_json::json!({"login": "alice", "password": password}))
+            .send()
+    };
+    assert_eq!(login(crate::helpers::PASSWORD).await.unwrap().status(), 200);
+    assert_eq!(login("wrong password").await.unwrap().status(), 401);
+    // HTTP basic on a dialect is a sign-in too.
+    let basic = app
+        .client
+        .get(app.url("/v1/user/self/"))
+        .basic_auth("alice", Some("another wrong one"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 401);
+    assert_eq!(login("third wrong").await.unwrap().status(), 429);
+    let text = scrape(&app).await;
+    assert_eq!(
+        sample(&text, r#"gatehouse_sign_ins_total{outcome="success"}"#),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, r#"gatehouse_sign_ins_total{outcome="failure"}"#),
+        2.0
+    );
+    assert_eq!(
+        sample(&text, r#"gatehouse_sign_ins_total{outcome="throttled"}"#),
+        1.0
+    );
+    assert!(!text.contains(crate::helpers::PASSWORD));
+}
+
+#[tokio::test]
+async fn metrics_show_the_outbox_depth_its_oldest_age_and_delivery_failures() {
+    use accounts::testkit::memory_mailer::SimulatedFailure;
+    use accounts::testkit::MemoryMailer;
+    let app = TestApp::spawn_with_state(|_| {}, with_metrics_token).await;
+    let text = scrape(&app).await;
+    assert_eq!(
+        sample(&text, r#"gatehouse_outbox_messages{status="queued"}"#),
+        0.0
+    );
+    assert_eq!(
+        sample(&text, "gatehouse_outbox_oldest_queued_age_seconds"),
+        0.0
+    );
+
+    let r = app
+        .client
+        .post(app.url("/auth/v1/signup"))
+        .json(&serde_json::json!({
+            "username": "newcomer",
+            "email": "newcomer@example.com",
+            "password": crate::helpers::PASSWORD,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    app.clock.advance(chrono::Duration::seconds(90));
+    let mailer = MemoryMailer::new();
+    mailer.set_outage(Some(SimulatedFailure::Temporary));
+    app.accounts.deliver_mail(&mailer, 10).await.unwrap();
+    let text = scrape(&app).await;
+    assert_eq!(
+        sample(&text, r#"gatehouse_outbox_messages{status="queued"}"#),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, "gatehouse_outbox_oldest_queued_age_seconds"),
+        90.0
+    );
+    assert_eq!(sample(&text, "gatehouse_mail_delivery_failures_total"), 1.0);
+
+    mailer.set_outage(None);
+    app.clock.advance(chrono::Duration::hours(1));
+    app.accounts.deliver_mail(&mailer, 10).await.unwrap();
+    let text = scrape(&app).await;
+    assert_eq!(
+        sample(&text, r#"gatehouse_outbox_messages{status="queued"}"#),
+        0.0
+    );
+    assert_eq!(
+        sample(&text, r#"gatehouse_outbox_messages{status="sent"}"#),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, "gatehouse_outbox_oldest_queued_age_seconds"),
+        0.0
+    );
+}
+
+#[tokio::test]
+async fn metrics_describe_the_process_the_build_and_the_hashing_pool() {
+    let app = TestApp::spawn_with_state(|_| {}, with_metrics_token).await;
+    let text = scrape(&app).await;
+    // Every family has its HELP and TYPE under the name its samples carry.
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let name = line.split(['{', ' ']).next().unwrap();
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .filter(|f| text.contains(&format!("# TYPE {f} histogram")))
+            .unwrap_or(name);
+        assert!(
+            text.contains(&format!("# HELP {family} "))
+                && text.contains(&format!("# TYPE {family} ")),
+            "{family} undescribed:\n{text}"
+        );
+    }
+    let build = format!(
+        r#"gatehouse_build_info{{version="{}",commit="#,
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(text.contains(&build), "{text}");
+    assert!(sample(&text, "process_resident_memory_bytes") > 1e6);
+    assert!(sample(&text, "process_open_fds") >= 3.0);
+    assert!(sample(&text, "process_cpu_seconds_total") > 0.0);
+    let now = chrono::Utc::now().timestamp() as f64;
+    let started = sample(&text, "process_start_time_seconds");
+    assert!(started <= now && started > now - 86_400.0, "{started}");
+    assert_eq!(sample(&text, "gatehouse_password_hash_busy_threads"), 0.0);
+    assert!(sample(&text, "gatehouse_password_hash_threads") >= 1.0);
+
+    // A scraper that asks for OpenMetrics gets it.
+    let r = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .header("accept", "application/openmetrics-text; version=1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    assert!(r.text().await.unwrap().trim_end().ends_with("# EOF"));
+}
