@@ -58,6 +58,20 @@ pub(crate) fn account_key(login: &str, found: Option<&User>) -> String {
     }
 }
 
+/// `name` with a random suffix (`alice-k3x9q2`), shortened to fit: the name a sign-up gets
+/// when the one it chose is taken.
+fn suffixed(name: &Username) -> Username {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut rng = rand::rngs::OsRng;
+    let suffix: String = (0..6)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .collect();
+    let keep = Username::MAX_LEN - suffix.len() - 1;
+    let base: String = name.as_str().chars().take(keep).collect();
+    Username::parse(&format!("{base}-{suffix}"))
+        .unwrap_or_else(|_| Username::parse(&format!("user-{suffix}")).expect("a valid name"))
+}
+
 /// Deferred work waiting at most (`Accounts::defer`).
 const MAX_DEFERRED: usize = 10_000;
 
@@ -586,7 +600,7 @@ impl Accounts {
             .new_code(id, CodePurpose::VerifyEmail, CodeScope::of(reg.application))
             .await?;
         let mail = self.verification_mail(&reg.email, &reg.username, &code, &link);
-        let record = NewUserRecord {
+        let mut record = NewUserRecord {
             id,
             username: reg.username.clone(),
             email: reg.email.clone(),
@@ -602,58 +616,52 @@ impl Accounts {
             profile: reg.profile.clone(),
             created_at: self.clock.now(),
         };
-        match self.store.register_user(&record, &code_record, &mail).await {
-            Ok(user) => {
-                self.mail_queued.notify_one();
-                self.audit(
-                    "signup",
-                    Some(user.id),
-                    Some(user.id),
-                    Outcome::Success,
-                    &client,
-                    None,
-                )
-                .await;
+        // A taken username must not be told to whoever holds the address typed (it may be a
+        // stranger probing for names): the account is made under the name with a random
+        // suffix, with the same mail (greeting the name as typed). Its owner sees the name
+        // once signed in and can change it.
+        let mut renames = 0;
+        loop {
+            match self.store.register_user(&record, &code_record, &mail).await {
+                Ok(user) => {
+                    self.mail_queued.notify_one();
+                    let detail = (renames > 0)
+                        .then(|| format!("username taken; signed up as {}", user.username));
+                    self.audit(
+                        "signup",
+                        Some(user.id),
+                        Some(user.id),
+                        Outcome::Success,
+                        &client,
+                        detail.as_deref(),
+                    )
+                    .await;
+                    break;
+                }
+                Err(StoreError::Conflict(Unique::Email)) => {
+                    let reset = format!(
+                        "{}/auth/v1/password/forgot",
+                        self.config.public_url.trim_end_matches('/')
+                    );
+                    self.enqueue(&templates::already_registered(&reg.email, &reset))
+                        .await?;
+                    self.audit(
+                        "signup",
+                        None,
+                        None,
+                        Outcome::Failure,
+                        &client,
+                        Some("e-mail taken"),
+                    )
+                    .await;
+                    break;
+                }
+                Err(StoreError::Conflict(Unique::Username)) if renames < 5 => {
+                    renames += 1;
+                    record.username = suffixed(&reg.username);
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(StoreError::Conflict(Unique::Email)) => {
-                let reset = format!(
-                    "{}/auth/v1/password/forgot",
-                    self.config.public_url.trim_end_matches('/')
-                );
-                self.enqueue(&templates::already_registered(&reg.email, &reset))
-                    .await?;
-                self.audit(
-                    "signup",
-                    None,
-                    None,
-                    Outcome::Failure,
-                    &client,
-                    Some("e-mail taken"),
-                )
-                .await;
-            }
-            Err(StoreError::Conflict(Unique::Username)) => {
-                let signup = format!(
-                    "{}/auth/v1/signup",
-                    self.config.public_url.trim_end_matches('/')
-                );
-                self.enqueue(&templates::username_taken(
-                    &reg.email,
-                    reg.username.as_str(),
-                    &signup,
-                ))
-                .await?;
-                self.audit(
-                    "signup",
-                    None,
-                    None,
-                    Outcome::Failure,
-                    &client,
-                    Some("username taken"),
-                )
-                .await;
-            }
-            Err(e) => return Err(e.into()),
         }
         Ok(())
     }

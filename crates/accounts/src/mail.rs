@@ -152,17 +152,6 @@ pub mod templates {
         )
     }
 
-    /// To a new address whose chosen username was taken.
-    pub fn username_taken(to: &EmailAddress, username: &str, signup_link: &str) -> OutgoingMail {
-        compose(
-            to,
-            "Choose another username",
-            &[format!("The username {username:?} is taken, so no account was created. Please sign up again with another username.")],
-            None,
-            Some(("Sign up", signup_link)),
-        )
-    }
-
     pub fn password_changed(to: &EmailAddress, username: &str) -> OutgoingMail {
         compose(
             to,

@@ -83,12 +83,54 @@ async fn sign_up_answers_alike_for_taken_names_and_addresses() {
     let to_alice = app.mail_to("alice@example.com").await;
     assert_eq!(to_alice.len(), 1);
     assert!(to_alice[0].subject.contains("already have an account"));
-    let to_other = app.mail_to("other@example.com").await;
-    assert!(to_other[0].subject.contains("another username"));
     assert!(
         app.accounts.find_user("someone").await.is_err(),
         "nothing created"
     );
+}
+
+/// Whoever holds the address a sign-up names learns nothing about whether the username it
+/// chose exists: the same mail comes either way (issue 13, point 20). The account is made
+/// under the name with a suffix, which its owner sees once signed in.
+#[tokio::test]
+async fn a_stranger_cannot_learn_from_the_sign_up_mail_whether_a_username_exists() {
+    let app = TestApp::spawn().await;
+    app.user("alice").await;
+    assert_eq!(
+        signup(&app, "alice", "prober@example.com").await.status(),
+        202
+    );
+    assert_eq!(
+        signup(&app, "nobody-yet", "control@example.com")
+            .await
+            .status(),
+        202
+    );
+    let probe = app.mail_to("prober@example.com").await;
+    let control = app.mail_to("control@example.com").await;
+    assert_eq!((probe.len(), control.len()), (1, 1));
+    assert_eq!(probe[0].subject, control[0].subject);
+    // The same text but for the name as typed, the code and the link.
+    let shape = |text: &str, name: &str| {
+        text.replace(name, "NAME")
+            .split_whitespace()
+            .filter(|w| !w.chars().any(|c| c.is_ascii_digit()) && !w.contains("token="))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        shape(&probe[0].text, "alice"),
+        shape(&control[0].text, "nobody-yet")
+    );
+    // The prober's account exists under a suffixed name and verifies like any other.
+    let made = app.accounts.find_user("prober@example.com").await.unwrap();
+    assert!(
+        made.username.as_str().starts_with("alice-"),
+        "{}",
+        made.username
+    );
+    let alice = app.accounts.find_user("alice").await.unwrap();
+    assert_eq!(alice.email.as_str(), "alice@example.com");
 }
 
 #[tokio::test]
