@@ -47,5 +47,5 @@ pub use password::{HashCostLimits, Password, PasswordHasher, PasswordPolicyError
 pub use service::{
     Accounts, AccountsConfig, CacheStats, ClientInfo, LoginSession, NewUser, Picture, Principal,
 };
-pub use store::{Store, StoreError};
+pub use store::{is_unavailable, Store, StoreError};
 pub use token::{ApiToken, CredentialKind, TokenId, TokenRef, TokenSecret};

@@ -35,6 +35,106 @@ pub enum StoreError {
     LimitReached,
     #[error("storage backend failed: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database did not answer within the wait the backend was given (down, restarting,
+    /// unreachable, or every connection busy): the caller may try again shortly. Façades
+    /// answer 503 with `Retry-After`.
+    // Not `transparent`: the wrapper stays in the chain of sources for `is_unavailable`.
+    #[error("{0}")]
+    Unavailable(#[from] DatabaseUnavailable),
+}
+
+/// Why the database is unavailable. A type of its own so that [`is_unavailable`] finds it
+/// in any error chain, however the use-case errors wrap a [`StoreError`].
+#[derive(Debug, thiserror::Error)]
+#[error("the database is unavailable: {0}")]
+pub struct DatabaseUnavailable(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+impl StoreError {
+    /// The database is unavailable because of `cause`.
+    pub fn unavailable(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unavailable(DatabaseUnavailable(Box::new(cause)))
+    }
+}
+
+/// Whether `error`, or anything in its chain of sources, says the database is unavailable.
+pub fn is_unavailable(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if e.is::<DatabaseUnavailable>()
+            || matches!(
+                e.downcast_ref::<StoreError>(),
+                Some(StoreError::Unavailable(_))
+            )
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// How a database's applied migrations compare with the ones this build knows (by version
+/// and checksum), for `gatehouse check` and `gatehouse backup`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrationStatus {
+    /// Applied, known and unchanged.
+    pub applied: Vec<String>,
+    /// Known to this build, not applied yet (the next start applies them).
+    pub pending: Vec<String>,
+    /// Applied by a newer build: this one does not know them.
+    pub unknown: Vec<String>,
+    /// Started and not finished.
+    pub failed: Vec<String>,
+    /// Applied under this version with other contents than this build's file.
+    pub changed: Vec<String>,
+}
+
+/// A migration as the database records it, or as a build knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationRecord {
+    pub version: i64,
+    pub description: String,
+    pub checksum: Vec<u8>,
+    /// Finished (always true for a build's own).
+    pub success: bool,
+}
+
+impl MigrationRecord {
+    /// `0004_second_factor_files`.
+    pub fn name(&self) -> String {
+        format!("{:04}_{}", self.version, self.description.replace(' ', "_"))
+    }
+}
+
+impl MigrationStatus {
+    /// Compares what a database recorded with what this build knows.
+    pub fn compare(known: &[MigrationRecord], applied: &[MigrationRecord]) -> Self {
+        let mut status = Self::default();
+        for a in applied {
+            match known.iter().find(|k| k.version == a.version) {
+                None => status.unknown.push(a.name()),
+                Some(_) if !a.success => status.failed.push(a.name()),
+                Some(k) if k.checksum != a.checksum => status.changed.push(a.name()),
+                Some(_) => status.applied.push(a.name()),
+            }
+        }
+        for k in known {
+            if !applied.iter().any(|a| a.version == k.version) {
+                status.pending.push(k.name());
+            }
+        }
+        status
+    }
+
+    /// Every applied migration is known and unchanged, and none is pending.
+    pub fn is_current(&self) -> bool {
+        self.pending.is_empty() && self.is_known()
+    }
+
+    /// Nothing applied that this build does not know, or knows otherwise.
+    pub fn is_known(&self) -> bool {
+        self.unknown.is_empty() && self.failed.is_empty() && self.changed.is_empty()
+    }
 }
 
 /// A new account as written by `insert_user`.

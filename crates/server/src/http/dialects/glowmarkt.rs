@@ -8,6 +8,7 @@
 //! errors are `{"error": "<text>"}`. This module only maps shapes: who may do what is decided
 //! by the core calls each handler makes.
 
+use crate::http::dialects::UNAVAILABLE;
 use accounts::access::{Action, Entity, Need, OrgId, Target};
 use accounts::lifecycle::{CodeScope, Registration};
 use accounts::{
@@ -116,7 +117,11 @@ impl GlowmarktError {
         Self::bad(format!("missing element: {field}"))
     }
 
-    fn internal(e: &dyn std::error::Error) -> Self {
+    fn internal(e: &(dyn std::error::Error + 'static)) -> Self {
+        if accounts::is_unavailable(e) {
+            tracing::warn!(error = %e, "request failed: the database is unavailable");
+            return Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
+        }
         tracing::error!(error = %e, "request failed");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
