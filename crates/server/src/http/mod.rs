@@ -312,7 +312,7 @@ async fn healthz() -> &'static str {
 
 /// How long `/readyz` waits for the database: under a second, so a load balancer moves
 /// traffic away at once instead of waiting out `database_wait_seconds`.
-const READINESS_WAIT: std::time::Duration = std::time::Duration::from_millis(800);
+const READINESS_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// `Retry-After` on a 503 for an unavailable database, every surface.
 pub const RETRY_AFTER_UNAVAILABLE_SECONDS: i64 = 2;

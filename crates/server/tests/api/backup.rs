@@ -155,6 +155,9 @@ async fn a_backup_taken_while_serving_restores_into_a_server_with_the_same_token
     for name in ["gatehouse.db", "secret.key", &format!("files/{id}")] {
         assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
     }
+    // Other commands keep working beside the server: the lock only stops serve and restore.
+    let said = succeeded(&gatehouse(&data, &["check"], None));
+    assert!(said.contains("check passed"), "{said}");
     // An existing file is never overwritten.
     let again = gatehouse(&data, &["backup", "--output", file.to_str().unwrap()], None);
     assert!(failed(&again).contains("already there"));
@@ -393,4 +396,49 @@ async fn healthcheck_exits_0_while_ready_and_1_when_nothing_answers() {
     child.wait().await.unwrap();
     let out = gatehouse(&data, &["healthcheck", "--listen", &listen], None);
     assert_eq!(out.status.code(), Some(1), "{}", failed(&out));
+}
+
+#[tokio::test]
+async fn on_postgres_backup_checks_the_server_and_migrations_and_prints_the_pg_dump_command() {
+    let Some(db) = store_postgres::testkit::scratch_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Any command brings the schema up to date first.
+    succeeded(&gatehouse_on(
+        &data,
+        Some(&db.url),
+        &[
+            "user",
+            "create",
+            "--username",
+            "ops",
+            "--email",
+            "ops@example.com",
+        ],
+        None,
+    ));
+    let file = dir.path().join("pg.dump");
+    let out = gatehouse_on(
+        &data,
+        Some(&db.url),
+        &["backup", "--output", file.to_str().unwrap()],
+        None,
+    );
+    let said = failed(&out);
+    assert!(said.contains("PostgreSQL"), "{said}");
+    assert!(said.contains("migrations: current"), "{said}");
+    assert!(
+        said.contains("pg_dump --format=custom") && said.contains("pg_restore"),
+        "{said}"
+    );
+    assert!(said.contains("no backup written"), "{said}");
+    assert!(!file.exists(), "nothing written: the dump is pg_dump's job");
+
+    let said = succeeded(&gatehouse_on(&data, Some(&db.url), &["check"], None));
+    assert!(
+        said.contains("migrations: all") && said.contains("check passed"),
+        "{said}"
+    );
 }

@@ -243,7 +243,7 @@ async fn when_postgres_goes_away_readiness_fails_at_once_requests_get_503_and_al
     let url = pg.url();
     let wait = 2;
     let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    cli(
+    let alice = cli(
         &url,
         &[
             "user",
@@ -292,23 +292,52 @@ async fn when_postgres_goes_away_readiness_fails_at_once_requests_get_503_and_al
     assert_eq!(problem["code"], "unavailable");
     assert!(took < Duration::from_secs(wait + 2), "{took:?}");
 
-    // A dialect answers 503 in its own shape (FreeChat: text/plain), with Retry-After. B
-    // has never seen this token, so it must ask the database.
+    // Each dialect answers 503 in its own shape, with Retry-After. B has never seen this
+    // token, so every one of them must ask the database; they wait at once.
+    let get = |path: String, header: &'static str, value: String| {
+        client
+            .get(format!("{}{path}", b.base))
+            .header(header, value)
+            .send()
+    };
     let started = Instant::now();
-    let dialect = client
-        .get(format!("{}/api/v1/account/details", b.base))
-        .bearer_auth(&owner)
-        .send()
-        .await
-        .unwrap();
+    let answers = tokio::join!(
+        get(
+            "/api/v1/account/details".into(),
+            "authorization",
+            format!("Bearer {owner}")
+        ),
+        get("/api/users/whoami".into(), "x-api-key", owner.clone()),
+        get("/v1/user/self/".into(), "x-api-key", owner.clone()),
+        get(
+            format!("/api/user/files/{alice}"),
+            "authorization",
+            owner.clone()
+        ),
+    );
     let took = started.elapsed();
-    println!("FreeChat answered {} in {took:?}", dialect.status());
-    assert_eq!(dialect.status(), 503);
-    assert!(dialect.headers().contains_key("retry-after"));
-    assert!(dialect.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain"));
+    let answers = [
+        ("FreeChat", answers.0.unwrap(), "text/plain"),
+        ("Alsid", answers.1.unwrap(), "application/json"),
+        ("Cloudsmith", answers.2.unwrap(), "application/json"),
+        ("Trieve", answers.3.unwrap(), "application/json"),
+    ];
+    for (dialect, answer, content_type) in answers {
+        println!("{dialect} answered {}", answer.status());
+        assert_eq!(answer.status(), 503, "{dialect}");
+        assert!(answer.headers().contains_key("retry-after"), "{dialect}");
+        let given = answer.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(given.starts_with(content_type), "{dialect}: {given}");
+        let body = answer.text().await.unwrap();
+        assert!(
+            !body.is_empty() && !body.contains("sqlx"),
+            "{dialect}: {body}"
+        );
+    }
+    println!("the dialects answered within {took:?}");
     assert!(took < Duration::from_secs(wait + 2), "{took:?}");
 
     pg.start();

@@ -986,4 +986,27 @@ mod tests {
         assert_eq!(suffix.len(), 6);
         assert!(suffix.chars().all(|c| c.is_ascii_lowercase()));
     }
+
+    #[tokio::test]
+    async fn an_unavailable_database_is_a_503_in_glowmarkt_shape_and_says_nothing_inside() {
+        let cause = std::io::Error::other("connection refused by 10.0.0.7");
+        let wrapped = accounts::LoginError::Store(StoreError::unavailable(cause));
+        for response in [
+            GlowmarktError::from(StoreError::unavailable(std::io::Error::other("down")))
+                .into_response(),
+            GlowmarktError::internal(&wrapped).into_response(),
+        ] {
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            let body = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let error = body["error"].as_str().unwrap();
+            assert!(error.contains("try again"), "{error}");
+            assert!(
+                !error.contains("10.0.0.7") && !error.contains("down"),
+                "{error}"
+            );
+        }
+    }
 }
