@@ -513,6 +513,15 @@ pub async fn restore(settings: &Settings, file: &Path) -> anyhow::Result<()> {
             redact_url(&settings.database_url)
         );
     }
+    let restored_key = data_dir.join(KEY_FILE);
+    if key && settings.keys.keys.is_none() && settings.keys.key_file != restored_key {
+        eprintln!(
+            "note: the server key was restored to {}; setting `server_key_file` names {} \
+             instead",
+            restored_key.display(),
+            settings.keys.key_file.display()
+        );
+    }
     eprintln!(
         "start it with: gatehouse serve --data-dir {}",
         data_dir.display()
