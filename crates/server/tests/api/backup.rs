@@ -234,6 +234,93 @@ async fn restore_refuses_files_that_are_not_gatehouse_backups_and_writes_nothing
     );
 }
 
+/// `names` of `dir`, as a new tar file in that order.
+fn tar_of(dir: &Path, names: &[&str], out: &Path) {
+    let status = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(dir)
+        .arg("-cf")
+        .arg(out)
+        .args(names)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn restore_refuses_a_newer_versions_backup_and_entries_no_backup_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    user_with_token(&data);
+    let file = dir.path().join("b.backup");
+    succeeded(&gatehouse(
+        &data,
+        &["backup", "--output", file.to_str().unwrap()],
+        None,
+    ));
+    let parts = dir.path().join("parts");
+    std::fs::create_dir(&parts).unwrap();
+    let status = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&parts)
+        .arg("-xf")
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(parts.join("manifest.json")).unwrap()).unwrap();
+
+    // A migration this version does not know: written by a newer Gatehouse.
+    let mut newer = manifest.clone();
+    newer["migrations"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("9999_from_the_future"));
+    std::fs::write(parts.join("manifest.json"), newer.to_string()).unwrap();
+    let newer_file = dir.path().join("newer.backup");
+    tar_of(&parts, &["manifest.json", "gatehouse.db"], &newer_file);
+    let target = dir.path().join("t1");
+    let said = failed(&gatehouse(
+        &target,
+        &["restore", newer_file.to_str().unwrap()],
+        None,
+    ));
+    assert!(
+        said.contains("9999_from_the_future") && said.contains("newer"),
+        "{said}"
+    );
+    assert!(!target.join("gatehouse.db").exists());
+
+    // A name no backup holds: refused, and what came before it is removed.
+    std::fs::write(parts.join("manifest.json"), manifest.to_string()).unwrap();
+    std::fs::create_dir(parts.join("files")).unwrap();
+    std::fs::write(parts.join("files").join("not-a-uuid"), b"x").unwrap();
+    let odd_file = dir.path().join("odd.backup");
+    tar_of(
+        &parts,
+        &["manifest.json", "gatehouse.db", "files/not-a-uuid"],
+        &odd_file,
+    );
+    let target = dir.path().join("t2");
+    let said = failed(&gatehouse(
+        &target,
+        &["restore", odd_file.to_str().unwrap()],
+        None,
+    ));
+    assert!(said.contains("not-a-uuid"), "{said}");
+    assert!(
+        !target.join("gatehouse.db").exists(),
+        "what was written before the bad entry is removed"
+    );
+    // The refused directory can take the good backup afterwards.
+    succeeded(&gatehouse(
+        &target,
+        &["restore", file.to_str().unwrap()],
+        None,
+    ));
+}
+
 /// Overwrites every page but the first (the header and schema) with garbage.
 fn corrupt_pages(db: &Path) {
     let mut bytes = std::fs::read(db).unwrap();
