@@ -1002,3 +1002,56 @@ mod tests {
         assert_eq!(UserCursor::from_text("garbage", UserOrder::Id), None);
     }
 }
+
+#[cfg(test)]
+mod maintenance_tests {
+    use super::*;
+
+    fn record(version: i64, checksum: u8, success: bool) -> MigrationRecord {
+        MigrationRecord {
+            version,
+            description: format!("step {version}"),
+            checksum: vec![checksum],
+            success,
+        }
+    }
+
+    #[test]
+    fn migrations_are_sorted_into_applied_pending_unknown_failed_and_changed() {
+        let known = [record(1, 1, true), record(2, 2, true), record(3, 3, true)];
+        let current = MigrationStatus::compare(&known, &known);
+        assert!(current.is_current());
+        assert_eq!(
+            current.applied,
+            ["0001_step_1", "0002_step_2", "0003_step_3"]
+        );
+
+        let status = MigrationStatus::compare(
+            &known,
+            &[record(1, 9, true), record(2, 2, false), record(4, 4, true)],
+        );
+        assert_eq!(status.changed, ["0001_step_1"]);
+        assert_eq!(status.failed, ["0002_step_2"]);
+        assert_eq!(status.unknown, ["0004_step_4"]);
+        assert_eq!(status.pending, ["0003_step_3"]);
+        assert!(!status.is_known() && !status.is_current());
+
+        let older = MigrationStatus::compare(&known, &known[..1]);
+        assert!(older.is_known() && !older.is_current());
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("a use case failed")]
+    struct UseCase(#[source] StoreError);
+
+    #[test]
+    fn an_unavailable_database_is_found_however_deep_it_is_wrapped() {
+        let down = || StoreError::unavailable(std::io::Error::other("refused"));
+        assert!(is_unavailable(&down()));
+        assert!(is_unavailable(&UseCase(down())));
+        assert!(is_unavailable(&crate::LoginError::Store(down())));
+        let broken = StoreError::Backend("syntax error".into());
+        assert!(!is_unavailable(&broken));
+        assert!(!is_unavailable(&UseCase(broken)));
+    }
+}
