@@ -48,5 +48,5 @@ pub use service::{
     Accounts, AccountsConfig, CacheStats, ClientInfo, LoginSession, NewUser, Picture, Principal,
     SignInStats,
 };
-pub use store::{Store, StoreError};
+pub use store::{is_unavailable, Store, StoreError};
 pub use token::{ApiToken, CredentialKind, TokenId, TokenRef, TokenSecret};

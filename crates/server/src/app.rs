@@ -52,7 +52,11 @@ pub async fn open_with_key(
         )
     })?;
     let sealer = server_key::open_sealer(keys)?;
-    let store = open_store(&settings.database_url).await?;
+    let store = open_store(
+        &settings.database_url,
+        Duration::from_secs(settings.database_wait_seconds),
+    )
+    .await?;
     let files: Arc<dyn FileStore> = match &settings.files_url {
         Some(url) => Arc::new(ObjectFileStore::from_url(url).map_err(anyhow::Error::msg)?),
         None => Arc::new(
@@ -133,16 +137,18 @@ pub async fn seal_stored_secrets(accounts: &Accounts, keys: &KeySettings) -> any
     Ok(())
 }
 
-/// The store the URL names: PostgreSQL for `postgres://`, SQLite otherwise.
-pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+/// The store the URL names: PostgreSQL for `postgres://`, SQLite otherwise. A caller waits
+/// at most `wait` for a connection before the store answers `StoreError::Unavailable`
+/// (setting `database_wait_seconds`).
+pub async fn open_store(url: &str, wait: Duration) -> anyhow::Result<Arc<dyn Store>> {
     let shown = redact::redact_url(url);
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = PostgresStore::connect(url)
+        let store = PostgresStore::connect_waiting(url, wait)
             .await
             .with_context(|| format!("setting `database_url`: opening {shown}"))?;
         Ok(Arc::new(store))
     } else {
-        let store = SqliteStore::connect(url)
+        let store = SqliteStore::connect_waiting(url, wait)
             .await
             .with_context(|| format!("setting `database_url`: opening {shown}"))?;
         Ok(Arc::new(store))
@@ -220,7 +226,13 @@ fn lock_sqlite_data_dir(settings: &Settings) -> anyhow::Result<Option<std::fs::F
             settings.data_dir.display()
         )
     })?;
-    let path = settings.data_dir.join(SERVE_LOCK_FILE);
+    take_serve_lock(&settings.data_dir).map(Some)
+}
+
+/// Takes `<data_dir>/serve.lock` (created 0600), held until the file is closed or the
+/// process ends; refused while another process (a `serve`, a `restore`) holds it.
+pub fn take_serve_lock(data_dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = data_dir.join(SERVE_LOCK_FILE);
     let mut options = std::fs::OpenOptions::new();
     options.create(true).truncate(false).write(true);
     #[cfg(unix)]
@@ -229,12 +241,12 @@ fn lock_sqlite_data_dir(settings: &Settings) -> anyhow::Result<Option<std::fs::F
         .open(&path)
         .with_context(|| format!("opening the lock file {}", path.display()))?;
     match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
+        Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
             "another `gatehouse serve` is already using {} (it holds {}); one SQLite data \
              directory serves one process. Stop the other one, or run several replicas on \
              PostgreSQL (setting `database_url`)",
-            settings.data_dir.display(),
+            data_dir.display(),
             path.display()
         ),
         Err(std::fs::TryLockError::Error(e)) => {
@@ -255,6 +267,7 @@ pub async fn serve(settings: Settings, unknown_env: &[String]) -> anyhow::Result
     }
     // Held until the process ends: the operating system drops the lock with the process.
     let _lock = lock_sqlite_data_dir(&settings)?;
+    crate::check::refuse_damaged_sqlite(&settings.database_url).await?;
     let accounts = open(&settings).await?;
     seal_stored_secrets(&accounts, &settings.keys).await?;
     let mailer = mail::configured_mailer(

@@ -19,10 +19,23 @@ use crate::app;
 use crate::config::{self, Given, Settings};
 use crate::server_key::{self, KeySettings};
 
+/// `0.1.0 (commit abcdef012345)`.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("BUILD_GIT_COMMIT"),
+    ")"
+);
+
+/// This build's version and commit, as `--version` prints them.
+pub fn version() -> &'static str {
+    VERSION
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "gatehouse",
-    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("BUILD_GIT_COMMIT"), ")"),
+    version = VERSION,
     about = "User accounts and API credentials, one binary.",
     after_help = "Every setting (see config.rs SETTINGS, docs/operations.md) is a flag of every \
                   command, a GATEHOUSE_* variable and a key of the --config file."
@@ -86,6 +99,32 @@ pub enum Command {
         /// An empty PostgreSQL database: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.
         #[arg(long, value_name = "URL")]
         to: String,
+    },
+    /// Write one backup file (0600) while the server runs: a consistent copy of the SQLite
+    /// database, the uploaded files and the server key file. On PostgreSQL: checks the
+    /// server and migrations and prints the pg_dump command to run instead.
+    Backup {
+        /// A new file (an existing file or link is refused).
+        #[arg(long, short, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Restore a backup file into `--data-dir`, which must be new or empty and not held by a
+    /// running server.
+    Restore {
+        /// A file written by `gatehouse backup`.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Check the database (SQLite integrity check, migrations), the file store against its
+    /// records and stored password hashes against the cost bounds; every problem says what
+    /// to do. Exits 1 when it finds one. Reads only.
+    Check,
+    /// Exit 0 when the server's /readyz answers 200, else 1 (for systemd and container
+    /// health checks).
+    Healthcheck {
+        /// The readiness URL [default: /readyz on the `listen` address].
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
     },
 }
 
@@ -240,7 +279,7 @@ async fn export_users(accounts: &Accounts, out: &mut (dyn Write + Send)) -> anyh
 
 /// A new file only its owner can read: an export holds password hashes. An existing file
 /// or a symbolic link in its place is refused, never written through.
-fn create_private(path: &Path) -> anyhow::Result<std::fs::File> {
+pub(crate) fn create_private(path: &Path) -> anyhow::Result<std::fs::File> {
     crate::private_files::create_new(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             anyhow::anyhow!(
@@ -453,6 +492,16 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Key(command) => run_key_command(command, &settings, &settings.keys).await,
+        Command::Backup { output } => crate::backup::backup(&settings, &output).await,
+        Command::Restore { file } => crate::backup::restore(&settings, &file).await,
+        Command::Check => crate::check::check(&settings).await,
+        Command::Healthcheck { url } => {
+            let url = url.unwrap_or_else(|| crate::healthcheck::default_url(settings.listen));
+            // Any failure exits 1 (main's error exit).
+            crate::healthcheck::probe(&url)
+                .await
+                .with_context(|| format!("unhealthy: {url}"))
+        }
         Command::CheckConfig { .. } => {
             print!("{}", settings.report());
             Ok(())

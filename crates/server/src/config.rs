@@ -669,6 +669,15 @@ pub const SETTINGS: &[Setting] = &[
         secrecy: Secrecy::UrlPassword,
         bad_example: "ftp://bucket",
     },
+    Setting {
+        key: "database_wait_seconds",
+        kind: Kind::Count { min: 1, max: 300 },
+        value_name: "SECONDS",
+        default: "3",
+        help: "How long a request waits for a database connection before it fails with 503 and Retry-After (the database is down, restarting or saturated).",
+        secrecy: Secrecy::Public,
+        bad_example: "0",
+    },
 ];
 
 /// The declaration of `key`; every key the code asks for is declared (a test checks).
@@ -826,6 +835,8 @@ pub struct Settings {
     pub files_url: Option<String>,
     /// Every setting's effective value, redacted, with its source, in declaration order.
     pub effective: Vec<Effective>,
+    /// Seconds a caller waits for a database connection before `StoreError::Unavailable`.
+    pub database_wait_seconds: u64,
 }
 
 /// A refused setting: which one, where it can be set, and why.
@@ -1294,6 +1305,7 @@ impl Settings {
             crate::object_files::ObjectFileStore::from_url(url).map_err(anyhow::Error::msg)?;
         }
         r.record("files_url", files_url.as_deref().unwrap_or("none"));
+        let database_wait_seconds = r.count("database_wait_seconds", 3)?;
 
         Ok(Self {
             data_dir,
@@ -1331,6 +1343,7 @@ impl Settings {
             mail_from,
             files_url,
             effective: r.effective,
+            database_wait_seconds,
         })
     }
 

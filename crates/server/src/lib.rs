@@ -3,9 +3,12 @@
 //! build the same application in-process.
 
 pub mod app;
+pub mod backup;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod files;
+pub mod healthcheck;
 pub mod http;
 pub mod mail;
 pub mod metrics;

@@ -35,6 +35,7 @@ mod access;
 mod content;
 mod invalidation;
 mod lifecycle;
+pub mod maintenance;
 mod second_factor;
 mod users;
 
@@ -74,8 +75,18 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Connections per process when the caller does not choose.
 const DEFAULT_MAX_CONNECTIONS: u32 = 8;
 
+/// How long a caller waits for a pooled connection when the opener does not choose.
+const DEFAULT_WAIT: StdDuration = StdDuration::from_secs(10);
+
+/// A failure of the backend; one that says the database did not answer becomes
+/// `StoreError::Unavailable`.
 pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(e))
+    let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(e);
+    match boxed.downcast::<sqlx::Error>() {
+        Ok(e) if is_unavailable(&e) => StoreError::unavailable(*e),
+        Ok(e) => StoreError::Backend(e),
+        Err(other) => StoreError::Backend(other),
+    }
 }
 
 /// Maps a unique violation to the rule it broke, by the name of the index PostgreSQL reports
@@ -99,6 +110,24 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
         }
     }
     backend(e)
+}
+
+/// The server did not answer, is shutting down or starting, or refused the connection; or no
+/// pooled connection came within the wait: try again shortly.
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08: connection exceptions; 57P01-57P03: shutting down or starting up;
+        // 53300: too many connections.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
 }
 
 /// The instant as stored: whole milliseconds, like SQLite's INTEGER columns.
@@ -266,12 +295,27 @@ impl PostgresStore {
         url: &str,
         max_connections: u32,
     ) -> Result<Self, StoreError> {
+        Self::connect_with(url, max_connections, DEFAULT_WAIT).await
+    }
+
+    /// Like `connect`; a caller waits at most `wait` for a pooled connection (a new one
+    /// included, while the server does not answer) before the call fails as
+    /// `StoreError::Unavailable`.
+    pub async fn connect_waiting(url: &str, wait: StdDuration) -> Result<Self, StoreError> {
+        Self::connect_with(url, DEFAULT_MAX_CONNECTIONS, wait).await
+    }
+
+    async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        wait: StdDuration,
+    ) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(backend)?
             .application_name("gatehouse");
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(StdDuration::from_secs(10))
+            .acquire_timeout(wait)
             .connect_with(options)
             .await
             .map_err(backend)?;
@@ -280,7 +324,7 @@ impl PostgresStore {
     }
 
     async fn begin(&self) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, StoreError> {
-        self.pool.begin().await.map_err(backend)
+        self.pool.begin().await.map_err(map_err)
     }
 
     async fn user_where(

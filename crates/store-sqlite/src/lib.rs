@@ -7,6 +7,7 @@
 mod access;
 mod content;
 mod lifecycle;
+pub mod maintenance;
 mod second_factor;
 mod user_admin;
 
@@ -44,8 +45,18 @@ pub struct SqliteStore {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// How long a caller waits for a pooled connection when the opener does not choose.
+const DEFAULT_WAIT: StdDuration = StdDuration::from_secs(10);
+
+/// A failure of the backend; one that says the database did not answer becomes
+/// `StoreError::Unavailable`.
 pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(e))
+    let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(e);
+    match boxed.downcast::<sqlx::Error>() {
+        Ok(e) if is_unavailable(&e) => StoreError::unavailable(*e),
+        Ok(e) => StoreError::Backend(e),
+        Err(other) => StoreError::Backend(other),
+    }
 }
 
 /// Maps a unique violation to the rule it broke. SQLite names the columns, not the index,
@@ -75,6 +86,16 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
         }
     }
     backend(e)
+}
+
+/// No connection within the wait, or the file stayed locked past the busy timeout
+/// (`SQLITE_BUSY`, `SQLITE_LOCKED`): try again shortly.
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("5" | "6")),
+        _ => false,
+    }
 }
 
 pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
@@ -264,6 +285,12 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://path` or
     /// `sqlite::memory:`) and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_waiting(url, DEFAULT_WAIT).await
+    }
+
+    /// Like `connect`; a caller waits at most `wait` for a pooled connection before the
+    /// call fails as `StoreError::Unavailable`.
+    pub async fn connect_waiting(url: &str, wait: StdDuration) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url).map_err(backend)?;
         create_private_file(options.get_filename()).map_err(backend)?;
         let options = options
@@ -275,6 +302,7 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
+            .acquire_timeout(wait)
             .connect_with(options)
             .await
             .map_err(backend)?;
@@ -291,7 +319,7 @@ impl SqliteStore {
         self.pool
             .begin_with("BEGIN IMMEDIATE")
             .await
-            .map_err(backend)
+            .map_err(map_err)
     }
 
     /// A pooled connection for reads and single statements (atomic on their own).

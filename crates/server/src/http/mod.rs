@@ -124,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(middleware::from_fn(close_if_body_unread))
+        .layer(middleware::from_fn(retry_after_on_503))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             record_metrics,
@@ -309,14 +310,35 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// How long `/readyz` waits for the database: under a second, so a load balancer moves
+/// traffic away at once instead of waiting out `database_wait_seconds`.
+const READINESS_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// `Retry-After` on a 503 for an unavailable database, every surface.
+pub const RETRY_AFTER_UNAVAILABLE_SECONDS: i64 = 2;
+
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.accounts.ready().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "readiness check: the database does not answer");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
-        }
+    let error = match tokio::time::timeout(READINESS_WAIT, state.accounts.ready()).await {
+        Ok(Ok(())) => return (StatusCode::OK, "ready").into_response(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {} ms", READINESS_WAIT.as_millis()),
+    };
+    tracing::error!(error = %error, "readiness check: the database does not answer");
+    (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+}
+
+/// Every 503 says when to try again (the dialects' error shapes have no field for it).
+async fn retry_after_on_503(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE
+        && !response.headers().contains_key(header::RETRY_AFTER)
+    {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(RETRY_AFTER_UNAVAILABLE_SECONDS),
+        );
     }
+    response
 }
 
 /// `/metrics` on the service port: not served without a token setting; with one, only to

@@ -4,11 +4,13 @@
 mod account_hardening;
 mod alsid;
 mod authz;
+mod backup;
 mod browser;
 mod cli;
 mod client_address;
 mod cloudsmith;
 mod cross_surface;
+mod database_outage;
 mod exhaustion;
 mod freechat;
 mod glowmarkt;

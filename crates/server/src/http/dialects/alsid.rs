@@ -9,6 +9,7 @@
 //! where none is expected (`{}` on DELETE and logout, nothing but a `Content-Type` on GET)
 //! are never read. This module only maps shapes; every permission is checked by the core.
 
+use crate::http::dialects::UNAVAILABLE;
 use std::collections::HashSet;
 
 use accounts::access::{Action, Entity, Need, Permission, Role, RoleId, Scope, Target};
@@ -121,7 +122,11 @@ impl AlsidError {
         Self::new(StatusCode::NOT_FOUND, "not_found", "no such user")
     }
 
-    fn internal(e: &dyn std::error::Error) -> Self {
+    fn internal(e: &(dyn std::error::Error + 'static)) -> Self {
+        if accounts::is_unavailable(e) {
+            tracing::warn!(error = %e, "request failed: the database is unavailable");
+            return Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", UNAVAILABLE);
+        }
         tracing::error!(error = %e, "request failed");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

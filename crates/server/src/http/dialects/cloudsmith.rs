@@ -11,6 +11,7 @@
 //! CLI sleeps for `X-RateLimit-Interval`). This module only maps shapes: who may do what is
 //! decided by the core calls each handler makes.
 
+use crate::http::dialects::UNAVAILABLE;
 use std::collections::BTreeMap;
 
 use accounts::access::{Action, Entity, Need};
@@ -152,7 +153,11 @@ impl CloudsmithError {
         )
     }
 
-    fn internal(e: &dyn std::error::Error) -> Self {
+    fn internal(e: &(dyn std::error::Error + 'static)) -> Self {
+        if accounts::is_unavailable(e) {
+            tracing::warn!(error = %e, "request failed: the database is unavailable");
+            return Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
+        }
         tracing::error!(error = %e, "request failed");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

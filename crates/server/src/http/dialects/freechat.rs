@@ -63,7 +63,14 @@ impl FreeChatError {
         Self(status, reason.into())
     }
 
-    fn internal(e: &dyn std::error::Error) -> Self {
+    fn internal(e: &(dyn std::error::Error + 'static)) -> Self {
+        if accounts::is_unavailable(e) {
+            tracing::warn!(error = %e, "request failed: the database is unavailable");
+            return Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service unavailable, try again shortly.",
+            );
+        }
         tracing::error!(error = %e, "request failed");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error.")
     }

@@ -8,6 +8,7 @@
 //! errors are `{"error": "<text>"}`. This module only maps shapes: who may do what is decided
 //! by the core calls each handler makes.
 
+use crate::http::dialects::UNAVAILABLE;
 use accounts::access::{Action, Entity, Need, OrgId, Target};
 use accounts::lifecycle::{CodeScope, Registration};
 use accounts::{
@@ -116,7 +117,11 @@ impl GlowmarktError {
         Self::bad(format!("missing element: {field}"))
     }
 
-    fn internal(e: &dyn std::error::Error) -> Self {
+    fn internal(e: &(dyn std::error::Error + 'static)) -> Self {
+        if accounts::is_unavailable(e) {
+            tracing::warn!(error = %e, "request failed: the database is unavailable");
+            return Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
+        }
         tracing::error!(error = %e, "request failed");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -999,5 +1004,28 @@ mod tests {
         let suffix = random_letters();
         assert_eq!(suffix.len(), 6);
         assert!(suffix.chars().all(|c| c.is_ascii_lowercase()));
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_database_is_a_503_in_glowmarkt_shape_and_says_nothing_inside() {
+        let cause = std::io::Error::other("connection refused by 10.0.0.7");
+        let wrapped = accounts::LoginError::Store(StoreError::unavailable(cause));
+        for response in [
+            GlowmarktError::from(StoreError::unavailable(std::io::Error::other("down")))
+                .into_response(),
+            GlowmarktError::internal(&wrapped).into_response(),
+        ] {
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            let body = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let error = body["error"].as_str().unwrap();
+            assert!(error.contains("try again"), "{error}");
+            assert!(
+                !error.contains("10.0.0.7") && !error.contains("down"),
+                "{error}"
+            );
+        }
     }
 }

@@ -6,3 +6,8 @@ pub mod cloudsmith;
 pub mod freechat;
 pub mod glowmarkt;
 pub mod trieve;
+
+/// The message of a 503 when the database is unavailable (each dialect's own error shape;
+/// `http::retry_after_on_503` adds `Retry-After`).
+pub(crate) const UNAVAILABLE: &str =
+    "the service is briefly unavailable (its database does not answer); try again shortly";

@@ -9,6 +9,7 @@
 //! `Content-Type`, an empty body reads as `{}`, and unknown keys are ignored. This module
 //! only maps shapes; every permission is checked by the core.
 
+use crate::http::dialects::UNAVAILABLE;
 use std::collections::HashMap;
 
 use accounts::access::{Action, Entity, Need, OrgId, OrgRole, Organization};
@@ -101,7 +102,11 @@ impl TrieveError {
         Self::new(StatusCode::NOT_FOUND, message)
     }
 
-    fn internal(e: &dyn std::error::Error) -> Self {
+    fn internal(e: &(dyn std::error::Error + 'static)) -> Self {
+        if accounts::is_unavailable(e) {
+            tracing::warn!(error = %e, "request failed: the database is unavailable");
+            return Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
+        }
         tracing::error!(error = %e, "request failed");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

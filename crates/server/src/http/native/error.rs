@@ -68,7 +68,19 @@ impl ApiError {
         }
     }
 
-    fn logged(error: &dyn std::error::Error) -> Self {
+    fn logged(error: &(dyn std::error::Error + 'static)) -> Self {
+        if accounts::is_unavailable(error) {
+            tracing::warn!(error = %error, "request failed: the database is unavailable");
+            return Self {
+                retry_after: Some(crate::http::RETRY_AFTER_UNAVAILABLE_SECONDS),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the service is briefly unavailable (its database does not answer); \
+                     try again after the Retry-After seconds",
+                )
+            };
+        }
         tracing::error!(error = %error, "request failed");
         Self::internal()
     }
