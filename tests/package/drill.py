@@ -132,14 +132,14 @@ def free_port() -> int:
 class Server:
     """The installed binary serving as the unit runs it, JSON logs into `log`."""
 
-    def __init__(self, unit: Unit, log: Path) -> None:
+    def __init__(self, unit: Unit, log: Path, extra_env: Optional[dict] = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log
         # Every request made, for the access-log check: (method, route template, status).
         self.requests: list[tuple[str, str, int]] = []
         env = unit.env({"GATEHOUSE_LISTEN": f"127.0.0.1:{self.port}",
-                        "GATEHOUSE_LOG_FORMAT": "json"})
+                        "GATEHOUSE_LOG_FORMAT": "json", **(extra_env or {})})
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(unit.as_service(unit.exec_start), env=env,
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=out,
@@ -233,16 +233,47 @@ def check_access_log(server: Server, secrets_used: list[str]) -> None:
 
 
 def backup_and_restore(unit: Unit, server: Server, token: str, totp_user: str,
-                       totp_password: str, totp_secret: str, work: Path) -> None:
-    """TODO(lead): fill in once `gatehouse backup --output FILE` and `gatehouse restore FILE
-    --data-dir D` have landed (this is called only when `gatehouse backup --help` succeeds).
-    Wanted: while `server` serves, take a backup as the service user (`unit.cli("backup",
-    "--output", ...)`; the file must be 0600); restore it into a new data directory; start a
-    second Server on it (GATEHOUSE_DATA_DIR pointing there) and check that `token` still
-    answers GET /auth/v1/me and that `totp_user` signs in with `totp_password` and a code from
-    `totp_secret` (use a later step than any code used so far); then stop that server and
-    check its log with check_access_log."""
-    step("backup and restore: TODO, `gatehouse backup` exists but this drill does not try it yet")
+                       totp_password: str, totp_secret: str, used_step: int,
+                       secrets_used: list[str]) -> None:
+    """While `server` serves, a backup as the service user; restored into a new data
+    directory; a second server on it answers the same token and signs `totp_user` in with a
+    TOTP code (the sealed secret came back with its key)."""
+    import pwd
+    service = pwd.getpwnam(unit.user)
+    place = Path(tempfile.mkdtemp(prefix="gatehouse-restore-"))
+    os.chown(place, service.pw_uid, service.pw_gid)
+    os.chmod(place, 0o700)
+    try:
+        backup = place / "gatehouse.backup"
+        unit.cli("backup", "--output", str(backup))
+        mode = backup.stat().st_mode & 0o777
+        check(mode == 0o600 and backup.stat().st_uid == service.pw_uid,
+              f"the backup is {oct(mode)}, owner {backup.stat().st_uid}")
+        step(f"backup taken while serving: {backup.stat().st_size} bytes, 0600, {unit.user}'s")
+        restored = place / "restored"
+        unit.cli("restore", str(backup), "--data-dir", str(restored))
+        owned_by_service_and_private(restored)
+        again = Server(unit, place / "restored.json.log",
+                       {"GATEHOUSE_DATA_DIR": str(restored)})
+        try:
+            me = again.call("GET", "/auth/v1/me", "/auth/v1/me", 200, token=token)
+            check(me.get("username") == "alice", f"the restored server answered {me}")
+            # A step later than any code used before the backup (each is accepted once).
+            while int(time.time()) // 30 < used_step:
+                time.sleep(0.5)
+            login = {"login": totp_user, "password": totp_password}
+            challenge = again.call("POST", "/auth/v1/login", "/auth/v1/login", 202, body=login)
+            signed_in = again.call("POST", "/auth/v1/login/second-factor",
+                                   "/auth/v1/login/second-factor", 200,
+                                   body={"challenge": challenge["challenge"],
+                                         "code": totp(totp_secret, int(time.time()) // 30 + 1)})
+            secrets_used += [challenge["challenge"], signed_in["token"]]
+        finally:
+            again.stop()
+        check_access_log(again, secrets_used)
+        step("restored into a new data directory: the same token and TOTP sign-in work")
+    finally:
+        subprocess.run(["rm", "-rf", str(place)], check=False)
 
 
 def main() -> None:
@@ -318,17 +349,14 @@ def main() -> None:
         check(me.get("username") == "bob", f"/auth/v1/me answered {me}")
         step("TOTP enrolled through the native API; signed in with password and code")
 
-        backup_help = run(unit.as_service([BIN, "backup", "--help"]), env=unit.env())
-        if backup_help.returncode == 0:
-            backup_and_restore(unit, server, token, "bob", bob_password, totp_secret, work)
-        else:
-            step("backup and restore: skipped, this build has no `gatehouse backup`")
-
-        server.stop()
-        owned_by_service_and_private(DATA)
         secrets_used = [token, alice_password, bob_password, totp_secret, session["token"],
                         challenge["challenge"], signed_in["token"],
                         *recovery.get("recovery_codes", [])]
+        backup_and_restore(unit, server, token, "bob", bob_password, totp_secret,
+                           confirmed_step + 1, secrets_used)
+
+        server.stop()
+        owned_by_service_and_private(DATA)
         check_access_log(server, secrets_used)
         server = None
 
