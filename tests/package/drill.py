@@ -8,7 +8,8 @@ way gatehouse.service does (its User, UMask, Environment and ExecStart read from
 unit; systemd itself need not run), with JSON logs to a file.
 Through the installed CLI, run as the service user, it makes a user and an API token, calls
 /auth/v1/me, enrols a second user in TOTP through the native API and signs them in with a code;
-then (once `gatehouse backup` exists) backs up and restores. It checks the JSON log has one
+then backs up while serving, restores into a new data directory and serves the same token
+and TOTP sign-in from it. It checks the JSON log has one
 access line per request it made, with route template and client address, and none of the run's
 secrets. Then: an upgrade (dpkg -i again) keeps the data, remove keeps data and config, purge
 removes the config, the data and the user.
