@@ -17,6 +17,7 @@ mod lifecycle;
 mod mail;
 mod native_admin;
 mod native_files;
+mod native_paging;
 mod native_profile;
 mod native_second_factor;
 mod native_session;
