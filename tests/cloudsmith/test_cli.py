@@ -57,7 +57,7 @@ def test_whoami_verbose_shows_the_first_token(cli, server, account):
     res = cli.run("whoami", "-v", key=account.key)
     assert res.code == 0, res
     assert "Authentication Method: API Key" in res.out
-    slug = server.native("GET", "/auth/v1/tokens", account.key).json()[0]["id"].replace("-", "")
+    slug = server.native("GET", "/auth/v1/tokens", account.key).json()["tokens"][0]["id"].replace("-", "")
     assert f"Token Slug: {slug}" in res.out
     assert re.search(r"Created: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", res.out), res.out
 
@@ -210,7 +210,7 @@ def test_login_with_a_wrong_two_factor_code_fails(cli, server, totp_account):
     child.close()
     assert child.exitstatus == 400 % 256
     # Nothing was issued: the user still has only the key the suite made.
-    assert len(server.native("GET", "/auth/v1/tokens", acct.key).json()) == 1
+    assert len(server.native("GET", "/auth/v1/tokens", acct.key).json()["tokens"]) == 1
 
 
 def test_login_with_a_replayed_two_factor_code_fails(cli, server, totp_account):

@@ -103,7 +103,8 @@ pub struct AccountUpdate {
     pub password: Option<String>,
 }
 
-/// Pages are at most this long, whatever the caller asks.
+/// Pages are at most this long, whatever the caller asks; a surface may read one user more
+/// to tell whether the listing goes on.
 pub const MAX_PAGE: u32 = 200;
 
 fn conflict(e: StoreError) -> AdminError {
@@ -426,7 +427,7 @@ impl Accounts {
         if !allowed {
             return Err(AdminError::Forbidden);
         }
-        query.limit = query.limit.clamp(1, MAX_PAGE);
+        query.limit = query.limit.clamp(1, MAX_PAGE + 1);
         query.text = query
             .text
             .map(|t| t.trim().to_lowercase())

@@ -57,5 +57,8 @@ pub struct AuditFilter {
     pub until: Option<DateTime<Utc>>,
     /// Only events older than this id (the last id of the previous page).
     pub before: Option<Uuid>,
+    /// Only events newer than this id (the first id of the next page): the `limit` oldest
+    /// of them, still answered newest first. The way back through the log.
+    pub after: Option<Uuid>,
     pub limit: u32,
 }

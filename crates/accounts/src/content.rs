@@ -15,10 +15,11 @@ use crate::error::ContentError;
 use crate::files::FileId;
 use crate::service::{Accounts, ClientInfo};
 use crate::store::{
-    ChunkRecord, ContentLimits, ContentUsage, FileCursor, FileRecord, StoreError, Unique,
+    ChunkCursor, ChunkRecord, ContentLimits, ContentUsage, FileCursor, FileRecord, StoreError,
+    Unique,
 };
 
-/// Chunks per page.
+/// Chunks per numbered page of [`Accounts::list_chunks`] (Trieve's pages).
 pub const CHUNK_PAGE: u32 = 10;
 /// Files per page of [`Accounts::list_files_page`] when the caller does not say.
 pub const DEFAULT_FILE_PAGE: u32 = 50;
@@ -77,6 +78,62 @@ pub struct FilePage {
     pub prev: Option<FileCursor>,
     /// How many files the user has in all.
     pub total: u64,
+}
+
+/// Which page of chunks to list: at most `limit` (1 to [`MAX_FILE_PAGE`]), from the start
+/// or from a cursor.
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkPageRequest {
+    pub limit: u32,
+    pub from: Option<ChunkCursor>,
+}
+
+/// One page of chunks, newest first, with cursors as [`FilePage`] has them.
+#[derive(Debug, Clone)]
+pub struct ChunkCursorPage {
+    pub chunks: Vec<ChunkRecord>,
+    pub next: Option<ChunkCursor>,
+    pub prev: Option<ChunkCursor>,
+    /// How many chunks the user has in all.
+    pub total: u64,
+}
+
+impl ChunkCursor {
+    /// The cursor as text, in the same form as [`FileCursor::to_text`].
+    pub fn to_text(&self) -> String {
+        let (kind, at, id) = match self {
+            Self::After { created_at, id } => ('a', created_at, id),
+            Self::Before { created_at, id } => ('b', created_at, id),
+        };
+        format!("{kind}{}.{id}", at.timestamp_micros())
+    }
+
+    /// The cursor [`ChunkCursor::to_text`] wrote; `None` for anything else.
+    pub fn from_text(text: &str) -> Option<Self> {
+        let (kind, rest) = (text.chars().next()?, text.get(1..)?);
+        let (micros, id) = rest.split_once('.')?;
+        let created_at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+        let id = Uuid::parse_str(id).ok()?;
+        match kind {
+            'a' => Some(Self::After { created_at, id }),
+            'b' => Some(Self::Before { created_at, id }),
+            _ => None,
+        }
+    }
+
+    fn after(chunk: &ChunkRecord) -> Self {
+        Self::After {
+            created_at: chunk.created_at,
+            id: chunk.id,
+        }
+    }
+
+    fn before(chunk: &ChunkRecord) -> Self {
+        Self::Before {
+            created_at: chunk.created_at,
+            id: chunk.id,
+        }
+    }
 }
 
 impl FileCursor {
@@ -446,6 +503,60 @@ impl Accounts {
         let offset = (page - 1).saturating_mul(u64::from(CHUNK_PAGE));
         let (chunks, total) = self.store.list_chunks(owner, offset, CHUNK_PAGE).await?;
         Ok(ChunkPage { chunks, total })
+    }
+
+    /// One page of the owner's chunks, newest first, by cursor. A `limit` outside 1 to
+    /// [`MAX_FILE_PAGE`] is `Invalid` naming `limit`.
+    pub async fn list_chunks_page(
+        &self,
+        actor: &Actor,
+        owner: UserId,
+        request: ChunkPageRequest,
+    ) -> Result<ChunkCursorPage, ContentError> {
+        self.may(actor, Need::new(Entity::Chunk, Action::Read), owner)
+            .await?;
+        let limit = request.limit;
+        if !(1..=MAX_FILE_PAGE).contains(&limit) {
+            return Err(InvalidInput::new(
+                "limit",
+                format!("must be between 1 and {MAX_FILE_PAGE}"),
+            )
+            .into());
+        }
+        // One more than asked tells whether there is more in the direction of travel.
+        let mut chunks = self
+            .store
+            .list_chunks_page(owner, request.from, limit + 1)
+            .await?;
+        let more = chunks.len() > limit as usize;
+        let (next, prev) = match request.from {
+            Some(ChunkCursor::Before { .. }) => {
+                if more {
+                    chunks.remove(0);
+                }
+                (
+                    chunks.last().map(ChunkCursor::after),
+                    chunks.first().filter(|_| more).map(ChunkCursor::before),
+                )
+            }
+            from => {
+                chunks.truncate(limit as usize);
+                (
+                    chunks.last().filter(|_| more).map(ChunkCursor::after),
+                    chunks
+                        .first()
+                        .filter(|_| from.is_some())
+                        .map(ChunkCursor::before),
+                )
+            }
+        };
+        let total = self.store.content_usage(owner).await?.chunks;
+        Ok(ChunkCursorPage {
+            chunks,
+            next,
+            prev,
+            total,
+        })
     }
 
     pub async fn delete_chunk(

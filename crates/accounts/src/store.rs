@@ -165,6 +165,9 @@ pub struct NewUserRecord {
 /// - other `text`: username prefix match, ordered by username, cursor `Username`.
 ///
 /// `text` is lower-cased by the core. A cursor of the wrong kind is ignored.
+///
+/// With `before` (and no `after`) the page is the `limit` users just before that cursor,
+/// still answered in ascending order: the way back through a listing.
 #[derive(Debug, Clone, Default)]
 pub struct UserQuery {
     pub text: Option<String>,
@@ -172,10 +175,11 @@ pub struct UserQuery {
     pub role: Option<RoleId>,
     pub org: Option<OrgId>,
     pub after: Option<UserCursor>,
+    pub before: Option<UserCursor>,
     pub limit: u32,
 }
 
-/// Where the previous page ended (its last user's sort key).
+/// A user's sort key in a listing: where a page ends (`after`) or starts (`before`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserCursor {
     Id(UserId),
@@ -200,7 +204,7 @@ impl UserOrder {
         }
     }
 
-    /// The cursor of the page that ends with `user`.
+    /// `user`'s sort key in this order: the cursor of a page that ends or starts with them.
     pub fn cursor_after(self, user: &User) -> UserCursor {
         match self {
             Self::Id => UserCursor::Id(user.id),
@@ -611,6 +615,14 @@ pub enum FileCursor {
     },
 }
 
+/// Where a page of chunks starts: just older (`After`) or just newer (`Before`) than the
+/// chunk with this creation time and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkCursor {
+    After { created_at: DateTime<Utc>, id: Uuid },
+    Before { created_at: DateTime<Utc>, id: Uuid },
+}
+
 /// The user's TOTP second factor as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TotpRecord {
@@ -858,6 +870,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         offset: u64,
         limit: u32,
     ) -> Result<(Vec<ChunkRecord>, u64), StoreError>;
+    /// At most `limit` of the user's chunks, newest first: the newest without `from`, else
+    /// those just older (`After`) or just newer (`Before`) than the cursor's chunk, by
+    /// (`created_at`, `id`).
+    async fn list_chunks_page(
+        &self,
+        user: UserId,
+        from: Option<ChunkCursor>,
+        limit: u32,
+    ) -> Result<Vec<ChunkRecord>, StoreError>;
     async fn delete_chunk(&self, user: UserId, id: Uuid) -> Result<bool, StoreError>;
 
     // ---- second factor ----
@@ -1025,7 +1046,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     // ---- audit ----
     async fn insert_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
-    /// Newest first.
+    /// Newest first (see [`AuditFilter`]).
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError>;
     /// Deletes the events from before `cutoff`; how many.
     async fn prune_audit(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;

@@ -257,7 +257,8 @@ pub fn take_serve_lock(data_dir: &std::path::Path) -> anyhow::Result<std::fs::Fi
 
 /// `gatehouse serve`: runs until Ctrl-C or SIGTERM, then lets in-flight requests finish.
 pub async fn serve(settings: Settings, unknown_env: &[String]) -> anyhow::Result<()> {
-    telemetry::init(settings.log_format);
+    // Dropped when `serve` returns: the last gathered log lines are written then.
+    let _log = telemetry::init(settings.log_format);
     if !unknown_env.is_empty() {
         tracing::warn!(
             unknown = %unknown_env.join(", "),

@@ -51,10 +51,11 @@ use accounts::domain::{Profile, ProfileChange};
 use accounts::files::FileId;
 use accounts::mail::{OutgoingMail, QueuedMail};
 use accounts::store::{
-    ChallengeRecord, ChunkRecord, CodeEffect, CodeLookup, CodePurpose, CodeRecord, ContentLimits,
-    ContentUsage, CredentialRecord, DeletedUser, EndSessions, Exhausted, FileCursor, FileRecord,
-    Invalidation, MailCounts, NewUserRecord, RateLimit, Redemption, SessionInfo, SessionRecord,
-    Store, StoreError, TokenLookup, TotpRecord, Unique, UserChange, UserExport, UserQuery,
+    ChallengeRecord, ChunkCursor, ChunkRecord, CodeEffect, CodeLookup, CodePurpose, CodeRecord,
+    ContentLimits, ContentUsage, CredentialRecord, DeletedUser, EndSessions, Exhausted, FileCursor,
+    FileRecord, Invalidation, MailCounts, NewUserRecord, RateLimit, Redemption, SessionInfo,
+    SessionRecord, Store, StoreError, TokenLookup, TotpRecord, Unique, UserChange, UserExport,
+    UserQuery,
 };
 use accounts::token::{ApiToken, CredentialKind, TokenHash, TokenId};
 use accounts::{EmailAddress, User, UserId, UserStatus, Username};
@@ -575,14 +576,19 @@ impl Store for PostgresStore {
         };
         // Planned afresh with each call's values, never from a cached generic plan: which
         // index should drive depends on them (a role ten users hold, or one everybody holds).
-        sql.build()
+        let mut users = sql
+            .build()
             .persistent(false)
             .fetch_all(&self.pool)
             .await
             .map_err(map_err)?
             .iter()
             .map(user_from_row)
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        if query.after.is_none() && query.before.is_some() {
+            users.reverse();
+        }
+        Ok(users)
     }
 
     async fn update_user(
@@ -816,6 +822,16 @@ impl Store for PostgresStore {
     ) -> Result<(Vec<ChunkRecord>, u64), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
         content::list_chunks(&mut conn, user, offset, limit).await
+    }
+
+    async fn list_chunks_page(
+        &self,
+        user: UserId,
+        from: Option<ChunkCursor>,
+        limit: u32,
+    ) -> Result<Vec<ChunkRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        content::list_chunks_page(&mut conn, user, from, limit).await
     }
 
     async fn delete_chunk(&self, user: UserId, id: Uuid) -> Result<bool, StoreError> {

@@ -312,8 +312,8 @@ pub(crate) fn audit_from_row(row: &PgRow) -> Result<AuditEvent, StoreError> {
 /// The audit query for `filter`, newest first, with its values bound.
 pub(crate) fn audit_query(filter: &AuditFilter) -> QueryBuilder<'static, Postgres> {
     let mut query = QueryBuilder::new(
-        "SELECT id, at, action, actor_id, subject_id, outcome, client_ip, user_agent, detail \
-         FROM audit_events",
+        "SELECT * FROM (SELECT id, at, action, actor_id, subject_id, outcome, client_ip, \
+         user_agent, detail FROM audit_events",
     );
     let mut joiner = " WHERE ";
     let mut next = |query: &mut QueryBuilder<'static, Postgres>| {
@@ -345,9 +345,20 @@ pub(crate) fn audit_query(filter: &AuditFilter) -> QueryBuilder<'static, Postgre
         next(&mut query);
         query.push("id < ").push_bind(before);
     }
+    if let Some(after) = filter.after {
+        next(&mut query);
+        query.push("id > ").push_bind(after);
+    }
+    // Going back (`after`): the oldest of the newer events, turned newest first again.
+    let order = if filter.after.is_some() {
+        "ASC"
+    } else {
+        "DESC"
+    };
     query
-        .push(" ORDER BY id DESC LIMIT ")
-        .push_bind(i64::from(filter.limit.clamp(1, 1000)));
+        .push(format!(" ORDER BY id {order} LIMIT "))
+        .push_bind(i64::from(filter.limit.clamp(1, 1000)))
+        .push(") AS page ORDER BY id DESC");
     query
 }
 

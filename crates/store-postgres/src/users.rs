@@ -102,7 +102,24 @@ pub(crate) fn list_query(query: &UserQuery) -> Option<QueryBuilder<'static, Post
         }
         _ => {}
     }
-    sql.push(format!(" ORDER BY {sort_column} LIMIT "))
+    // Going back: the users just before `before`, read downwards (the store turns them).
+    let backward = query.after.is_none() && query.before.is_some();
+    match (order, &query.before) {
+        (Order::Id, Some(UserCursor::Id(before))) if backward => {
+            sql.push(format!(" AND {sort_column} < "))
+                .push_bind(before.0);
+        }
+        (Order::Username, Some(UserCursor::Username(before)))
+        | (Order::Email, Some(UserCursor::Email(before)))
+            if backward =>
+        {
+            sql.push(format!(" AND {sort_column} < "))
+                .push_bind(before.clone());
+        }
+        _ => {}
+    }
+    let direction = if backward { " DESC" } else { "" };
+    sql.push(format!(" ORDER BY {sort_column}{direction} LIMIT "))
         .push_bind(i64::from(query.limit));
     Some(sql)
 }

@@ -5,7 +5,7 @@
 use accounts::domain::Profile;
 use accounts::files::FileId;
 use accounts::store::{
-    ChunkRecord, ContentLimits, ContentUsage, FileCursor, FileRecord, StoreError,
+    ChunkCursor, ChunkRecord, ContentLimits, ContentUsage, FileCursor, FileRecord, StoreError,
     RECORD_OVERHEAD_BYTES,
 };
 use accounts::UserId;
@@ -358,6 +358,51 @@ pub(crate) async fn list_chunks(
         .map(chunk_from_row)
         .collect::<Result<_, _>>()?;
     Ok((chunks, u64::try_from(total).map_err(backend)?))
+}
+
+/// One page of the user's chunks, newest first (see `Store::list_chunks_page`).
+pub(crate) async fn list_chunks_page(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    from: Option<ChunkCursor>,
+    limit: u32,
+) -> Result<Vec<ChunkRecord>, StoreError> {
+    let (filter, order) = match from {
+        None => ("", "DESC"),
+        Some(ChunkCursor::After { .. }) => (
+            "AND (created_at < ?2 OR (created_at = ?2 AND id < ?3))",
+            "DESC",
+        ),
+        Some(ChunkCursor::Before { .. }) => (
+            "AND (created_at > ?2 OR (created_at = ?2 AND id > ?3))",
+            "ASC",
+        ),
+    };
+    let sql = format!(
+        "SELECT {CHUNK_COLUMNS} FROM chunks WHERE user_id = ?1 {filter} \
+         ORDER BY created_at {order}, id {order} LIMIT ?4"
+    );
+    let (at, id) = match from {
+        Some(ChunkCursor::After { created_at, id } | ChunkCursor::Before { created_at, id }) => {
+            (millis(created_at), id.to_string())
+        }
+        None => (0, String::new()),
+    };
+    let mut chunks = sqlx::query(&sql)
+        .bind(user.to_string())
+        .bind(at)
+        .bind(id)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(chunk_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    if matches!(from, Some(ChunkCursor::Before { .. })) {
+        chunks.reverse();
+    }
+    Ok(chunks)
 }
 
 pub(crate) async fn delete_chunk(

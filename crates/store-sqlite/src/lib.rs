@@ -21,10 +21,10 @@ use accounts::domain::{Profile, ProfileChange};
 use accounts::files::FileId;
 use accounts::mail::{OutgoingMail, QueuedMail};
 use accounts::store::{
-    ChallengeRecord, ChunkRecord, CodeEffect, CodeLookup, CodePurpose, CodeRecord, ContentLimits,
-    ContentUsage, CredentialRecord, DeletedUser, EndSessions, Exhausted, FileCursor, FileRecord,
-    MailCounts, NewUserRecord, RateLimit, Redemption, SessionInfo, SessionRecord, Store,
-    StoreError, TokenLookup, TotpRecord, Unique, UserChange, UserExport, UserQuery,
+    ChallengeRecord, ChunkCursor, ChunkRecord, CodeEffect, CodeLookup, CodePurpose, CodeRecord,
+    ContentLimits, ContentUsage, CredentialRecord, DeletedUser, EndSessions, Exhausted, FileCursor,
+    FileRecord, MailCounts, NewUserRecord, RateLimit, Redemption, SessionInfo, SessionRecord,
+    Store, StoreError, TokenLookup, TotpRecord, Unique, UserChange, UserExport, UserQuery,
 };
 use accounts::token::{ApiToken, CredentialKind, TokenHash, TokenId};
 use accounts::{EmailAddress, User, UserId, UserStatus, Username};
@@ -738,6 +738,15 @@ impl Store for SqliteStore {
         let page = content::list_chunks(&mut tx, user, offset, limit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(page)
+    }
+
+    async fn list_chunks_page(
+        &self,
+        user: UserId,
+        from: Option<ChunkCursor>,
+        limit: u32,
+    ) -> Result<Vec<ChunkRecord>, StoreError> {
+        content::list_chunks_page(&mut *self.conn().await?, user, from, limit).await
     }
 
     async fn delete_chunk(&self, user: UserId, id: Uuid) -> Result<bool, StoreError> {

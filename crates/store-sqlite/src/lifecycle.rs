@@ -291,14 +291,25 @@ pub(crate) fn audit_query(filter: &AuditFilter) -> (String, Vec<String>) {
         clauses.push("id < ?".to_owned());
         values.push(before.to_string());
     }
+    if let Some(after) = filter.after {
+        clauses.push("id > ?".to_owned());
+        values.push(after.to_string());
+    }
     let clause = if clauses.is_empty() {
         String::new()
     } else {
         format!("WHERE {}", clauses.join(" AND "))
     };
+    // Going back (`after`): the oldest of the newer events, turned newest first again.
+    let order = if filter.after.is_some() {
+        "ASC"
+    } else {
+        "DESC"
+    };
     let sql = format!(
-        "SELECT id, at, action, actor_id, subject_id, outcome, client_ip, user_agent, detail \
-         FROM audit_events {clause} ORDER BY id DESC LIMIT {}",
+        "SELECT * FROM (SELECT id, at, action, actor_id, subject_id, outcome, client_ip, \
+         user_agent, detail FROM audit_events {clause} ORDER BY id {order} LIMIT {}) \
+         ORDER BY id DESC",
         filter.limit.clamp(1, 1000)
     );
     (sql, values)

@@ -164,6 +164,8 @@ pub(crate) fn list_users_sql(query: &UserQuery, driver: Driver) -> (String, Vec<
         args.push(Arg::Text(org.to_string()));
     }
 
+    // Going back: the users just before `before`, read downwards (`list_users` turns them).
+    let backward = is_backward(query);
     let order = match query.text.as_deref() {
         None => {
             let order = match driver {
@@ -174,6 +176,10 @@ pub(crate) fn list_users_sql(query: &UserQuery, driver: Driver) -> (String, Vec<
             if let Some(UserCursor::Id(after)) = &query.after {
                 clauses.push(format!("{order} > ?"));
                 args.push(Arg::Text(after.to_string()));
+            }
+            if let (Some(UserCursor::Id(before)), true) = (&query.before, backward) {
+                clauses.push(format!("{order} < ?"));
+                args.push(Arg::Text(before.to_string()));
             }
             order.to_owned()
         }
@@ -204,8 +210,22 @@ pub(crate) fn list_users_sql(query: &UserQuery, driver: Driver) -> (String, Vec<
             }
             clauses.push(format!("{range} < ?"));
             args.push(Arg::Text(format!("{text}\u{10FFFF}")));
+            let before = match &query.before {
+                Some(UserCursor::Email(before)) if email && backward => Some(before),
+                Some(UserCursor::Username(before)) if !email && backward => Some(before),
+                _ => None,
+            };
+            if let Some(before) = before {
+                clauses.push(format!("{range} < ?"));
+                args.push(Arg::Text(before.clone()));
+            }
             column.to_owned()
         }
+    };
+    let order = if backward {
+        format!("{order} DESC")
+    } else {
+        order
     };
     let clause = if clauses.is_empty() {
         String::new()
@@ -233,7 +253,19 @@ pub(crate) async fn list_users(
         };
     }
     let rows = q.fetch_all(&mut *conn).await.map_err(map_err)?;
-    rows.iter().map(user_from_row).collect()
+    let mut users = rows
+        .iter()
+        .map(user_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    if is_backward(query) {
+        users.reverse();
+    }
+    Ok(users)
+}
+
+/// A page before a cursor: `before` without `after` (see `UserQuery`).
+fn is_backward(query: &UserQuery) -> bool {
+    query.after.is_none() && query.before.is_some()
 }
 
 pub(crate) async fn user_by_id(

@@ -82,6 +82,7 @@ macro_rules! store_contract_tests {
             files_are_listed_newest_first_and_deleted_by_owner,
             deleting_the_avatar_clears_the_picture,
             chunks_page_newest_first_with_the_total,
+            chunks_page_both_ways_by_time_then_id,
             chunks_keep_their_file_link_until_the_file_goes,
             tracking_ids_are_unique_per_user,
             chunks_are_deleted_by_their_owner,
@@ -1010,6 +1011,33 @@ pub async fn audit_events_filter_and_page(store: Arc<dyn Store>) {
     assert_eq!(
         next.iter().map(|e| e.id).collect::<Vec<_>>(),
         vec![ids[0].id]
+    );
+    // Back from the oldest login: the two just newer, still newest first.
+    let back = store
+        .list_audit(&AuditFilter {
+            action: Some("login".into()),
+            after: Some(ids[0].id),
+            limit: 2,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        back.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![ids[3].id, ids[1].id]
+    );
+    let back = store
+        .list_audit(&AuditFilter {
+            after: Some(ids[0].id),
+            limit: 2,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        back.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![ids[2].id, ids[1].id],
+        "the oldest of the newer events"
     );
     let window = store
         .list_audit(&AuditFilter {

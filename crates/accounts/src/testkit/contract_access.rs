@@ -171,16 +171,48 @@ type Cursor = fn(&User) -> UserCursor;
 async fn all_pages(store: &dyn Store, mut query: UserQuery, cursor: Cursor) -> Vec<UserId> {
     query.limit = 10;
     let mut seen = Vec::new();
+    let mut last_user = None;
     for _ in 0..10 {
         let page = store.list_users(&query).await.unwrap();
         assert!(page.len() <= 10, "page of {}", page.len());
         seen.extend(page.iter().map(|u| u.id));
+        last_user = page.last().cloned().or(last_user);
         match page.last() {
             Some(last) if page.len() == 10 => query.after = Some(cursor(last)),
-            _ => return seen,
+            _ => {
+                if let Some(last) = last_user {
+                    let back = pages_back(store, query, cursor, &last).await;
+                    assert_eq!(back, seen[..seen.len() - 1], "walked back");
+                }
+                return seen;
+            }
         }
     }
     panic!("list_users never ended: {query:?}");
+}
+
+/// The same listing walked back with `before` from `last`: every user before it, in order.
+async fn pages_back(
+    store: &dyn Store,
+    mut query: UserQuery,
+    cursor: Cursor,
+    last: &User,
+) -> Vec<UserId> {
+    query.after = None;
+    query.before = Some(cursor(last));
+    let mut back = Vec::new();
+    for _ in 0..10 {
+        let page = store.list_users(&query).await.unwrap();
+        assert!(page.len() <= 10, "page of {}", page.len());
+        let mut ids: Vec<UserId> = page.iter().map(|u| u.id).collect();
+        ids.append(&mut back);
+        back = ids;
+        match page.first() {
+            Some(first) if page.len() == 10 => query.before = Some(cursor(first)),
+            _ => return back,
+        }
+    }
+    panic!("list_users never ended going back: {query:?}");
 }
 
 pub async fn user_lists_page_in_every_order_and_filter(store: Arc<dyn Store>) {

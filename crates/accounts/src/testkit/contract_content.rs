@@ -13,8 +13,8 @@ use super::contract::{by_code, code_for, hash, mail_to, new_session, new_token, 
 use crate::domain::{Patch, ProfileChange, ProfileUpdate, UserId};
 use crate::files::FileId;
 use crate::store::{
-    ChallengeRecord, ChunkRecord, CodeEffect, CodePurpose, ContentLimits, EndSessions, FileCursor,
-    FileRecord, Redemption, Store, StoreError, Unique,
+    ChallengeRecord, ChunkCursor, ChunkRecord, CodeEffect, CodePurpose, ContentLimits, EndSessions,
+    FileCursor, FileRecord, Redemption, Store, StoreError, Unique,
 };
 use crate::token::{CredentialKind, TokenHash};
 
@@ -379,6 +379,62 @@ pub async fn deleting_the_avatar_clears_the_picture(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(previous, None);
+}
+
+pub async fn chunks_page_both_ways_by_time_then_id(store: Arc<dyn Store>) {
+    let owner = user(&store, "chunker").await;
+    let other = user(&store, "aside").await;
+    let at = now();
+    // Two chunks share a creation time: the id breaks the tie.
+    let mut chunks: Vec<ChunkRecord> = [3, 2, 2, 1, 0]
+        .iter()
+        .map(|age| chunk(owner, at - Duration::seconds(*age), None))
+        .collect();
+    for c in &chunks {
+        store
+            .insert_chunk(c, &ContentLimits::UNLIMITED)
+            .await
+            .unwrap();
+    }
+    store
+        .insert_chunk(&chunk(other, at, None), &ContentLimits::UNLIMITED)
+        .await
+        .unwrap();
+    chunks.sort_by_key(|c| std::cmp::Reverse((c.created_at, c.id)));
+    let ids = |page: &[ChunkRecord]| page.iter().map(|c| c.id).collect::<Vec<_>>();
+    let all = store.list_chunks_page(owner, None, 10).await.unwrap();
+    assert_eq!(ids(&all), ids(&chunks));
+    let after = |c: &ChunkRecord| ChunkCursor::After {
+        created_at: c.created_at,
+        id: c.id,
+    };
+    let before = |c: &ChunkRecord| ChunkCursor::Before {
+        created_at: c.created_at,
+        id: c.id,
+    };
+    let first = store.list_chunks_page(owner, None, 2).await.unwrap();
+    assert_eq!(ids(&first), ids(&chunks[..2]));
+    let second = store
+        .list_chunks_page(owner, Some(after(&first[1])), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&second), ids(&chunks[2..4]));
+    let last = store
+        .list_chunks_page(owner, Some(after(&second[1])), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&last), ids(&chunks[4..]));
+    // Back: the chunks just newer than the cursor, still newest first.
+    let back = store
+        .list_chunks_page(owner, Some(before(&last[0])), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&back), ids(&chunks[2..4]));
+    let back = store
+        .list_chunks_page(owner, Some(before(&chunks[1])), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&back), ids(&chunks[..1]));
 }
 
 pub async fn chunks_page_newest_first_with_the_total(store: Arc<dyn Store>) {

@@ -444,7 +444,7 @@ async fn native_second_factor_files_and_chunks() {
             None,
             [401, 204, 404, 404, 404],
         ),
-        row(N, M::GET, "/auth/v1/chunks?page=1", None, ALL_OK),
+        row(N, M::GET, "/auth/v1/chunks?limit=10", None, ALL_OK),
         row(
             N,
             M::POST,

@@ -815,8 +815,8 @@ async fn org_create_prints_an_id_that_add_member_accepts() {
         .json()
         .await
         .unwrap();
-    assert_eq!(orgs[0]["id"], id);
-    assert_eq!(orgs[0]["name"], "Acme Energy");
+    assert_eq!(orgs["organizations"][0]["id"], id);
+    assert_eq!(orgs["organizations"][0]["name"], "Acme Energy");
 
     // Users imported into it become members.
     let file = write_lines(

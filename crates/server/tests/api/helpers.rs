@@ -289,6 +289,47 @@ impl TestApp {
             .header(AUTHORIZATION, format!("Bearer {token}"))
     }
 
+    /// The items of the first page of a native list (`field`: `tokens`, `sessions`, ...),
+    /// at the largest page size.
+    pub async fn items(&self, path: &str, token: &str, field: &str) -> Vec<serde_json::Value> {
+        let joiner = if path.contains('?') { '&' } else { '?' };
+        let r = self
+            .get(&format!("{path}{joiner}limit=200"), token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "GET {path}");
+        let mut page: serde_json::Value = r.json().await.unwrap();
+        match page[field].take() {
+            serde_json::Value::Array(items) => items,
+            other => panic!("GET {path}: `{field}` is not an array: {other}"),
+        }
+    }
+
+    /// Every item of a native list, following `next` from page to page.
+    pub async fn all_items(&self, path: &str, token: &str, field: &str) -> Vec<serde_json::Value> {
+        let joiner = if path.contains('?') { '&' } else { '?' };
+        let mut items = Vec::new();
+        let mut query = "limit=200".to_owned();
+        loop {
+            let r = self
+                .get(&format!("{path}{joiner}{query}"), token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "GET {path}");
+            let mut page: serde_json::Value = r.json().await.unwrap();
+            match page[field].take() {
+                serde_json::Value::Array(more) => items.extend(more),
+                other => panic!("GET {path}: `{field}` is not an array: {other}"),
+            }
+            match page["next"].as_str() {
+                Some(next) => query = format!("limit=200&after={next}"),
+                None => return items,
+            }
+        }
+    }
+
     /// Status of `GET path` with the given bearer token.
     pub async fn status_with(&self, path: &str, token: &str) -> u16 {
         self.get(path, token)

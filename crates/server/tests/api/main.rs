@@ -20,6 +20,7 @@ mod login_throttling;
 mod mail;
 mod native_admin;
 mod native_files;
+mod native_paging;
 mod native_profile;
 mod native_second_factor;
 mod native_session;

@@ -194,7 +194,7 @@ async fn a_plain_user_gets_403_from_every_admin_endpoint_and_changes_nothing() {
     assert_eq!(other_user["status"], "active");
     assert_eq!(other_user["name"], Value::Null);
     let roles = expect(app.get(ROLES, &root.token).send().await.unwrap(), 200).await;
-    assert!(roles
+    assert!(roles["roles"]
         .as_array()
         .unwrap()
         .iter()
@@ -207,7 +207,7 @@ async fn a_plain_user_gets_403_from_every_admin_endpoint_and_changes_nothing() {
         200,
     )
     .await;
-    assert_eq!(plain_roles.as_array().unwrap().len(), 1);
+    assert_eq!(plain_roles["roles"].as_array().unwrap().len(), 1);
     assert!(app.accounts.find_user("sneaky").await.is_err());
     // On their own account the `user` role's own-scope permissions apply here as well: they
     // may read it and change their claims, but not their address or status.
@@ -314,11 +314,16 @@ async fn bad_cursors_and_query_parameters_are_400() {
     for query in [
         "after=!!!",
         "after=a",
-        "after=eDox",        // "x:1": an unknown kind
-        "after=aTpub3QtaWQ", // "i:not-id"
-        "after=dTphbA",      // a username cursor, but this listing is by id
-        "q=a&after=aTpub3QtaWQ",
-        "q=a@&after=dTphbA", // a username cursor on an e-mail listing
+        "after=dTphbA",              // "u:al" without the list's name
+        "after=dXNlcnN8eDox",        // "users|x:1": an unknown kind
+        "after=dXNlcnN8aTpub3QtaWQ", // "users|i:not-id"
+        "after=dXNlcnN8dTphbA",      // a username cursor, but this listing is by id
+        "before=dXNlcnN8dTphbA",
+        "q=a&after=dXNlcnN8aTpub3QtaWQ",
+        "q=a@&after=dXNlcnN8dTphbA", // a username cursor on an e-mail listing
+        "after=dXNlcnN8dTphbA&before=dXNlcnN8dTphbA",
+        "limit=0",
+        "limit=201",
         "status=sleeping",
         "limit=many",
         "role=admin",
@@ -331,13 +336,13 @@ async fn bad_cursors_and_query_parameters_are_400() {
             .await
             .unwrap();
         let problem = assert_problem(r, 400, "invalid_query").await;
-        if query.contains("after") {
+        if query.contains("after=") && !query.contains("before=") {
             assert_eq!(problem["field"], "after", "{query}");
         }
     }
     // The same username cursor is fine where it belongs.
     let page = expect(
-        app.get(&format!("{USERS}?q=a&after=dTphbA"), &root.token)
+        app.get(&format!("{USERS}?q=a&after=dXNlcnN8dTphbA"), &root.token)
             .send()
             .await
             .unwrap(),
@@ -429,7 +434,15 @@ async fn admins_list_and_filter_users() {
     assert_eq!(names(&list("?q=a&status=active".into()).await), ["anna"]);
     let page = list("?limit=2".into()).await;
     assert_eq!(names(&page), ["root", "anna"]);
-    assert!(page["next"].is_string());
+    assert!(page["next"].is_string() && page["prev"].is_null());
+    let next = page["next"].as_str().unwrap();
+    let rest = list(format!("?limit=2&after={next}")).await;
+    assert_eq!(names(&rest), ["andrew", "bella"]);
+    assert!(rest["next"].is_null(), "the last page says so: {rest}");
+    let prev = rest["prev"].as_str().unwrap();
+    let back = list(format!("?limit=2&before={prev}")).await;
+    assert_eq!(names(&back), ["root", "anna"]);
+    assert!(back["prev"].is_null() && back["next"].is_string());
     let anna = &all["users"][1];
     assert_eq!(anna["roles"], json!([2, helper]));
     assert_eq!(anna["email"], "anna@north.example");
@@ -683,7 +696,7 @@ async fn disabling_ends_sessions_and_stops_tokens_until_enabled() {
     )
     .await;
     assert_eq!(
-        audit[0]["client_ip"], "127.0.0.1",
+        audit["events"][0]["client_ip"], "127.0.0.1",
         "admin acts record where they came from: {audit}"
     );
     assert_problem(app.login("bob", PASSWORD).await, 403, "account_disabled").await;
@@ -863,7 +876,7 @@ async fn roles_are_listed_created_replaced_and_deleted() {
     let app = TestApp::spawn().await;
     let root = app.admin("root").await;
     let roles = expect(app.get(ROLES, &root.token).send().await.unwrap(), 200).await;
-    let roles = roles.as_array().unwrap();
+    let roles = roles["roles"].as_array().unwrap();
     let admin = roles.iter().find(|r| r["id"] == 1).unwrap();
     assert_eq!(admin["name"], "admin");
     assert_eq!(admin["builtin"], true);
@@ -1011,7 +1024,8 @@ async fn roles_are_listed_created_replaced_and_deleted() {
     )
     .await;
     assert_eq!(
-        held.as_array()
+        held["roles"]
+            .as_array()
             .unwrap()
             .iter()
             .map(|r| r["id"].as_i64().unwrap())
@@ -1019,7 +1033,7 @@ async fn roles_are_listed_created_replaced_and_deleted() {
         [2]
     );
     let roles = expect(app.get(ROLES, &root.token).send().await.unwrap(), 200).await;
-    assert_eq!(roles.as_array().unwrap().len(), 2);
+    assert_eq!(roles["roles"].as_array().unwrap().len(), 2);
     assert_problem(
         app.delete(&format!("{ROLES}/{id}"), &root.token)
             .send()
@@ -1062,7 +1076,7 @@ async fn setting_a_users_roles() {
     ids.sort_unstable();
     assert_eq!(ids, [2, helper]);
     let held = expect(app.get(&path, &root.token).send().await.unwrap(), 200).await;
-    let helper_role = held
+    let helper_role = held["roles"]
         .as_array()
         .unwrap()
         .iter()
@@ -1115,7 +1129,7 @@ async fn self_service_endpoints_need_the_user_role() {
         200,
     )
     .await;
-    let token_id = tokens[0]["id"].as_str().unwrap().to_owned();
+    let token_id = tokens["tokens"][0]["id"].as_str().unwrap().to_owned();
 
     expect(
         app.put(&user_path(carol.id, "/roles"), &root.token)
@@ -1332,8 +1346,8 @@ async fn organisations_belong_to_their_owners_and_members() {
     let org = org_owned_by(&app, &root.token, olive.id.0, "Acme Energy").await;
     let path = format!("{ORGS}/{org}");
     let mine = expect(app.get(ORGS, &olive.token).send().await.unwrap(), 200).await;
-    assert_eq!(mine.as_array().unwrap().len(), 1);
-    assert_eq!(mine[0]["name"], "Acme Energy");
+    assert_eq!(mine["organizations"].as_array().unwrap().len(), 1);
+    assert_eq!(mine["organizations"][0]["name"], "Acme Energy");
     let members = expect(
         app.get(&format!("{path}/members"), &olive.token)
             .send()
@@ -1342,9 +1356,9 @@ async fn organisations_belong_to_their_owners_and_members() {
         200,
     )
     .await;
-    assert_eq!(members.as_array().unwrap().len(), 1);
-    assert_eq!(members[0]["user_id"], olive.id.to_string());
-    assert_eq!(members[0]["role"], "owner");
+    assert_eq!(members["members"].as_array().unwrap().len(), 1);
+    assert_eq!(members["members"][0]["user_id"], olive.id.to_string());
+    assert_eq!(members["members"][0]["role"], "owner");
 
     // An owner cannot pull an existing account into their organisation (its admins could
     // then manage that account); joining is the person's own act or an instance admin's.
@@ -1383,7 +1397,7 @@ async fn organisations_belong_to_their_owners_and_members() {
 
     // Strangers see nothing of it; instance admins see everything.
     assert_eq!(
-        expect(app.get(ORGS, &stranger.token).send().await.unwrap(), 200).await,
+        expect(app.get(ORGS, &stranger.token).send().await.unwrap(), 200).await["organizations"],
         json!([])
     );
     for (method, p) in [
@@ -1396,7 +1410,7 @@ async fn organisations_belong_to_their_owners_and_members() {
         assert_problem(r, 403, "forbidden").await;
     }
     let all = expect(app.get(ORGS, &root.token).send().await.unwrap(), 200).await;
-    assert_eq!(all.as_array().unwrap().len(), 1);
+    assert_eq!(all["organizations"].as_array().unwrap().len(), 1);
 
     let renamed = expect(
         app.patch(&path, &olive.token)

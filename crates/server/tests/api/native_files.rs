@@ -387,15 +387,15 @@ async fn create_chunk(app: &TestApp, token: &str, body: Value) -> reqwest::Respo
         .unwrap()
 }
 
-async fn chunk_page(app: &TestApp, token: &str, page: &str) -> reqwest::Response {
-    app.get(&format!("/auth/v1/chunks?page={page}"), token)
+async fn chunk_page(app: &TestApp, token: &str, query: &str) -> reqwest::Response {
+    app.get(&format!("/auth/v1/chunks?{query}"), token)
         .send()
         .await
         .unwrap()
 }
 
 #[tokio::test]
-async fn chunks_come_in_pages_of_ten() {
+async fn chunks_come_a_page_at_a_time_newest_first_both_ways() {
     let app = TestApp::spawn().await;
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
@@ -403,59 +403,71 @@ async fn chunks_come_in_pages_of_ten() {
     for n in 0..25 {
         let r = create_chunk(&app, &alice.token, json!({"content": format!("chunk {n}")})).await;
         assert_eq!(r.status(), 201);
+        // Distinct creation times, so newest first is the reverse of writing.
+        app.clock.advance(chrono::Duration::seconds(1));
     }
+    let contents = |body: &Value| -> Vec<String> {
+        body["chunks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["content"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let written: Vec<String> = (0..25).rev().map(|n| format!("chunk {n}")).collect();
     let mut seen = Vec::new();
-    for (page, expected) in [(1, 10), (2, 10), (3, 5)] {
-        let body = json_ok(chunk_page(&app, &alice.token, &page.to_string()).await, 200).await;
+    let mut query = "limit=10".to_owned();
+    let mut pages = Vec::new();
+    loop {
+        let body = json_ok(chunk_page(&app, &alice.token, &query).await, 200).await;
         assert_eq!(body["total"], 25);
-        assert_eq!(body["page"], page);
-        assert_eq!(body["page_size"], 10);
-        let chunks = body["chunks"].as_array().unwrap();
-        assert_eq!(chunks.len(), expected, "page {page}");
-        seen.extend(
-            chunks
-                .iter()
-                .map(|c| c["content"].as_str().unwrap().to_owned()),
+        seen.extend(contents(&body));
+        pages.push(body["chunks"].as_array().unwrap().len());
+        match body["next"].as_str() {
+            Some(next) => query = format!("limit=10&after={next}"),
+            None => {
+                // And back from the last page to the first.
+                let mut prev = body["prev"].as_str().map(str::to_owned);
+                let mut back: Vec<String> = contents(&body);
+                while let Some(before) = prev {
+                    let page = json_ok(
+                        chunk_page(&app, &alice.token, &format!("limit=10&before={before}")).await,
+                        200,
+                    )
+                    .await;
+                    let mut items = contents(&page);
+                    items.append(&mut back);
+                    back = items;
+                    prev = page["prev"].as_str().map(str::to_owned);
+                }
+                assert_eq!(back, written, "walked back");
+                break;
+            }
+        }
+    }
+    assert_eq!(pages, [10, 10, 5]);
+    assert_eq!(seen, written, "every chunk once, newest first");
+
+    // Without `limit`: the default page (50) holds them all.
+    let body = json_ok(chunk_page(&app, &alice.token, "").await, 200).await;
+    assert_eq!(contents(&body), written);
+    assert!(body["next"].is_null() && body["prev"].is_null());
+
+    for bad in ["limit=0", "limit=201", "limit=two", "limit=-1"] {
+        let body = assert_problem(
+            chunk_page(&app, &alice.token, bad).await,
+            400,
+            "invalid_query",
+        )
+        .await;
+        assert!(
+            body["detail"].as_str().unwrap().contains("limit"),
+            "{bad}: {body}"
         );
     }
-    seen.sort();
-    seen.dedup();
-    assert_eq!(seen.len(), 25, "every chunk once: {seen:?}");
-    assert!(!seen.contains(&"bob's".to_owned()));
-
-    // Without `page`: the first.
-    let body = json_ok(
-        app.get("/auth/v1/chunks", &alice.token)
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await;
-    assert_eq!(body["page"], 1);
-    assert_eq!(body["chunks"].as_array().unwrap().len(), 10);
-
-    let body = json_ok(chunk_page(&app, &alice.token, "4").await, 200).await;
-    assert_eq!(body["chunks"], json!([]));
-    assert_eq!(body["total"], 25);
-    let body = json_ok(chunk_page(&app, &alice.token, "1000000").await, 200).await;
-    assert_eq!(body["chunks"], json!([]));
-
-    let body = assert_problem(
-        chunk_page(&app, &alice.token, "0").await,
-        400,
-        "invalid_input",
-    )
-    .await;
-    assert_eq!(body["field"], "page");
+    // Page numbers are gone: an unknown parameter is refused, not ignored.
     assert_problem(
-        chunk_page(&app, &alice.token, "two").await,
-        400,
-        "invalid_query",
-    )
-    .await;
-    assert_problem(
-        chunk_page(&app, &alice.token, "-1").await,
+        chunk_page(&app, &alice.token, "page=2").await,
         400,
         "invalid_query",
     )
@@ -482,7 +494,7 @@ async fn a_chunk_keeps_what_was_written_and_tracking_ids_are_unique_per_user() {
     for key in written.as_object().unwrap().keys() {
         assert_eq!(created[key], written[key], "{key}");
     }
-    let listed = json_ok(chunk_page(&app, &alice.token, "1").await, 200).await;
+    let listed = json_ok(chunk_page(&app, &alice.token, "limit=200").await, 200).await;
     assert_eq!(listed["chunks"][0], created);
 
     let r = create_chunk(
@@ -551,7 +563,7 @@ async fn deleting_a_chunk() {
     assert_eq!(r.status(), 204);
     let r = app.delete(&path, &alice.token).send().await.unwrap();
     assert_problem(r, 404, "not_found").await;
-    let body = json_ok(chunk_page(&app, &alice.token, "1").await, 200).await;
+    let body = json_ok(chunk_page(&app, &alice.token, "limit=200").await, 200).await;
     assert_eq!(body["total"], 0);
     // Its tracking id is free again.
     let r = create_chunk(

@@ -26,14 +26,7 @@ async fn a_created_token_is_shown_once_and_listed_masked() {
     assert_eq!(created["expires_at"], Value::Null);
     assert_eq!(app.status_with("/auth/v1/me", secret).await, 200);
 
-    let listed: Vec<Value> = app
-        .get("/auth/v1/tokens", &alice.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Vec<Value> = app.items("/auth/v1/tokens", &alice.token, "tokens").await;
     assert_eq!(listed.len(), 2);
     let text = serde_json::to_string(&listed).unwrap();
     assert!(
@@ -130,14 +123,7 @@ async fn timed_tokens_stop_working_after_their_duration() {
     assert_eq!(app.status_with("/auth/v1/me", secret).await, 200);
     app.clock.advance(chrono::Duration::seconds(2));
     assert_eq!(app.status_with("/auth/v1/me", secret).await, 401);
-    let listed: Vec<Value> = app
-        .get("/auth/v1/tokens", &alice.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Vec<Value> = app.items("/auth/v1/tokens", &alice.token, "tokens").await;
     let ours = listed.iter().find(|t| t["id"] == created["id"]).unwrap();
     assert_eq!(ours["expired"], true);
 }
@@ -286,14 +272,7 @@ async fn last_used_time_is_recorded_in_batches() {
     assert_eq!(before.last_used_at, None);
     assert_eq!(app.status_with("/auth/v1/me", &alice.token).await, 200);
     // Shown at once (merged from memory) ...
-    let listed: Vec<Value> = app
-        .get("/auth/v1/tokens", &alice.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Vec<Value> = app.items("/auth/v1/tokens", &alice.token, "tokens").await;
     assert!(listed[0]["last_used_at"].is_string());
     // ... and written by the batch flush.
     assert!(app.accounts.flush_usage().await.unwrap() >= 1);

@@ -234,7 +234,12 @@ async fn custom_role_with_role_update_cannot_make_itself_admin() {
         .json::<Value>()
         .await
         .unwrap();
-    let ids: Vec<&Value> = roles.as_array().unwrap().iter().map(|r| &r["id"]).collect();
+    let ids: Vec<&Value> = roles["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["id"])
+        .collect();
     assert_eq!(ids, vec![&json!(2)], "{roles}");
     // Not vacuous: a permission the holder has may be written.
     let keep = app

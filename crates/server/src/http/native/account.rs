@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::paging::{self, CursorKey, Page, PageQuery};
 use super::{authorize_own, ApiError, ApiJson, ApiPath, Authenticated};
 use crate::http::auth::Client;
 use crate::http::AppState;
@@ -274,8 +275,11 @@ pub async fn change_password(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionView {
     pub id: Uuid,
+    #[serde(serialize_with = "super::timestamp::millis")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::timestamp::millis")]
     pub last_seen_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::timestamp::millis")]
     pub expires_at: DateTime<Utc>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
@@ -297,24 +301,54 @@ impl SessionView {
     }
 }
 
-/// The caller's live sessions, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionPage {
+    /// At most `limit`, newest first.
+    pub sessions: Vec<SessionView>,
+    /// The cursor of the next (older) page, for `after`; `null` on the last page.
+    pub next: Option<String>,
+    /// The cursor of the previous (newer) page, for `before`; `null` on the first page.
+    pub prev: Option<String>,
+    /// How many live sessions the caller has in all.
+    pub total: u64,
+}
+
+/// The caller's live sessions, newest first, a page at a time.
 #[utoipa::path(
     get, path = "/auth/v1/sessions", tag = "lifecycle",
     security(("bearer" = [])),
-    responses((status = 200, body = [SessionView]), (status = 401, body = super::Problem), (status = 403, description = "The caller's roles do not allow this on their own sessions", body = super::Problem))
+    params(PageQuery),
+    responses(
+        (status = 200, body = SessionPage),
+        (status = 400, description = "`invalid_query`: `limit` outside 1 to 200, a cursor that is not one of this list, or both `after` and `before`", body = super::Problem),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "The caller's roles do not allow this on their own sessions", body = super::Problem),
+    )
 )]
 pub async fn list_sessions(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-) -> Result<axum::Json<Vec<SessionView>>, ApiError> {
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<SessionPage>, ApiError> {
+    let Query(q) = query?;
+    let request = q.request("sessions")?;
     authorize_own(&state, &principal, Entity::Session, Action::Read).await?;
-    let sessions = state.accounts.sessions(&principal).await?;
-    Ok(axum::Json(
-        sessions
+    let mut sessions = state.accounts.sessions(&principal).await?;
+    let key = |s: &SessionInfo| (s.created_at, s.id);
+    sessions.sort_by_key(|s| std::cmp::Reverse(key(s)));
+    let total = sessions.len() as u64;
+    let page = Page::of_all(sessions, key, true, &request);
+    let (next, prev) = page.cursors("sessions", |s| key(s).to_text());
+    Ok(axum::Json(SessionPage {
+        sessions: page
+            .items
             .into_iter()
             .map(|s| SessionView::new(s, principal.credential_id))
             .collect(),
-    ))
+        next,
+        prev,
+        total,
+    }))
 }
 
 /// End one of the caller's sessions.
@@ -387,15 +421,29 @@ pub struct AuditQuery {
     pub action: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
-    /// The last id of the previous page.
-    pub before: Option<Uuid>,
-    /// 1 to 1000 (default 100).
+    /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
+    /// `next` of a page, unchanged: the older events after it.
+    pub after: Option<String>,
+    /// `prev` of a page, unchanged: the newer events before it.
+    pub before: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    /// At most `limit`, newest first.
+    pub events: Vec<AuditView>,
+    /// The cursor of the next (older) page, for `after`; `null` on the last page.
+    pub next: Option<String>,
+    /// The cursor of the previous (newer) page, for `before`; `null` on the first page.
+    pub prev: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditView {
     pub id: Uuid,
+    #[serde(serialize_with = "super::timestamp::millis")]
     pub at: DateTime<Utc>,
     pub action: String,
     pub actor: Option<Uuid>,
@@ -423,14 +471,14 @@ impl From<AuditEvent> for AuditView {
     }
 }
 
-/// The audit log, newest first (admins only).
+/// The audit log, newest first, a page at a time (admins only).
 #[utoipa::path(
     get, path = "/auth/v1/admin/audit", tag = "admin",
     security(("bearer" = [])),
     params(AuditQuery),
     responses(
-        (status = 200, body = [AuditView]),
-        (status = 400, body = super::Problem),
+        (status = 200, body = AuditPage),
+        (status = 400, description = "`invalid_query`: a parameter does not parse, `limit` outside 1 to 200, a cursor that is not one of this list, or both `after` and `before`", body = super::Problem),
         (status = 401, body = super::Problem),
         (status = 403, description = "Not an admin", body = super::Problem),
     )
@@ -439,21 +487,35 @@ pub async fn audit_log(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<axum::Json<Vec<AuditView>>, ApiError> {
+) -> Result<axum::Json<AuditPage>, ApiError> {
     let Query(q) = query?;
+    let request =
+        paging::request::<Uuid>("audit", q.limit, q.after.as_deref(), q.before.as_deref())?;
+    // The log is newest first: the page after a cursor holds older events (smaller ids).
+    let (older_than, newer_than) = match &request.from {
+        paging::From::Start => (None, None),
+        paging::From::After(id) => (Some(*id), None),
+        paging::From::Before(id) => (None, Some(*id)),
+    };
     let filter = AuditFilter {
         user: q.user.map(accounts::UserId),
         action: q.action,
         since: q.since,
         until: q.until,
-        before: q.before,
-        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+        before: older_than,
+        after: newer_than,
+        // One more than asked tells whether the log goes on.
+        limit: request.limit + 1,
     };
     let events = state
         .accounts
         .audit_log(&Actor::from(&principal), &filter)
         .await?;
-    Ok(axum::Json(
-        events.into_iter().map(AuditView::from).collect(),
-    ))
+    let page = Page::cut(events, &request);
+    let (next, prev) = page.cursors("audit", |e| e.id.to_text());
+    Ok(axum::Json(AuditPage {
+        events: page.items.into_iter().map(AuditView::from).collect(),
+        next,
+        prev,
+    }))
 }

@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 
 use accounts::access::{Action, Entity, OrgId, Permission, Role, RoleId, RoleSpec, Scope};
-use accounts::admin::MAX_PAGE;
 use accounts::store::{UserCursor, UserOrder, UserQuery};
 use accounts::{
     AccountSpec, AccountUpdate, Actor, EmailAddress, InvalidInput, User, UserId, UserStatus,
@@ -19,19 +18,16 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::account::{accepted, Ended};
 use super::me::{ProfilePatch, UserView};
+use super::paging::{self, Page, PageQuery};
 use super::{ApiError, ApiJson, ApiPath, Authenticated};
 use crate::http::auth::Client;
 use crate::http::AppState;
-
-/// A page when the caller names no `limit`.
-const DEFAULT_PAGE: u32 = 50;
 
 // ------------------------------------------------------------------ shapes
 
@@ -107,17 +103,51 @@ pub struct UserListQuery {
     pub role: Option<i64>,
     /// Only members of this organisation (its admins may list them).
     pub org: Option<Uuid>,
-    /// `next` from the previous page, passed back unchanged with the same `q`.
-    pub after: Option<String>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
+    /// `next` of a page, unchanged, with the same `q`: the page that follows it.
+    pub after: Option<String>,
+    /// `prev` of a page, unchanged, with the same `q`: the page that precedes it.
+    pub before: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserPage {
+    /// At most `limit`, in the order `q` sets.
     pub users: Vec<AdminUserView>,
-    /// An opaque cursor for the next page (`after`); `null` on the last page.
+    /// The cursor of the next page, for `after`; `null` on the last page.
     pub next: Option<String>,
+    /// The cursor of the previous page, for `before`; `null` on the first page.
+    pub prev: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RolePage {
+    /// At most `limit`, by id.
+    pub roles: Vec<RoleView>,
+    /// The cursor of the next page, for `after`; `null` on the last page.
+    pub next: Option<String>,
+    /// The cursor of the previous page, for `before`; `null` on the first page.
+    pub prev: Option<String>,
+    /// How many roles there are in this list in all.
+    pub total: u64,
+}
+
+impl RolePage {
+    /// A page of roles held whole, by id (the user's roles; every role).
+    fn of(list: &str, mut roles: Vec<Role>, request: &paging::PageRequest<i64>) -> Self {
+        roles.sort_by_key(|r| r.id.0);
+        let total = roles.len() as u64;
+        let page = Page::of_all(roles, |r| r.id.0, false, request);
+        let (next, prev) = page.cursors(list, |r| r.id.0.to_string());
+        Self {
+            roles: page.items.into_iter().map(Into::into).collect(),
+            next,
+            prev,
+            total,
+        }
+    }
 }
 
 /// A new account. Profile claims (`name`, `locale`, ...) may be given at the top level as
@@ -498,35 +528,23 @@ impl AccountPatch {
 
 // ------------------------------------------------------------------ the cursor
 
-/// `next`: base64url (no padding) of `i:<uuid>`, `u:<username>` or `e:<email>`. Clients
-/// treat it as opaque; its form may change.
-fn encode_cursor(cursor: &UserCursor) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(cursor.to_text().as_bytes())
-}
-
-/// A cursor that does not decode, or belongs to another order (the client changed `q`), is
-/// refused rather than silently restarting the listing.
-fn decode_cursor(raw: &str, order: UserOrder) -> Result<UserCursor, ApiError> {
-    let bad = |detail: &str| ApiError {
-        field: Some("after".into()),
-        ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", detail)
-    };
-    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| bad("`after` is not a cursor from this API; pass `next` back unchanged"))?;
-    if let Some(cursor) = UserCursor::from_text(&text, order) {
+/// The user cursor a listing's key text names. One that belongs to another order (the
+/// client changed `q`) is refused rather than silently restarting the listing.
+fn user_cursor(text: &str, order: UserOrder, field: &str) -> Result<UserCursor, ApiError> {
+    if let Some(cursor) = UserCursor::from_text(text, order) {
         return Ok(cursor);
     }
     let other_order = [UserOrder::Id, UserOrder::Username, UserOrder::Email]
         .into_iter()
-        .any(|o| UserCursor::from_text(&text, o).is_some());
-    Err(bad(if other_order {
-        "`after` belongs to a listing with another `q`; start again without `after`"
-    } else {
-        "`after` is not a cursor from this API; pass `next` back unchanged"
-    }))
+        .any(|o| UserCursor::from_text(text, o).is_some());
+    Err(paging::invalid_query(
+        field,
+        if other_order {
+            format!("`{field}` belongs to a listing with another `q`; start again without it")
+        } else {
+            format!("`{field}` is not a cursor of this list; pass `next` as `after` and `prev` as `before`, unchanged")
+        },
+    ))
 }
 
 // ------------------------------------------------------------------ users
@@ -556,32 +574,36 @@ pub async fn list_users(
             .filter(|t| !t.is_empty())
             .map(str::to_lowercase);
     let order = UserOrder::of(text.as_deref());
-    let after = q
-        .after
-        .as_deref()
-        .map(|raw| decode_cursor(raw, order))
-        .transpose()?;
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let request =
+        paging::request::<String>("users", q.limit, q.after.as_deref(), q.before.as_deref())?;
+    let (after, before) = match &request.from {
+        paging::From::Start => (None, None),
+        paging::From::After(key) => (Some(user_cursor(key, order, "after")?), None),
+        paging::From::Before(key) => (None, Some(user_cursor(key, order, "before")?)),
+    };
     let query = UserQuery {
         text,
         status: q.status.map(Into::into),
         role: q.role.map(RoleId),
         org: q.org.map(OrgId),
         after,
-        limit,
+        before,
+        // One more than asked tells whether the listing goes on.
+        limit: request.limit + 1,
     };
     let users = state
         .accounts
         .list_users(&Actor::from(&principal).with_client(&client), query)
         .await?;
-    let next = match users.last() {
-        Some(last) if users.len() >= limit as usize => {
-            Some(encode_cursor(&order.cursor_after(last)))
-        }
-        _ => None,
-    };
+    let page = Page::cut(users, &request);
+    let (next, prev) = page.cursors("users", |u| order.cursor_after(u).to_text());
+    let users = page.items;
     let views = AdminUserView::all(&state, users).await?;
-    Ok(axum::Json(UserPage { users: views, next }))
+    Ok(axum::Json(UserPage {
+        users: views,
+        next,
+        prev,
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -789,13 +811,14 @@ pub async fn enable_user(
     set_enabled(state, actor, id, true).await
 }
 
-/// The user's instance roles, with their permissions.
+/// The user's instance roles, with their permissions, by id, a page at a time.
 #[utoipa::path(
     get, path = "/auth/v1/admin/users/{id}/roles", tag = "admin",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path)),
+    params(("id" = Uuid, Path), PageQuery),
     responses(
-        (status = 200, body = [RoleView]),
+        (status = 200, body = RolePage),
+        (status = 400, description = "`invalid_query`: `limit` outside 1 to 200, a cursor that is not one of this list, or both `after` and `before`", body = super::Problem),
         (status = 401, body = super::Problem),
         (status = 403, description = "Needs `user:read` on this user", body = super::Problem),
         (status = 404, body = super::Problem),
@@ -806,14 +829,17 @@ pub async fn user_roles(
     Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<axum::Json<Vec<RoleView>>, ApiError> {
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<axum::Json<RolePage>, ApiError> {
+    let Query(q) = query?;
+    let request = q.request("user-roles")?;
     // `roles_of` takes no actor: reading the user is the check.
     let user = state
         .accounts
         .get_user(&Actor::from(&principal).with_client(&client), UserId(id))
         .await?;
     let roles = state.accounts.roles_of(user.id).await?;
-    Ok(axum::Json(roles.into_iter().map(Into::into).collect()))
+    Ok(axum::Json(RolePage::of("user-roles", roles, &request)))
 }
 
 /// Replace the user's instance roles.
@@ -966,12 +992,14 @@ pub async fn revoke_tokens(
 
 // ------------------------------------------------------------------ roles
 
-/// Every role, with its permissions.
+/// Every role, with its permissions, by id, a page at a time.
 #[utoipa::path(
     get, path = "/auth/v1/admin/roles", tag = "admin",
     security(("bearer" = [])),
+    params(PageQuery),
     responses(
-        (status = 200, body = [RoleView]),
+        (status = 200, body = RolePage),
+        (status = 400, description = "`invalid_query`: `limit` outside 1 to 200, a cursor that is not one of this list, or both `after` and `before`", body = super::Problem),
         (status = 401, body = super::Problem),
         (status = 403, description = "Needs `role:read`", body = super::Problem),
     )
@@ -980,12 +1008,15 @@ pub async fn list_roles(
     State(state): State<AppState>,
     Client(client): Client,
     Authenticated(principal): Authenticated,
-) -> Result<axum::Json<Vec<RoleView>>, ApiError> {
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<axum::Json<RolePage>, ApiError> {
+    let Query(q) = query?;
+    let request = q.request("roles")?;
     let roles = state
         .accounts
         .list_roles(&Actor::from(&principal).with_client(&client))
         .await?;
-    Ok(axum::Json(roles.into_iter().map(Into::into).collect()))
+    Ok(axum::Json(RolePage::of("roles", roles, &request)))
 }
 
 /// Create a custom role.

@@ -1,20 +1,21 @@
 //! The caller's chunks: short text records they write (content, optional HTML, link,
-//! metadata, tags, weight, tracking id). Create, list by pages of 10, delete. Rules and
+//! metadata, tags, weight, tracking id). Create, list a page at a time, delete. Rules and
 //! access are the core's: handlers pass the caller as `Actor` and their own id as owner.
 
-use accounts::content::{NewChunk, CHUNK_PAGE};
+use accounts::content::{ChunkPageRequest, NewChunk};
 use accounts::files::FileId;
-use accounts::store::ChunkRecord;
-use accounts::Actor;
+use accounts::store::{ChunkCursor, ChunkRecord};
+use accounts::{Actor, ContentError};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::paging::{self, PageQuery};
 use super::{ApiError, ApiJson, ApiPath, Authenticated};
 use crate::http::AppState;
 
@@ -32,7 +33,9 @@ pub struct ChunkView {
     pub tracking_id: Option<String>,
     /// One of the author's files the chunk is about.
     pub file_id: Option<Uuid>,
+    #[serde(serialize_with = "super::timestamp::millis")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::timestamp::millis")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -88,23 +91,35 @@ impl From<CreateChunk> for NewChunk {
     }
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ChunkQuery {
-    /// 1-based (default 1); a page past the end is empty.
-    pub page: Option<u64>,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChunkPageView {
-    /// At most 10, newest first.
+    /// At most `limit`, newest first.
     pub chunks: Vec<ChunkView>,
+    /// The cursor of the next (older) page, for `after`; `null` on the last page.
+    pub next: Option<String>,
+    /// The cursor of the previous (newer) page, for `before`; `null` on the first page.
+    pub prev: Option<String>,
     /// How many chunks the caller has in all.
     pub total: u64,
-    pub page: u64,
-    /// Chunks per page (10).
-    pub page_size: u32,
+}
+
+/// The core's cursor from a page request's key text (as for files: `after` must name an
+/// after-cursor and `before` a before-cursor).
+fn chunk_cursor(from: paging::From<String>) -> Result<Option<ChunkCursor>, ApiError> {
+    let (text, field) = match &from {
+        paging::From::Start => return Ok(None),
+        paging::From::After(text) => (text, "after"),
+        paging::From::Before(text) => (text, "before"),
+    };
+    ChunkCursor::from_text(text)
+        .filter(|cursor| matches!(cursor, ChunkCursor::After { .. }) == (field == "after"))
+        .map(Some)
+        .ok_or_else(|| {
+            paging::invalid_query(
+                field,
+                format!("`{field}` is not a cursor of this list; pass `next` as `after` and `prev` as `before`, unchanged"),
+            )
+        })
 }
 
 /// Write a chunk.
@@ -133,14 +148,14 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(ChunkView::from(chunk))).into_response())
 }
 
-/// One page of the caller's chunks, 10 a page, newest first.
+/// The caller's chunks, newest first, a page at a time.
 #[utoipa::path(
     get, path = "/auth/v1/chunks", tag = "chunks",
     security(("bearer" = [])),
-    params(ChunkQuery),
+    params(PageQuery),
     responses(
         (status = 200, body = ChunkPageView),
-        (status = 400, description = "`invalid_query`, or `invalid_input` for page 0", body = super::Problem),
+        (status = 400, description = "`invalid_query`: `limit` outside 1 to 200, a cursor that is not one of this list, or both `after` and `before`", body = super::Problem),
         (status = 401, body = super::Problem),
         (status = 403, description = "The caller's roles do not include `chunk:read` on themselves", body = super::Problem),
     )
@@ -148,19 +163,28 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    query: Result<Query<ChunkQuery>, QueryRejection>,
+    query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<axum::Json<ChunkPageView>, ApiError> {
     let Query(q) = query?;
-    let page = q.page.unwrap_or(1);
-    let found = state
+    let request = q.request::<String>("chunks")?;
+    let request = ChunkPageRequest {
+        limit: request.limit,
+        from: chunk_cursor(request.from)?,
+    };
+    let page = state
         .accounts
-        .list_chunks(&Actor::from(&principal), principal.user_id, page)
-        .await?;
+        .list_chunks_page(&Actor::from(&principal), principal.user_id, request)
+        .await
+        .map_err(|e| match e {
+            ContentError::Invalid(i) => paging::invalid_query(i.field, i.to_string()),
+            other => other.into(),
+        })?;
+    let encode = |cursor: &ChunkCursor| paging::encode("chunks", &cursor.to_text());
     Ok(axum::Json(ChunkPageView {
-        chunks: found.chunks.into_iter().map(Into::into).collect(),
-        total: found.total,
-        page,
-        page_size: CHUNK_PAGE,
+        chunks: page.chunks.into_iter().map(Into::into).collect(),
+        next: page.next.as_ref().map(encode),
+        prev: page.prev.as_ref().map(encode),
+        total: page.total,
     }))
 }
 

@@ -11,13 +11,13 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Multipart, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::me::multipart_error;
+use super::paging::{self, PageQuery};
 use super::{ApiError, ApiMultipart, ApiPath, Authenticated};
 use crate::http::auth::Client;
 use crate::http::AppState;
@@ -42,6 +42,7 @@ pub struct FileView {
     pub metadata: Option<serde_json::Value>,
     /// Comma-separated tags.
     pub tag_set: Option<String>,
+    #[serde(serialize_with = "super::timestamp::millis")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -182,67 +183,45 @@ pub async fn upload(
     Ok((StatusCode::CREATED, axum::Json(FileView::from(record))).into_response())
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct FileListQuery {
-    /// 1 to 200 (default 50).
-    pub limit: Option<u32>,
-    /// `next` of the previous page, unchanged: the page of older files after it.
-    pub after: Option<String>,
-    /// `prev` of a page, unchanged: the page of newer files before it.
-    pub before: Option<String>,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FilePageView {
     /// At most `limit`, newest first.
     pub files: Vec<FileView>,
-    /// An opaque cursor for the next (older) page, passed back as `after`; `null` on the
-    /// last page.
+    /// The cursor of the next (older) page, for `after`; `null` on the last page.
     pub next: Option<String>,
-    /// An opaque cursor for the previous (newer) page, passed back as `before`; `null` on
-    /// the first page.
+    /// The cursor of the previous (newer) page, for `before`; `null` on the first page.
     pub prev: Option<String>,
     /// How many files the caller has in all.
     pub total: u64,
 }
 
-/// `next` and `prev`: base64url (no padding) of the core's cursor text. Clients treat them
-/// as opaque; their form may change.
-fn encode_cursor(cursor: &FileCursor) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(cursor.to_text().as_bytes())
-}
-
-/// `after` must decode to an after-cursor and `before` to a before-cursor; anything else is
-/// refused rather than silently restarting the listing.
-fn decode_cursor(raw: &str, field: &'static str) -> Result<FileCursor, ApiError> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| FileCursor::from_text(&text))
+/// The core's cursor from a page request's key text: `after` must name an after-cursor and
+/// `before` a before-cursor; anything else is refused rather than silently restarting.
+fn file_cursor(from: paging::From<String>) -> Result<Option<FileCursor>, ApiError> {
+    let (text, field) = match &from {
+        paging::From::Start => return Ok(None),
+        paging::From::After(text) => (text, "after"),
+        paging::From::Before(text) => (text, "before"),
+    };
+    FileCursor::from_text(text)
         .filter(|cursor| matches!(cursor, FileCursor::After { .. }) == (field == "after"))
-        .ok_or_else(|| invalid_query(field, format!(
-            "`{field}` is not a cursor from this API; pass `next` as `after` and `prev` as `before`, unchanged"
-        )))
-}
-
-fn invalid_query(field: &'static str, detail: String) -> ApiError {
-    ApiError {
-        field: Some(field.into()),
-        ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", detail)
-    }
+        .map(Some)
+        .ok_or_else(|| {
+            paging::invalid_query(
+                field,
+                format!("`{field}` is not a cursor of this list; pass `next` as `after` and `prev` as `before`, unchanged"),
+            )
+        })
 }
 
 /// The caller's files, newest first (the profile picture included), a page at a time.
 #[utoipa::path(
     get, path = "/auth/v1/files", tag = "files",
     security(("bearer" = [])),
-    params(FileListQuery),
+    params(PageQuery),
     responses(
         (status = 200, body = FilePageView),
-        (status = 400, description = "`invalid_query`: `limit` outside 1 to 200, a cursor that is not one, or both `after` and `before`", body = super::Problem),
+        (status = 400, description = "`invalid_query`: `limit` outside 1 to 200, a cursor that is not one of this list, or both `after` and `before`", body = super::Problem),
         (status = 401, body = super::Problem),
         (status = 403, description = "The caller's roles do not include `file:read` on themselves", body = super::Problem),
     )
@@ -250,36 +229,27 @@ fn invalid_query(field: &'static str, detail: String) -> ApiError {
 pub async fn list(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    query: Result<Query<FileListQuery>, QueryRejection>,
+    query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<axum::Json<FilePageView>, ApiError> {
     let Query(q) = query?;
-    let from = match (q.after.as_deref(), q.before.as_deref()) {
-        (Some(_), Some(_)) => {
-            return Err(invalid_query(
-                "before",
-                "give `after` or `before`, not both".into(),
-            ))
-        }
-        (Some(after), None) => Some(decode_cursor(after, "after")?),
-        (None, Some(before)) => Some(decode_cursor(before, "before")?),
-        (None, None) => None,
-    };
+    let request = q.request::<String>("files")?;
     let request = FilePageRequest {
-        limit: q.limit,
-        from,
+        limit: Some(request.limit),
+        from: file_cursor(request.from)?,
     };
     let page = state
         .accounts
         .list_files_page(&Actor::from(&principal), principal.user_id, request)
         .await
         .map_err(|e| match e {
-            ContentError::Invalid(i) => invalid_query(i.field, i.to_string()),
+            ContentError::Invalid(i) => paging::invalid_query(i.field, i.to_string()),
             other => other.into(),
         })?;
+    let encode = |cursor: &FileCursor| paging::encode("files", &cursor.to_text());
     Ok(axum::Json(FilePageView {
         files: page.files.into_iter().map(Into::into).collect(),
-        next: page.next.as_ref().map(encode_cursor),
-        prev: page.prev.as_ref().map(encode_cursor),
+        next: page.next.as_ref().map(encode),
+        prev: page.prev.as_ref().map(encode),
         total: page.total,
     }))
 }

@@ -74,7 +74,9 @@ pub struct UserView {
     /// `pending`, `active` or `disabled`.
     pub status: String,
     pub is_admin: bool,
+    #[serde(serialize_with = "super::timestamp::millis")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::timestamp::millis")]
     pub updated_at: DateTime<Utc>,
     #[serde(flatten)]
     pub profile: ProfileClaims,

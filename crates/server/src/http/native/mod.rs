@@ -16,8 +16,10 @@ mod extract;
 pub mod files;
 pub mod me;
 pub mod orgs;
+pub mod paging;
 pub mod second_factor;
 pub mod session;
+mod timestamp;
 pub mod tokens;
 
 use accounts::access::{Action, Entity, Need};

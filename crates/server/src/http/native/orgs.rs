@@ -8,7 +8,8 @@
 
 use accounts::access::{Membership, OrgId, OrgRole, Organization};
 use accounts::{Actor, UserId};
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::paging::{Page, PageQuery};
 use super::{ApiError, ApiJson, ApiPath, Authenticated};
 use crate::http::auth::Client;
 use crate::http::AppState;
@@ -25,6 +27,7 @@ pub struct OrgView {
     /// The organisation's id (Glowmarkt clients send it as `applicationId`).
     pub id: Uuid,
     pub name: String,
+    #[serde(serialize_with = "super::timestamp::millis")]
     pub created_at: DateTime<Utc>,
     /// Its application flows mail the seed's 4-digit password-reset codes (a weaker
     /// setting an instance admin chooses); otherwise 8 digits, as everywhere.
@@ -89,6 +92,7 @@ pub struct MemberView {
     pub user_id: Uuid,
     pub role: OrgRoleName,
     /// When they joined.
+    #[serde(serialize_with = "super::timestamp::millis")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -108,22 +112,64 @@ pub struct MemberRole {
     pub role: OrgRoleName,
 }
 
-/// The organisations the caller may see: all of them for instance admins, else their own.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrgPage {
+    /// At most `limit`, by id.
+    pub organizations: Vec<OrgView>,
+    /// The cursor of the next page, for `after`; `null` on the last page.
+    pub next: Option<String>,
+    /// The cursor of the previous page, for `before`; `null` on the first page.
+    pub prev: Option<String>,
+    /// How many organisations the caller may see in all.
+    pub total: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberPage {
+    /// At most `limit`, by user id.
+    pub members: Vec<MemberView>,
+    /// The cursor of the next page, for `after`; `null` on the last page.
+    pub next: Option<String>,
+    /// The cursor of the previous page, for `before`; `null` on the first page.
+    pub prev: Option<String>,
+    /// How many members the organisation has in all.
+    pub total: u64,
+}
+
+/// The organisations the caller may see (all of them for instance admins, else their
+/// own), by id, a page at a time.
 #[utoipa::path(
     get, path = "/auth/v1/orgs", tag = "organizations",
     security(("bearer" = [])),
-    responses((status = 200, body = [OrgView]), (status = 401, body = super::Problem))
+    params(PageQuery),
+    responses(
+        (status = 200, body = OrgPage),
+        (status = 400, description = "`invalid_query`: `limit` outside 1 to 200, a cursor that is not one of this list, or both `after` and `before`", body = super::Problem),
+        (status = 401, body = super::Problem),
+    )
 )]
 pub async fn list(
     State(state): State<AppState>,
     Client(client): Client,
     Authenticated(principal): Authenticated,
-) -> Result<axum::Json<Vec<OrgView>>, ApiError> {
-    let orgs = state
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<axum::Json<OrgPage>, ApiError> {
+    let Query(q) = query?;
+    let request = q.request("orgs")?;
+    let mut orgs = state
         .accounts
         .list_orgs(&Actor::from(&principal).with_client(&client))
         .await?;
-    Ok(axum::Json(orgs.into_iter().map(Into::into).collect()))
+    orgs.sort_by_key(|o| o.id.0);
+    let total = orgs.len() as u64;
+    let page = Page::of_all(orgs, |o| o.id.0, false, &request);
+    let (next, prev) = page.cursors("orgs", |o| o.id.0.to_string());
+    Ok(axum::Json(OrgPage {
+        organizations: page.items.into_iter().map(Into::into).collect(),
+        next,
+        prev,
+        total,
+    }))
 }
 
 /// Create an organisation; the caller becomes its owner.
@@ -267,13 +313,14 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The organisation's members and their roles.
+/// The organisation's members and their roles, by user id, a page at a time.
 #[utoipa::path(
     get, path = "/auth/v1/orgs/{id}/members", tag = "organizations",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path)),
+    params(("id" = Uuid, Path), PageQuery),
     responses(
-        (status = 200, body = [MemberView]),
+        (status = 200, body = MemberPage),
+        (status = 400, description = "`invalid_query`: `limit` outside 1 to 200, a cursor that is not one of this list, or both `after` and `before`", body = super::Problem),
         (status = 401, body = super::Problem),
         (status = 403, description = "Not a member", body = super::Problem),
         (status = 404, body = super::Problem),
@@ -284,12 +331,24 @@ pub async fn members(
     Client(client): Client,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<axum::Json<Vec<MemberView>>, ApiError> {
-    let members = state
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<axum::Json<MemberPage>, ApiError> {
+    let Query(q) = query?;
+    let request = q.request("members")?;
+    let mut members = state
         .accounts
         .org_members(&Actor::from(&principal).with_client(&client), OrgId(id))
         .await?;
-    Ok(axum::Json(members.into_iter().map(Into::into).collect()))
+    members.sort_by_key(|m| m.user_id.0);
+    let total = members.len() as u64;
+    let page = Page::of_all(members, |m| m.user_id.0, false, &request);
+    let (next, prev) = page.cursors("members", |m| m.user_id.0.to_string());
+    Ok(axum::Json(MemberPage {
+        members: page.items.into_iter().map(Into::into).collect(),
+        next,
+        prev,
+        total,
+    }))
 }
 
 /// Add a member, or change their role.

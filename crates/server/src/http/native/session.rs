@@ -29,6 +29,7 @@ pub struct LoginResponse {
     /// The session's bearer token (`ghs_...`). Shown once.
     pub token: String,
     pub session_id: Uuid,
+    #[serde(serialize_with = "super::timestamp::millis")]
     pub expires_at: DateTime<Utc>,
     pub user: UserView,
 }
@@ -41,6 +42,7 @@ pub struct SecondFactorRequired {
     pub second_factor_required: bool,
     /// Single use, dies after 5 wrong codes or at `expires_at` (5 minutes).
     pub challenge: String,
+    #[serde(serialize_with = "super::timestamp::millis")]
     pub expires_at: DateTime<Utc>,
 }
 

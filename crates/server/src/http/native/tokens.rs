@@ -4,7 +4,8 @@
 use accounts::access::{Action, Entity};
 use accounts::service::ClientInfo;
 use accounts::token::{ApiToken, TokenRef};
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::paging::{CursorKey, Page, PageQuery};
 use super::{authorize_own, ApiError, ApiJson, ApiPath, Authenticated};
 use crate::http::auth::Client;
 use crate::http::AppState;
@@ -22,12 +24,16 @@ pub struct TokenView {
     pub name: String,
     /// Identifies the token without revealing it, e.g. `gh_AbC123...wxYZ`.
     pub masked: String,
+    #[serde(serialize_with = "super::timestamp::millis")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::timestamp::millis_opt")]
     pub expires_at: Option<DateTime<Utc>>,
     pub disabled: bool,
     /// Whether the token is past its expiry.
     pub expired: bool,
+    #[serde(serialize_with = "super::timestamp::millis_opt")]
     pub last_used_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "super::timestamp::millis_opt")]
     pub rotated_at: Option<DateTime<Utc>>,
 }
 
@@ -100,22 +106,55 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(created)).into_response())
 }
 
-/// List the caller's API tokens (never their secrets).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenPage {
+    /// At most `limit`, newest first.
+    pub tokens: Vec<TokenView>,
+    /// The cursor of the next (older) page, for `after`; `null` on the last page.
+    pub next: Option<String>,
+    /// The cursor of the previous (newer) page, for `before`; `null` on the first page.
+    pub prev: Option<String>,
+    /// How many tokens the caller has in all.
+    pub total: u64,
+}
+
+/// The caller's API tokens (never their secrets), newest first, a page at a time.
 #[utoipa::path(
     get, path = "/auth/v1/tokens", tag = "tokens",
     security(("bearer" = [])),
-    responses((status = 200, body = [TokenView]), (status = 401, body = super::Problem), (status = 403, description = "The caller's roles do not allow this on their own tokens", body = super::Problem))
+    params(PageQuery),
+    responses(
+        (status = 200, body = TokenPage),
+        (status = 400, description = "`invalid_query`: `limit` outside 1 to 200, a cursor that is not one of this list, or both `after` and `before`", body = super::Problem),
+        (status = 401, body = super::Problem),
+        (status = 403, description = "The caller's roles do not allow this on their own tokens", body = super::Problem),
+    )
 )]
 pub async fn list(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-) -> Result<axum::Json<Vec<TokenView>>, ApiError> {
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<axum::Json<TokenPage>, ApiError> {
+    let Query(q) = query?;
+    let request = q.request("tokens")?;
     authorize_own(&state, &principal, Entity::Token, Action::Read).await?;
     let now = state.accounts.now();
-    let tokens = state.accounts.list_tokens(principal.user_id).await?;
-    Ok(axum::Json(
-        tokens.into_iter().map(|t| TokenView::new(t, now)).collect(),
-    ))
+    let mut tokens = state.accounts.list_tokens(principal.user_id).await?;
+    let key = |t: &ApiToken| (t.created_at, t.id.0);
+    tokens.sort_by_key(|t| std::cmp::Reverse(key(t)));
+    let total = tokens.len() as u64;
+    let page = Page::of_all(tokens, key, true, &request);
+    let (next, prev) = page.cursors("tokens", |t| key(t).to_text());
+    Ok(axum::Json(TokenPage {
+        tokens: page
+            .items
+            .into_iter()
+            .map(|t| TokenView::new(t, now))
+            .collect(),
+        next,
+        prev,
+        total,
+    }))
 }
 
 /// One of the caller's tokens, by id or masked form.

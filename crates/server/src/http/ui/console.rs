@@ -267,6 +267,7 @@ async fn users_page(
         role,
         org,
         after,
+        before: None,
         limit: PAGE,
     };
     let users = match state.accounts.list_users(&actor, query).await {
