@@ -338,41 +338,20 @@ impl Accounts {
     ) -> Result<FilePage, ContentError> {
         self.may(actor, Need::new(Entity::File, Action::Read), owner)
             .await?;
-        let limit = request.limit.unwrap_or(DEFAULT_FILE_PAGE);
-        if !(1..=MAX_FILE_PAGE).contains(&limit) {
-            return Err(InvalidInput::new(
-                "limit",
-                format!("must be between 1 and {MAX_FILE_PAGE}"),
-            )
-            .into());
-        }
+        let limit = page_limit(request.limit.unwrap_or(DEFAULT_FILE_PAGE))?;
         // One more than asked tells whether there is more in the direction of travel.
         let mut files = self
             .store
             .list_files_page(owner, request.from, limit + 1)
             .await?;
-        let more = files.len() > limit as usize;
-        let (next, prev) = match request.from {
-            Some(FileCursor::Before { .. }) => {
-                if more {
-                    files.remove(0);
-                }
-                (
-                    files.last().map(FileCursor::after),
-                    files.first().filter(|_| more).map(FileCursor::before),
-                )
-            }
-            from => {
-                files.truncate(limit as usize);
-                (
-                    files.last().filter(|_| more).map(FileCursor::after),
-                    files
-                        .first()
-                        .filter(|_| from.is_some())
-                        .map(FileCursor::before),
-                )
-            }
-        };
+        let (next, prev) = cut_page(
+            &mut files,
+            limit,
+            matches!(request.from, Some(FileCursor::Before { .. })),
+            request.from.is_some(),
+            FileCursor::after,
+            FileCursor::before,
+        );
         let total = self.store.content_usage(owner).await?.files;
         Ok(FilePage {
             files,
@@ -515,41 +494,20 @@ impl Accounts {
     ) -> Result<ChunkCursorPage, ContentError> {
         self.may(actor, Need::new(Entity::Chunk, Action::Read), owner)
             .await?;
-        let limit = request.limit;
-        if !(1..=MAX_FILE_PAGE).contains(&limit) {
-            return Err(InvalidInput::new(
-                "limit",
-                format!("must be between 1 and {MAX_FILE_PAGE}"),
-            )
-            .into());
-        }
+        let limit = page_limit(request.limit)?;
         // One more than asked tells whether there is more in the direction of travel.
         let mut chunks = self
             .store
             .list_chunks_page(owner, request.from, limit + 1)
             .await?;
-        let more = chunks.len() > limit as usize;
-        let (next, prev) = match request.from {
-            Some(ChunkCursor::Before { .. }) => {
-                if more {
-                    chunks.remove(0);
-                }
-                (
-                    chunks.last().map(ChunkCursor::after),
-                    chunks.first().filter(|_| more).map(ChunkCursor::before),
-                )
-            }
-            from => {
-                chunks.truncate(limit as usize);
-                (
-                    chunks.last().filter(|_| more).map(ChunkCursor::after),
-                    chunks
-                        .first()
-                        .filter(|_| from.is_some())
-                        .map(ChunkCursor::before),
-                )
-            }
-        };
+        let (next, prev) = cut_page(
+            &mut chunks,
+            limit,
+            matches!(request.from, Some(ChunkCursor::Before { .. })),
+            request.from.is_some(),
+            ChunkCursor::after,
+            ChunkCursor::before,
+        );
         let total = self.store.content_usage(owner).await?.chunks;
         Ok(ChunkCursorPage {
             chunks,
@@ -571,5 +529,42 @@ impl Accounts {
             return Err(ContentError::NotFound);
         }
         Ok(())
+    }
+}
+/// `limit` when it is 1 to `MAX_FILE_PAGE`.
+fn page_limit(limit: u32) -> Result<u32, ContentError> {
+    if (1..=MAX_FILE_PAGE).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(InvalidInput::new("limit", format!("must be between 1 and {MAX_FILE_PAGE}")).into())
+    }
+}
+
+/// Cuts a page read with one row more than `limit` (newest first; `backwards` when it was
+/// read before a cursor, `from_cursor` when it started at one) to `limit` rows, and says the
+/// cursors to the next and previous pages, each only when there is such a page.
+fn cut_page<T, C>(
+    items: &mut Vec<T>,
+    limit: u32,
+    backwards: bool,
+    from_cursor: bool,
+    after: impl Fn(&T) -> C,
+    before: impl Fn(&T) -> C,
+) -> (Option<C>, Option<C>) {
+    let more = items.len() > limit as usize;
+    if backwards {
+        if more {
+            items.remove(0);
+        }
+        (
+            items.last().map(&after),
+            items.first().filter(|_| more).map(&before),
+        )
+    } else {
+        items.truncate(limit as usize);
+        (
+            items.last().filter(|_| more).map(&after),
+            items.first().filter(|_| from_cursor).map(&before),
+        )
     }
 }

@@ -176,6 +176,36 @@ async fn login_status(client: &reqwest::Client, server: &Server, login: &str, pw
         .as_u16()
 }
 
+/// A sign-in through a proxy that says the client is `forwarded_for`.
+async fn forwarded_login(
+    proxy: &reqwest::Client,
+    server: &Server,
+    forwarded_for: &str,
+    login: &str,
+    password: &str,
+) -> reqwest::Response {
+    proxy
+        .post(server.url("/auth/v1/login"))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({"login": login, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `GET path` with a bearer token, as JSON.
+async fn get_json(client: &reqwest::Client, server: &Server, path: &str, token: &str) -> Value {
+    client
+        .get(server.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// `count` wrong passwords for `login`, `parallel` at a time, spread over `servers`;
 /// the statuses seen.
 async fn guess(
@@ -319,41 +349,20 @@ async fn failures_forwarded_by_a_trusted_proxy_do_not_slow_another_forwarded_cli
         }
     }
     assert!(throttled >= 40, "only {throttled} of 150 were throttled");
-    let other = proxy
-        .post(server.url("/auth/v1/login"))
-        .header("x-forwarded-for", "198.51.100.9")
-        .json(&json!({"login": "dave", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let other = forwarded_login(&proxy, &server, "198.51.100.9", "dave", PASSWORD).await;
     assert_eq!(other.status(), 200);
 
     // The audit log records each forwarded address, not the proxy's.
-    let admin: Value = proxy
-        .post(server.url("/auth/v1/login"))
-        .header("x-forwarded-for", "198.51.100.10")
-        .json(&json!({"login": "root", "password": PASSWORD}))
-        .send()
+    let admin: Value = forwarded_login(&proxy, &server, "198.51.100.10", "root", PASSWORD)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
-    let events: Value = proxy
-        .get(server.url("/auth/v1/admin/audit?limit=100"))
-        .bearer_auth(admin["token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let events = events
+    let token = admin["token"].as_str().unwrap();
+    let page = get_json(&proxy, &server, "/auth/v1/admin/audit?limit=100", token).await;
+    let events = page["events"]
         .as_array()
-        .or_else(|| events["events"].as_array())
-        .or_else(|| events["items"].as_array())
-        .unwrap_or_else(|| panic!("no events in {events}"))
-        .clone();
+        .unwrap_or_else(|| panic!("no events in {page}"));
     let from = |ip: &str| events.iter().filter(|e| e["client_ip"] == ip).count();
     assert!(from("203.0.113.7") >= 50, "{events:?}");
     assert_eq!(from("198.51.100.9"), 1);
@@ -372,13 +381,7 @@ async fn failures_forwarded_by_a_trusted_proxy_do_not_slow_another_forwarded_cli
             .await
             .unwrap();
     }
-    let other = proxy
-        .post(direct.url("/auth/v1/login"))
-        .header("x-forwarded-for", "198.51.100.9")
-        .json(&json!({"login": "dave", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let other = forwarded_login(&proxy, &direct, "198.51.100.9", "dave", PASSWORD).await;
     assert_eq!(other.status(), 429);
 }
 
@@ -671,20 +674,11 @@ async fn a_client_sent_forwarded_header_cannot_choose_its_address_behind_the_pro
         .json()
         .await
         .unwrap();
-    let sessions: Value = proxy
-        .get(server.url("/auth/v1/sessions"))
-        .bearer_auth(owner["token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let sessions = sessions
+    let token = owner["token"].as_str().unwrap();
+    let page = get_json(&proxy, &server, "/auth/v1/sessions", token).await;
+    let sessions = page["sessions"]
         .as_array()
-        .or_else(|| sessions["sessions"].as_array())
-        .unwrap_or_else(|| panic!("no sessions in {sessions}"))
-        .clone();
+        .unwrap_or_else(|| panic!("no sessions in {page}"));
     assert_eq!(sessions[0]["client_ip"], "198.51.100.9", "{sessions:?}");
 }
 
