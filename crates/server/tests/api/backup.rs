@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tokio::process::Child;
 
 use crate::cli::gatehouse_on;
-use crate::helpers::{answers_ok_within_10s, PASSWORD};
+use crate::helpers::PASSWORD;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -20,8 +20,9 @@ fn free_port() -> u16 {
 }
 
 /// `gatehouse serve` on `data` (SQLite), on `port`.
-fn serve(data: &Path, port: u16) -> Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+fn serve_command(data: &Path, port: u16) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    command
         .args([
             "serve",
             "--listen",
@@ -32,22 +33,12 @@ fn serve(data: &Path, port: u16) -> Child {
         .env_remove("GATEHOUSE_DATABASE_URL")
         .env_remove("GATEHOUSE_CONFIG")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
+        .stderr(Stdio::piped());
+    command
 }
 
 async fn serving(data: &Path) -> (Child, String) {
-    let port = free_port();
-    let child = serve(data, port);
-    let base = format!("http://127.0.0.1:{port}");
-    assert!(
-        answers_ok_within_10s(&reqwest::Client::new(), format!("{base}/readyz")).await,
-        "the server on {} did not become ready",
-        data.display()
-    );
-    (child, base)
+    crate::helpers::serve_on_free_port(|port| serve_command(data, port)).await
 }
 
 fn gatehouse(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
@@ -363,8 +354,10 @@ async fn serve_and_check_refuse_a_database_with_corrupt_pages_and_say_to_restore
         "{said}"
     );
 
-    let port = free_port();
-    let child = serve(&data, port);
+    let child = serve_command(&data, free_port())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
     let out = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait_with_output())
         .await
         .expect("serve kept running on a corrupt database")
@@ -445,15 +438,8 @@ async fn check_names_missing_file_bytes_orphans_and_hashes_over_the_cost_bounds(
 async fn healthcheck_exits_0_while_ready_and_1_when_nothing_answers() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let port = free_port();
-    let mut child = serve(&data, port);
-    assert!(
-        answers_ok_within_10s(
-            &reqwest::Client::new(),
-            format!("http://127.0.0.1:{port}/readyz")
-        )
-        .await
-    );
+    let (mut child, base) = serving(&data).await;
+    let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
     let listen = format!("127.0.0.1:{port}");
     succeeded(&gatehouse(
         &data,

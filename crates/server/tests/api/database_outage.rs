@@ -360,8 +360,44 @@ async fn when_postgres_goes_away_readiness_fails_at_once_requests_get_503_and_al
         .unwrap();
     assert_eq!(login.status(), 200);
 
-    // B's listener is back: a token disabled through A is refused by B well before B's
-    // cached entry (at most a second old) would expire.
+    // B's listener comes back by itself: it retries every second, and on reconnecting it
+    // flushes B's caches (it may have missed messages). Wait for that, bounded: a token
+    // disabled through A is refused by B within 10 s.
+    let probe: Value = client
+        .post(format!("{}/auth/v1/tokens", a.base))
+        .bearer_auth(&owner)
+        .json(&json!({"name": "probe"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let probe_token = probe["token"].as_str().unwrap().to_owned();
+    assert_eq!(me(&client, &b, &probe_token).await.status(), 200);
+    let r = client
+        .post(format!(
+            "{}/auth/v1/tokens/{}/disable",
+            a.base,
+            probe["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let waiting = Instant::now();
+    while me(&client, &b, &probe_token).await.status() != 401 {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(10),
+            "B never refused the probe"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Give a reconnect in progress its moment, then the real check: a token disabled through
+    // A is refused by B well before B's cached entry (at most a second old) would expire,
+    // which only the listener can do.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let created: Value = client
         .post(format!("{}/auth/v1/tokens", a.base))
         .bearer_auth(&owner)

@@ -387,3 +387,58 @@ pub async fn answers_ok_within_10s(client: &Client, url: impl reqwest::IntoUrl +
     }
     false
 }
+
+/// Starts `gatehouse serve` on a free loopback port and waits (up to 10 s) until `/readyz`
+/// answers 200; `command` builds the command for a port (its standard error must be piped or
+/// sent to a file). A port found free can be taken by another test before the server binds
+/// it: a server that exits before it is ready is started again on another port (three
+/// tries); one that neither exits nor answers fails the test with what it wrote.
+pub async fn serve_on_free_port(
+    command: impl Fn(u16) -> tokio::process::Command,
+) -> (tokio::process::Child, String) {
+    let client = Client::new();
+    let mut said = String::new();
+    for _ in 0..3 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = command(port).kill_on_drop(true).spawn().unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(10) {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            let ready = client
+                .get(format!("{base}/readyz"))
+                .timeout(std::time::Duration::from_secs(2))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200);
+            if ready {
+                return (child, base);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let exited = matches!(child.try_wait(), Ok(Some(_)));
+        if !exited {
+            child.start_kill().ok();
+        }
+        if let Some(mut stderr) = child.stderr.take() {
+            use tokio::io::AsyncReadExt as _;
+            let mut text = String::new();
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                stderr.read_to_string(&mut text),
+            )
+            .await;
+            said = text;
+        }
+        if !exited {
+            break;
+        }
+    }
+    panic!("gatehouse serve did not become ready; it said:\n{said}");
+}

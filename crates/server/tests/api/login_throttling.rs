@@ -38,42 +38,32 @@ impl Server {
         args: &[&str],
         log: Option<&Path>,
     ) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-        command
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(dir)
-            .args(args)
-            .env_remove("GATEHOUSE_SMTP_URL")
-            .env("GATEHOUSE_METRICS_TOKEN", METRICS_TOKEN)
-            .stdout(Stdio::null())
-            .stderr(match log {
-                Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
-                None => Stdio::null(),
-            })
-            .kill_on_drop(true);
-        if let Some(url) = database_url {
-            command.args(["--database-url", url]);
-        }
-        let child = command.spawn().unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        assert!(
-            crate::helpers::answers_ok_within_10s(
-                &reqwest::Client::new(),
-                format!("{base}/readyz")
-            )
-            .await,
-            "the server on port {port} did not become ready"
-        );
+        let log = log.map(Path::to_owned);
+        let (child, base) = crate::helpers::serve_on_free_port(|port| {
+            let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+            command
+                .args([
+                    "serve",
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--data-dir",
+                ])
+                .arg(dir)
+                .args(args)
+                .env_remove("GATEHOUSE_SMTP_URL")
+                .env("GATEHOUSE_METRICS_TOKEN", METRICS_TOKEN)
+                .stdout(Stdio::null())
+                .stderr(match &log {
+                    Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+                    // Not piped: hundreds of failed sign-ins would fill an unread pipe.
+                    None => Stdio::null(),
+                });
+            if let Some(url) = database_url {
+                command.args(["--database-url", url]);
+            }
+            command
+        })
+        .await;
         Self {
             base,
             data_dir: dir.to_owned(),
