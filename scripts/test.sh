@@ -20,7 +20,11 @@ else
     echo "skipped: PostgreSQL not reachable on 127.0.0.1:5432 (the SQLite run above covered the same tests)"
 fi
 echo "== freechat-sdk 0.1.0 against a real server"
-# `cargo test` has just built target/debug/gatehouse (the CLI tests run it).
+# `cargo test` has just built the debug binary (the CLI tests run it), in CARGO_TARGET_DIR
+# when that is set (a build cache outside the clone), else in target/.
+target_dir="${CARGO_TARGET_DIR:-target}"
+[[ "$target_dir" == /* ]] || target_dir="$PWD/$target_dir"
+export GATEHOUSE_BIN="${GATEHOUSE_BIN:-$target_dir/debug/gatehouse}"
 tests/freechat/run.sh
 tests/alsid/run.sh
 tests/cloudsmith/run.sh
