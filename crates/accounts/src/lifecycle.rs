@@ -319,6 +319,33 @@ impl Accounts {
         }
     }
 
+    /// Checks the password of a signed-in user (re-authentication, password change), counted
+    /// like a sign-in of that account from this client (`count_login`).
+    pub(crate) async fn check_own_password(
+        &self,
+        user: &User,
+        password: &Password,
+        client: &ClientInfo,
+    ) -> Result<Result<bool, Throttled>, StoreError> {
+        let counted = match self
+            .count_login(user.username.as_str(), Some(user), client)
+            .await?
+        {
+            Ok(counted) => counted,
+            Err(throttled) => return Ok(Err(throttled)),
+        };
+        let stored = self
+            .store
+            .login_lookup(user.username.as_str())
+            .await?
+            .and_then(|(_, h)| h);
+        let right = self.hasher.verify(stored, password).await;
+        if right {
+            self.done_login(counted, user.id).await;
+        }
+        Ok(Ok(right))
+    }
+
     /// Whether the client signed in to `user` lately: its device cookie names the account and
     /// is younger than `known_client_for`, or its address succeeded within that time.
     async fn is_known_client(
@@ -1111,18 +1138,7 @@ impl Accounts {
             crate::error::UserError::Store(s) => ChangePasswordError::Store(s),
             _ => ChangePasswordError::WrongPassword,
         })?;
-        let counted = self
-            .count_login(user.username.as_str(), Some(&user), &client)
-            .await??;
-        let stored = self
-            .store
-            .login_lookup(user.username.as_str())
-            .await?
-            .and_then(|(_, h)| h);
-        let right = self.hasher.verify(stored, &current).await;
-        if right {
-            self.done_login(counted, user.id).await;
-        } else {
+        if !self.check_own_password(&user, &current, &client).await?? {
             self.audit(
                 "password.change",
                 Some(user.id),

@@ -107,21 +107,7 @@ impl Accounts {
             _ => ReauthError::WrongProof,
         })?;
         let proved = match &proof {
-            Proof::Password(password) => {
-                let counted = self
-                    .count_login(user.username.as_str(), Some(&user), client)
-                    .await??;
-                let stored = self
-                    .store
-                    .login_lookup(user.username.as_str())
-                    .await?
-                    .and_then(|(_, h)| h);
-                let right = self.hasher.verify(stored, password).await;
-                if right {
-                    self.done_login(counted, user.id).await;
-                }
-                right
-            }
+            Proof::Password(password) => self.check_own_password(&user, password, client).await??,
             Proof::Code(code) => {
                 let t = &self.config.throttle;
                 self.throttle(&[

@@ -168,34 +168,26 @@ struct Server {
 }
 
 async fn serve(database_url: &str, dir: &Path, wait_seconds: u64) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database-url",
-            database_url,
-            "--database-wait-seconds",
-            &wait_seconds.to_string(),
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env_remove("GATEHOUSE_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    assert!(
-        answers_ok_within_10s(&reqwest::Client::new(), format!("{base}/readyz")).await,
-        "the server did not become ready"
-    );
+    let (child, base) = crate::helpers::serve_on_free_port(|port| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        command
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+                database_url,
+                "--database-wait-seconds",
+                &wait_seconds.to_string(),
+                "--data-dir",
+            ])
+            .arg(dir)
+            .env_remove("GATEHOUSE_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    })
+    .await;
     Server {
         base,
         _child: child,

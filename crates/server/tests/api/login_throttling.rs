@@ -78,25 +78,12 @@ impl Server {
 
     /// Runs the CLI on this server's database (beside the running server).
     fn cli(&self, args: &[&str], stdin: &str) -> String {
-        use std::io::Write;
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-        command.args(args).arg("--data-dir").arg(&self.data_dir);
-        if let Some(url) = &self.database_url {
-            command.args(["--database-url", url]);
-        }
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = crate::cli::gatehouse_on(
+            &self.data_dir,
+            self.database_url.as_deref(),
+            args,
+            Some(stdin),
+        );
         assert!(
             out.status.success(),
             "{}",

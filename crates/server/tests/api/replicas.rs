@@ -19,45 +19,29 @@ struct Replica {
 }
 
 async fn start_replica(database_url: &str, dir: &Path) -> Replica {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database-url",
-            database_url,
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env_remove("GATEHOUSE_SMTP_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return Replica {
-                base,
-                mail_dir: dir.join("mail"),
-                _child: child,
-            };
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let (child, base) = crate::helpers::serve_on_free_port(|port| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        command
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+                database_url,
+                "--data-dir",
+            ])
+            .arg(dir)
+            .env_remove("GATEHOUSE_SMTP_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    })
+    .await;
+    Replica {
+        base,
+        mail_dir: dir.join("mail"),
+        _child: child,
     }
-    panic!("replica on port {port} did not become ready");
 }
 
 fn cli(database_url: &str, args: &[&str], stdin: &str) -> String {
