@@ -8,7 +8,7 @@
 //! at once, after whatever was gathered before them, so the order holds.
 
 use std::io::{IsTerminal, Write};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use tracing::{Level, Metadata};
@@ -39,10 +39,44 @@ pub fn init(format: LogFormat) -> LogGuard {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
     // A second init (tests) keeps the first subscriber.
-    if result.is_ok() && !terminal {
-        output.start_flushing();
+    if result.is_ok() {
+        if !terminal {
+            output.start_flushing();
+        }
+        let _ = ACCESS.set(AccessOutput {
+            output: output.clone(),
+            json: matches!(format, LogFormat::Json),
+        });
     }
     LogGuard(output)
+}
+
+/// Where access lines go (see `http::access`): set by [`init`], absent in tests that serve
+/// without it.
+static ACCESS: OnceLock<AccessOutput> = OnceLock::new();
+
+/// The process's log output for the access lines, which are written without the subscriber.
+pub fn access_output() -> Option<&'static AccessOutput> {
+    ACCESS.get()
+}
+
+/// The log output and its format, for lines formatted outside the subscriber.
+#[derive(Debug)]
+pub struct AccessOutput {
+    output: LogOutput,
+    /// JSON lines, else text.
+    pub json: bool,
+}
+
+impl AccessOutput {
+    /// Writes one INFO line (gathered, or at once on a terminal).
+    pub fn write(&self, line: &[u8]) {
+        if self.output.shared.direct {
+            self.output.write_through(line);
+        } else {
+            self.output.gather(line);
+        }
+    }
 }
 
 /// Writes out the gathered log lines when dropped (the end of `serve`).

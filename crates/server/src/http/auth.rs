@@ -62,7 +62,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// Records the authenticated user on the request's span, so every later log line has it.
 pub fn record_user(principal: &accounts::Principal) {
-    tracing::Span::current().record("user_id", tracing::field::display(principal.user_id));
+    super::access::note_user(principal.user_id);
 }
 
 /// The core's permission check for an action on the caller's own account (their profile,

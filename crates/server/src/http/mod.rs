@@ -5,6 +5,7 @@
 //! out slow clients. Surfaces live in `native/` and `dialects/`; each only maps its wire
 //! shapes and auth scheme to the core.
 
+pub(crate) mod access;
 pub mod auth;
 pub mod client_address;
 mod connections;
@@ -129,7 +130,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             record_metrics,
         ))
-        .layer(middleware::from_fn(access_log))
+        .layer(middleware::from_fn(access::access_log))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http()
@@ -192,28 +193,6 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     connections::serve(listener, router(state), options, shutdown).await
-}
-
-/// The access log: one INFO line per request (target `gatehouse::access`), inside the request
-/// span, which carries the method, route template, request id, client address and user id;
-/// never the URI, which can hold a secret. Health probes are left out.
-async fn access_log(req: Request, next: Next) -> Response {
-    let probe = req
-        .extensions()
-        .get::<MatchedPath>()
-        .is_some_and(|p| matches!(p.as_str(), "/healthz" | "/readyz"));
-    if probe {
-        return next.run(req).await;
-    }
-    let started = Instant::now();
-    let response = next.run(req).await;
-    tracing::info!(
-        target: "gatehouse::access",
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
-    response
 }
 
 async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {

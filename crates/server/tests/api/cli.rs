@@ -392,6 +392,24 @@ async fn json_logs_hold_one_access_line_per_request_and_never_the_setup_link_or_
         .unwrap()
         .port();
     let data = dir.path().join("data");
+    let user_id = stdout(&gatehouse(
+        &data,
+        &[
+            "user",
+            "create",
+            "--username",
+            "logged",
+            "--email",
+            "logged@example.com",
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    ));
+    let token = stdout(&gatehouse(
+        &data,
+        &["token", "create", "--user", "logged"],
+        None,
+    ));
     let log_path = dir.path().join("server.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
@@ -444,6 +462,13 @@ async fn json_logs_hold_one_access_line_per_request_and_never_the_setup_link_or_
             .status(),
     ];
     assert!(statuses.iter().all(|s| s.is_client_error()), "{statuses:?}");
+    let me = client
+        .get(format!("{base}/auth/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
 
     let pid = child.id().unwrap().to_string();
     assert!(Command::new("kill")
@@ -468,9 +493,20 @@ async fn json_logs_hold_one_access_line_per_request_and_never_the_setup_link_or_
         .collect();
     assert_eq!(
         access.len(),
-        4,
+        5,
         "one line per request, probes left out:\n{text}"
     );
+    let signed_in: Vec<&&Value> = access
+        .iter()
+        .filter(|l| l["span"]["user_id"].is_string())
+        .collect();
+    assert_eq!(
+        signed_in.len(),
+        1,
+        "only the token's request has a user:\n{text}"
+    );
+    assert_eq!(signed_in[0]["span"]["user_id"], user_id.as_str());
+    assert_eq!(signed_in[0]["status"], 200);
     for line in &access {
         assert!(line["span"]["route"].is_string(), "{line}");
         assert_eq!(line["span"]["client"], "127.0.0.1", "{line}");
@@ -481,7 +517,7 @@ async fn json_logs_hold_one_access_line_per_request_and_never_the_setup_link_or_
         assert!(line["span"]["request_id"].is_string(), "{line}");
     }
     assert!(
-        !text.contains("zq9SECRET") && !text.contains("zq9PASSWORD"),
+        !text.contains("zq9SECRET") && !text.contains("zq9PASSWORD") && !text.contains(&token),
         "{text}"
     );
 

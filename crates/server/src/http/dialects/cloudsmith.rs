@@ -324,7 +324,7 @@ impl FromRequestParts<AppState> for MaybeCaller {
             .accounts
             .verify_credentials(&login, &Password::for_login(password), &client)
             .await?;
-        tracing::Span::current().record("user_id", tracing::field::display(user.id));
+        crate::http::access::note_user(user.id);
         Ok(Self(Some(Caller {
             actor: Actor::user(user.id).with_client(&client),
             user: user.id,

@@ -368,7 +368,7 @@ impl FromRequestParts<AppState> for Caller {
                 .accounts
                 .verify_credentials(&login, &Password::for_login(password), &client)
                 .await?;
-            tracing::Span::current().record("user_id", tracing::field::display(user.id));
+            crate::http::access::note_user(user.id);
             return Ok(Self(Actor::user(user.id).with_client(&client)));
         }
         let principal = token_principal(&parts.headers, state).await?;
