@@ -181,21 +181,24 @@ trap 'exit 143' TERM
 
 # CPU accounting around a run, to tell a clean measurement from one shared with a compile:
 # jiffies busy on the whole machine, of which the server's; the hypervisor's steal; and the
-# CPU seconds of this shell's finished children (bash `times`), i.e. of loadbench.
-children_cpu() {
-    times | awk 'NR == 2 {
+# CPU seconds of this shell's finished children (bash `times`), i.e. of loadbench. `times`
+# must run in this shell, not in a command substitution (a subshell has no finished
+# children, which made this column read 0), so the snapshot is left in $SNAPSHOT.
+children_cpu() { # file with the output of `times`
+    awk 'NR == 2 {
         n = split($0, f, /[ ms]+/)
         t = 0
         for (k = 1; k + 1 <= n; k += 2) if (f[k] != "") t += f[k] * 60 + f[k + 1]
         printf "%.3f", t
-    }'
+    }' "$1"
 }
 cpu_snapshot() {
     local cpu user nice system idle iowait irq softirq steal rest
     read -r cpu user nice system idle iowait irq softirq steal rest </proc/stat
     local server
     server="$(awk '{print $14 + $15}' "/proc/${MEASURED_PID:-$SERVER_PID}/stat")"
-    echo "$((user + nice + system + irq + softirq)) $((idle + iowait)) $steal $server $(children_cpu)"
+    times >"$DATA_DIR/times.out"
+    SNAPSHOT="$((user + nice + system + irq + softirq)) $((idle + iowait)) $steal $server $(children_cpu "$DATA_DIR/times.out")"
 }
 cpu_report() { # before after seconds
     local b a
@@ -332,9 +335,11 @@ run_load() {
     shift
     wait_quiet
     local before after rc=0
-    before="$(cpu_snapshot)"
+    cpu_snapshot
+    before="$SNAPSHOT"
     "$LOADBENCH" "$@" >"$out" 2>&1 || rc=$?
-    after="$(cpu_snapshot)"
+    cpu_snapshot
+    after="$SNAPSHOT"
     cat "$out"
     # The snapshot spans warm-up and measured window (and connection set-up, ~0.1 s).
     cpu_report "$before" "$after" "$(awk -v w="$WARMUP" -v d="$DURATION" 'BEGIN {print w + d}')"
