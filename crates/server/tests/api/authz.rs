@@ -215,6 +215,7 @@ async fn fill(w: &World, path: &str, target: &TestUser, org: &str) -> String {
         .replace("{role}", &w.role.to_string())
         .replace("{file}", file)
         .replace("{chunk}", chunk)
+        .replace("{page}", "1")
 }
 
 async fn send(w: &World, row: &Row, who: usize) -> (u16, String) {
@@ -275,8 +276,25 @@ async fn check(rows: Vec<Row>) {
             let mut bodies = Vec::new();
             for (who, slot) in got.iter_mut().enumerate() {
                 let w = world().await;
+                let before = w.app.snapshot().await;
                 let (status, body) = send(&w, row, who).await;
                 *slot = status;
+                // A refused call changes nothing (what a refusal itself writes aside, see
+                // `snapshot`). Give a write that raced the answer a moment to land first.
+                if status >= 400 {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    let after = w.app.snapshot().await;
+                    if before != after {
+                        let changed: Vec<_> =
+                            after.iter().filter(|r| !before.contains(r)).collect();
+                        let gone: Vec<_> = before.iter().filter(|r| !after.contains(r)).collect();
+                        failures.push(format!(
+                            "{:?} {} {} (caller {who}) refused with {status} but changed the \
+                             store: new or changed rows {changed:?}, gone {gone:?}",
+                            row.surface, row.method, row.path
+                        ));
+                    }
+                }
                 bodies.push(body);
             }
             if got != row.expect {
@@ -945,7 +963,7 @@ async fn trieve() {
         )
         .in_org(),
         row(T, M::GET, "/api/user/files/{user}", None, own_or_admin),
-        row(T, M::GET, "/api/user/{user}/1", None, own_or_admin),
+        row(T, M::GET, "/api/user/{user}/{page}", None, own_or_admin),
     ])
     .await;
 }
@@ -958,6 +976,74 @@ struct Escalation {
     method: Method,
     path: &'static str,
     body: Option<Value>,
+}
+
+/// Native routes the first matrix missed (found by authz_routes.rs, which reads the router).
+#[tokio::test]
+async fn native_sessions_pictures_and_logout() {
+    use Method as M;
+    use Surface::Native as N;
+    check(vec![
+        // An API token is not a session to end (400); a picture needs a multipart body (400),
+        // so these rows prove only who gets past authentication.
+        row(
+            N,
+            M::POST,
+            "/auth/v1/logout",
+            None,
+            [401, 400, 400, 400, 400],
+        ),
+        row(
+            N,
+            M::PUT,
+            "/auth/v1/me/picture",
+            None,
+            [401, 400, 400, 400, 400],
+        ),
+        // Pictures are public by their random id; an unknown one is 404 to everyone.
+        row(N, M::GET, "/auth/v1/pictures/{user}", None, [404; 5]),
+        row(N, M::POST, "/auth/v1/sessions/end-others", None, ALL_OK),
+        row(
+            N,
+            M::DELETE,
+            "/auth/v1/sessions/{token}",
+            None,
+            [401, 404, 404, 404, 404],
+        ),
+    ])
+    .await;
+}
+
+/// Dialect routes the first matrix missed.
+#[cfg(all(feature = "freechat", feature = "trieve", feature = "cloudsmith"))]
+#[tokio::test]
+async fn dialect_pictures_member_pages_and_unprefixed_paths() {
+    use Method as M;
+    use Surface::{FreeChat as F, Trieve as T};
+    check(vec![
+        // FreeChat's public profile: any signed-in user may read anyone's.
+        row(F, M::GET, "/api/v1/account/basic/{username}", None, ALL_OK),
+        row(
+            F,
+            M::POST,
+            "/api/v1/account/picture",
+            None,
+            [401, 400, 400, 400, 400],
+        ),
+        row(
+            T,
+            M::GET,
+            "/api/user/{user}/{page}",
+            None,
+            [401, 200, 403, 403, 200],
+        )
+        .in_org(),
+        // Cloudsmith answers on its unprefixed paths as on `/v1/...`; anonymous callers are
+        // told they are not authenticated, as Cloudsmith does.
+        row(Surface::Cloudsmith, M::GET, "/user/self/", None, [200; 5]),
+        row(Surface::Cloudsmith, M::GET, "/user/tokens/", None, ALL_OK),
+    ])
+    .await;
 }
 
 fn escalation(method: Method, path: &'static str, body: Option<Value>) -> Escalation {

@@ -193,6 +193,99 @@ impl TestApp {
         }
     }
 
+    /// Every row of every table a call could change, as text, in a stable order: two equal
+    /// snapshots around a refused call prove it changed nothing. Left out: what a refusal
+    /// itself may write (the audit trail, throttling counters, known client addresses) and
+    /// the usage times an authenticated caller's own credential gets.
+    pub async fn snapshot(&self) -> Vec<String> {
+        use sqlx::Connection;
+        const VOLATILE_TABLES: [&str; 4] = [
+            "audit_events",
+            "rate_limits",
+            "known_addresses",
+            "_sqlx_migrations",
+        ];
+        const VOLATILE_COLUMNS: [&str; 2] = ["last_used_at", "last_seen_at"];
+        // One query over every table, built once per backend (the schema is the same for
+        // every app of a run).
+        static POSTGRES: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+        static SQLITE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+        let rows: Vec<String> = match &self.postgres {
+            Some(db) => {
+                let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                let sql = POSTGRES
+                    .get_or_init(|| async {
+                        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                        let tables: Vec<String> = sqlx::query_scalar(
+                            "SELECT table_name::text FROM information_schema.tables \
+                             WHERE table_schema = current_schema() ORDER BY 1",
+                        )
+                        .fetch_all(&mut conn)
+                        .await
+                        .unwrap();
+                        let dropped = VOLATILE_COLUMNS.map(|c| format!(" - '{c}'")).concat();
+                        let selects: Vec<String> = tables
+                            .iter()
+                            .filter(|t| !VOLATILE_TABLES.contains(&t.as_str()))
+                            .map(|t| {
+                                format!(
+                                    "SELECT '{t}: ' || (to_jsonb(x){dropped})::text FROM \"{t}\" x"
+                                )
+                            })
+                            .collect();
+                        format!("{} ORDER BY 1", selects.join(" UNION ALL "))
+                    })
+                    .await;
+                sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+            }
+            None => {
+                let path = self.dir.path().join("gatehouse.db");
+                let url = format!("sqlite://{}", path.display());
+                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                let sql = SQLITE
+                    .get_or_init(|| async {
+                        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                        let tables: Vec<String> = sqlx::query_scalar(
+                            "SELECT name FROM sqlite_master WHERE type = 'table' \
+                             AND name NOT LIKE 'sqlite_%' ORDER BY 1",
+                        )
+                        .fetch_all(&mut conn)
+                        .await
+                        .unwrap();
+                        let mut selects = Vec::new();
+                        for t in tables
+                            .iter()
+                            .filter(|t| !VOLATILE_TABLES.contains(&t.as_str()))
+                        {
+                            let columns: Vec<String> = sqlx::query_scalar(&format!(
+                                "SELECT name FROM pragma_table_info('{t}')"
+                            ))
+                            .fetch_all(&mut conn)
+                            .await
+                            .unwrap();
+                            let quoted: Vec<String> = columns
+                                .iter()
+                                .filter(|c| !VOLATILE_COLUMNS.contains(&c.as_str()))
+                                .map(|c| format!("quote(\"{c}\")"))
+                                .collect();
+                            selects.push(format!(
+                                "SELECT '{t}: ' || {} FROM \"{t}\"",
+                                quoted.join(" || ',' || ")
+                            ));
+                        }
+                        format!("{} ORDER BY 1", selects.join(" UNION ALL "))
+                    })
+                    .await;
+                sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+            }
+        };
+        assert!(
+            rows.iter().any(|r| r.starts_with("users: ")),
+            "a snapshot sees the users: {rows:?}"
+        );
+        rows
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -4,6 +4,7 @@
 mod account_hardening;
 mod alsid;
 mod authz;
+mod authz_routes;
 mod backup;
 mod browser;
 mod cli;
