@@ -1,14 +1,15 @@
 //! A small in-memory read cache with a TTL, used for credential checks and for user records,
 //! so the hot path of an authenticated request needs no database round trip.
 //!
-//! Entries live for a short TTL (so a change made by another process, such as the CLI, is
-//! seen within it) and are dropped at once when this process changes what they cache. A
-//! generation counter keeps a lookup that raced with an invalidation from re-inserting what
-//! was just invalidated.
+//! Entries live for a TTL (so a change made by another process, such as the CLI, is seen
+//! within it) and are dropped at once when this process changes what they cache. The TTL can
+//! change while the cache is in use (`set_ttl`): the core lengthens it only while it follows
+//! other processes' invalidations. A generation counter keeps a lookup that raced with an
+//! invalidation from re-inserting what was just invalidated.
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use chrono::{DateTime, Duration, Utc};
@@ -22,7 +23,8 @@ struct Entry<V> {
 #[derive(Debug)]
 pub(crate) struct TtlCache<K, V> {
     entries: RwLock<HashMap<K, Entry<V>>>,
-    ttl: Duration,
+    /// In milliseconds.
+    ttl_ms: AtomicI64,
     capacity: usize,
     generation: AtomicU64,
     pub(crate) hits: AtomicU64,
@@ -33,12 +35,21 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     pub(crate) fn new(ttl: Duration, capacity: usize) -> Self {
         Self {
             entries: RwLock::new(HashMap::new()),
-            ttl,
+            ttl_ms: AtomicI64::new(ttl.num_milliseconds()),
             capacity,
             generation: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
+    }
+
+    /// How long entries live from now on (entries already cached included).
+    pub(crate) fn set_ttl(&self, ttl: Duration) {
+        self.ttl_ms.store(ttl.num_milliseconds(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn ttl(&self) -> Duration {
+        Duration::milliseconds(self.ttl_ms.load(Ordering::Relaxed))
     }
 
     /// A fresh entry for which `usable` holds, counting the hit or miss.
@@ -48,10 +59,11 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         now: DateTime<Utc>,
         usable: impl Fn(&V) -> bool,
     ) -> Option<V> {
+        let ttl = self.ttl();
         let entries = self.entries.read().expect("cache lock poisoned");
         let found = entries
             .get(key)
-            .filter(|e| now - e.fetched_at < self.ttl && usable(&e.value));
+            .filter(|e| now - e.fetched_at < ttl && usable(&e.value));
         let counter = if found.is_some() {
             &self.hits
         } else {
@@ -73,7 +85,8 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
             return;
         }
         if entries.len() >= self.capacity {
-            entries.retain(|_, e| now - e.fetched_at < self.ttl);
+            let ttl = self.ttl();
+            entries.retain(|_, e| now - e.fetched_at < ttl);
             if entries.len() >= self.capacity {
                 entries.clear();
             }
@@ -111,6 +124,19 @@ mod tests {
         assert_eq!(cache.get(&1, t0, |_| true), None);
         assert_eq!(cache.hits.load(Ordering::Relaxed), 1);
         assert_eq!(cache.misses.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn a_shorter_ttl_applies_to_entries_already_cached() {
+        let cache = TtlCache::<u32, &str>::new(Duration::seconds(30), 10);
+        let t0 = Utc::now();
+        cache.insert(1, "one", t0, cache.generation());
+        assert_eq!(
+            cache.get(&1, t0 + Duration::seconds(5), |_| true),
+            Some("one")
+        );
+        cache.set_ttl(Duration::seconds(1));
+        assert_eq!(cache.get(&1, t0 + Duration::seconds(5), |_| true), None);
     }
 
     #[test]

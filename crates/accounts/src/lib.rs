@@ -46,7 +46,7 @@ pub use mail::{MailError, Mailer, OutgoingMail};
 pub use password::{HashCostLimits, Password, PasswordHasher, PasswordPolicyError};
 pub use service::{
     Accounts, AccountsConfig, CacheStats, ClientInfo, LoginSession, NewUser, Picture, Principal,
-    SignInStats,
+    SignInStats, UNFOLLOWED_CACHE_TTL,
 };
 pub use store::{is_unavailable, Store, StoreError};
 pub use token::{ApiToken, CredentialKind, TokenId, TokenRef, TokenSecret};

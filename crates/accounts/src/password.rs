@@ -226,7 +226,9 @@ impl PasswordHasher {
     }
 
     /// Hash requests waiting for a free slot right now (a metric).
-    /// Password verifications started since the hasher was made.
+    /// Password hashes computed to verify a password since the hasher was made (argon2 or
+    /// bcrypt, dummy ones for unknown logins included), counted on the hashing thread as
+    /// each one starts: a caller that went away before its turn is not counted.
     pub fn verifications(&self) -> u64 {
         self.inner.verifications.load(Ordering::Relaxed)
     }
@@ -305,7 +307,6 @@ impl PasswordHasher {
     /// Like `verify`, and also says when a matching hash should be replaced: an imported
     /// bcrypt hash, or argon2 with other parameters than the current ones.
     pub async fn check(&self, stored: Option<String>, password: &Password) -> Verified {
-        self.inner.verifications.fetch_add(1, Ordering::Relaxed);
         let password = password.clone();
         self.run(move |inner, worker| inner.check(worker, stored.as_deref(), &password))
             .await
@@ -426,6 +427,7 @@ impl Inner {
             }
         }
         if is_bcrypt(phc) {
+            self.verifications.fetch_add(1, Ordering::Relaxed);
             let ok = bcrypt::verify(password.expose(), phc).unwrap_or(false);
             return if ok && known {
                 Verified::YesRehash
@@ -437,6 +439,7 @@ impl Inner {
             tracing::warn!("stored password hash is not a valid PHC string");
             return Verified::No;
         };
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         let ok = self.verify_argon2(worker, &parsed, password.expose().as_bytes());
         match (ok && known, current_argon2(&parsed, &self.params)) {
             (false, _) => Verified::No,

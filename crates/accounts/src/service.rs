@@ -39,8 +39,10 @@ pub struct AccountsConfig {
     pub max_token_lifetime: Duration,
     /// How long a verified HTTP-basic (login, password) pair is remembered (at most 60 s).
     pub basic_login_ttl: Duration,
-    /// How long cached credentials and user records are trusted; bounds how long a change
-    /// made by another process (the CLI, another replica) takes to be seen.
+    /// How long cached credentials, user records and grants are trusted while this process
+    /// follows other processes' invalidations (`Accounts::follow_invalidations`, PostgreSQL);
+    /// otherwise at most [`UNFOLLOWED_CACHE_TTL`]. Bounds how long a change whose
+    /// notification was lost takes to be seen.
     pub cache_ttl: Duration,
     pub cache_capacity: usize,
     pub max_picture_bytes: usize,
@@ -68,6 +70,11 @@ pub struct AccountsConfig {
     /// Audit events older than this are deleted by `Accounts::prune_audit`.
     pub audit_retention: Duration,
 }
+
+/// How long cache entries live while no stream of other processes' invalidations is
+/// followed (SQLite, where the CLI's changes reach a running server only by expiry; or a
+/// PostgreSQL listener that could not start), whatever `AccountsConfig::cache_ttl` says.
+pub const UNFOLLOWED_CACHE_TTL: Duration = Duration::seconds(1);
 
 /// Who may register themselves.
 #[derive(Debug, Clone)]
@@ -369,13 +376,15 @@ impl Accounts {
         hasher: PasswordHasher,
         config: AccountsConfig,
     ) -> Self {
+        // Until `follow_invalidations` hears from the other processes.
+        let ttl = config.cache_ttl.min(UNFOLLOWED_CACHE_TTL);
         Self {
-            credentials: TtlCache::new(config.cache_ttl, config.cache_capacity),
-            users: TtlCache::new(config.cache_ttl, config.cache_capacity),
+            credentials: TtlCache::new(ttl, config.cache_capacity),
+            users: TtlCache::new(ttl, config.cache_capacity),
             basic_logins: TtlCache::new(config.basic_login_ttl, config.cache_capacity),
             basic_key: rand::random(),
-            grants: TtlCache::new(config.cache_ttl, config.cache_capacity),
-            roles: TtlCache::new(config.cache_ttl, 1),
+            grants: TtlCache::new(ttl, config.cache_capacity),
+            roles: TtlCache::new(ttl, 1),
             store,
             files,
             clock,
@@ -520,7 +529,7 @@ impl Accounts {
     pub(crate) async fn broadcast(&self, what: Invalidation) {
         self.apply_invalidation(what);
         if let Err(e) = self.store.publish_invalidation(what).await {
-            // The other processes' caches still expire within `cache_ttl`.
+            // The other processes' caches still expire within their `cache_ttl`.
             tracing::warn!(error = %e, "could not tell other processes about a revocation");
         }
     }
@@ -549,15 +558,30 @@ impl Accounts {
     }
 
     /// Applies other processes' invalidations until the store's stream ends; returns at
-    /// once for a backend without one.
+    /// once for a backend without one. Only while it follows do cache entries live the full
+    /// `cache_ttl`; otherwise at most [`UNFOLLOWED_CACHE_TTL`].
     pub async fn follow_invalidations(&self) -> Result<(), StoreError> {
         let Some(mut incoming) = self.store.subscribe_invalidations().await? else {
             return Ok(());
         };
+        self.set_cache_ttl(self.config.cache_ttl);
         while let Some(what) = incoming.recv().await {
             self.apply_invalidation(what);
         }
+        self.set_cache_ttl(self.config.cache_ttl.min(UNFOLLOWED_CACHE_TTL));
         Ok(())
+    }
+
+    fn set_cache_ttl(&self, ttl: Duration) {
+        self.credentials.set_ttl(ttl);
+        self.users.set_ttl(ttl);
+        self.grants.set_ttl(ttl);
+        self.roles.set_ttl(ttl);
+    }
+
+    /// How long cached credentials and users live now (see `AccountsConfig::cache_ttl`).
+    pub fn cache_ttl(&self) -> Duration {
+        self.credentials.ttl()
     }
 
     pub async fn user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
@@ -766,7 +790,7 @@ impl Accounts {
         let now = self.clock.now();
         if let Some(cached) = self.basic_logins.get(&key, now, |_| true) {
             // Changes this process was not told about (the CLI on SQLite) show in the user
-            // record, which the users cache rereads within `cache_ttl`.
+            // record, which the users cache rereads within `UNFOLLOWED_CACHE_TTL`.
             match self.user(cached.id).await {
                 Ok(now) if now.updated_at == cached.updated_at && now.can_authenticate() => {
                     return Ok(now);

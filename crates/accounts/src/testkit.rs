@@ -13,8 +13,10 @@ use crate::files::{FileId, FileStore, FileStoreError};
 pub mod contract;
 pub mod contract_access;
 pub mod contract_content;
+pub mod counting_store;
 pub mod memory_mailer;
 
+pub use counting_store::{Access, CountingStore};
 pub use memory_mailer::{code_in, MemoryMailer};
 
 /// A clock that moves only when the test says so.

@@ -95,6 +95,7 @@ pub async fn open_with_key(
         },
         throttle: settings.throttle.clone(),
         basic_login_ttl: chrono::Duration::seconds(settings.basic_auth_cache_seconds),
+        cache_ttl: chrono::Duration::seconds(settings.cache_ttl_seconds),
         ..AccountsConfig::default()
     };
     Ok(Arc::new(
@@ -299,7 +300,7 @@ pub async fn serve(settings: Settings, unknown_env: &[String]) -> anyhow::Result
         let accounts = Arc::clone(&accounts);
         tokio::spawn(async move {
             if let Err(e) = accounts.follow_invalidations().await {
-                tracing::error!(error = %e, "cannot follow other replicas' revocations; caches expire within a second instead");
+                tracing::error!(error = %e, "cannot follow other replicas' revocations; caches expire within a second");
             }
         })
     };

@@ -678,6 +678,15 @@ pub const SETTINGS: &[Setting] = &[
         secrecy: Secrecy::Public,
         bad_example: "0",
     },
+    Setting {
+        key: "cache_ttl_seconds",
+        kind: Kind::Count { min: 1, max: 60 },
+        value_name: "SECONDS",
+        default: "1",
+        help: "How long cached credentials, users and permissions are trusted while other replicas' revocations are followed (PostgreSQL LISTEN/NOTIFY); it bounds what a lost notification costs. On SQLite, and while the listener is down, at most 1 s whatever this says.",
+        secrecy: Secrecy::Public,
+        bad_example: "61",
+    },
 ];
 
 /// The declaration of `key`; every key the code asks for is declared (a test checks).
@@ -837,6 +846,8 @@ pub struct Settings {
     pub effective: Vec<Effective>,
     /// Seconds a caller waits for a database connection before `StoreError::Unavailable`.
     pub database_wait_seconds: u64,
+    /// Seconds cached credentials live while invalidations are followed.
+    pub cache_ttl_seconds: i64,
 }
 
 /// A refused setting: which one, where it can be set, and why.
@@ -1306,6 +1317,7 @@ impl Settings {
         }
         r.record("files_url", files_url.as_deref().unwrap_or("none"));
         let database_wait_seconds = r.count("database_wait_seconds", 3)?;
+        let cache_ttl_seconds = r.count("cache_ttl_seconds", 1)? as i64;
 
         Ok(Self {
             data_dir,
@@ -1344,6 +1356,7 @@ impl Settings {
             files_url,
             effective: r.effective,
             database_wait_seconds,
+            cache_ttl_seconds,
         })
     }
 

@@ -163,3 +163,45 @@ pub async fn small_store(db: &ScratchDatabase) -> PostgresStore {
         .await
         .unwrap_or_else(|e| panic!("connecting to scratch database {}: {e}", db.name))
 }
+
+impl ScratchDatabase {
+    /// Runs `sql` on this database behind the stores' backs (no notification, no cache
+    /// invalidation): how a test makes a change a replica is not told about, or ends the
+    /// replicas' connections. How many rows it touched.
+    pub async fn execute(&self, sql: &str) -> u64 {
+        let mut conn = PgConnectOptions::from_str(&self.url)
+            .expect("a scratch URL parses")
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("connecting to scratch database {}: {e}", self.name));
+        let done = sqlx::query(sql)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        conn.close().await.ok();
+        done.rows_affected()
+    }
+
+    /// Ends every connection listening for invalidations on this database (as a network
+    /// failure or a database restart would); how many.
+    pub async fn terminate_listeners(&self) -> u64 {
+        let rows: Vec<bool> = {
+            let mut conn = PgConnectOptions::from_str(&self.url)
+                .expect("a scratch URL parses")
+                .connect()
+                .await
+                .unwrap_or_else(|e| panic!("connecting to scratch database {}: {e}", self.name));
+            let rows = sqlx::query_scalar(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                 AND query ILIKE 'LISTEN%'",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("terminating listeners: {e}"));
+            conn.close().await.ok();
+            rows
+        };
+        rows.into_iter().filter(|ended| *ended).count() as u64
+    }
+}

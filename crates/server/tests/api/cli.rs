@@ -639,6 +639,82 @@ async fn a_second_serve_on_one_sqlite_data_directory_is_refused_while_the_cli_st
     again.start_kill().unwrap();
 }
 
+/// On SQLite nothing tells a running server about the CLI's changes, so its caches keep
+/// entries at most `UNFOLLOWED_CACHE_TTL` (1 s) whatever `cache_ttl_seconds` says: a token
+/// revoked by an operator stops working within that, not within the setting's 30 s.
+#[tokio::test]
+async fn a_token_revoked_by_the_cli_on_sqlite_stops_working_within_a_second_whatever_the_cache_setting(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (_server, base) = crate::helpers::serve_on_free_port(|port| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        command
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--cache-ttl-seconds",
+                "30",
+                "--data-dir",
+            ])
+            .arg(&data)
+            .env_remove("GATEHOUSE_DATABASE_URL")
+            .env_remove("GATEHOUSE_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    })
+    .await;
+    stdout(&gatehouse(
+        &data,
+        &[
+            "user",
+            "create",
+            "--username",
+            "ops",
+            "--email",
+            "ops@example.com",
+        ],
+        None,
+    ));
+    let token = stdout(&gatehouse(
+        &data,
+        &["token", "create", "--user", "ops"],
+        None,
+    ));
+    let client = reqwest::Client::new();
+    let status = || async {
+        client
+            .get(format!("{base}/api/v1/account/details"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status().await, 200, "cached by the server now");
+
+    stdout(&gatehouse(
+        &data,
+        &["token", "revoke", "--user", "ops", "--token", &token],
+        None,
+    ));
+    let revoked = std::time::Instant::now();
+    while status().await != 401 {
+        assert!(
+            revoked.elapsed() < Duration::from_secs(5),
+            "the revoked token still works 5 s later"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = revoked.elapsed();
+    println!("the server refused the token the CLI revoked after {took:?}");
+    // The 1 s bound, and time for a loaded machine to answer the last request.
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+}
+
 /// `gatehouse ARGS` on the app's data directory and database.
 fn gatehouse_for(app: &TestApp, args: &[&str]) -> Output {
     gatehouse_on(app.dir.path(), Some(&app.database_url()), args, None)

@@ -1,17 +1,24 @@
 //! Two `gatehouse serve` processes on one PostgreSQL database behave as one service:
-//! revocations reach the other replica within a second, throttling counts are shared, and
-//! queued mail is delivered once. Skipped (saying so) when PostgreSQL is not reachable.
+//! revocations reach the other replica within a second although its caches keep entries for
+//! 30 s (so only LISTEN/NOTIFY can have told it), a replica whose listener lost its
+//! connection flushes its caches and hears later revocations, throttling counts are shared,
+//! and queued mail is delivered once. Skipped (saying so) when PostgreSQL is not reachable.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use accounts::Store as _;
 use serde_json::{json, Value};
 use store_postgres::testkit::scratch_database;
 
 use crate::helpers::PASSWORD;
 
 /// A server process, killed when dropped.
+/// How long the replicas keep cached credentials: far longer than any wait below, so a
+/// revocation seen in time was seen through a notification, not through expiry.
+const CACHE_TTL_SECONDS: &str = "30";
+
 struct Replica {
     base: String,
     mail_dir: PathBuf,
@@ -28,6 +35,8 @@ async fn start_replica(database_url: &str, dir: &Path) -> Replica {
                 &format!("127.0.0.1:{port}"),
                 "--database-url",
                 database_url,
+                "--cache-ttl-seconds",
+                CACHE_TTL_SECONDS,
                 "--data-dir",
             ])
             .arg(dir)
@@ -85,7 +94,8 @@ async fn status(client: &reqwest::Client, replica: &Replica, token: &str) -> u16
         .as_u16()
 }
 
-/// Polls `replica` until `token` is refused; returns how long that took.
+/// Polls `replica` until `token` is refused; returns how long that took. Gives up after 5 s,
+/// well under the replicas' cache TTL.
 async fn time_until_refused(client: &reqwest::Client, replica: &Replica, token: &str) -> Duration {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(5) {
@@ -95,6 +105,24 @@ async fn time_until_refused(client: &reqwest::Client, replica: &Replica, token: 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("the other replica still accepts the revoked token after 5 s");
+}
+
+/// A user `alice` (made by the CLI) and an API token of hers.
+fn alice_with_token(database_url: &str) -> String {
+    cli(
+        database_url,
+        &[
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--password-stdin",
+        ],
+        PASSWORD,
+    );
+    cli(database_url, &["token", "create", "--user", "alice"], "")
 }
 
 #[tokio::test]
@@ -110,21 +138,7 @@ async fn two_replicas_on_one_postgres_behave_as_one_service() {
     let a = start_replica(&db.url, dirs.0.path()).await;
     let b = start_replica(&db.url, dirs.1.path()).await;
     let client = reqwest::Client::new();
-
-    cli(
-        &db.url,
-        &[
-            "user",
-            "create",
-            "--username",
-            "alice",
-            "--email",
-            "alice@example.com",
-            "--password-stdin",
-        ],
-        PASSWORD,
-    );
-    let owner = cli(&db.url, &["token", "create", "--user", "alice"], "");
+    let owner = alice_with_token(&db.url);
 
     // A token made through one replica works on the other, and both have it cached.
     let created: Value = client
@@ -239,12 +253,93 @@ async fn two_replicas_on_one_postgres_behave_as_one_service() {
             })
             .sum::<usize>()
     };
+    // Once the outbox says it was sent, no worker can claim it again: a second copy would
+    // have come from a worker that claimed it while the first one's lease was live.
     let started = Instant::now();
-    while count() == 0 && started.elapsed() < Duration::from_secs(5) {
+    loop {
+        let mail = _first.mail_counts().await.unwrap();
+        if mail.sent == 1 && mail.queued == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not delivered in 10 s: {mail:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await; // both workers had their turns
     assert_eq!(count(), 1);
+}
+
+#[tokio::test]
+async fn a_replica_whose_listener_lost_its_connection_flushes_its_caches_and_still_hears_revocations(
+) {
+    let Some(db) = scratch_database().await else {
+        return;
+    };
+    let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let _first = store_postgres::PostgresStore::connect(&db.url)
+        .await
+        .unwrap();
+    let a = start_replica(&db.url, dirs.0.path()).await;
+    let b = start_replica(&db.url, dirs.1.path()).await;
+    let client = reqwest::Client::new();
+    let owner = alice_with_token(&db.url);
+    let token = cli(
+        &db.url,
+        &[
+            "token",
+            "create",
+            "--user",
+            "alice",
+            "--name",
+            "behind-its-back",
+        ],
+        "",
+    );
+    assert_eq!(status(&client, &b, &token).await, 200);
+
+    // Disabled behind every replica's back (no notification): B's cache still holds it, for
+    // up to its 30 s TTL.
+    let disabled = db
+        .execute("UPDATE api_tokens SET disabled = TRUE WHERE name = 'behind-its-back'")
+        .await;
+    assert_eq!(disabled, 1);
+    // Past the 1 s an unfollowed cache would keep it: B follows the others, so its entries
+    // live the TTL set (which is what makes the other tests' sub-second revocations proof
+    // of a notification).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        status(&client, &b, &token).await,
+        200,
+        "served from B's cache: entries live the 30 s set"
+    );
+
+    // B's listener loses its connection (as in a network failure or a database restart):
+    // it may have missed notifications, so when it reconnects it flushes everything.
+    assert!(db.terminate_listeners().await >= 2);
+    let took = time_until_refused(&client, &b, &token).await;
+    println!("B refused the token changed behind its back {took:?} after its listener died");
+
+    // Listening again: a revocation through A reaches B within a second.
+    let fresh = client
+        .post(format!("{}/api/v1/account/token", a.base))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(status(&client, &b, &fresh).await, 200);
+    let deleted = client
+        .delete(format!("{}/api/v1/account/token/{fresh}", a.base))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    let took = time_until_refused(&client, &b, &fresh).await;
+    assert!(took < Duration::from_secs(1), "{took:?}");
 }
 
 #[tokio::test]
