@@ -678,6 +678,18 @@ pub const SETTINGS: &[Setting] = &[
         secrecy: Secrecy::Public,
         bad_example: "0",
     },
+    Setting {
+        key: "surfaces",
+        kind: Kind::List,
+        value_name: "SURFACE[,SURFACE...]",
+        default: "every one built in",
+        help: "The HTTP surfaces to serve: native (the /auth/v1 API, always listed), pages (the \
+               web pages and admin console), and the vendor dialects freechat, alsid, glowmarkt, \
+               cloudsmith, trieve (each also a Cargo feature). Paths of a surface left out \
+               answer 404.",
+        secrecy: Secrecy::Public,
+        bad_example: "native,ftp",
+    },
 ];
 
 /// The declaration of `key`; every key the code asks for is declared (a test checks).
@@ -837,6 +849,8 @@ pub struct Settings {
     pub effective: Vec<Effective>,
     /// Seconds a caller waits for a database connection before `StoreError::Unavailable`.
     pub database_wait_seconds: u64,
+    /// The pages and dialects served beside the native API.
+    pub surfaces: crate::http::surfaces::Surfaces,
 }
 
 /// A refused setting: which one, where it can be set, and why.
@@ -1306,6 +1320,12 @@ impl Settings {
         }
         r.record("files_url", files_url.as_deref().unwrap_or("none"));
         let database_wait_seconds = r.count("database_wait_seconds", 3)?;
+        let surfaces = match r.optional("surfaces") {
+            None => crate::http::surfaces::Surfaces::built_in(),
+            Some(list) => crate::http::surfaces::Surfaces::parse(&list)
+                .map_err(|reason| refuse("surfaces", reason))?,
+        };
+        r.record("surfaces", surfaces);
 
         Ok(Self {
             data_dir,
@@ -1344,6 +1364,7 @@ impl Settings {
             files_url,
             effective: r.effective,
             database_wait_seconds,
+            surfaces,
         })
     }
 
