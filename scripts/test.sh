@@ -23,6 +23,9 @@ echo "== the native HTTP suite on a build without any vendor dialect (--no-defau
 # Each dialect is a Cargo feature; tests that call one are compiled only with it. One more
 # build of the gatehouse crate and its test binary (the dependencies are shared).
 cargo test -p gatehouse --no-default-features --test api
+# That build replaced target/debug/gatehouse; put the full binary back for the suites below
+# (its artifacts are fresh, so this only links it into place again).
+cargo build -p gatehouse
 echo "== the HTTP and CLI tests again, on PostgreSQL"
 if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || [[ "${GATEHOUSE_REQUIRE_POSTGRES:-}" == 1 ]]; then
     GATEHOUSE_TEST_BACKEND=postgres cargo test -p gatehouse --test api
