@@ -1,6 +1,7 @@
 """What the Python client suites (tests/freechat, tests/alsid, tests/cloudsmith, tests/trieve)
-share: one real `gatehouse serve` process on a free loopback port with a fresh data directory,
-its readiness check (GET /healthz), the gatehouse CLI run against the same data directory (it
+share: one real `gatehouse serve` process on a loopback port the system chooses (`--listen
+127.0.0.1:0`; the server writes the address it bound to `<data-dir>/listening`) with a fresh
+data directory, its readiness check (GET /healthz), the gatehouse CLI run against the same data directory (it
 works while the server runs) to make users and tokens, stopping the server, and the server's
 log in the pytest summary when something failed.
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -47,12 +47,6 @@ def clean_env(drop: Tuple[str, ...] = ("GATEHOUSE_",)) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     env.setdefault("RUST_BACKTRACE", "1")
     return env
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tail(path: Path, limit: int = 8000) -> str:
@@ -120,9 +114,10 @@ S = TypeVar("S", bound=Server)
 
 
 def start_server(tmp_root: Path, server_cls: Type[S] = Server, public_url: bool = True) -> S:
-    """Start `gatehouse serve` with its data in `tmp_root`/data and its output in
-    `tmp_root`/server.log, and wait until GET /healthz answers 200 (else fail the test).
-    `public_url`: pass `--public-url` set to the server's own address."""
+    """Start `gatehouse serve` on `127.0.0.1:0` with its data in `tmp_root`/data and its output
+    in `tmp_root`/server.log, read the address it bound from `<data>/listening`, and wait until
+    GET /healthz answers 200 (else fail the test). Its public URL is that address either way
+    (the default on port 0); `public_url` is kept for callers."""
     binary = gatehouse_bin()
     if not binary.is_file() or not os.access(binary, os.X_OK):
         pytest.fail(f"gatehouse binary not found or not executable: {binary} "
@@ -131,25 +126,39 @@ def start_server(tmp_root: Path, server_cls: Type[S] = Server, public_url: bool 
     data_dir = tmp_root / "data"
     data_dir.mkdir()
     log_path = tmp_root / "server.log"
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    cmd = [str(binary), "serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"]
-    if public_url:
-        cmd += ["--public-url", base_url]
+    del public_url  # the server's own address is its public URL either way
+    cmd = [str(binary), "serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0"]
     log = open(log_path, "wb")
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                             env=clean_env(server_cls.ENV_DROP), start_new_session=True)
     log.close()
-    server = server_cls(base_url, port, data_dir, binary, proc, log_path)
-    _SERVER_STATE["server"] = server
 
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    listening = data_dir / "listening"
+    server = None
     last = "no attempt"
     while True:
         if proc.poll() is not None:
             _SERVER_STATE["start_failed"] = True
             pytest.fail(f"gatehouse serve exited with code {proc.returncode} before it was "
                         f"ready.\n--- server output ---\n{tail(log_path)}", pytrace=False)
+        if server is None and listening.is_file():
+            # Renamed into place whole once the socket is bound.
+            address = listening.read_text().strip()
+            port = int(address.rsplit(":", 1)[1])
+            server = server_cls(f"http://{address}", port, data_dir, binary, proc, log_path)
+            _SERVER_STATE["server"] = server
+        if server is None:
+            last = f"no {listening} yet"
+            if time.monotonic() > deadline:
+                stop(proc)
+                _SERVER_STATE["start_failed"] = True
+                pytest.fail(f"gatehouse serve wrote no {listening} within "
+                            f"{STARTUP_TIMEOUT_S:.0f}s.\n--- server output ---\n"
+                            f"{tail(log_path)}", pytrace=False)
+            time.sleep(0.1)
+            continue
+        base_url = server.base_url
         try:
             r = requests.get(base_url + "/healthz", timeout=2)
             if r.status_code == 200:

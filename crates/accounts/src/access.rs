@@ -1,5 +1,7 @@
 //! Who may do what: instance-wide roles made of permissions, organisations with their
-//! members' roles, and the one check (`decide`) that every surface's endpoints go through.
+//! members' roles, the one authorisation rule (`Grants::allows`, which every surface's
+//! endpoints reach through `Accounts::authorize` / `authorize_user`), and the covering rule
+//! (`Grants::covers`).
 //!
 //! A permission is an action on an entity kind, for every entity of that kind, for listed
 //! ids only, or for the caller's own account only ("self"). Organisation roles add rights

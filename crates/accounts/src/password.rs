@@ -1,5 +1,6 @@
-//! Passwords: the policy a new password must meet, and argon2id hashing on a bounded
-//! blocking pool so hashing never stalls the async workers.
+//! Passwords: the policy a new password must meet, and argon2id hashing on the hasher's own
+//! threads (one per core, jobs queued on a channel; see [`PasswordHasher`]) so hashing never
+//! stalls the async workers.
 //!
 //! Two implementations give the same PHC strings: `argon2-rust` (a pure-Rust port of the
 //! reference C argon2 that picks its SIMD code at run time) hashes new passwords and verifies

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use crate::config::{LogFormat, Settings};
 use crate::files::DiskFileStore;
 use crate::http::client_address::ClientAddresses;
+use crate::http::surfaces::Surface;
 use crate::http::{self, AppState};
 use crate::mail;
 use crate::metrics::Metrics;
@@ -159,35 +160,62 @@ pub async fn open_store(url: &str, wait: Duration) -> anyhow::Result<Arc<dyn Sto
 /// Where the first-run setup link goes when nobody is at a terminal to read it.
 pub const SETUP_LINK_FILE: &str = "setup-link";
 
-/// Says where the server listens and, while there is no administrator, how to create the
-/// first one. The setup link is a secret: it is printed only to an interactive terminal (in
-/// text format); otherwise it goes to a file in the data directory readable by this user alone,
-/// and the log names only that file.
+/// The file in the data directory that holds the address `serve` listens on (`IP:PORT` and a
+/// newline), written once the socket is bound and removed at a clean stop: how a harness that
+/// started it with `--listen 127.0.0.1:0` learns the port the system chose.
+pub const LISTENING_FILE: &str = "listening";
+
+/// Says where the server listens (`bound`: the address the socket got, which differs from
+/// the setting when it asked for port 0) and, while there is no administrator, how to create
+/// the first one. The setup link is a secret: it is printed only to an interactive terminal
+/// (in text format); otherwise it goes to a file in the data directory readable by this user
+/// alone, and the log names only that file. Without the pages there is no setup page, and only
+/// the command is shown.
 async fn announce(
     settings: &Settings,
+    bound: std::net::SocketAddr,
     accounts: &Accounts,
     state: &AppState,
 ) -> anyhow::Result<()> {
     let data_dir = settings.data_dir.display();
     let public = &settings.public_url;
     let link_file = settings.data_dir.join(SETUP_LINK_FILE);
+    let pages = state.surfaces.serves(Surface::Pages);
+    let where_ = if pages {
+        format!(
+            "account pages at {public}/, admin console at {public}/admin, API description at \
+             {public}/auth/v1/openapi.json"
+        )
+    } else {
+        format!("API description at {public}/auth/v1/openapi.json (no pages)")
+    };
     tracing::info!(
-        listen = %settings.listen,
+        listen = %bound,
         data_dir = %data_dir,
         public_url = %public,
-        "Gatehouse is listening; account pages at {public}/, admin console at {public}/admin, \
-         API description at {public}/auth/v1/openapi.json"
+        surfaces = %state.surfaces,
+        "Gatehouse is listening on {bound}; {where_}"
     );
-    if !accounts.needs_first_admin().await? {
+    let needs_admin = accounts.needs_first_admin().await?;
+    if !needs_admin || !pages {
         // A link from an earlier start is dead (its token lived in that process's memory).
         let _ = std::fs::remove_file(&link_file);
+    }
+    if !needs_admin {
         return Ok(());
     }
-    let link = format!("{public}/setup?token={}", state.setup.open());
     let cli = format!(
         "gatehouse user create --data-dir {data_dir} --username admin --email you@example.com \
          --admin --password-stdin"
     );
+    if !pages {
+        tracing::warn!(
+            "no administrator yet, and the pages (with the first-run setup page) are not \
+             served; create one with `{cli}`"
+        );
+        return Ok(());
+    }
+    let link = format!("{public}/setup?token={}", state.setup.open());
     if std::io::stderr().is_terminal() && settings.log_format == LogFormat::Text {
         eprintln!(
             "This instance has no administrator yet. Create the first one at\n  {link}\n\
@@ -257,7 +285,7 @@ pub fn take_serve_lock(data_dir: &std::path::Path) -> anyhow::Result<std::fs::Fi
 }
 
 /// `gatehouse serve`: runs until Ctrl-C or SIGTERM, then lets in-flight requests finish.
-pub async fn serve(settings: Settings, unknown_env: &[String]) -> anyhow::Result<()> {
+pub async fn serve(mut settings: Settings, unknown_env: &[String]) -> anyhow::Result<()> {
     // Dropped when `serve` returns: the last gathered log lines are written then.
     let _log = telemetry::init(settings.log_format);
     if !unknown_env.is_empty() {
@@ -270,6 +298,24 @@ pub async fn serve(settings: Settings, unknown_env: &[String]) -> anyhow::Result
     // Held until the process ends: the operating system drops the lock with the process.
     let _lock = lock_sqlite_data_dir(&settings)?;
     crate::check::refuse_damaged_sqlite(&settings.database_url).await?;
+    let listening_file = settings.data_dir.join(LISTENING_FILE);
+    // A file left by a server that did not stop cleanly names an address nobody holds.
+    let _ = std::fs::remove_file(&listening_file);
+    // Bound before the core is built: with port 0 the default public URL (links in mail and
+    // pages) is the address the system chose.
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("setting `listen`: cannot listen on {}", settings.listen))?;
+    let bound = listener
+        .local_addr()
+        .context("reading the address the server listens on")?;
+    let public_url_given = settings
+        .effective
+        .iter()
+        .any(|e| e.key == "public_url" && e.source != crate::config::Source::Default);
+    if settings.listen.port() == 0 && !public_url_given {
+        settings.public_url = format!("http://{bound}");
+    }
     let accounts = open(&settings).await?;
     seal_stored_secrets(&accounts, &settings.keys).await?;
     let mailer = mail::configured_mailer(
@@ -277,15 +323,13 @@ pub async fn serve(settings: Settings, unknown_env: &[String]) -> anyhow::Result
         &settings.mail_from,
         &settings.data_dir,
     )?;
-    let listener = TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("setting `listen`: cannot listen on {}", settings.listen))?;
     let mut state = AppState::new(Arc::clone(&accounts), Metrics::new(Arc::clone(&accounts)));
     state.client_addresses = Arc::new(ClientAddresses::new(
         settings.trusted_proxies.clone(),
         settings.client_address_header,
     ));
     state.metrics_token = settings.metrics.bearer_token.clone().map(Arc::new);
+    state.surfaces = settings.surfaces;
     let metrics_listener = match settings.metrics.listen {
         Some(addr) => Some(
             TcpListener::bind(addr)
@@ -344,7 +388,9 @@ pub async fn serve(settings: Settings, unknown_env: &[String]) -> anyhow::Result
         })
     };
 
-    announce(&settings, &accounts, &state).await?;
+    announce(&settings, bound, &accounts, &state).await?;
+    crate::private_files::write_atomically(&listening_file, format!("{bound}\n").as_bytes())
+        .with_context(|| format!("writing {}", listening_file.display()))?;
     // One stop signal for the HTTP server and the mail delivery loop.
     let (stop, stopped) = watch::channel(());
     let until_stopped = |mut rx: watch::Receiver<()>| async move {
@@ -368,11 +414,13 @@ pub async fn serve(settings: Settings, unknown_env: &[String]) -> anyhow::Result
         idle_timeout: Duration::from_secs(settings.idle_timeout_seconds),
         max_connections: settings.max_connections,
     };
-    http::serve_with(listener, state, options, async move {
+    let served = http::serve_with(listener, state, options, async move {
         shutdown_signal().await;
         let _ = stop.send(());
     })
-    .await?;
+    .await;
+    let _ = std::fs::remove_file(&listening_file);
+    served?;
     if delivery.await.is_err() {
         tracing::error!("the mail delivery task failed");
     }

@@ -687,6 +687,18 @@ pub const SETTINGS: &[Setting] = &[
         secrecy: Secrecy::Public,
         bad_example: "61",
     },
+    Setting {
+        key: "surfaces",
+        kind: Kind::List,
+        value_name: "SURFACE[,SURFACE...]",
+        default: "every one built in",
+        help: "The HTTP surfaces to serve: native (the /auth/v1 API, always listed), pages (the \
+               web pages and admin console), and the vendor dialects freechat, alsid, glowmarkt, \
+               cloudsmith, trieve (each also a Cargo feature). Paths of a surface left out \
+               answer 404.",
+        secrecy: Secrecy::Public,
+        bad_example: "native,ftp",
+    },
 ];
 
 /// The declaration of `key`; every key the code asks for is declared (a test checks).
@@ -848,6 +860,8 @@ pub struct Settings {
     pub database_wait_seconds: u64,
     /// Seconds cached credentials live while invalidations are followed.
     pub cache_ttl_seconds: i64,
+    /// The pages and dialects served beside the native API.
+    pub surfaces: crate::http::surfaces::Surfaces,
 }
 
 /// A refused setting: which one, where it can be set, and why.
@@ -1318,6 +1332,12 @@ impl Settings {
         r.record("files_url", files_url.as_deref().unwrap_or("none"));
         let database_wait_seconds = r.count("database_wait_seconds", 3)?;
         let cache_ttl_seconds = r.count("cache_ttl_seconds", 1)? as i64;
+        let surfaces = match r.optional("surfaces") {
+            None => crate::http::surfaces::Surfaces::built_in(),
+            Some(list) => crate::http::surfaces::Surfaces::parse(&list)
+                .map_err(|reason| refuse("surfaces", reason))?,
+        };
+        r.record("surfaces", surfaces);
 
         Ok(Self {
             data_dir,
@@ -1357,6 +1377,7 @@ impl Settings {
             effective: r.effective,
             database_wait_seconds,
             cache_ttl_seconds,
+            surfaces,
         })
     }
 

@@ -11,6 +11,7 @@ pub mod client_address;
 mod connections;
 pub mod dialects;
 pub mod native;
+pub mod surfaces;
 pub mod ui;
 
 use std::future::Future;
@@ -56,6 +57,8 @@ pub struct AppState {
     /// With a token, `/metrics` on the service port answers requests that bear it; without
     /// one it is not served there (see [`serve_metrics`] for a separate address).
     pub metrics_token: Option<Arc<SecretString>>,
+    /// The pages and dialects mounted beside the native API (default: every one built in).
+    pub surfaces: surfaces::Surfaces,
 }
 
 impl AppState {
@@ -68,6 +71,7 @@ impl AppState {
             setup: Arc::default(),
             client_addresses: Arc::default(),
             metrics_token: None,
+            surfaces: surfaces::Surfaces::default(),
         }
     }
 }
@@ -116,12 +120,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(native::routes(&state))
-        .merge(ui::routes(&state))
-        .merge(dialects::freechat::routes(&state))
-        .merge(dialects::alsid::routes(&state))
-        .merge(dialects::glowmarkt::routes(&state))
-        .merge(dialects::cloudsmith::routes(&state))
-        .merge(dialects::trieve::routes(&state))
+        // The pages and the dialects the `surfaces` setting names (and the build has).
+        .merge(surfaces::routes(&state))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(middleware::from_fn(close_if_body_unread))

@@ -12,6 +12,18 @@
 //! Every call runs on a fresh world, so one caller's success (a deletion, a password change)
 //! never changes what the next one sees.
 
+// A build without some dialect compiles their surfaces and rows but not their tests.
+#![cfg_attr(
+    not(all(
+        feature = "freechat",
+        feature = "alsid",
+        feature = "glowmarkt",
+        feature = "cloudsmith",
+        feature = "trieve"
+    )),
+    allow(dead_code)
+)]
+
 use accounts::access::OrgRole;
 use accounts::Actor;
 use reqwest::Method;
@@ -668,6 +680,7 @@ async fn native_roles_and_orgs() {
     .await;
 }
 
+#[cfg(feature = "freechat")]
 #[tokio::test]
 async fn freechat() {
     use Method as M;
@@ -707,6 +720,7 @@ async fn freechat() {
 
 /// Glowmarkt: `token` header (an API token works as well as a session) and `applicationId`
 /// = the organisation the caller acts on; access denied is 401 (Glowmarkt documents no 403).
+#[cfg(feature = "glowmarkt")]
 #[tokio::test]
 async fn glowmarkt() {
     use Method as M;
@@ -798,6 +812,7 @@ async fn glowmarkt() {
 }
 
 /// Alsid: `x-api-key`; ids are users' public numbers.
+#[cfg(feature = "alsid")]
 #[tokio::test]
 async fn alsid() {
     use Method as M;
@@ -872,6 +887,7 @@ async fn alsid() {
 /// Cloudsmith: `X-Api-Key`; every route acts on the caller's own account, so "another
 /// user" is reachable only through a token slug, and another user's token is unknown (404),
 /// to instance administrators too.
+#[cfg(feature = "cloudsmith")]
 #[tokio::test]
 async fn cloudsmith() {
     use Method as M;
@@ -911,6 +927,7 @@ async fn cloudsmith() {
 /// Trieve: the raw key as `Authorization`; `TR-Organization` where a row acts in an
 /// organisation. Keys are the caller's own (another's is 404, as unknown); files and chunks
 /// are their owner's and instance administrators' (organisation admins get 403 too).
+#[cfg(feature = "trieve")]
 #[tokio::test]
 async fn trieve() {
     use Method as M;

@@ -96,10 +96,7 @@ async fn cli_users_and_tokens_work_against_a_running_server() {
         token.starts_with("gh_") && !token.contains(char::is_whitespace),
         "only the secret: {token}"
     );
-    assert_eq!(
-        app.status_with("/api/v1/account/details", &token).await,
-        200
-    );
+    assert_eq!(app.status_with("/auth/v1/me", &token).await, 200);
 
     let listing = stdout(&gatehouse(
         dir,
@@ -116,10 +113,7 @@ async fn cli_users_and_tokens_work_against_a_running_server() {
     assert!(out.status.success());
     // Another process revoked it: the server's cache lets it through for at most its TTL.
     app.clock.advance(chrono::Duration::seconds(2));
-    assert_eq!(
-        app.status_with("/api/v1/account/details", &token).await,
-        401
-    );
+    assert_eq!(app.status_with("/auth/v1/me", &token).await, 401);
 
     let out = gatehouse(
         dir,

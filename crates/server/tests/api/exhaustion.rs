@@ -220,13 +220,16 @@ async fn an_expiry_near_the_end_of_time_is_a_400_not_a_panic() {
             "{body}"
         );
 
-        let r = app
-            .post(&format!("/api/v1/account/token/{seconds}"), &alice.token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 400);
-        assert!(r.text().await.unwrap().contains("between 1 and"));
+        #[cfg(feature = "freechat")]
+        {
+            let r = app
+                .post(&format!("/api/v1/account/token/{seconds}"), &alice.token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 400);
+            assert!(r.text().await.unwrap().contains("between 1 and"));
+        }
     }
     let out = gatehouse_for(
         &app,

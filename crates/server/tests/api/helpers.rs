@@ -320,6 +320,7 @@ impl TestApp {
     }
 
     /// The `digits`-long code in the latest message to `address`.
+    #[cfg_attr(not(feature = "glowmarkt"), allow(dead_code))] // Glowmarkt's tests use it
     pub async fn latest_code_of(&self, address: &str, digits: usize) -> String {
         let mails = self.mail_to(address).await;
         let last = mails.last().expect("a message was sent");
@@ -481,29 +482,34 @@ pub async fn answers_ok_within_10s(client: &Client, url: impl reqwest::IntoUrl +
     false
 }
 
-/// Starts `gatehouse serve` on a free loopback port and waits (up to 10 s) until `/readyz`
-/// answers 200; `command` builds the command for a port (its standard error must be piped or
-/// sent to a file). A port found free can be taken by another test before the server binds
-/// it: a server that exits before it is ready is started again on another port (three
-/// tries); one that neither exits nor answers fails the test with what it wrote.
+/// Starts `gatehouse serve` on a loopback port the system chooses and waits (up to 10 s)
+/// until `/readyz` answers 200; returns the process and its base URL. `command` builds the
+/// command for a port and is given 0: the server binds `127.0.0.1:0` and writes the address
+/// it got to `<data-dir>/listening`, so no port is probed, closed and raced for. The command
+/// must name its data directory (`--data-dir`) and pipe its standard error or send it to a
+/// file; a server that exits or never answers fails the test with what it wrote.
 pub async fn serve_on_free_port(
     command: impl Fn(u16) -> tokio::process::Command,
 ) -> (tokio::process::Child, String) {
+    let mut command = command(0);
+    let data_dir = data_dir_of(command.as_std())
+        .expect("serve_on_free_port: the command names no --data-dir to find `listening` in");
+    let listening = data_dir.join("listening");
     let client = Client::new();
-    let mut said = String::new();
-    for _ in 0..3 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = command(port).kill_on_drop(true).spawn().unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let started = std::time::Instant::now();
-        while started.elapsed() < std::time::Duration::from_secs(10) {
-            if let Ok(Some(_)) = child.try_wait() {
-                break;
-            }
+    let mut child = command.kill_on_drop(true).spawn().unwrap();
+    let started = std::time::Instant::now();
+    let mut base = None;
+    while started.elapsed() < std::time::Duration::from_secs(10) {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        if base.is_none() {
+            // Written whole (renamed into place) once the socket is bound.
+            base = std::fs::read_to_string(&listening)
+                .ok()
+                .map(|address| format!("http://{}", address.trim()));
+        }
+        if let Some(base) = &base {
             let ready = client
                 .get(format!("{base}/readyz"))
                 .timeout(std::time::Duration::from_secs(2))
@@ -511,27 +517,37 @@ pub async fn serve_on_free_port(
                 .await
                 .is_ok_and(|r| r.status() == 200);
             if ready {
-                return (child, base);
+                return (child, base.clone());
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        let exited = matches!(child.try_wait(), Ok(Some(_)));
-        if !exited {
-            child.start_kill().ok();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.start_kill().ok();
+    let mut said = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        use tokio::io::AsyncReadExt as _;
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            stderr.read_to_string(&mut said),
+        )
+        .await;
+    }
+    panic!("gatehouse serve did not become ready (address: {base:?}); it said:\n{said}");
+}
+
+/// The `--data-dir` (or `GATEHOUSE_DATA_DIR`) a command names.
+fn data_dir_of(command: &std::process::Command) -> Option<std::path::PathBuf> {
+    let mut args = command.get_args();
+    while let Some(arg) = args.next() {
+        if arg == "--data-dir" {
+            return args.next().map(std::path::PathBuf::from);
         }
-        if let Some(mut stderr) = child.stderr.take() {
-            use tokio::io::AsyncReadExt as _;
-            let mut text = String::new();
-            let _ = tokio::time::timeout(
-                std::time::Duration::from_secs(2),
-                stderr.read_to_string(&mut text),
-            )
-            .await;
-            said = text;
-        }
-        if !exited {
-            break;
+        if let Some(dir) = arg.to_str().and_then(|a| a.strip_prefix("--data-dir=")) {
+            return Some(dir.into());
         }
     }
-    panic!("gatehouse serve did not become ready; it said:\n{said}");
+    command
+        .get_envs()
+        .find(|(key, _)| *key == "GATEHOUSE_DATA_DIR")
+        .and_then(|(_, value)| value.map(std::path::PathBuf::from))
 }

@@ -258,6 +258,7 @@ async fn guessing_by_username_then_by_email_draws_on_one_budget() {
     );
 }
 
+#[cfg(feature = "cloudsmith")]
 #[tokio::test]
 async fn an_http_basic_client_calling_fifty_times_costs_one_hash() {
     let dir = tempfile::tempdir().unwrap();
@@ -593,6 +594,7 @@ async fn forgot_password_works_alike_for_known_and_unknown_logins_before_answeri
 
 /// The CLI beside a SQLite server cannot tell it about a change; the remembered basic pair
 /// still ends within the users cache's second, not the pair's minute.
+#[cfg(feature = "cloudsmith")]
 #[tokio::test]
 async fn a_password_set_by_the_cli_beside_the_server_ends_a_remembered_basic_pair() {
     let dir = tempfile::tempdir().unwrap();

@@ -94,6 +94,7 @@ async fn a_separate_metrics_address_serves_metrics_and_nothing_else() {
     drop(stop);
 }
 
+#[cfg(feature = "freechat")]
 #[tokio::test]
 async fn metrics_count_requests_by_route_and_status_and_the_token_cache() {
     let app = TestApp::spawn_with_state(|_| {}, with_metrics_token).await;
@@ -317,6 +318,7 @@ async fn the_openapi_document_declares_real_path_parameters_and_problem_json_err
 }
 
 /// One HTTP/1.1 exchange on `stream`; returns the head of the answer (status line, headers).
+#[cfg(feature = "freechat")]
 async fn exchange(stream: &mut tokio::net::TcpStream, request: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -343,6 +345,7 @@ async fn exchange(stream: &mut tokio::net::TcpStream, request: &str) -> String {
     }
 }
 
+#[cfg(feature = "freechat")]
 #[tokio::test]
 async fn a_refused_request_with_an_unread_body_says_connection_close() {
     let app = TestApp::spawn().await;
@@ -438,6 +441,7 @@ fn sample(text: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))
 }
 
+#[cfg(feature = "cloudsmith")]
 #[tokio::test]
 async fn metrics_follow_sign_in_outcomes_on_every_surface() {
     let app =

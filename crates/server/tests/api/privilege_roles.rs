@@ -351,6 +351,7 @@ async fn user_number_in_an_ids_scope_does_not_grant_the_role_with_that_id() {
 // ------------------------------------------------------------ point 4
 
 /// Every permission, spelt out one entity kind at a time.
+#[cfg(feature = "glowmarkt")]
 fn everything_by_entity() -> Value {
     let entities = [
         "user",
@@ -371,6 +372,7 @@ fn everything_by_entity() -> Value {
     )
 }
 
+#[cfg(feature = "glowmarkt")]
 #[tokio::test]
 async fn custom_role_covering_everything_is_reported_and_admitted_as_admin() {
     let (app, root, _, dave, _) = world(everything_by_entity()).await;
