@@ -97,6 +97,8 @@ pub struct AccountSpec {
 /// An administrator's change to an account; `None` keeps a field.
 #[derive(Debug, Clone, Default)]
 pub struct AccountUpdate {
+    /// Whether others see the address where a surface shows the user to someone else.
+    pub email_visible: Option<bool>,
     pub username: Option<Username>,
     pub email: Option<EmailAddress>,
     pub email_verified: Option<bool>,
@@ -653,6 +655,7 @@ impl Accounts {
             email_verified,
             status: update.status,
             profile: update.profile.validate()?,
+            email_visible: update.email_visible,
         };
         let now = self.clock.now();
         let updated = self

@@ -523,6 +523,8 @@ impl AccountPatch {
             email_verified: self.email_verified,
             status: self.status.map(Into::into),
             profile: self.claims.into(),
+            // Trieve's setting; the native API shows the address to whoever may read the user.
+            email_visible: None,
             password: self.password,
         })
     }
