@@ -122,13 +122,24 @@ def test_update_user_changes_the_own_profile(alice):
     assert me.name == "Alice Liddell"
     assert me.username == new_username
     assert me.website == "https://alice.example.com"
-    assert me.visible_email is True  # not stored: Gatehouse has no such setting
+    assert me.visible_email is False  # stored; she still sees her own address
     assert me.orgs == [] and me.user_orgs == []
 
     # Only the fields sent change.
     again = alice.api.update_user(tc.UpdateUserData(website="https://other.example.com"))
     assert again.name == "Alice Liddell"
     assert again.website == "https://other.example.com"
+    assert again.visible_email is False
+
+
+def test_a_hidden_address_is_not_shown_to_an_administrator(alice, root):
+    alice.api.update_user(tc.UpdateUserData(visible_email=False))
+    theirs = root.api.get_user_with_chunks_by_id(alice.id, 1)
+    assert theirs.visible_email is False
+    assert theirs.email is None
+    assert alice.api.get_user_with_chunks_by_id(alice.id, 1).email == alice.email
+    alice.api.update_user(tc.UpdateUserData(visible_email=True))
+    assert root.api.get_user_with_chunks_by_id(alice.id, 1).email == alice.email
 
 
 def test_update_user_refuses_bad_input(alice, bob):

@@ -13,6 +13,7 @@ use crate::error::AdminError;
 use crate::password::Password;
 use crate::service::{draw_user_number, Accounts, ClientInfo, Principal};
 use crate::store::{NewUserRecord, StoreError, Unique, UserChange, UserQuery};
+use crate::usernames::NewUsername;
 
 /// Who is acting (a signed-in principal, a user who proved their password on this request,
 /// or the operator at the command line, who holds every permission like the built-in admin
@@ -79,7 +80,9 @@ impl From<&Principal> for Actor {
 /// A new account as an administrator describes it.
 #[derive(Debug, Clone)]
 pub struct AccountSpec {
-    pub username: Username,
+    /// Chosen (taken: `AdminError::UsernameTaken`) or derived from the address by the one
+    /// rule (`crate::usernames`).
+    pub username: NewUsername,
     pub email: EmailAddress,
     /// Checked against the password policy; `None` leaves the account without a password
     /// (it can be given one by a reset).
@@ -94,6 +97,8 @@ pub struct AccountSpec {
 /// An administrator's change to an account; `None` keeps a field.
 #[derive(Debug, Clone, Default)]
 pub struct AccountUpdate {
+    /// Whether others see the address where a surface shows the user to someone else.
+    pub email_visible: Option<bool>,
     pub username: Option<Username>,
     pub email: Option<EmailAddress>,
     pub email_verified: Option<bool>,
@@ -523,6 +528,7 @@ impl Accounts {
         }
         let now = self.clock.now();
         let mut records = Vec::with_capacity(specs.len());
+        let mut wanted = Vec::with_capacity(specs.len());
         for spec in specs {
             let roles = if spec.roles.is_empty() {
                 vec![RoleId::USER]
@@ -532,6 +538,7 @@ impl Accounts {
             self.check_roles_exist(&roles).await?;
             self.authorize_role_changes(actor, None, &[RoleId::USER], &roles)
                 .await?;
+            let greeting = spec.username.greeting(&spec.email);
             let password_hash =
                 match spec.password {
                     // Choosing the password of an address one does not own is a pre-account
@@ -544,14 +551,15 @@ impl Accounts {
                     ))),
                     Some(raw) => {
                         let password =
-                            Password::new_for(raw, &[spec.username.as_str(), spec.email.as_str()])?;
+                            Password::new_for(raw, &[greeting.as_str(), spec.email.as_str()])?;
                         Some(self.hasher.hash(&password).await)
                     }
                     None => None,
                 };
+            wanted.push(spec.username.candidates(&spec.email, false));
             records.push(NewUserRecord {
                 id: UserId::new(),
-                username: spec.username,
+                username: greeting,
                 email: spec.email,
                 email_verified: spec.email_verified && vouches,
                 status: spec.status,
@@ -563,7 +571,19 @@ impl Accounts {
                 created_at: now,
             });
         }
-        let users = self.store.insert_users(&records).await.map_err(conflict)?;
+        // The names are picked by the one rule and settled by the insert, all or none; a
+        // derived name another request took meanwhile is picked again.
+        let derives = wanted.iter().any(|candidates| candidates.len() > 1);
+        let mut races = 0;
+        let users = loop {
+            for (record, name) in records.iter_mut().zip(self.pick_usernames(&wanted).await?) {
+                record.username = name;
+            }
+            match self.store.insert_users(&records).await {
+                Err(StoreError::Conflict(Unique::Username)) if derives && races < 3 => races += 1,
+                other => break other.map_err(conflict)?,
+            }
+        };
         let users = self.with_effective_admin(users).await?;
         for user in &users {
             if !vouches {
@@ -635,6 +655,7 @@ impl Accounts {
             email_verified,
             status: update.status,
             profile: update.profile.validate()?,
+            email_visible: update.email_visible,
         };
         let now = self.clock.now();
         let updated = self

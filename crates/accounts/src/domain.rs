@@ -442,6 +442,10 @@ pub struct User {
     pub number: i64,
     pub is_admin: bool,
     pub profile: Profile,
+    /// Whether others may see the address where a surface shows this user to someone else
+    /// (Trieve's `visible_email`); the user and the administrators who manage accounts
+    /// through the native API always see it.
+    pub email_visible: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

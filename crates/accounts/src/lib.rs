@@ -26,6 +26,7 @@ mod throttle;
 pub mod token;
 pub mod totp;
 pub mod transfer;
+pub mod usernames;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -41,7 +42,7 @@ pub use error::{
     SessionError, SignupError, Throttled, TokenError, UserError,
 };
 pub use files::{FileId, FileStore, FileStoreError};
-pub use lifecycle::{CodeScope, DeliveryReport, Registration};
+pub use lifecycle::{CodeScope, DeliveryReport, Registered, Registration};
 pub use mail::{MailError, Mailer, OutgoingMail};
 pub use password::{HashCostLimits, Password, PasswordHasher, PasswordPolicyError};
 pub use service::{
@@ -50,3 +51,4 @@ pub use service::{
 };
 pub use store::{is_unavailable, Store, StoreError};
 pub use token::{ApiToken, CredentialKind, TokenId, TokenRef, TokenSecret};
+pub use usernames::NewUsername;

@@ -20,17 +20,29 @@ use crate::store::{
     RateLimit, Redemption, SessionInfo, StoreError, Unique,
 };
 use crate::token::{CredentialKind, TokenHash};
+use crate::usernames::NewUsername;
 
 /// A self-registration as submitted.
 #[derive(Debug, Clone)]
 pub struct Registration {
-    pub username: Username,
+    /// Chosen (taken: renamed with a random suffix, so the answer says nothing) or derived
+    /// from the address (`crate::usernames`).
+    pub username: NewUsername,
     pub email: EmailAddress,
     pub password: String,
     /// The application (organisation) the user registers into, if any; it must exist.
     pub application: Option<OrgId>,
     /// Claims given at sign-up (a display name).
     pub profile: ProfileChange,
+}
+
+/// What a sign-up answers, whether or not it made an account: an id and a time that look
+/// the same either way. When the address was taken nothing was stored under the id, so it
+/// leads nowhere (every later call treats it as an unknown account).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Registered {
+    pub id: UserId,
+    pub created_at: DateTime<Utc>,
 }
 
 /// What one delivery round did.
@@ -56,20 +68,6 @@ pub(crate) fn account_key(login: &str, found: Option<&User>) -> String {
             format!("typed:{hex}")
         }
     }
-}
-
-/// `name` with a random suffix (`alice-k3x9q2`), shortened to fit: the name a sign-up gets
-/// when the one it chose is taken.
-fn suffixed(name: &Username) -> Username {
-    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
-    let mut rng = rand::rngs::OsRng;
-    let suffix: String = (0..6)
-        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
-        .collect();
-    let keep = Username::MAX_LEN - suffix.len() - 1;
-    let base: String = name.as_str().chars().take(keep).collect();
-    Username::parse(&format!("{base}-{suffix}"))
-        .unwrap_or_else(|_| Username::parse(&format!("user-{suffix}")).expect("a valid name"))
 }
 
 /// Deferred work waiting at most (`Accounts::defer`).
@@ -590,8 +588,14 @@ impl Accounts {
     // ------------------------------------------------------------ sign-up
 
     /// Self-registration. The answer is the same whether or not the username or e-mail is
-    /// taken (no enumeration): the owner of the address learns what happened by e-mail.
-    pub async fn register(&self, reg: Registration, client: ClientInfo) -> Result<(), SignupError> {
+    /// taken (no enumeration), after the same work (one password hash): the owner of the
+    /// address learns what happened by e-mail. [`Registered`] is the new account's id and
+    /// creation time, or, for a taken address, an id never stored and the same time.
+    pub async fn register(
+        &self,
+        reg: Registration,
+        client: ClientInfo,
+    ) -> Result<Registered, SignupError> {
         let policy = &self.config.signup;
         if !policy.enabled {
             return Err(SignupError::Closed);
@@ -619,17 +623,23 @@ impl Accounts {
                 return Err(SignupError::UnknownApplication);
             }
         }
-        let password =
-            Password::new_for(reg.password, &[reg.username.as_str(), reg.email.as_str()])?;
+        let greeting = reg.username.greeting(&reg.email);
+        let password = Password::new_for(reg.password, &[greeting.as_str(), reg.email.as_str()])?;
         let password_hash = self.hasher.hash(&password).await;
         let id = UserId::new();
         let (code_record, code, link) = self
             .new_code(id, CodePurpose::VerifyEmail, CodeScope::of(reg.application))
             .await?;
-        let mail = self.verification_mail(&reg.email, &reg.username, &code, &link);
+        let mail = self.verification_mail(&reg.email, &greeting, &code, &link);
+        // A taken username must not be told to whoever holds the address typed (it may be a
+        // stranger probing for names): the account is made under the next free name of the
+        // one rule (`crate::usernames`), with the same mail greeting the name as typed (or
+        // the address's stem). Its owner sees the name once signed in and can change it.
+        let candidates = reg.username.candidates(&reg.email, true);
+        let wanted = std::slice::from_ref(&candidates);
         let mut record = NewUserRecord {
             id,
-            username: reg.username.clone(),
+            username: self.pick_usernames(wanted).await?.remove(0),
             email: reg.email.clone(),
             email_verified: false,
             status: UserStatus::Pending,
@@ -643,16 +653,12 @@ impl Accounts {
             profile: reg.profile.clone(),
             created_at: self.clock.now(),
         };
-        // A taken username must not be told to whoever holds the address typed (it may be a
-        // stranger probing for names): the account is made under the name with a random
-        // suffix, with the same mail (greeting the name as typed). Its owner sees the name
-        // once signed in and can change it.
-        let mut renames = 0;
+        let mut races = 0;
         loop {
             match self.store.register_user(&record, &code_record, &mail).await {
                 Ok(user) => {
                     self.mail_queued.notify_one();
-                    let detail = (renames > 0)
+                    let detail = (user.username != candidates[0])
                         .then(|| format!("username taken; signed up as {}", user.username));
                     self.audit(
                         "signup",
@@ -683,14 +689,20 @@ impl Accounts {
                     .await;
                     break;
                 }
-                Err(StoreError::Conflict(Unique::Username)) if renames < 5 => {
-                    renames += 1;
-                    record.username = suffixed(&reg.username);
+                // Another sign-up took the name meanwhile: pick again.
+                Err(StoreError::Conflict(Unique::Username)) if races < 5 => {
+                    races += 1;
+                    record.username = self.pick_usernames(wanted).await?.remove(0);
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(())
+        // The record's own id and time in both cases: a taken address's answer is the id
+        // of an account never stored.
+        Ok(Registered {
+            id: record.id,
+            created_at: record.created_at,
+        })
     }
 
     /// Sends a new verification code to a pending account, named by e-mail or username.

@@ -121,6 +121,8 @@ struct Inner {
     /// Password verifications run (`check`, `verify`), dummy ones included: what a
     /// guesser costs the server, and what the throttling tests count.
     verifications: AtomicU64,
+    /// New hashes made (`hash`): with `verifications`, every argon2 run a request costs.
+    hashes: AtomicU64,
     /// Jobs a thread is running right now.
     busy: AtomicI64,
     /// How many hashing threads there are.
@@ -199,6 +201,7 @@ impl PasswordHasher {
             ),
             waiting: AtomicI64::new(0),
             verifications: AtomicU64::new(0),
+            hashes: AtomicU64::new(0),
             busy: AtomicI64::new(0),
             threads: concurrency.max(1),
             dummy_hash: String::new(),
@@ -232,6 +235,11 @@ impl PasswordHasher {
     /// each one starts: a caller that went away before its turn is not counted.
     pub fn verifications(&self) -> u64 {
         self.inner.verifications.load(Ordering::Relaxed)
+    }
+
+    /// New password hashes started since the hasher was made.
+    pub fn hashes(&self) -> u64 {
+        self.inner.hashes.load(Ordering::Relaxed)
     }
 
     pub fn queue_len(&self) -> i64 {
@@ -294,6 +302,7 @@ impl PasswordHasher {
 
     /// A PHC string for a new password.
     pub async fn hash(&self, password: &Password) -> String {
+        self.inner.hashes.fetch_add(1, Ordering::Relaxed);
         let password = password.clone();
         self.run(move |inner, worker| inner.hash(worker, password.expose().as_bytes()))
             .await

@@ -443,6 +443,11 @@ impl Accounts {
         self.hasher.verifications()
     }
 
+    /// Every argon2 run since start: new hashes and verifications.
+    pub fn password_work(&self) -> u64 {
+        self.hasher.hashes() + self.hasher.verifications()
+    }
+
     /// Password hashes running right now, and how many can run at once.
     pub fn password_hashing(&self) -> (i64, usize) {
         (self.hasher.busy(), self.hasher.threads())

@@ -251,6 +251,7 @@ pub struct UserChange {
     pub email_verified: Option<bool>,
     pub status: Option<UserStatus>,
     pub profile: ProfileChange,
+    pub email_visible: Option<bool>,
 }
 
 /// What deleting a user removed, for the caller to clean up outside the database.

@@ -171,6 +171,7 @@ pub(crate) const TABLES: &[Table] = &[
             required("created_at", Time),
             required("updated_at", Time),
             required("number", Int64),
+            required("email_visible", Bool),
         ],
     ),
     Table {

@@ -13,7 +13,7 @@ use accounts::files::FileId;
 use accounts::mail::OutgoingMail;
 use accounts::store::{
     ChallengeRecord, ChunkRecord, CodeEffect, CodeLookup, CodePurpose, CodeRecord, FileRecord,
-    NewUserRecord, RateLimit, Redemption, SessionRecord,
+    NewUserRecord, RateLimit, Redemption, SessionRecord, UserChange,
 };
 use accounts::token::{ApiToken, CredentialKind, TokenHash, TokenId, TokenSecret};
 use accounts::{EmailAddress, Store, UserId, UserStatus, Username};
@@ -206,6 +206,17 @@ async fn deployment() -> Deployment {
     bob.password_hash = None;
     bob.email_verified = false;
     store.insert_user(&bob).await.unwrap();
+    // Bob hides his address from other members (migration 0007).
+    let hidden = UserChange {
+        email_visible: Some(false),
+        ..UserChange::default()
+    };
+    let bob_read = store
+        .update_user(bob.id, &hidden, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!bob_read.email_visible);
     let carol = new_user("carol", UserStatus::Pending, now - Duration::minutes(5));
     let carol_code = code(
         carol.id,
@@ -587,6 +598,7 @@ async fn a_deployment_reads_back_the_same_through_the_postgres_store() {
     for id in source.users() {
         let user = sqlite.user_by_id(id).await.unwrap().unwrap();
         assert_eq!(pg.user_by_id(id).await.unwrap().as_ref(), Some(&user));
+        assert_eq!(user.email_visible, id != source.bob, "{}", user.username);
         assert_eq!(
             pg.user_by_username(&user.username).await.unwrap().as_ref(),
             Some(&user)
@@ -1097,7 +1109,8 @@ async fn a_source_from_an_older_build_is_migrated_then_copied() {
             "0003_access",
             "0004_second_factor_files",
             "0005_proofs_and_code_choices",
-            "0006_login_throttling"
+            "0006_login_throttling",
+            "0007_email_visibility"
         ]
     );
     assert_eq!(report.table("users").unwrap().target_rows, 1);
@@ -1107,6 +1120,7 @@ async fn a_source_from_an_older_build_is_migrated_then_copied() {
     assert_eq!(elder.created_at.timestamp_millis(), 1_500_000_000_001);
     assert_eq!(elder.updated_at.timestamp_millis(), 1_500_000_000_002);
     assert!(elder.email_verified);
+    assert!(elder.email_visible, "0007 shows every existing address");
     // The migration gave the elder the `user` role and a public number, copied as they are.
     assert_eq!(pg.user_roles(UserId(id)).await.unwrap(), [RoleId::USER]);
     assert!(elder.number > 0);

@@ -145,7 +145,7 @@ pub(crate) fn token_hash(bytes: Vec<u8>) -> Result<TokenHash, StoreError> {
 /// The users' columns as `user_from_row` reads them, from `users u`. An admin holds the
 /// built-in role 1 (`RoleId::ADMIN`).
 const USER_COLUMNS: &str = "u.id, u.username, u.email, u.email_verified, u.status, u.number, \
-     u.profile::text AS profile, u.created_at, u.updated_at, \
+     u.profile::text AS profile, u.email_visible, u.created_at, u.updated_at, \
      EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_id = 1) AS is_admin";
 
 fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
@@ -160,6 +160,7 @@ fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
         number: row.try_get("number").map_err(backend)?,
         is_admin: row.try_get("is_admin").map_err(backend)?,
         profile,
+        email_visible: row.try_get("email_visible").map_err(backend)?,
         created_at: row.try_get("created_at").map_err(backend)?,
         updated_at: row.try_get("updated_at").map_err(backend)?,
     })
@@ -275,6 +276,7 @@ async fn insert_user_tx(conn: &mut PgConnection, user: &NewUserRecord) -> Result
         number: user.number,
         is_admin: user.roles.contains(&RoleId::ADMIN),
         profile,
+        email_visible: true,
         created_at: at,
         updated_at: at,
     })

@@ -166,6 +166,7 @@ pub(crate) async fn update(
         "UPDATE users AS u SET username = COALESCE($1, u.username), \
          email = COALESCE($2, u.email), email_verified = COALESCE($3, u.email_verified), \
          status = COALESCE($4, u.status), profile = COALESCE($5::jsonb, u.profile), \
+         email_visible = COALESCE($8, u.email_visible), \
          updated_at = $6 WHERE u.id = $7 RETURNING {USER_COLUMNS}"
     );
     let row = sqlx::query(&sql)
@@ -176,6 +177,7 @@ pub(crate) async fn update(
         .bind(profile)
         .bind(stored(now))
         .bind(id.0)
+        .bind(change.email_visible)
         .fetch_one(&mut *conn)
         .await
         .map_err(map_err)?;

@@ -118,7 +118,7 @@ pub(crate) fn uuid(text: &str) -> Result<Uuid, StoreError> {
 /// The columns `user_from_row` reads, from `users u`. Role 1 is the built-in `admin`.
 pub(crate) const USER_COLUMNS: &str =
     "u.id, u.username, u.email, u.email_verified, u.status, u.number, u.profile, \
-     u.created_at, u.updated_at, \
+     u.email_visible, u.created_at, u.updated_at, \
      EXISTS (SELECT 1 FROM user_roles a WHERE a.user_id = u.id AND a.role_id = 1) AS is_admin";
 
 pub(crate) fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
@@ -133,6 +133,7 @@ pub(crate) fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
         number: row.try_get("number").map_err(backend)?,
         is_admin: row.try_get("is_admin").map_err(backend)?,
         profile,
+        email_visible: row.try_get("email_visible").map_err(backend)?,
         created_at: time(row.try_get("created_at").map_err(backend)?)?,
         updated_at: time(row.try_get("updated_at").map_err(backend)?)?,
     })
@@ -256,6 +257,7 @@ pub(crate) async fn insert_user_tx(
         number: user.number,
         is_admin: user.roles.contains(&RoleId::ADMIN),
         profile,
+        email_visible: true,
         created_at: time(at)?,
         updated_at: time(at)?,
     })

@@ -308,13 +308,14 @@ pub(crate) async fn update_user(
     sqlx::query(
         "UPDATE users SET username = COALESCE(?, username), email = COALESCE(?, email), \
          email_verified = COALESCE(?, email_verified), status = COALESCE(?, status), \
-         profile = ?, updated_at = ? WHERE id = ?",
+         profile = ?, email_visible = COALESCE(?, email_visible), updated_at = ? WHERE id = ?",
     )
     .bind(change.username.as_ref().map(|u| u.as_str()))
     .bind(change.email.as_ref().map(|e| e.as_str()))
     .bind(change.email_verified)
     .bind(change.status.map(UserStatus::as_str))
     .bind(profile)
+    .bind(change.email_visible)
     .bind(millis(now))
     .bind(&id)
     .execute(&mut *conn)

@@ -467,6 +467,7 @@ pub async fn admin_changes_apply_or_write_nothing(store: Arc<dyn Store>) {
         email_verified: Some(true),
         status: None,
         profile: named("Alicia"),
+        email_visible: None,
     };
     let updated = store
         .update_user(alice.id, &change, later)
@@ -500,6 +501,61 @@ pub async fn admin_changes_apply_or_write_nothing(store: Arc<dyn Store>) {
         .unwrap()
         .unwrap();
     assert_eq!(same, updated);
+
+    // The address's visibility: on for every user until changed, kept by other changes.
+    assert!(updated.email_visible);
+    let hidden = store
+        .update_user(
+            alice.id,
+            &UserChange {
+                email_visible: Some(false),
+                ..UserChange::default()
+            },
+            later,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!hidden.email_visible);
+    assert_eq!(
+        store.user_by_id(alice.id).await.unwrap(),
+        Some(hidden.clone())
+    );
+    let renamed = store
+        .update_user(
+            alice.id,
+            &UserChange {
+                profile: named("Alicia L."),
+                ..UserChange::default()
+            },
+            later,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!renamed.email_visible, "other changes keep it");
+    let shown = store
+        .update_user(
+            alice.id,
+            &UserChange {
+                email_visible: Some(true),
+                profile: named("Alicia"),
+                ..UserChange::default()
+            },
+            later,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(shown, updated);
+    assert!(
+        store
+            .user_by_id(bob.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .email_visible
+    );
 
     // Disabling ends every session, and only the user's own.
     let (bobs_session, bobs_secret) = new_session(bob.id);

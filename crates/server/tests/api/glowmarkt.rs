@@ -162,10 +162,9 @@ async fn register_verify_and_sign_in_and_the_token_works_on_every_surface() {
     assert_eq!(body["status"], "unverified");
     assert_eq!(body["applications"][0]["applicationId"], org.to_string());
     assert_eq!(body["applications"][0]["active"], true);
-    assert!(
-        body.get("userId").is_none(),
-        "registration reveals no account: {body}"
-    );
+    // The seed's `AddUserRes` in full (a taken address gets the same shape).
+    without_ids(&body);
+    let registered_id = body["userId"].as_str().unwrap().to_owned();
 
     // Not verified yet: no login.
     assert_error(auth_request(&app, org, email, PASSWORD), 401).await;
@@ -202,6 +201,7 @@ async fn register_verify_and_sign_in_and_the_token_works_on_every_surface() {
     assert_eq!(verified["valid"], true);
     assert_eq!(verified["status"], "active");
     let user_id = verified["userId"].as_str().unwrap().to_owned();
+    assert_eq!(user_id, registered_id, "the registration named the account");
 
     let (status, signed_in) = call(auth_request(&app, org, email, PASSWORD)).await;
     assert_eq!(status, 200, "{signed_in}");
@@ -316,7 +316,12 @@ async fn registration_answers_alike_and_makes_usernames_from_addresses() {
         call(glow(&app, Method::POST, "/register").json(&register_body(org, "dana@example.org")))
             .await;
     assert_eq!(first.0, 200);
-    assert_eq!(first, again, "a taken address is answered like a new one");
+    assert_eq!(again.0, 200);
+    assert_eq!(
+        without_ids(&first.1),
+        without_ids(&again.1),
+        "a taken address is answered like a new one"
+    );
     let mails = app.mail_to("dana@example.org").await;
     assert_eq!(mails.len(), 2);
     assert!(
@@ -325,7 +330,7 @@ async fn registration_answers_alike_and_makes_usernames_from_addresses() {
         mails[1].subject
     );
 
-    // `dana` was taken, so the new account's core username carries a suffix.
+    // `dana` was taken, so the new account's core username is the next of the one rule.
     let id = {
         let code = accounts::testkit::code_in(&mails[0].text, 4)
             .unwrap()
@@ -339,8 +344,17 @@ async fn registration_answers_alike_and_makes_usernames_from_addresses() {
         body["userId"].as_str().unwrap().parse().unwrap()
     };
     let user = app.accounts.user(id).await.unwrap();
-    let name = user.username.as_str();
-    assert!(name.starts_with("dana-") && name.len() == 11, "{name}");
+    assert_eq!(user.username.as_str(), "dana2");
+    assert!(
+        !mails[0].text.contains("dana2"),
+        "the mail greets the address's name, not the one picked: {}",
+        mails[0].text
+    );
+    assert_eq!(
+        first.1["userId"],
+        id.to_string(),
+        "the answer named the account"
+    );
 
     // A plain (non-e-mail) username is the core username.
     let mut body = register_body(org, "fox@example.org");
@@ -359,6 +373,121 @@ async fn registration_answers_alike_and_makes_usernames_from_addresses() {
     .await;
     assert_eq!(status, 200);
     token_of(&app, org, "fox.mulder", PASSWORD).await;
+}
+
+/// An `AddUserRes` with its id and times replaced by their shapes: what must be equal
+/// between any two answers to `register`.
+fn without_ids(res: &Value) -> Value {
+    let mut res = res.clone();
+    let id = res["userId"].as_str().expect("userId").to_owned();
+    assert!(id.parse::<uuid::Uuid>().is_ok(), "{id}");
+    res["userId"] = json!("UUID");
+    for at in ["createdAt", "updatedAt"] {
+        let value = res[at].as_str().expect(at);
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(value).is_ok(),
+            "{value}"
+        );
+        res[at] = json!("TIME");
+    }
+    assert_eq!(res["createdAt"], res["updatedAt"]);
+    for app in res["applications"].as_array_mut().expect("applications") {
+        assert_eq!(app["accountId"].as_str(), Some(id.as_str()), "{app}");
+        app["accountId"] = json!("UUID");
+    }
+    res
+}
+
+#[tokio::test]
+async fn a_stranger_registering_a_taken_address_learns_nothing_and_gets_an_id_that_leads_nowhere() {
+    let app = TestApp::spawn().await;
+    let org = application(&app, "Energy app").await;
+    app.admin("root").await;
+    in_app(&app, "ann", org, OrgRole::Admin).await;
+    let owner = registered(&app, org, "dana@example.org").await;
+
+    // One argon2 run each, and the same shape, for a new address and a taken one.
+    let register = |email: &str| {
+        let request = glow(&app, Method::POST, "/register").json(&register_body(org, email));
+        async {
+            let before = app.accounts.password_work();
+            let answer = call(request).await;
+            (answer, app.accounts.password_work() - before)
+        }
+    };
+    let ((status, fresh), fresh_work) = register("fox@example.org").await;
+    assert_eq!(status, 200, "{fresh}");
+    let ((status, stranger), stranger_work) = register("dana@example.org").await;
+    assert_eq!(status, 200, "{stranger}");
+    assert_eq!(
+        (fresh_work, stranger_work),
+        (1, 1),
+        "one password hash each"
+    );
+    assert_eq!(without_ids(&fresh), without_ids(&stranger));
+    assert_eq!(
+        fresh.as_object().unwrap().keys().collect::<Vec<_>>(),
+        stranger.as_object().unwrap().keys().collect::<Vec<_>>()
+    );
+    assert_eq!(stranger["status"], "unverified");
+    assert_eq!(
+        stranger["applications"][0]["applicationId"],
+        org.to_string()
+    );
+
+    // The stranger's id is not the owner's and names no account: every call with it is
+    // answered as for an id nobody ever had.
+    let fake = stranger["userId"].as_str().unwrap().to_owned();
+    assert_ne!(fake, owner);
+    assert!(app.accounts.user(fake.parse().unwrap()).await.is_err());
+    let never = uuid::Uuid::now_v7().to_string();
+    for login in ["root", "ann"] {
+        let answers = |id: &str| {
+            let id = id.to_owned();
+            let app = &app;
+            async move {
+                let mut out = Vec::new();
+                for request in [
+                    glow(app, Method::GET, &format!("/user/{id}")),
+                    glow(app, Method::PUT, &format!("/user/{id}/username"))
+                        .json(&json!({"username": "abc", "status": "active"})),
+                    glow(app, Method::DELETE, &format!("/user/{id}")),
+                ] {
+                    out.push(call(by_basic(request, login, org)).await);
+                }
+                out
+            }
+        };
+        assert_eq!(answers(&fake).await, answers(&never).await, "{login}");
+    }
+    // The owner's account is untouched, and the fresh registration's id is the account's.
+    let (status, body) = call(by_basic(
+        glow(&app, Method::GET, &format!("/user/{owner}")),
+        "root",
+        org,
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let code = app.latest_code_of("fox@example.org", 4).await;
+    let (status, verified) = call(glow(&app, Method::PUT, "/user/verify").json(&json!({
+        "token": code, "username": "fox@example.org", "password": PASSWORD,
+        "applicationId": org.to_string(),
+    })))
+    .await;
+    assert_eq!(status, 200, "{verified}");
+    assert_eq!(verified["userId"], fresh["userId"]);
+    let (status, read) = call(by_basic(
+        glow(
+            &app,
+            Method::GET,
+            &format!("/user/{}", fresh["userId"].as_str().unwrap()),
+        ),
+        "root",
+        org,
+    ))
+    .await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["createdAt"], fresh["createdAt"]);
 }
 
 #[tokio::test]

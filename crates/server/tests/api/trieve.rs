@@ -428,9 +428,10 @@ async fn update_user_changes_the_own_profile_and_answers_a_slim_user() {
         json!({
             "id": alice.id.to_string(), "email": "alice@example.com", "name": "Alice Liddell",
             "username": "alice2", "website": "https://alice.example.com",
-            "visible_email": true, "orgs": [], "user_orgs": [],
+            "visible_email": false, "orgs": [], "user_orgs": [],
         })
     );
+    assert!(!app.accounts.user(alice.id).await.unwrap().email_visible);
     let user = app.accounts.user(alice.id).await.unwrap();
     assert_eq!(user.username.as_str(), "alice2");
     assert_eq!(user.profile.name.as_deref(), Some("Alice Liddell"));
@@ -885,6 +886,63 @@ async fn a_user_without_chunks_has_an_empty_first_page_and_chunks_name_their_fil
     assert_eq!(c["file_id"], file);
     assert_eq!(c["file_name"], "source.txt");
     assert_eq!(c["weight"], 1.0);
+}
+
+#[tokio::test]
+async fn a_hidden_address_is_shown_to_its_owner_and_to_no_other_member() {
+    let app = TestApp::spawn().await;
+    let acme = org(&app, "Acme").await;
+    let owner = member(&app, "owner", acme, OrgRole::Owner).await;
+    let mel = member(&app, "mel", acme, OrgRole::Member).await;
+    let root = app.admin("root").await;
+    chunks(&app, mel.id).await;
+    let chunks_path = format!("/api/user/{}/1", mel.id);
+    // What the owner of the organisation sees of mel (`SlimUser`), changing her name.
+    let owner_sees = |name: &str| {
+        put_user(
+            &app,
+            &owner.token,
+            &json!({"user_id": mel.id.to_string(), "name": name}),
+        )
+        .header("TR-Organization", acme.to_string())
+    };
+    let body = ok(owner_sees("Mel")).await;
+    assert_eq!(
+        (&body["email"], &body["visible_email"]),
+        (&json!("mel@example.com"), &json!(true))
+    );
+
+    // Mel hides it: stored, and every answer to her still shows it to her.
+    let body = ok(put_user(&app, &mel.token, &json!({"visible_email": false}))).await;
+    assert_eq!(body["email"], "mel@example.com");
+    assert_eq!(body["visible_email"], false);
+    assert!(!app.accounts.user(mel.id).await.unwrap().email_visible);
+    let own = ok(trieve(&app, Method::GET, &chunks_path, Some(&mel.token))).await;
+    assert_eq!(own["email"], "mel@example.com");
+    assert_eq!(own["chunks"][0]["author"]["email"], "mel@example.com");
+    let body = ok(put_user(&app, &mel.token, &json!({"name": "Mel M."}))).await;
+    assert_eq!(body["visible_email"], false, "another change keeps it");
+
+    // Nobody else sees it: not the organisation's owner (the required string is empty),
+    // not an instance administrator reading her chunks (null, as Trieve's own answers).
+    let body = ok(owner_sees("Mel")).await;
+    assert_eq!(body["email"], "", "{body}");
+    assert_eq!(body["visible_email"], false);
+    let theirs = ok(trieve(&app, Method::GET, &chunks_path, Some(&root.token))).await;
+    assert!(theirs["email"].is_null(), "{theirs}");
+    assert_eq!(theirs["visible_email"], false);
+    for chunk in theirs["chunks"].as_array().unwrap() {
+        assert!(chunk["author"]["email"].is_null(), "{chunk}");
+        assert_eq!(chunk["author"]["visible_email"], false);
+    }
+    assert!(!theirs.to_string().contains("mel@example.com"), "{theirs}");
+
+    // Shown again once she says so.
+    ok(put_user(&app, &mel.token, &json!({"visible_email": true}))).await;
+    let body = ok(owner_sees("Mel")).await;
+    assert_eq!(body["email"], "mel@example.com");
+    let theirs = ok(trieve(&app, Method::GET, &chunks_path, Some(&root.token))).await;
+    assert_eq!(theirs["chunks"][0]["author"]["email"], "mel@example.com");
 }
 
 #[tokio::test]

@@ -10,14 +10,13 @@
 //! are never read. This module only maps shapes; every permission is checked by the core.
 
 use crate::http::dialects::UNAVAILABLE;
-use std::collections::HashSet;
 
 use accounts::access::{Action, Entity, Need, Permission, Role, RoleId, Scope, Target};
 use accounts::store::{UserCursor, UserQuery};
 use accounts::{
     AccountSpec, AccountUpdate, Actor, AdminError, AuthError, ChangePasswordError, CodeError,
-    EmailAddress, LoginError, Password, PasswordPolicyError, Patch, Principal, ProfileUpdate,
-    StoreError, Throttled, User, UserId, UserStatus, Username,
+    EmailAddress, LoginError, NewUsername, Password, PasswordPolicyError, Patch, Principal,
+    ProfileUpdate, StoreError, Throttled, User, UserId, UserStatus,
 };
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -546,38 +545,6 @@ fn null() -> Json<()> {
     Json(())
 }
 
-// ------------------------------------------------------------------ usernames
-
-/// The stem itself, then `stem2`..`stem20`, then a random six-digit suffix: the first that
-/// no account holds and `taken` (this batch) does not either.
-async fn free_username(
-    state: &AppState,
-    email: &EmailAddress,
-    taken: &HashSet<String>,
-) -> Result<Username, AlsidError> {
-    let stem = Username::stem_of(email);
-    let numbered = (2..=20).map(|n| format!("{stem}{n}"));
-    let random = (0..5).map(|_| {
-        let n = uuid::Uuid::new_v4().as_u128() % 1_000_000;
-        format!("{stem}-{n:06}")
-    });
-    for candidate in std::iter::once(stem.clone()).chain(numbered).chain(random) {
-        let name = Username::parse(&candidate)
-            .map_err(|e| AlsidError::bad_request("invalid_input", e.to_string()))?;
-        if taken.contains(name.as_str()) {
-            continue;
-        }
-        if state.accounts.user_by_username(&name).await?.is_none() {
-            return Ok(name);
-        }
-    }
-    Err(AlsidError::new(
-        StatusCode::CONFLICT,
-        "username_taken",
-        format!("no free username derived from {email}"),
-    ))
-}
-
 // ------------------------------------------------------------------ helpers
 
 /// Resolves `{id}` (a user's public number) to the account. A number that names nobody is
@@ -698,7 +665,7 @@ async fn create_users(
     Body(body): Body<Vec<NewUserBody>>,
 ) -> Result<Json<Vec<AlsidUser>>, AlsidError> {
     let actor = Actor::from(&me).with_client(&client);
-    // Fail before looking any username up for a caller who may not create at all.
+    // A caller who may not create at all is refused before the body is judged.
     state
         .accounts
         .authorize(&actor, CREATE_USER, Target::Any)
@@ -708,36 +675,26 @@ async fn create_users(
         no_picture(user.picture.as_ref())?;
         parsed.push((email(&user.email)?, user));
     }
-    // A name another request takes between the look-up and the insert: try again.
-    let mut attempts = 0;
-    let created = loop {
-        attempts += 1;
-        let mut taken = HashSet::new();
-        let mut specs = Vec::with_capacity(parsed.len());
-        for (email, user) in &parsed {
-            let username = free_username(&state, email, &taken).await?;
-            taken.insert(username.as_str().to_owned());
-            specs.push(AccountSpec {
-                username,
-                email: email.clone(),
-                password: Some(user.password.clone()),
-                status: UserStatus::Active,
-                email_verified: true,
-                roles: Vec::new(),
-                profile: ProfileUpdate {
-                    given_name: Patch::Set(user.name.clone()),
-                    family_name: set(user.surname.clone()),
-                    department: set(user.department.clone()),
-                    biography: set(user.biography.clone()),
-                    ..ProfileUpdate::default()
-                },
-            });
-        }
-        match state.accounts.create_users(&actor, specs, None).await {
-            Err(AdminError::UsernameTaken) if attempts < 3 => continue,
-            other => break other?,
-        }
-    };
+    let specs = parsed
+        .into_iter()
+        .map(|(email, user)| AccountSpec {
+            // Alsid has no username: the core derives one from the address (one rule).
+            username: NewUsername::FromEmail,
+            email,
+            password: Some(user.password),
+            status: UserStatus::Active,
+            email_verified: true,
+            roles: Vec::new(),
+            profile: ProfileUpdate {
+                given_name: Patch::Set(user.name),
+                family_name: set(user.surname),
+                department: set(user.department),
+                biography: set(user.biography),
+                ..ProfileUpdate::default()
+            },
+        })
+        .collect();
+    let created = state.accounts.create_users(&actor, specs, None).await?;
     // The core answers in the order asked.
     Ok(Json(render_all(&state, created).await?))
 }

@@ -13,9 +13,9 @@ use accounts::access::{Action, Entity, Need, OrgId, Target};
 use accounts::lifecycle::{CodeScope, Registration};
 use accounts::{
     AccountSpec, AccountUpdate, Actor, AdminError, AuthError, CodeError, CredentialKind,
-    EmailAddress, InvalidInput, LoginError, Password, PasswordPolicyError, Patch, Principal,
-    ProfileUpdate, SessionError, SignupError, StoreError, Throttled, TokenError, User, UserError,
-    UserId, UserStatus, Username,
+    EmailAddress, InvalidInput, LoginError, NewUsername, Password, PasswordPolicyError, Patch,
+    Principal, ProfileUpdate, SessionError, SignupError, StoreError, Throttled, TokenError, User,
+    UserError, UserId, UserStatus, Username,
 };
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
@@ -498,31 +498,6 @@ pub struct Valid {
 
 const VALID: Json<Valid> = Json(Valid { valid: true });
 
-// ------------------------------------------------------------------ usernames
-
-/// A Glowmarkt username that is an e-mail address becomes a core username made from its
-/// local part (the core's usernames have no `@`), suffixed with random letters when taken.
-async fn username_for(state: &AppState, email: &EmailAddress) -> Result<Username, GlowmarktError> {
-    let base = Username::stem_of(email);
-    let mut candidate = Username::parse(&base)?;
-    for _ in 0..5 {
-        if state.accounts.user_by_username(&candidate).await?.is_none() {
-            break;
-        }
-        candidate = Username::parse(&format!("{base}-{}", random_letters()))?;
-    }
-    Ok(candidate)
-}
-
-/// Six random letters (no digits, so a 4-digit code stays the only number in a mail).
-fn random_letters() -> String {
-    uuid::Uuid::new_v4().as_bytes()[..3]
-        .iter()
-        .flat_map(|b| [b >> 4, b & 0x0f])
-        .map(|n| char::from(b'a' + n))
-        .collect()
-}
-
 // ------------------------------------------------------------------ handlers
 
 #[derive(Debug, Deserialize)]
@@ -538,7 +513,8 @@ struct AddUserReq {
 }
 
 /// `POST /register`: self-registration into an application. The answer never says whether
-/// the account already existed, so it carries no `userId`.
+/// the account already existed: for a taken address it has the same shape and fields, with
+/// an id the core never stored (it leads nowhere), after the same work.
 async fn register(
     State(state): State<AppState>,
     Client(client): Client,
@@ -557,16 +533,16 @@ async fn register(
                 "username: an e-mail address as username must be the same as email",
             ));
         }
-        username_for(&state, &email).await?
+        NewUsername::FromEmail
     } else {
-        Username::parse(&given_username)?
+        NewUsername::Chosen(Username::parse(&given_username)?)
     };
     let profile = ProfileUpdate {
         name: req.name.map_or(Patch::Keep, Patch::Set),
         ..ProfileUpdate::default()
     }
     .validate()?;
-    state
+    let registered = state
         .accounts
         .register(
             Registration {
@@ -579,14 +555,16 @@ async fn register(
             client,
         )
         .await?;
+    let id = registered.id.to_string();
+    let at = time(registered.created_at);
     Ok(Json(UserRes {
-        user_id: None,
+        user_id: Some(id.clone()),
         active: false,
         status: status_out(UserStatus::Pending),
-        created_at: None,
-        updated_at: None,
+        created_at: Some(at.clone()),
+        updated_at: Some(at),
         applications: vec![ApplicationRes {
-            account_id: None,
+            account_id: Some(id),
             active: true,
             application_id: app.to_string(),
         }],
@@ -612,9 +590,8 @@ async fn create_user(
     let given = required(req.username, "username")?;
     let email = EmailAddress::parse(&given)
         .map_err(|_| GlowmarktError::bad("username must be an e-mail address"))?;
-    let username = username_for(&state, &email).await?;
     let spec = AccountSpec {
-        username,
+        username: NewUsername::FromEmail,
         email,
         password: None,
         status: UserStatus::Active,
@@ -1001,9 +978,6 @@ mod tests {
         ] {
             assert!(Username::parse(&base(e)).is_ok(), "{e}");
         }
-        let suffix = random_letters();
-        assert_eq!(suffix.len(), 6);
-        assert!(suffix.chars().all(|c| c.is_ascii_lowercase()));
     }
 
     #[tokio::test]

@@ -394,8 +394,7 @@ struct UpdateUserData {
     role: Option<i64>,
     user_id: Option<String>,
     username: Option<String>,
-    /// Accepted and not stored: the core has no such setting (docs/trieve.md).
-    #[allow(dead_code)]
+    /// Whether others see the user's address (the core's `User::email_visible`).
     visible_email: Option<bool>,
     website: Option<String>,
 }
@@ -483,7 +482,7 @@ impl From<FileRecord> for FileOut {
 }
 
 /// `UserDTO`: a chunk's author.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct UserDto {
     id: String,
     created_at: String,
@@ -493,13 +492,19 @@ pub struct UserDto {
     website: Option<String>,
 }
 
-impl From<&User> for UserDto {
-    fn from(u: &User) -> Self {
+/// The address as `viewer` may see it: always their own; another user's only while that
+/// user lets others see it (`visible_email`).
+fn shown_email(user: &User, viewer: UserId) -> Option<String> {
+    (user.id == viewer || user.email_visible).then(|| user.email.to_string())
+}
+
+impl UserDto {
+    fn shown_to(u: &User, viewer: UserId) -> Self {
         Self {
             id: u.id.to_string(),
             created_at: naive(u.created_at),
-            visible_email: true,
-            email: Some(u.email.to_string()),
+            visible_email: u.email_visible,
+            email: shown_email(u, viewer),
             username: Some(u.username.to_string()),
             website: u.profile.website.clone(),
         }
@@ -537,7 +542,7 @@ pub struct ChunkOut {
 }
 
 impl ChunkOut {
-    fn new(c: ChunkRecord, author: &User, file_names: &HashMap<String, String>) -> Self {
+    fn new(c: ChunkRecord, author: &UserDto, file_names: &HashMap<String, String>) -> Self {
         let file_id = c.file_id.map(|f| f.to_string());
         Self {
             id: c.id.to_string(),
@@ -554,7 +559,7 @@ impl ChunkOut {
             tag_set: c.tag_set,
             time_stamp: None,
             tracking_id: c.tracking_id,
-            author: author.into(),
+            author: author.clone(),
         }
     }
 }
@@ -602,11 +607,12 @@ async fn slim_user(state: &AppState, caller: &Caller, user: User) -> Result<Slim
     }
     Ok(SlimUser {
         id: user.id.to_string(),
-        email: user.email.to_string(),
+        // `SlimUser.email` is a required string: a hidden address is the empty one.
+        email: shown_email(&user, caller.principal.user_id).unwrap_or_default(),
         name: user.profile.name,
         username: Some(user.username.to_string()),
         website: user.profile.website,
-        visible_email: true,
+        visible_email: user.email_visible,
         orgs: out_orgs,
         user_orgs,
     })
@@ -688,7 +694,9 @@ async fn update_user(
         ..ProfileUpdate::default()
     };
     // Refuse bad input before the role changes.
-    let changes_account = username.is_some() || !profile.clone().validate()?.is_empty();
+    let changes_account = username.is_some()
+        || body.visible_email.is_some()
+        || !profile.clone().validate()?.is_empty();
     // Two core calls: check everything the account change could refuse before the role
     // changes, so a refusal writes nothing (only a rename racing for the same name is left).
     if changes_account && role.is_some() {
@@ -728,6 +736,7 @@ async fn update_user(
         let update = AccountUpdate {
             username,
             profile,
+            email_visible: body.visible_email,
             ..AccountUpdate::default()
         };
         state.accounts.update_user(&actor, target, update).await?
@@ -776,12 +785,13 @@ async fn user_with_chunks(
     } else {
         HashMap::new()
     };
+    let author = UserDto::shown_to(&user, caller.principal.user_id);
     let chunks = chunks
         .into_iter()
-        .map(|c| ChunkOut::new(c, &user, &file_names))
+        .map(|c| ChunkOut::new(c, &author, &file_names))
         .collect();
     Ok(Json(UserWithChunks {
-        user: UserDto::from(&user),
+        user: author,
         total_chunks_created: total,
         chunks,
     }))

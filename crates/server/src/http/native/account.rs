@@ -9,7 +9,7 @@ use accounts::access::{Action, Entity};
 use accounts::audit::{AuditEvent, AuditFilter};
 use accounts::lifecycle::Registration;
 use accounts::store::SessionInfo;
-use accounts::{Actor, EmailAddress, Password, Username};
+use accounts::{Actor, EmailAddress, NewUsername, Password, Username};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -74,7 +74,7 @@ pub async fn signup(
         .accounts
         .register(
             Registration {
-                username,
+                username: NewUsername::Chosen(username),
                 email,
                 password: body.password,
                 application: None,

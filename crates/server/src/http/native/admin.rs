@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use accounts::access::{Action, Entity, OrgId, Permission, Role, RoleId, RoleSpec, Scope};
 use accounts::store::{UserCursor, UserOrder, UserQuery};
 use accounts::{
-    AccountSpec, AccountUpdate, Actor, EmailAddress, InvalidInput, User, UserId, UserStatus,
-    Username,
+    AccountSpec, AccountUpdate, Actor, EmailAddress, InvalidInput, NewUsername, User, UserId,
+    UserStatus, Username,
 };
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -491,7 +491,9 @@ impl NewAccount {
     fn parse(self, index: Option<usize>) -> Result<AccountSpec, ApiError> {
         refuse_unknown(index, &self.unknown)?;
         Ok(AccountSpec {
-            username: Username::parse(&self.username).map_err(|e| invalid_at(index, e))?,
+            username: NewUsername::Chosen(
+                Username::parse(&self.username).map_err(|e| invalid_at(index, e))?,
+            ),
             email: EmailAddress::parse(&self.email).map_err(|e| invalid_at(index, e))?,
             password: self.password,
             status: self.status.map_or(UserStatus::Active, Into::into),
@@ -521,6 +523,8 @@ impl AccountPatch {
             email_verified: self.email_verified,
             status: self.status.map(Into::into),
             profile: self.claims.into(),
+            // Trieve's setting; the native API shows the address to whoever may read the user.
+            email_visible: None,
             password: self.password,
         })
     }

@@ -5,7 +5,8 @@
 
 use accounts::domain::{Patch, ProfileUpdate};
 use accounts::{
-    EmailAddress, LoginError, LoginSession, NewUser, Password, Registration, UserStatus, Username,
+    EmailAddress, LoginError, LoginSession, NewUser, NewUsername, Password, Registration,
+    UserStatus, Username,
 };
 use askama::Template;
 use axum::extract::{Query, State};
@@ -311,7 +312,7 @@ async fn signup(
         return again(errors, StatusCode::BAD_REQUEST);
     };
     let registration = Registration {
-        username,
+        username: NewUsername::Chosen(username),
         email: email.clone(),
         password: form.password.clone(),
         application: None,
@@ -319,7 +320,7 @@ async fn signup(
     };
     match state.accounts.register(registration, client).await {
         // The same answer whether or not the name or address was taken: the mail says.
-        Ok(()) => Redirect::to(&format!(
+        Ok(_) => Redirect::to(&format!(
             "/verify?login={}&sent=1",
             urlencode(email.as_str())
         ))
