@@ -680,7 +680,7 @@ async fn a_token_revoked_by_the_cli_on_sqlite_stops_working_within_a_second_what
     let client = reqwest::Client::new();
     let status = || async {
         client
-            .get(format!("{base}/api/v1/account/details"))
+            .get(format!("{base}/auth/v1/me"))
             .bearer_auth(&token)
             .send()
             .await
