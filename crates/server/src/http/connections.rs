@@ -24,7 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt;
 
-use super::native::ApiError;
+use super::problem::ApiError;
 
 /// How long a client may take and how many connections all clients together may hold.
 #[derive(Debug, Clone)]

@@ -2,17 +2,22 @@
 //! (request id, one span per request, metrics, body limits, panic guard) and the
 //! operational endpoints: `/healthz` and `/readyz` are public, `/metrics` is not (a bearer
 //! token on this port, or a separate address). `connections` accepts connections and times
-//! out slow clients. Surfaces live in `native/` and `dialects/`; each only maps its wire
-//! shapes and auth scheme to the core.
+//! out slow clients. Surfaces live in `native/`, `ui/` and `dialects/`; each only maps its
+//! wire shapes and auth scheme to the core. What more than one surface needs lives beside
+//! them (`problem`, `upload`, `auth`), never in `native/` (`layering` checks it).
 
 pub(crate) mod access;
 pub mod auth;
 pub mod client_address;
 mod connections;
 pub mod dialects;
+#[cfg(test)]
+mod layering;
 pub mod native;
+pub mod problem;
 pub mod surfaces;
 pub mod ui;
+pub(crate) mod upload;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -170,7 +175,7 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked");
-            native::ApiError::internal().into_response()
+            problem::ApiError::internal().into_response()
         }))
         .with_state(state)
 }
@@ -378,7 +383,7 @@ async fn render_metrics(State(state): State<AppState>, headers: header::HeaderMa
 }
 
 async fn not_found() -> Response {
-    native::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint").into_response()
+    problem::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint").into_response()
 }
 
 /// Whether a request declares a JSON body (`application/json`, or a `+json` type). The

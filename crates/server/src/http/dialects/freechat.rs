@@ -509,7 +509,7 @@ async fn upload_user_picture(
     require_own(&state.accounts, &me, UPDATE_SELF).await?;
     let multipart =
         multipart.map_err(|r| FreeChatError::new(StatusCode::BAD_REQUEST, r.body_text()))?;
-    let bytes = crate::http::native::me::read_file_part(multipart)
+    let bytes = crate::http::upload::read_file_part(multipart)
         .await
         .map_err(|e| FreeChatError::new(e.status, e.detail))?;
     let url = state

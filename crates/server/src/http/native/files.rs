@@ -16,10 +16,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::me::multipart_error;
 use super::paging::{self, PageQuery};
 use super::{ApiError, ApiMultipart, ApiPath, Authenticated};
 use crate::http::auth::Client;
+use crate::http::upload::multipart_error;
 use crate::http::AppState;
 
 /// Longest text part (`link`, `tag_set`, `metadata`) read from an upload; the core's own

@@ -3,7 +3,7 @@
 use accounts::access::{Action, Entity};
 use accounts::files::FileId;
 use accounts::{Patch, Profile, ProfileUpdate, User};
-use axum::extract::{Multipart, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::{authorize_own, ApiError, ApiJson, ApiMultipart, ApiPath, Authenticated};
 use crate::http::auth::Client;
+use crate::http::upload::read_file_part;
 use crate::http::AppState;
 
 /// The OIDC standard claims; `null` when not set.
@@ -240,35 +241,6 @@ pub struct PictureUpload {
     /// PNG, JPEG, GIF or WebP; the type is read from the content.
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
-}
-
-/// A multipart body that breaks off: 413 `too_large` past the route's body limit, else
-/// 400 `malformed_body`.
-pub(super) fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
-    let status = e.status();
-    let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        "too_large"
-    } else {
-        "malformed_body"
-    };
-    ApiError::new(status, code, e.body_text())
-}
-
-/// Reads the bytes of the multipart part named `file`.
-pub async fn read_file_part(mut multipart: Multipart) -> Result<Vec<u8>, ApiError> {
-    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
-        if field.name() == Some("file") {
-            return Ok(field.bytes().await.map_err(multipart_error)?.to_vec());
-        }
-    }
-    Err(ApiError {
-        field: Some("file".into()),
-        ..ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_body",
-            "send the picture as the multipart/form-data part named `file`",
-        )
-    })
 }
 
 /// Upload a new profile picture (multipart part `file`).

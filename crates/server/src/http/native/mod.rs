@@ -11,7 +11,6 @@
 pub mod account;
 pub mod admin;
 pub mod chunks;
-mod error;
 mod extract;
 pub mod files;
 pub mod me;
@@ -22,18 +21,16 @@ pub mod session;
 mod timestamp;
 pub mod tokens;
 
-use accounts::access::{Action, Entity, Need};
-use accounts::{Principal, User};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-pub use error::{ApiError, Problem};
+pub(crate) use crate::http::auth::authorize_own;
+pub use crate::http::problem::{ApiError, Problem};
 pub use extract::{ApiJson, ApiMultipart, ApiPath, Authenticated};
 
-use crate::http::auth::require_own;
 use crate::http::AppState;
 
 /// What an upload's body may carry beyond the file: multipart boundaries and part headers,
@@ -323,16 +320,4 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/auth/v1/orgs/{id}/members/{user_id}",
             put(orgs::set_member).delete(orgs::remove_member),
         )
-}
-
-/// The core's check for a self-service endpoint: may the caller do `action` on `entity` of
-/// their own account (their profile, tokens, sessions)? The built-in `user` role grants it;
-/// a caller whose roles do not gets 403. Cheap: grants and users are cached by the core.
-pub(crate) async fn authorize_own(
-    state: &AppState,
-    principal: &Principal,
-    entity: Entity,
-    action: Action,
-) -> Result<User, ApiError> {
-    Ok(require_own(&state.accounts, principal, Need::new(entity, action)).await?)
 }

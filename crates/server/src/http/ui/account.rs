@@ -20,8 +20,9 @@ use super::{
     done, failure_page, note_text, render, with_retry_after, Chrome, Cookies, Csrf, Errors,
     SignedIn, UiForm, UiPath,
 };
+use crate::http::auth::authorize_own;
 use crate::http::auth::Client;
-use crate::http::native::{authorize_own, ApiError};
+use crate::http::problem::ApiError;
 use crate::http::AppState;
 
 pub fn routes(state: &AppState) -> Router<AppState> {
@@ -274,7 +275,7 @@ async fn upload_picture(
         return page;
     }
     let result = match multipart {
-        Ok(multipart) => crate::http::native::me::read_file_part(multipart).await,
+        Ok(multipart) => crate::http::upload::read_file_part(multipart).await,
         Err(rejection) => Err(ApiError::from(rejection)),
     };
     let outcome = match result {

@@ -28,7 +28,7 @@ use uuid::Uuid;
 use super::{
     done, failure_in, note_text, render, Chrome, Csrf, Errors, MessagePage, SignedIn, UiForm,
 };
-use crate::http::native::ApiError;
+use crate::http::problem::ApiError;
 use crate::http::AppState;
 
 /// Rows on one page of users or audit events.

@@ -29,7 +29,7 @@ use axum::routing::get;
 use axum::Router;
 use sha2::{Digest, Sha256};
 
-use super::native::ApiError;
+use super::problem::ApiError;
 use super::AppState;
 
 /// Largest urlencoded form body the guard reads to find the CSRF field.

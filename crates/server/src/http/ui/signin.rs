@@ -21,7 +21,7 @@ use super::{
     Cookies, Csrf, Errors, UiForm,
 };
 use crate::http::auth::Client;
-use crate::http::native::ApiError;
+use crate::http::problem::ApiError;
 use crate::http::AppState;
 
 pub fn routes() -> Router<AppState> {

@@ -1,5 +1,7 @@
-//! The native API's error: RFC 9457 problem details with a stable `code`. Every core error
-//! maps here; internal failures are logged once, here, and never described to the caller.
+//! The error the native API, the pages' JSON fallbacks and the connection layer answer with:
+//! RFC 9457 problem details with a stable `code`. Every core error maps here; internal
+//! failures are logged once, here, and never described to the caller. It lives beside the
+//! surfaces rather than in `native` so that pages and dialects never import `native`.
 
 use accounts::{
     AdminError, AuthError, ChangePasswordError, CodeError, ContentError, CreateUserError,
