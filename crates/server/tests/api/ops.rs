@@ -291,6 +291,18 @@ async fn the_openapi_document_declares_real_path_parameters_and_problem_json_err
                     );
                 }
             }
+            // Every operation can meet a database that does not answer (database_outage.rs
+            // shows the 503 on the wire).
+            let unavailable = &operation["responses"]["503"];
+            assert_eq!(
+                unavailable["content"]["application/problem+json"]["schema"]["$ref"],
+                "#/components/schemas/Problem",
+                "{method} {path}: no 503 problem declared"
+            );
+            assert_eq!(
+                unavailable["headers"]["Retry-After"]["schema"]["type"], "integer",
+                "{method} {path}: the 503 without Retry-After"
+            );
             for (status, response) in operation["responses"].as_object().unwrap() {
                 if !(status.starts_with('4') || status.starts_with('5')) {
                     continue;

@@ -148,10 +148,12 @@ async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
 
 /// The OpenAPI document as served: error responses (4xx, 5xx) declared with the media type
 /// they are sent with, `application/problem+json`, rather than utoipa's `application/json`;
-/// operation ids made unique by their tag (utoipa takes the handler's name, and several
-/// modules have a `list`).
+/// every operation declares the 503 `unavailable` problem any of them answers while the
+/// database does not (with `Retry-After`); operation ids made unique by their tag (utoipa
+/// takes the handler's name, and several modules have a `list`).
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
+    let unavailable = unavailable_response();
     for item in doc.paths.paths.values_mut() {
         let operations = [
             &mut item.get,
@@ -170,6 +172,11 @@ pub fn document() -> utoipa::openapi::OpenApi {
             ) {
                 operation.operation_id = Some(format!("{tag}_{id}"));
             }
+            operation
+                .responses
+                .responses
+                .entry("503".to_owned())
+                .or_insert_with(|| utoipa::openapi::RefOr::T(unavailable.clone()));
             for (status, response) in &mut operation.responses.responses {
                 let is_error = status.starts_with('4') || status.starts_with('5');
                 if let (true, utoipa::openapi::RefOr::T(response)) = (is_error, response) {
@@ -183,6 +190,32 @@ pub fn document() -> utoipa::openapi::OpenApi {
         }
     }
     doc
+}
+
+/// What every operation answers while the database does not answer (`ApiError`'s mapping of
+/// `StoreError::Unavailable`): 503 with the `unavailable` problem and `Retry-After`.
+fn unavailable_response() -> utoipa::openapi::Response {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(
+            "The database does not answer (code `unavailable`); try again after the \
+             `Retry-After` seconds",
+        )
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                .description(Some("Seconds to wait before trying again"))
+                .build(),
+        )
+        .build()
 }
 
 pub fn routes(state: &AppState) -> Router<AppState> {
