@@ -3,42 +3,16 @@
 //! same credentials and files; damaged databases are refused with advice.
 
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use serde_json::{json, Value};
 use tokio::process::Child;
 
 use crate::cli::gatehouse_on;
-use crate::helpers::PASSWORD;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `gatehouse serve` on `data` (SQLite), on `port`.
-fn serve_command(data: &Path, port: u16) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-    command
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data)
-        .env_remove("GATEHOUSE_DATABASE_URL")
-        .env_remove("GATEHOUSE_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    command
-}
+use crate::helpers::{serve_command, PASSWORD};
 
 async fn serving(data: &Path) -> (Child, String) {
-    crate::helpers::serve_on_free_port(|port| serve_command(data, port)).await
+    crate::helpers::serve_on_free_port(serve_command(data)).await
 }
 
 fn gatehouse(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
@@ -354,10 +328,7 @@ async fn serve_and_check_refuse_a_database_with_corrupt_pages_and_say_to_restore
         "{said}"
     );
 
-    let child = serve_command(&data, free_port())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let child = serve_command(&data).kill_on_drop(true).spawn().unwrap();
     let out = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait_with_output())
         .await
         .expect("serve kept running on a corrupt database")

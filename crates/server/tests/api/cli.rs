@@ -10,7 +10,7 @@ use accounts::access::{OrgId, OrgRole, RoleId};
 use accounts::{Patch, ProfileUpdate};
 use serde_json::{json, Value};
 
-use crate::helpers::{TestApp, PASSWORD};
+use crate::helpers::{serve_command, TestApp, PASSWORD};
 
 fn gatehouse(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     gatehouse_on(data_dir, None, args, stdin)
@@ -327,30 +327,9 @@ fn check_config_refuses_exactly_what_serve_refuses_for_every_declared_setting() 
 #[tokio::test]
 async fn serve_starts_with_no_config_and_stops_gracefully_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let data = dir.path().join("fresh");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(&data)
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}/readyz");
-    assert!(
-        crate::helpers::answers_ok_within_10s(&client, &url).await,
-        "server did not become ready"
-    );
+    // No config file and no GATEHOUSE_* variables; waits until it is ready.
+    let (mut child, _) = crate::helpers::serve_on_free_port(serve_command(&data)).await;
     assert!(
         data.join("gatehouse.db").exists(),
         "created its data directory and database"
@@ -380,11 +359,6 @@ async fn serve_starts_with_no_config_and_stops_gracefully_on_sigterm() {
 #[tokio::test]
 async fn json_logs_hold_one_access_line_per_request_and_never_the_setup_link_or_a_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let data = dir.path().join("data");
     let user_id = stdout(&gatehouse(
         &data,
@@ -406,24 +380,16 @@ async fn json_logs_hold_one_access_line_per_request_and_never_the_setup_link_or_
     ));
     let log_path = dir.path().join("server.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(["serve", "--log-format", "json", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--data-dir")
-        .arg(&data)
+    let mut command = serve_command(&data);
+    command
+        .args(["--log-format", "json"])
         .env_remove("RUST_LOG")
         // Its warning is a log line like any other: JSON too.
         .env("GATEHOUSE_LISTNE", "x")
-        .stderr(Stdio::from(log))
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::from(log));
+    // Its readiness probes are health probes, which the access log leaves out.
+    let (mut child, base) = crate::helpers::serve_on_free_port(command).await;
     let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    assert!(
-        crate::helpers::answers_ok_within_10s(&client, format!("{base}/healthz")).await,
-        "server did not become ready"
-    );
 
     // Four requests that are not health probes, two carrying secrets.
     let secret = "gh_zq9SECRETinTHEpath";
@@ -551,45 +517,13 @@ fn version_names_the_release_and_the_commit() {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn a_second_serve_on_one_sqlite_data_directory_is_refused_while_the_cli_still_works() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let serve = |port: u16| {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(&data)
-            .env_remove("GATEHOUSE_DATABASE_URL")
-            .env_remove("GATEHOUSE_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap()
-    };
-    let port = free_port();
-    let mut first = serve(port);
-    let client = reqwest::Client::new();
-    assert!(
-        crate::helpers::answers_ok_within_10s(&client, format!("http://127.0.0.1:{port}/readyz"))
-            .await,
-        "the first server did not become ready"
-    );
+    let (mut first, _) = crate::helpers::serve_on_free_port(serve_command(&data)).await;
 
-    let second = serve(free_port());
+    let second = serve_command(&data).kill_on_drop(true).spawn().unwrap();
     let out = tokio::time::timeout(Duration::from_secs(20), second.wait_with_output())
         .await
         .expect("the second serve kept running beside the first")
@@ -622,14 +556,9 @@ async fn a_second_serve_on_one_sqlite_data_directory_is_refused_while_the_cli_st
 
     first.start_kill().unwrap();
     first.wait().await.unwrap();
-    // Once the first has stopped, the directory can be served again.
-    let port = free_port();
-    let mut again = serve(port);
-    assert!(
-        crate::helpers::answers_ok_within_10s(&client, format!("http://127.0.0.1:{port}/readyz"))
-            .await,
-        "the lock was not released with the first server"
-    );
+    // Once the first has stopped, the directory can be served again (serve_on_free_port
+    // fails the test, with the server's words, if it does not become ready).
+    let (mut again, _) = crate::helpers::serve_on_free_port(serve_command(&data)).await;
     again.start_kill().unwrap();
 }
 
@@ -641,25 +570,9 @@ async fn a_token_revoked_by_the_cli_on_sqlite_stops_working_within_a_second_what
 ) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (_server, base) = crate::helpers::serve_on_free_port(|port| {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-        command
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--cache-ttl-seconds",
-                "30",
-                "--data-dir",
-            ])
-            .arg(&data)
-            .env_remove("GATEHOUSE_DATABASE_URL")
-            .env_remove("GATEHOUSE_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        command
-    })
-    .await;
+    let mut command = serve_command(&data);
+    command.args(["--cache-ttl-seconds", "30"]);
+    let (_server, base) = crate::helpers::serve_on_free_port(command).await;
     stdout(&gatehouse(
         &data,
         &[

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{answers_ok_within_10s, PASSWORD};
+use crate::helpers::PASSWORD;
 
 /// The newest `/usr/lib/postgresql/*/bin` with `initdb` and `pg_ctl`.
 fn postgres_bin() -> Option<PathBuf> {
@@ -168,26 +168,12 @@ struct Server {
 }
 
 async fn serve(database_url: &str, dir: &Path, wait_seconds: u64) -> Server {
-    let (child, base) = crate::helpers::serve_on_free_port(|port| {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-        command
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--database-url",
-                database_url,
-                "--database-wait-seconds",
-                &wait_seconds.to_string(),
-                "--data-dir",
-            ])
-            .arg(dir)
-            .env_remove("GATEHOUSE_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        command
-    })
-    .await;
+    let mut command = crate::helpers::serve_command(dir);
+    command
+        .args(["--database-url", database_url, "--database-wait-seconds"])
+        .arg(wait_seconds.to_string())
+        .stderr(Stdio::null());
+    let (child, base) = crate::helpers::serve_on_free_port(command).await;
     Server {
         base,
         _child: child,
@@ -425,4 +411,24 @@ async fn when_postgres_goes_away_readiness_fails_at_once_requests_get_503_and_al
         "the invalidation reached B {:?} after B cached the token",
         cached.elapsed()
     );
+}
+
+/// Whether `url` answers 200 within 10 s (polled every 100 ms): a server process started by a
+/// test is ready.
+async fn answers_ok_within_10s(
+    client: &reqwest::Client,
+    url: impl reqwest::IntoUrl + Clone,
+) -> bool {
+    for _ in 0..100 {
+        if client
+            .get(url.clone())
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
 }

@@ -299,34 +299,13 @@ async fn three_decompression_bomb_pictures_at_once_stay_within_64_mib() {
     assert!(token.status.success(), "{}", stderr(&token));
     let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data)
+    let mut command = crate::helpers::serve_command(data);
+    command
         .args(["--password-hash-workers", "1"])
-        .env_remove("GATEHOUSE_DATABASE_URL")
-        .env_remove("GATEHOUSE_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    let (mut child, base) = crate::helpers::serve_on_free_port(command).await;
     let pid = child.id().unwrap();
     let client = reqwest::Client::new();
-    assert!(
-        crate::helpers::answers_ok_within_10s(&client, format!("{base}/readyz")).await,
-        "server did not become ready"
-    );
     let upload = |bytes: Vec<u8>| {
         client
             .put(format!("{base}/auth/v1/me/picture"))

@@ -465,37 +465,42 @@ pub fn multipart_file(bytes: Vec<u8>, filename: &str) -> reqwest::multipart::For
     reqwest::multipart::Form::new().part("file", part)
 }
 
-/// Whether `url` answers 200 within 10 s (polled every 100 ms): a server process started by a
-/// test is ready.
-pub async fn answers_ok_within_10s(client: &Client, url: impl reqwest::IntoUrl + Clone) -> bool {
-    for _ in 0..100 {
-        if client
-            .get(url.clone())
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    false
+/// `gatehouse serve --listen 127.0.0.1:0 --data-dir <data_dir>`: SQLite in the data
+/// directory, on a port the system picks, without the `GATEHOUSE_*` variables of the test's
+/// environment that would change what it serves; standard output dropped, standard error
+/// piped (`serve_on_free_port` reports it when the server fails). Callers add flags and
+/// variables (`--database-url` for PostgreSQL) and may redirect standard error.
+pub fn serve_command(data_dir: &std::path::Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env_remove("GATEHOUSE_DATABASE_URL")
+        .env_remove("GATEHOUSE_CONFIG")
+        .env_remove("GATEHOUSE_SURFACES")
+        .env_remove("GATEHOUSE_PUBLIC_URL")
+        .env_remove("GATEHOUSE_SMTP_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    command
 }
 
-/// Starts `gatehouse serve` on a loopback port the system chooses and waits (up to 10 s)
-/// until `/readyz` answers 200; returns the process and its base URL. `command` builds the
-/// command for a port and is given 0: the server binds `127.0.0.1:0` and writes the address
-/// it got to `<data-dir>/listening`, so no port is probed, closed and raced for. The command
-/// must name its data directory (`--data-dir`) and pipe its standard error or send it to a
-/// file; a server that exits or never answers fails the test with what it wrote.
+/// Starts `command` (a `gatehouse serve` listening on `127.0.0.1:0`, as [`serve_command`]
+/// makes it) and waits (up to 10 s) until `/readyz` answers 200; returns the process and its
+/// base URL, read from `<data-dir>/listening`, where the server writes the address it got,
+/// so no port is probed, closed and raced for. The command must name its data directory
+/// (`--data-dir`) and pipe its standard error or send it to a file; a server that exits or
+/// never answers fails the test with what it wrote.
 pub async fn serve_on_free_port(
-    command: impl Fn(u16) -> tokio::process::Command,
+    mut command: tokio::process::Command,
 ) -> (tokio::process::Child, String) {
-    let mut command = command(0);
     let data_dir = data_dir_of(command.as_std())
         .expect("serve_on_free_port: the command names no --data-dir to find `listening` in");
     let listening = data_dir.join("listening");
     let client = Client::new();
+    // A server killed earlier in the test (SIGKILL skips its clean-up) left a file naming an
+    // address nobody holds; the new server removes it too, but maybe after the first read.
+    let _ = std::fs::remove_file(&listening);
     let mut child = command.kill_on_drop(true).spawn().unwrap();
     let started = std::time::Instant::now();
     let mut base = None;
@@ -503,12 +508,10 @@ pub async fn serve_on_free_port(
         if let Ok(Some(_)) = child.try_wait() {
             break;
         }
-        if base.is_none() {
-            // Written whole (renamed into place) once the socket is bound.
-            base = std::fs::read_to_string(&listening)
-                .ok()
-                .map(|address| format!("http://{}", address.trim()));
-        }
+        // Written whole (renamed into place) once the socket is bound.
+        base = std::fs::read_to_string(&listening)
+            .ok()
+            .map(|address| format!("http://{}", address.trim()));
         if let Some(base) = &base {
             let ready = client
                 .get(format!("{base}/readyz"))

@@ -39,31 +39,19 @@ impl Server {
         log: Option<&Path>,
     ) -> Self {
         let log = log.map(Path::to_owned);
-        let (child, base) = crate::helpers::serve_on_free_port(|port| {
-            let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-            command
-                .args([
-                    "serve",
-                    "--listen",
-                    &format!("127.0.0.1:{port}"),
-                    "--data-dir",
-                ])
-                .arg(dir)
-                .args(args)
-                .env_remove("GATEHOUSE_SMTP_URL")
-                .env("GATEHOUSE_METRICS_TOKEN", METRICS_TOKEN)
-                .stdout(Stdio::null())
-                .stderr(match &log {
-                    Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
-                    // Not piped: hundreds of failed sign-ins would fill an unread pipe.
-                    None => Stdio::null(),
-                });
-            if let Some(url) = database_url {
-                command.args(["--database-url", url]);
-            }
-            command
-        })
-        .await;
+        let mut command = crate::helpers::serve_command(dir);
+        command
+            .args(args)
+            .env("GATEHOUSE_METRICS_TOKEN", METRICS_TOKEN)
+            .stderr(match &log {
+                Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+                // Not piped: hundreds of failed sign-ins would fill an unread pipe.
+                None => Stdio::null(),
+            });
+        if let Some(url) = database_url {
+            command.args(["--database-url", url]);
+        }
+        let (child, base) = crate::helpers::serve_on_free_port(command).await;
         Self {
             base,
             data_dir: dir.to_owned(),

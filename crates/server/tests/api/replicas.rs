@@ -29,26 +29,12 @@ struct Replica {
 }
 
 async fn start_replica(database_url: &str, dir: &Path) -> Replica {
-    let (child, base) = crate::helpers::serve_on_free_port(|port| {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-        command
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--database-url",
-                database_url,
-                "--cache-ttl-seconds",
-                CACHE_TTL_SECONDS,
-                "--data-dir",
-            ])
-            .arg(dir)
-            .env_remove("GATEHOUSE_SMTP_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        command
-    })
-    .await;
+    let mut command = crate::helpers::serve_command(dir);
+    command
+        .args(["--database-url", database_url])
+        .args(["--cache-ttl-seconds", CACHE_TTL_SECONDS])
+        .stderr(Stdio::null());
+    let (child, base) = crate::helpers::serve_on_free_port(command).await;
     Replica {
         base,
         mail_dir: dir.join("mail"),

@@ -60,26 +60,11 @@ async fn reading_the_trace_log_yields_no_password_token_code_or_link() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let log_path = dir.path().join("server.log");
-    let (mut server, base) = crate::helpers::serve_on_free_port(|port| {
-        let log = std::fs::File::create(&log_path).unwrap();
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-        command
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(&data)
-            .env("RUST_LOG", "trace")
-            .env_remove("GATEHOUSE_DATABASE_URL")
-            .env_remove("GATEHOUSE_CONFIG")
-            .env_remove("GATEHOUSE_SMTP_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log));
-        command
-    })
-    .await;
+    let mut command = crate::helpers::serve_command(&data);
+    command
+        .env("RUST_LOG", "trace")
+        .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()));
+    let (mut server, base) = crate::helpers::serve_on_free_port(command).await;
     let client = reqwest::Client::new();
     let mail_dir = data.join("mail");
     let mut secrets: Vec<(&str, String)> = vec![

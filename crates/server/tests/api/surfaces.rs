@@ -55,29 +55,18 @@ async fn by_default_every_surface_built_in_is_served_and_no_other() {
     }
 }
 
-fn serve_command(data: &Path, port: u16, extra: &[&str]) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-    command
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(extra)
-        .arg("--data-dir")
-        .arg(data)
-        .env_remove("GATEHOUSE_DATABASE_URL")
-        .env_remove("GATEHOUSE_CONFIG")
-        .env_remove("GATEHOUSE_SURFACES")
-        .env_remove("GATEHOUSE_PUBLIC_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+fn serve_command(data: &Path, extra: &[&str]) -> tokio::process::Command {
+    let mut command = crate::helpers::serve_command(data);
+    command.args(extra);
     command
 }
 
 #[tokio::test]
 async fn with_surfaces_native_every_vendor_path_and_page_answers_404() {
     let dir = tempfile::tempdir().unwrap();
-    let (_child, base) = crate::helpers::serve_on_free_port(|port| {
-        serve_command(dir.path(), port, &["--surfaces", "native"])
-    })
-    .await;
+    let (_child, base) =
+        crate::helpers::serve_on_free_port(serve_command(dir.path(), &["--surfaces", "native"]))
+            .await;
     let client = reqwest::Client::new();
     for (surface, method, path) in probes() {
         assert_eq!(
@@ -98,9 +87,10 @@ async fn with_surfaces_native_every_vendor_path_and_page_answers_404() {
 #[tokio::test]
 async fn a_list_serves_exactly_the_surfaces_it_names() {
     let dir = tempfile::tempdir().unwrap();
-    let (_child, base) = crate::helpers::serve_on_free_port(|port| {
-        serve_command(dir.path(), port, &["--surfaces", "native,glowmarkt"])
-    })
+    let (_child, base) = crate::helpers::serve_on_free_port(serve_command(
+        dir.path(),
+        &["--surfaces", "native,glowmarkt"],
+    ))
     .await;
     let client = reqwest::Client::new();
     for (surface, method, path) in probes() {
@@ -161,8 +151,7 @@ fn a_dialect_left_out_of_the_build_is_refused_by_name() {
 async fn serve_on_port_0_reports_the_address_it_bound_and_links_to_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (mut child, base) =
-        crate::helpers::serve_on_free_port(|port| serve_command(&data, port, &[])).await;
+    let (mut child, base) = crate::helpers::serve_on_free_port(serve_command(&data, &[])).await;
     let address = std::fs::read_to_string(data.join("listening")).unwrap();
     let address: std::net::SocketAddr = address.trim().parse().unwrap();
     assert_ne!(address.port(), 0);
