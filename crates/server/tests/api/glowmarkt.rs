@@ -304,7 +304,7 @@ async fn principal(app: &TestApp, token: &str) -> accounts::Principal {
 }
 
 #[tokio::test]
-async fn registration_answers_alike_and_makes_usernames_from_addresses() {
+async fn a_registrant_cannot_tell_from_answer_or_mail_whether_a_username_is_taken() {
     let app = TestApp::spawn().await;
     let org = application(&app, "Energy app").await;
     app.user("dana").await; // holds the core username `dana` (dana@example.com)
