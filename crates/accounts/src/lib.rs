@@ -14,6 +14,7 @@ pub mod clock;
 pub mod content;
 pub mod domain;
 pub mod error;
+pub mod failure;
 pub mod files;
 pub mod lifecycle;
 pub mod mail;
@@ -41,6 +42,7 @@ pub use error::{
     LoginError, PictureError, ProfileError, ReauthError, SecondFactorChallenge, SecondFactorError,
     SessionError, SignupError, Throttled, TokenError, UserError,
 };
+pub use failure::Failure;
 pub use files::{FileId, FileStore, FileStoreError};
 pub use lifecycle::{CodeScope, DeliveryReport, Registered, Registration};
 pub use mail::{MailError, Mailer, OutgoingMail};

@@ -1,7 +1,8 @@
 //! The layering rule ARCHITECTURE.md states for the surfaces, checked on the sources: the
 //! pages, the dialects and the shared HTTP modules never import the native API's handlers.
 //! What more than one surface needs (the problem document, uploads, credential parsing and
-//! the self-service check) lives in the shared modules beside them.
+//! the self-service check) lives in the shared modules beside them. The error mapping is
+//! checked here too: one rendering of `accounts::Failure` per surface, small.
 
 use std::path::{Path, PathBuf};
 
@@ -80,4 +81,78 @@ fn the_scan_sees_an_import_of_native() {
     std::fs::remove_dir_all(&root).unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].contains("page.rs:1"), "{found:?}");
+}
+
+/// The surfaces' error mapping: every top-level `impl From<_> for <Surface>Error` block and
+/// the shared `status_of`, as (lines in all, the blocks that convert a use-case error enum
+/// themselves instead of going through `accounts::Failure`).
+fn error_mapping(src: &Path) -> (usize, Vec<String>) {
+    let mut files = Vec::new();
+    rust_files(&src.join("http"), &mut files);
+    let (mut lines, mut own_mappings) = (0, Vec::new());
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("read a source file");
+        let mut block: Option<usize> = None;
+        for (n, line) in text.lines().enumerate() {
+            if let Some(start) = block {
+                if line == "}" {
+                    lines += n - start + 1;
+                    block = None;
+                }
+                continue;
+            }
+            let header = line.strip_prefix("impl From<").and_then(|rest| {
+                let (from, to) = rest.split_once("> for ")?;
+                let to = to.trim_end_matches(" {").trim();
+                (to.ends_with("Error") && !to.contains(' ')).then_some(from)
+            });
+            if let Some(from) = header {
+                block = Some(n);
+                if from != "Failure" && !from.ends_with("Rejection") {
+                    own_mappings.push(format!("{}:{}: {line}", file.display(), n + 1));
+                }
+            } else if line.starts_with("pub(crate) fn status_of(") {
+                block = Some(n);
+            }
+        }
+    }
+    (lines, own_mappings)
+}
+
+/// ARCHITECTURE.md: the core classifies every use-case error into a `Failure` once; each
+/// surface renders kinds once, plus its quirks, and never matches a use case's error enum.
+#[test]
+fn surfaces_render_failures_in_at_most_250_lines_and_never_map_use_case_errors() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let (lines, own) = error_mapping(&src);
+    assert!(
+        own.is_empty(),
+        "a surface converts a use-case error itself; implement `From<Failure>` once and list \
+         the error in `renders_failures!` instead:\n{}",
+        own.join("\n")
+    );
+    assert!(lines > 0, "the scan found no error mapping at all");
+    assert!(
+        lines <= 250,
+        "the surfaces' error mapping is {lines} lines (at most 250)"
+    );
+}
+
+#[test]
+fn the_error_mapping_scan_sees_a_surface_mapping_a_use_case_error() {
+    let root = std::env::temp_dir().join(format!("gatehouse-mapping-{}", std::process::id()));
+    let dialects = root.join("http").join("dialects");
+    std::fs::create_dir_all(&dialects).unwrap();
+    std::fs::write(
+        dialects.join("d.rs"),
+        "impl From<Failure> for DError {\n    fn from(f: Failure) -> Self {\n        x\n    }\n}\n\
+         impl From<TokenError> for DError {\n    fn from(e: TokenError) -> Self {\n        y\n    }\n}\n\
+         impl From<JsonRejection> for DError {\n}\n",
+    )
+    .unwrap();
+    let (lines, own) = error_mapping(&root);
+    std::fs::remove_dir_all(&root).unwrap();
+    assert_eq!(lines, 12);
+    assert_eq!(own.len(), 1, "{own:?}");
+    assert!(own[0].contains("TokenError"), "{own:?}");
 }

@@ -3,12 +3,8 @@
 //! failures are logged once, here, and never described to the caller. It lives beside the
 //! surfaces rather than in `native` so that pages and dialects never import `native`.
 
-use accounts::{
-    AdminError, AuthError, ChangePasswordError, CodeError, ContentError, CreateUserError,
-    FileStoreError, InvalidInput, LoginError, PasswordPolicyError, PictureError, ProfileError,
-    ReauthError, SecondFactorError, SessionError, SignupError, StoreError, Throttled, TokenError,
-    UserError,
-};
+use accounts::failure::Kind;
+use accounts::{Failure, InvalidInput};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -69,23 +65,6 @@ impl ApiError {
             ..Self::new(StatusCode::BAD_REQUEST, "invalid_input", input.to_string())
         }
     }
-
-    fn logged(error: &(dyn std::error::Error + 'static)) -> Self {
-        if accounts::is_unavailable(error) {
-            tracing::warn!(error = %error, "request failed: the database is unavailable");
-            return Self {
-                retry_after: Some(crate::http::RETRY_AFTER_UNAVAILABLE_SECONDS),
-                ..Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the service is briefly unavailable (its database does not answer); \
-                     try again after the Retry-After seconds",
-                )
-            };
-        }
-        tracing::error!(error = %error, "request failed");
-        Self::internal()
-    }
 }
 
 impl IntoResponse for ApiError {
@@ -114,322 +93,72 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        Self::logged(&e)
+/// Implements `From` for every use-case error of the core, through its [`Failure`], for a
+/// surface's error type that implements `From<Failure>`: a surface renders kinds once and
+/// never matches on a use case's error enum.
+macro_rules! renders_failures {
+    ($surface:ty) => {
+        $crate::http::problem::renders_failures!(
+            $surface: accounts::AdminError, accounts::AuthError, accounts::ChangePasswordError,
+            accounts::CodeError, accounts::ContentError, accounts::CreateUserError,
+            accounts::FileStoreError, accounts::InvalidInput, accounts::LoginError,
+            accounts::PasswordPolicyError, accounts::PictureError, accounts::ProfileError,
+            accounts::ReauthError, accounts::SecondFactorError, accounts::SessionError,
+            accounts::SignupError, accounts::StoreError, accounts::Throttled,
+            accounts::TokenError, accounts::UserError
+        );
+    };
+    ($surface:ty: $($error:ty),+) => {
+        $(impl From<$error> for $surface {
+            fn from(e: $error) -> Self {
+                accounts::Failure::from(e).into()
+            }
+        })+
+    };
+}
+pub(crate) use renders_failures;
+
+renders_failures!(ApiError);
+
+/// The status a kind answers with where a surface has no quirk of its own.
+pub(crate) fn status_of(kind: Kind) -> StatusCode {
+    match kind {
+        Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Kind::Forbidden => StatusCode::FORBIDDEN,
+        Kind::NotFound => StatusCode::NOT_FOUND,
+        Kind::Conflict => StatusCode::CONFLICT,
+        Kind::Invalid | Kind::WeakPassword => StatusCode::BAD_REQUEST,
+        Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Kind::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+        Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
-impl From<FileStoreError> for ApiError {
-    fn from(e: FileStoreError) -> Self {
-        Self::logged(&e)
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::Missing => Self::unauthorized("send `Authorization: Bearer <token>`"),
-            AuthError::Invalid => Self::unauthorized(e.to_string()),
-            AuthError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<LoginError> for ApiError {
-    fn from(e: LoginError) -> Self {
-        match e {
-            LoginError::InvalidCredentials => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                e.to_string(),
+/// The native API's rendering: RFC 9457 with the failure's own code and field.
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> Self {
+        let status = status_of(f.kind);
+        let retry_after = match f.kind {
+            Kind::Throttled(t) => Some(t.retry_after_seconds()),
+            Kind::Unavailable => Some(crate::http::RETRY_AFTER_UNAVAILABLE_SECONDS),
+            _ => None,
+        };
+        // A bearer credential that is missing or bad is one code; the detail says which.
+        let (code, detail) = match f.code {
+            "credential_missing" => (
+                "unauthorized",
+                "send `Authorization: Bearer <token>`".into(),
             ),
-            LoginError::AccountDisabled => {
-                Self::new(StatusCode::FORBIDDEN, "account_disabled", e.to_string())
-            }
-            LoginError::EmailNotVerified => {
-                Self::new(StatusCode::FORBIDDEN, "email_not_verified", e.to_string())
-            }
-            // `login` answers a challenge (202, see `session::login`) before this is reached;
-            // without one the password alone is refused.
-            LoginError::SecondFactorRequired(_) => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "second_factor_required",
-                e.to_string(),
-            ),
-            // Wrong, replayed or expired code, or a challenge that is dead: one answer.
-            LoginError::InvalidCode => Self {
-                field: Some("code".into()),
-                ..Self::new(StatusCode::BAD_REQUEST, "invalid_code", e.to_string())
-            },
-            LoginError::Throttled(t) => t.into(),
-            LoginError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<UserError> for ApiError {
-    fn from(e: UserError) -> Self {
-        match e {
-            UserError::NotFound => {
-                Self::new(StatusCode::NOT_FOUND, "user_not_found", e.to_string())
-            }
-            UserError::Password(p) => p.into(),
-            UserError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<CreateUserError> for ApiError {
-    fn from(e: CreateUserError) -> Self {
-        match e {
-            CreateUserError::UsernameTaken | CreateUserError::EmailTaken => {
-                Self::new(StatusCode::CONFLICT, "conflict", e.to_string())
-            }
-            CreateUserError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<ProfileError> for ApiError {
-    fn from(e: ProfileError) -> Self {
-        match e {
-            ProfileError::Invalid(input) => Self::invalid(input),
-            ProfileError::NotFound => {
-                Self::new(StatusCode::NOT_FOUND, "user_not_found", e.to_string())
-            }
-            ProfileError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<TokenError> for ApiError {
-    fn from(e: TokenError) -> Self {
-        match e {
-            TokenError::NotFound => {
-                Self::new(StatusCode::NOT_FOUND, "token_not_found", e.to_string())
-            }
-            TokenError::Invalid(input) => Self::invalid(input),
-            TokenError::TooMany { .. } => {
-                Self::new(StatusCode::CONFLICT, "token_limit_reached", e.to_string())
-            }
-            TokenError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<PictureError> for ApiError {
-    fn from(e: PictureError) -> Self {
-        match e {
-            PictureError::TooLarge { .. } => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
-            }
-            PictureError::TooBigToDecode { .. } => Self {
-                field: Some("file".into()),
-                ..Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
-            },
-            PictureError::QuotaExceeded { .. } => Self {
-                field: Some("file".into()),
-                ..Self::new(StatusCode::CONFLICT, "quota_exceeded", e.to_string())
-            },
-            PictureError::NotAnImage | PictureError::TooManyPixels { .. } => Self {
-                field: Some("file".into()),
-                ..Self::new(StatusCode::BAD_REQUEST, "not_an_image", e.to_string())
-            },
-            PictureError::NotFound => {
-                Self::new(StatusCode::NOT_FOUND, "user_not_found", e.to_string())
-            }
-            PictureError::Store(e) => e.into(),
-            PictureError::Files(e) => e.into(),
-        }
-    }
-}
-
-impl From<Throttled> for ApiError {
-    fn from(t: Throttled) -> Self {
+            "credential_invalid" => ("unauthorized", f.detail),
+            code => (code, f.detail),
+        };
         Self {
-            retry_after: Some(t.retry_after_seconds()),
-            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "throttled", t.to_string())
-        }
-    }
-}
-
-impl From<PasswordPolicyError> for ApiError {
-    fn from(p: PasswordPolicyError) -> Self {
-        Self {
-            field: Some("password".into()),
-            ..Self::new(StatusCode::BAD_REQUEST, "weak_password", p.to_string())
-        }
-    }
-}
-
-impl From<SignupError> for ApiError {
-    fn from(e: SignupError) -> Self {
-        match e {
-            SignupError::Closed => Self::new(StatusCode::FORBIDDEN, "signup_closed", e.to_string()),
-            SignupError::UnknownApplication => Self {
-                field: Some("application".into()),
-                ..Self::new(
-                    StatusCode::BAD_REQUEST,
-                    "unknown_application",
-                    e.to_string(),
-                )
-            },
-            SignupError::DomainNotAllowed => Self {
-                field: Some("email".into()),
-                ..Self::new(StatusCode::FORBIDDEN, "domain_not_allowed", e.to_string())
-            },
-            SignupError::Password(p) => p.into(),
-            SignupError::Throttled(t) => t.into(),
-            SignupError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<CodeError> for ApiError {
-    fn from(e: CodeError) -> Self {
-        match e {
-            CodeError::Invalid => Self::new(StatusCode::BAD_REQUEST, "invalid_code", e.to_string()),
-            CodeError::Password(p) => p.into(),
-            CodeError::Throttled(t) => t.into(),
-            CodeError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<ChangePasswordError> for ApiError {
-    fn from(e: ChangePasswordError) -> Self {
-        match e {
-            ChangePasswordError::WrongPassword => Self {
-                field: Some("current_password".into()),
-                ..Self::new(StatusCode::BAD_REQUEST, "wrong_password", e.to_string())
-            },
-            ChangePasswordError::Password(p) => Self {
-                field: Some("new_password".into()),
-                ..p.into()
-            },
-            ChangePasswordError::Throttled(t) => t.into(),
-            ChangePasswordError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<SessionError> for ApiError {
-    fn from(e: SessionError) -> Self {
-        match e {
-            SessionError::NotFound => {
-                Self::new(StatusCode::NOT_FOUND, "session_not_found", e.to_string())
-            }
-            SessionError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<AdminError> for ApiError {
-    fn from(e: AdminError) -> Self {
-        match e {
-            AdminError::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
-            AdminError::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
-            AdminError::Invalid(i) => Self::invalid(i),
-            AdminError::Password(p) => p.into(),
-            AdminError::LastOwner => Self::new(StatusCode::CONFLICT, "last_owner", e.to_string()),
-            AdminError::UsernameTaken => Self {
-                field: Some("username".into()),
-                ..Self::new(StatusCode::CONFLICT, "username_taken", e.to_string())
-            },
-            AdminError::EmailTaken => Self {
-                field: Some("email".into()),
-                ..Self::new(StatusCode::CONFLICT, "email_taken", e.to_string())
-            },
-            AdminError::RoleNameTaken => Self {
-                field: Some("name".into()),
-                ..Self::new(StatusCode::CONFLICT, "role_name_taken", e.to_string())
-            },
-            AdminError::BuiltinRole => {
-                Self::new(StatusCode::CONFLICT, "builtin_role", e.to_string())
-            }
-            AdminError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<SecondFactorError> for ApiError {
-    fn from(e: SecondFactorError) -> Self {
-        match e {
-            SecondFactorError::AlreadyEnabled => {
-                Self::new(StatusCode::CONFLICT, "second_factor_enabled", e.to_string())
-            }
-            SecondFactorError::NotEnabled => Self::new(
-                StatusCode::CONFLICT,
-                "second_factor_not_enabled",
-                e.to_string(),
-            ),
-            SecondFactorError::NotPending => {
-                Self::new(StatusCode::CONFLICT, "no_enrolment_pending", e.to_string())
-            }
-            SecondFactorError::InvalidCode => Self {
-                field: Some("code".into()),
-                ..Self::new(StatusCode::BAD_REQUEST, "invalid_code", e.to_string())
-            },
-            SecondFactorError::SessionRequired => {
-                Self::new(StatusCode::FORBIDDEN, "session_required", e.to_string())
-            }
-            SecondFactorError::ReauthenticationRequired => Self::new(
-                StatusCode::FORBIDDEN,
-                "reauthentication_required",
-                e.to_string(),
-            ),
-            SecondFactorError::Throttled(t) => t.into(),
-            SecondFactorError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<ReauthError> for ApiError {
-    fn from(e: ReauthError) -> Self {
-        match e {
-            ReauthError::NotASession => {
-                Self::new(StatusCode::BAD_REQUEST, "not_a_session", e.to_string())
-            }
-            ReauthError::WrongProof => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                e.to_string(),
-            ),
-            ReauthError::Throttled(t) => t.into(),
-            ReauthError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<ContentError> for ApiError {
-    fn from(e: ContentError) -> Self {
-        match e {
-            ContentError::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
-            ContentError::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
-            ContentError::Invalid(i) => Self::invalid(i),
-            ContentError::TooLarge { .. } => Self {
-                field: Some("file".into()),
-                ..Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
-            },
-            // 409, not 413: the same upload succeeds once other files are deleted.
-            ContentError::QuotaExceeded { .. } => Self {
-                field: Some("file".into()),
-                ..Self::new(StatusCode::CONFLICT, "quota_exceeded", e.to_string())
-            },
-            ContentError::TooManyFiles { .. } => Self {
-                field: Some("file".into()),
-                ..Self::new(StatusCode::CONFLICT, "too_many_files", e.to_string())
-            },
-            ContentError::TooManyChunks { .. } => {
-                Self::new(StatusCode::CONFLICT, "too_many_chunks", e.to_string())
-            }
-            ContentError::TrackingIdTaken => Self {
-                field: Some("tracking_id".into()),
-                ..Self::new(StatusCode::CONFLICT, "tracking_id_taken", e.to_string())
-            },
-            ContentError::Store(e) => e.into(),
-            ContentError::Files(e) => e.into(),
+            status,
+            code,
+            detail,
+            field: f.field.map(str::to_owned),
+            retry_after,
         }
     }
 }

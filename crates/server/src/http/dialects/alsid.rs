@@ -14,9 +14,8 @@ use crate::http::dialects::UNAVAILABLE;
 use accounts::access::{Action, Entity, Need, Permission, Role, RoleId, Scope, Target};
 use accounts::store::{UserCursor, UserQuery};
 use accounts::{
-    AccountSpec, AccountUpdate, Actor, AdminError, AuthError, ChangePasswordError, CodeError,
-    EmailAddress, LoginError, NewUsername, Password, PasswordPolicyError, Patch, Principal,
-    ProfileUpdate, StoreError, Throttled, User, UserId, UserStatus,
+    AccountSpec, AccountUpdate, Actor, EmailAddress, Failure, NewUsername, Password, Patch,
+    Principal, ProfileUpdate, User, UserId, UserStatus,
 };
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -30,6 +29,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::http::auth::{record_user, Client};
+use crate::http::problem::{renders_failures, status_of};
 use crate::http::AppState;
 
 /// The header holding the key (header names are case-insensitive: pyTenable sends
@@ -120,19 +120,6 @@ impl AlsidError {
     fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "no such user")
     }
-
-    fn internal(e: &(dyn std::error::Error + 'static)) -> Self {
-        if accounts::is_unavailable(e) {
-            tracing::warn!(error = %e, "request failed: the database is unavailable");
-            return Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", UNAVAILABLE);
-        }
-        tracing::error!(error = %e, "request failed");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the server failed; the failure is logged with this request's id",
-        )
-    }
 }
 
 impl IntoResponse for AlsidError {
@@ -151,110 +138,34 @@ impl IntoResponse for AlsidError {
     }
 }
 
-impl From<StoreError> for AlsidError {
-    fn from(e: StoreError) -> Self {
-        Self::internal(&e)
-    }
-}
+renders_failures!(AlsidError);
 
-impl From<Throttled> for AlsidError {
-    fn from(t: Throttled) -> Self {
-        Self {
-            retry_after: Some(t.retry_after_seconds()),
-            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "throttled", t.to_string())
-        }
-    }
-}
-
-impl From<PasswordPolicyError> for AlsidError {
-    fn from(p: PasswordPolicyError) -> Self {
-        Self::bad_request("weak_password", p.to_string())
-    }
-}
-
-impl From<AuthError> for AlsidError {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::Missing => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "send the `x-api-key` header",
-            ),
-            AuthError::Invalid => {
-                Self::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
-            }
-            AuthError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<LoginError> for AlsidError {
-    fn from(e: LoginError) -> Self {
-        match e {
-            LoginError::InvalidCredentials => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                e.to_string(),
-            ),
-            LoginError::AccountDisabled => {
-                Self::new(StatusCode::FORBIDDEN, "account_disabled", e.to_string())
-            }
-            LoginError::EmailNotVerified => {
-                Self::new(StatusCode::FORBIDDEN, "email_not_verified", e.to_string())
-            }
+/// Alsid's rendering: the failure's kind and stable code, plus its quirks.
+impl From<Failure> for AlsidError {
+    fn from(f: Failure) -> Self {
+        let status = status_of(f.kind);
+        let retry_after = f.wait().map(|t| t.retry_after_seconds());
+        let (code, message) = match f.code {
+            "credential_missing" => ("unauthorized", "send the `x-api-key` header".into()),
+            "credential_invalid" => ("unauthorized", f.detail),
             // Alsid's login has no second step: the password alone never opens an account
             // with a second factor (its challenge, if one was issued, just expires).
-            LoginError::SecondFactorRequired(_) | LoginError::InvalidCode => Self::new(
-                StatusCode::UNAUTHORIZED,
+            "second_factor_required" => (
                 "second_factor_required",
                 "this account needs its one-time code: use a client that supports \
-                 two-factor sign-in (POST /auth/v1/login)",
+                 two-factor sign-in (POST /auth/v1/login)"
+                    .into(),
             ),
-            LoginError::Throttled(t) => t.into(),
-            LoginError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<AdminError> for AlsidError {
-    fn from(e: AdminError) -> Self {
-        match e {
-            AdminError::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
-            AdminError::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
-            AdminError::Invalid(input) => Self::bad_request("invalid_input", input.to_string()),
-            AdminError::Password(p) => p.into(),
-            AdminError::UsernameTaken => {
-                Self::new(StatusCode::CONFLICT, "username_taken", e.to_string())
-            }
-            AdminError::EmailTaken => Self::new(StatusCode::CONFLICT, "email_taken", e.to_string()),
-            AdminError::RoleNameTaken | AdminError::BuiltinRole | AdminError::LastOwner => {
-                Self::new(StatusCode::CONFLICT, "conflict", e.to_string())
-            }
-            AdminError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<ChangePasswordError> for AlsidError {
-    fn from(e: ChangePasswordError) -> Self {
-        match e {
-            ChangePasswordError::WrongPassword => {
-                Self::bad_request("wrong_password", e.to_string())
-            }
-            ChangePasswordError::Password(p) => p.into(),
-            ChangePasswordError::Throttled(t) => t.into(),
-            ChangePasswordError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<CodeError> for AlsidError {
-    fn from(e: CodeError) -> Self {
-        match e {
-            CodeError::Invalid => Self::bad_request("invalid_token", e.to_string()),
-            CodeError::Password(p) => p.into(),
-            CodeError::Throttled(t) => t.into(),
-            CodeError::Store(e) => e.into(),
+            // The code of a password-reset mail.
+            "invalid_code" => ("invalid_token", f.detail),
+            "unavailable" => ("unavailable", UNAVAILABLE.into()),
+            code => (code, f.detail),
+        };
+        Self {
+            status,
+            code,
+            message,
+            retry_after,
         }
     }
 }

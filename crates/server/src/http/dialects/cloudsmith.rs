@@ -16,10 +16,7 @@ use std::collections::BTreeMap;
 
 use accounts::access::{Action, Entity, Need};
 use accounts::token::{ApiToken, TokenRef};
-use accounts::{
-    Actor, AdminError, AuthError, ClientInfo, LoginError, LoginSession, Password, StoreError,
-    Throttled, TokenError, User, UserId,
-};
+use accounts::{Actor, ClientInfo, LoginError, LoginSession, Password, User, UserId};
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Path, Query, Request, State};
@@ -33,7 +30,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::http::auth::{basic, record_user, require_own, Client};
+use crate::http::problem::renders_failures;
 use crate::http::AppState;
+use accounts::failure::Kind;
+use accounts::Failure;
 
 /// The header holding the key (header names are case-insensitive).
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -152,18 +152,6 @@ impl CloudsmithError {
              or HTTP basic credentials.",
         )
     }
-
-    fn internal(e: &(dyn std::error::Error + 'static)) -> Self {
-        if accounts::is_unavailable(e) {
-            tracing::warn!(error = %e, "request failed: the database is unavailable");
-            return Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
-        }
-        tracing::error!(error = %e, "request failed");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "A server error occurred; it is logged with this request's id.",
-        )
-    }
 }
 
 impl IntoResponse for CloudsmithError {
@@ -182,54 +170,39 @@ impl IntoResponse for CloudsmithError {
     }
 }
 
-impl From<StoreError> for CloudsmithError {
-    fn from(e: StoreError) -> Self {
-        Self::internal(&e)
-    }
-}
+renders_failures!(CloudsmithError);
 
-impl From<Throttled> for CloudsmithError {
-    fn from(t: Throttled) -> Self {
-        let seconds = t.retry_after_seconds();
-        Self {
-            retry_after: Some(seconds),
-            ..Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("Request was throttled. Expected available in {seconds} seconds."),
-            )
-        }
-    }
-}
-
-impl From<AuthError> for CloudsmithError {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::Missing => Self::no_credentials(),
-            AuthError::Invalid => {
+/// Cloudsmith's rendering: Django REST framework's sentences where the CLI knows them, 400
+/// for every refusal of input, plus its quirks.
+impl From<Failure> for CloudsmithError {
+    fn from(f: Failure) -> Self {
+        let wait = f.wait();
+        let error = match (f.kind, f.code) {
+            (Kind::Throttled(t), _) => {
+                let seconds = t.retry_after_seconds();
+                Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("Request was throttled. Expected available in {seconds} seconds."),
+                )
+            }
+            (_, "credential_missing") => Self::no_credentials(),
+            (_, "credential_invalid") => {
                 Self::unauthorized("Invalid API key: it is unknown, expired or revoked.")
             }
-            AuthError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<LoginError> for CloudsmithError {
-    fn from(e: LoginError) -> Self {
-        match e {
-            LoginError::InvalidCredentials => Self::unauthorized("Invalid email/password."),
-            LoginError::AccountDisabled => Self::unauthorized("User inactive or deleted."),
-            LoginError::EmailNotVerified => {
+            (_, "invalid_credentials") => Self::unauthorized("Invalid email/password."),
+            (_, "account_disabled") => Self::unauthorized("User inactive or deleted."),
+            (_, "email_not_verified") => {
                 Self::unauthorized("The e-mail address is not verified yet.")
             }
             // Only reached where a password alone was offered as the credential (HTTP
             // basic): `POST /user/token/` answers the challenge itself.
-            LoginError::SecondFactorRequired(_) => Self::unauthorized(
+            (_, "second_factor_required") => Self::unauthorized(
                 "This account uses two-factor authentication, so a password alone is not \
                  enough: send an API key in X-Api-Key (POST /user/token/ issues one).",
             ),
             // 400 on the field, not 401: the CLI's hint for a 401 on login blames the
             // password, which was right.
-            LoginError::InvalidCode => Self {
+            (_, "invalid_code") => Self {
                 detail: "Invalid two-factor code.".into(),
                 ..Self::field(
                     "totp_token",
@@ -237,36 +210,27 @@ impl From<LoginError> for CloudsmithError {
                      (log in again).",
                 )
             },
-            LoginError::Throttled(t) => t.into(),
-            LoginError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<AdminError> for CloudsmithError {
-    fn from(e: AdminError) -> Self {
-        match e {
-            AdminError::Forbidden => Self::new(
+            (_, "token_limit_reached") => Self::bad_request(format!(
+                "{}; delete one through another Gatehouse surface (e.g. DELETE \
+                 /auth/v1/tokens/{{id}}).",
+                f.detail
+            )),
+            (Kind::Forbidden, _) => Self::new(
                 StatusCode::FORBIDDEN,
                 "You do not have permission to perform this action.",
             ),
-            AdminError::NotFound => Self::not_found(),
-            AdminError::Store(e) => e.into(),
-            other => Self::bad_request(other.to_string()),
-        }
-    }
-}
-
-impl From<TokenError> for CloudsmithError {
-    fn from(e: TokenError) -> Self {
-        match e {
-            TokenError::NotFound => Self::not_found(),
-            TokenError::Invalid(input) => Self::bad_request(input.to_string()),
-            TokenError::TooMany { .. } => Self::bad_request(format!(
-                "{e}; delete one through another Gatehouse surface (e.g. DELETE \
-                 /auth/v1/tokens/{{id}})."
-            )),
-            TokenError::Store(e) => e.into(),
+            (Kind::NotFound, _) => Self::not_found(),
+            (Kind::Unavailable, _) => Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
+            (Kind::Internal, _) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "A server error occurred; it is logged with this request's id.",
+            ),
+            (Kind::TooLarge, _) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, f.detail),
+            _ => Self::bad_request(f.detail),
+        };
+        Self {
+            retry_after: wait.map(|t| t.retry_after_seconds()),
+            ..error
         }
     }
 }

@@ -9,10 +9,7 @@
 
 use accounts::token::TokenRef;
 use accounts::Patch;
-use accounts::{
-    AuthError, PictureError, Principal, ProfileError, ProfileUpdate, StoreError, TokenError, User,
-    UserError, Username,
-};
+use accounts::{Principal, ProfileUpdate, User, Username};
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Multipart, Path, State};
@@ -25,9 +22,11 @@ use chrono::{DateTime, NaiveDateTime, SecondsFormat};
 use serde::{Deserialize, Serialize};
 
 use accounts::access::{Action, Entity, Need};
-use accounts::AdminError;
+use accounts::failure::Kind;
+use accounts::Failure;
 
 use crate::http::auth::{bearer, record_user, require_own, Client};
+use crate::http::problem::{renders_failures, status_of};
 use crate::http::AppState;
 
 pub fn routes(state: &AppState) -> Router<AppState> {
@@ -62,18 +61,6 @@ impl FreeChatError {
     fn new(status: StatusCode, reason: impl Into<String>) -> Self {
         Self(status, reason.into())
     }
-
-    fn internal(e: &(dyn std::error::Error + 'static)) -> Self {
-        if accounts::is_unavailable(e) {
-            tracing::warn!(error = %e, "request failed: the database is unavailable");
-            return Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service unavailable, try again shortly.",
-            );
-        }
-        tracing::error!(error = %e, "request failed");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error.")
-    }
 }
 
 impl IntoResponse for FreeChatError {
@@ -90,11 +77,26 @@ impl IntoResponse for FreeChatError {
     }
 }
 
-impl From<AdminError> for FreeChatError {
-    fn from(e: AdminError) -> Self {
-        match e {
-            AdminError::Store(e) => e.into(),
-            _ => Self::new(StatusCode::FORBIDDEN, "Permission denied."),
+renders_failures!(FreeChatError);
+
+/// FreeChat's rendering: the kind's status and the failure's sentence, plus its quirks.
+impl From<Failure> for FreeChatError {
+    fn from(f: Failure) -> Self {
+        let status = status_of(f.kind);
+        match (f.kind, f.code) {
+            // FreeChat answers 403 for a token that is unknown or someone else's.
+            (_, "token_not_found") => Self::new(StatusCode::FORBIDDEN, "Token not found."),
+            (_, "user_not_found") => Self::new(status, "User not found."),
+            (_, "token_limit_reached") => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "Too many tokens.")
+            }
+            // A refused permission check, and its not-found: FreeChat says one thing.
+            (Kind::Forbidden | Kind::NotFound, _) => {
+                Self::new(StatusCode::FORBIDDEN, "Permission denied.")
+            }
+            (Kind::Unavailable, _) => Self::new(status, "Service unavailable, try again shortly."),
+            (Kind::Internal, _) => Self::new(status, "Internal error."),
+            _ => Self::new(status, f.detail),
         }
     }
 }
@@ -106,72 +108,6 @@ const CREATE_TOKEN: Need = Need::new(Entity::Token, Action::Create);
 const READ_TOKENS: Need = Need::new(Entity::Token, Action::Read);
 const UPDATE_TOKEN: Need = Need::new(Entity::Token, Action::Update);
 const DELETE_TOKEN: Need = Need::new(Entity::Token, Action::Delete);
-
-impl From<StoreError> for FreeChatError {
-    fn from(e: StoreError) -> Self {
-        Self::internal(&e)
-    }
-}
-
-impl From<AuthError> for FreeChatError {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::Store(e) => e.into(),
-            other => Self::new(StatusCode::UNAUTHORIZED, other.to_string()),
-        }
-    }
-}
-
-impl From<UserError> for FreeChatError {
-    fn from(e: UserError) -> Self {
-        match e {
-            UserError::NotFound => Self::new(StatusCode::NOT_FOUND, "User not found."),
-            UserError::Password(p) => Self::new(StatusCode::BAD_REQUEST, p.to_string()),
-            UserError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<TokenError> for FreeChatError {
-    fn from(e: TokenError) -> Self {
-        match e {
-            // FreeChat answers 403 for a token that is unknown or someone else's.
-            TokenError::NotFound => Self::new(StatusCode::FORBIDDEN, "Token not found."),
-            TokenError::TooMany { .. } => {
-                Self::new(StatusCode::TOO_MANY_REQUESTS, "Too many tokens.")
-            }
-            TokenError::Invalid(input) => Self::new(StatusCode::BAD_REQUEST, input.to_string()),
-            TokenError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<ProfileError> for FreeChatError {
-    fn from(e: ProfileError) -> Self {
-        match e {
-            ProfileError::Invalid(input) => Self::new(StatusCode::BAD_REQUEST, input.to_string()),
-            ProfileError::NotFound => Self::new(StatusCode::NOT_FOUND, "User not found."),
-            ProfileError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<PictureError> for FreeChatError {
-    fn from(e: PictureError) -> Self {
-        match e {
-            PictureError::TooLarge { .. } | PictureError::TooBigToDecode { .. } => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
-            }
-            PictureError::QuotaExceeded { .. } => Self::new(StatusCode::CONFLICT, e.to_string()),
-            PictureError::NotAnImage | PictureError::TooManyPixels { .. } => {
-                Self::new(StatusCode::BAD_REQUEST, e.to_string())
-            }
-            PictureError::NotFound => Self::new(StatusCode::NOT_FOUND, "User not found."),
-            PictureError::Store(e) => e.into(),
-            PictureError::Files(e) => Self::internal(&e),
-        }
-    }
-}
 
 fn text(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()

@@ -12,10 +12,9 @@ use crate::http::dialects::UNAVAILABLE;
 use accounts::access::{Action, Entity, Need, OrgId, Target};
 use accounts::lifecycle::{CodeScope, Registration};
 use accounts::{
-    AccountSpec, AccountUpdate, Actor, AdminError, AuthError, CodeError, CredentialKind,
-    EmailAddress, InvalidInput, LoginError, NewUsername, Password, PasswordPolicyError, Patch,
-    Principal, ProfileUpdate, SessionError, SignupError, StoreError, Throttled, TokenError, User,
-    UserError, UserId, UserStatus, Username,
+    AccountSpec, AccountUpdate, Actor, AdminError, AuthError, CredentialKind, EmailAddress,
+    NewUsername, Password, Patch, Principal, ProfileUpdate, User, UserError, UserId, UserStatus,
+    Username,
 };
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
@@ -30,7 +29,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::http::auth::{basic, record_user, require_own, Client};
+use crate::http::problem::{renders_failures, status_of};
 use crate::http::AppState;
+use accounts::failure::Kind;
+use accounts::Failure;
 
 /// The spec's base path. The seed-era client host ended in `/`, which doubles the slash
 /// (`/api/v0-1//register`); every route is mounted under both prefixes.
@@ -116,18 +118,6 @@ impl GlowmarktError {
     fn missing(field: &str) -> Self {
         Self::bad(format!("missing element: {field}"))
     }
-
-    fn internal(e: &(dyn std::error::Error + 'static)) -> Self {
-        if accounts::is_unavailable(e) {
-            tracing::warn!(error = %e, "request failed: the database is unavailable");
-            return Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
-        }
-        tracing::error!(error = %e, "request failed");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal error; it is logged with this request's id",
-        )
-    }
 }
 
 impl IntoResponse for GlowmarktError {
@@ -148,119 +138,41 @@ impl IntoResponse for GlowmarktError {
     }
 }
 
-impl From<StoreError> for GlowmarktError {
-    fn from(e: StoreError) -> Self {
-        Self::internal(&e)
-    }
-}
+renders_failures!(GlowmarktError);
 
-impl From<Throttled> for GlowmarktError {
-    fn from(t: Throttled) -> Self {
-        Self {
-            retry_after: Some(t.retry_after_seconds()),
-            ..Self::new(StatusCode::TOO_MANY_REQUESTS, t.to_string())
-        }
-    }
-}
-
-impl From<InvalidInput> for GlowmarktError {
-    fn from(e: InvalidInput) -> Self {
-        Self::bad(e.to_string())
-    }
-}
-
-impl From<PasswordPolicyError> for GlowmarktError {
-    fn from(e: PasswordPolicyError) -> Self {
-        Self::bad(e.to_string())
-    }
-}
-
-impl From<AuthError> for GlowmarktError {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::Store(e) => e.into(),
-            other => Self::denied(other.to_string()),
-        }
-    }
-}
-
-impl From<LoginError> for GlowmarktError {
-    fn from(e: LoginError) -> Self {
-        match e {
+/// Glowmarkt's rendering: its `AccessDeniedError` (401) for every refused caller, 400 for
+/// every refusal of input, plus its quirks.
+impl From<Failure> for GlowmarktError {
+    fn from(f: Failure) -> Self {
+        let retry_after = f.wait().map(|t| t.retry_after_seconds());
+        let error = match (f.kind, f.code) {
             // Glowmarkt's auth has no second step: the password alone never opens an account
             // with a second factor (its challenge, if one was issued, just expires).
-            LoginError::SecondFactorRequired(_) | LoginError::InvalidCode => Self::denied(
+            (_, "second_factor_required") => Self::denied(
                 "this account needs its one-time code: use a client that supports two-factor \
                  sign-in (POST /auth/v1/login)",
             ),
-            LoginError::Throttled(t) => t.into(),
-            LoginError::Store(e) => e.into(),
-            other => Self::denied(other.to_string()),
-        }
-    }
-}
-
-impl From<AdminError> for GlowmarktError {
-    fn from(e: AdminError) -> Self {
-        match e {
-            AdminError::Forbidden => Self::denied("access denied"),
-            AdminError::NotFound => Self::not_found(),
-            AdminError::Invalid(e) => e.into(),
-            AdminError::Password(e) => e.into(),
-            AdminError::Store(e) => e.into(),
-            other => Self::bad(other.to_string()),
-        }
-    }
-}
-
-impl From<UserError> for GlowmarktError {
-    fn from(e: UserError) -> Self {
-        match e {
-            UserError::NotFound => Self::not_found(),
-            UserError::Password(e) => e.into(),
-            UserError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<SignupError> for GlowmarktError {
-    fn from(e: SignupError) -> Self {
-        match e {
-            SignupError::Closed => Self::new(StatusCode::FORBIDDEN, e.to_string()),
-            SignupError::UnknownApplication => Self::bad("unknown applicationId"),
-            SignupError::DomainNotAllowed => Self::bad(e.to_string()),
-            SignupError::Password(e) => e.into(),
-            SignupError::Throttled(t) => t.into(),
-            SignupError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<CodeError> for GlowmarktError {
-    fn from(e: CodeError) -> Self {
-        match e {
-            CodeError::Invalid => Self::bad("the token is invalid or has expired"),
-            CodeError::Password(e) => e.into(),
-            CodeError::Throttled(t) => t.into(),
-            CodeError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<SessionError> for GlowmarktError {
-    fn from(e: SessionError) -> Self {
-        match e {
-            SessionError::NotFound => Self::denied(AuthError::Invalid.to_string()),
-            SessionError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<TokenError> for GlowmarktError {
-    fn from(e: TokenError) -> Self {
-        match e {
-            TokenError::Store(e) => e.into(),
-            other => Self::denied(other.to_string()),
+            (_, "invalid_code") => Self::bad("the token is invalid or has expired"),
+            (_, "unknown_application") => Self::bad("unknown applicationId"),
+            (_, "signup_closed") => Self::new(StatusCode::FORBIDDEN, f.detail),
+            (_, "domain_not_allowed") => Self::bad(f.detail),
+            (_, "forbidden") => Self::denied("access denied"),
+            // An ended session is a credential that no longer works.
+            (_, "session_not_found") => Self::denied(AuthError::Invalid.to_string()),
+            (_, "token_not_found") => Self::denied(f.detail),
+            (Kind::Unauthenticated | Kind::Forbidden, _) => Self::denied(f.detail),
+            (Kind::NotFound, _) => Self::not_found(),
+            (Kind::Throttled(_) | Kind::TooLarge, _) => Self::new(status_of(f.kind), f.detail),
+            (Kind::Unavailable, _) => Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
+            (Kind::Internal, _) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error; it is logged with this request's id",
+            ),
+            (Kind::Conflict | Kind::Invalid | Kind::WeakPassword, _) => Self::bad(f.detail),
+        };
+        Self {
+            retry_after,
+            ..error
         }
     }
 }
@@ -983,11 +895,13 @@ mod tests {
     #[tokio::test]
     async fn an_unavailable_database_is_a_503_in_glowmarkt_shape_and_says_nothing_inside() {
         let cause = std::io::Error::other("connection refused by 10.0.0.7");
-        let wrapped = accounts::LoginError::Store(StoreError::unavailable(cause));
+        let wrapped = accounts::LoginError::Store(accounts::StoreError::unavailable(cause));
         for response in [
-            GlowmarktError::from(StoreError::unavailable(std::io::Error::other("down")))
-                .into_response(),
-            GlowmarktError::internal(&wrapped).into_response(),
+            GlowmarktError::from(accounts::StoreError::unavailable(std::io::Error::other(
+                "down",
+            )))
+            .into_response(),
+            GlowmarktError::from(wrapped).into_response(),
         ] {
             assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
             let body = axum::body::to_bytes(response.into_body(), 4096)

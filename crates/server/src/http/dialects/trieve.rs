@@ -16,8 +16,8 @@ use accounts::access::{Action, Entity, Need, OrgId, OrgRole, Organization};
 use accounts::content::ChunkPage;
 use accounts::store::{ChunkRecord, FileRecord};
 use accounts::{
-    AccountUpdate, Actor, AdminError, ApiToken, AuthError, ContentError, InvalidInput, Patch,
-    Principal, ProfileUpdate, StoreError, TokenError, TokenRef, User, UserId, Username,
+    AccountUpdate, Actor, AdminError, ApiToken, ContentError, Patch, Principal, ProfileUpdate,
+    TokenRef, User, UserId, Username,
 };
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
@@ -32,7 +32,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::http::auth::{record_user, require_own, Client};
+use crate::http::problem::{renders_failures, status_of};
 use crate::http::AppState;
+use accounts::failure::Kind;
+use accounts::Failure;
 
 /// The header naming the organisation a request acts in.
 pub const ORGANIZATION_HEADER: &str = "tr-organization";
@@ -101,18 +104,6 @@ impl TrieveError {
     fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
     }
-
-    fn internal(e: &(dyn std::error::Error + 'static)) -> Self {
-        if accounts::is_unavailable(e) {
-            tracing::warn!(error = %e, "request failed: the database is unavailable");
-            return Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
-        }
-        tracing::error!(error = %e, "request failed");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal error; it is logged with this request's id",
-        )
-    }
 }
 
 impl IntoResponse for TrieveError {
@@ -124,63 +115,26 @@ impl IntoResponse for TrieveError {
     }
 }
 
-impl From<StoreError> for TrieveError {
-    fn from(e: StoreError) -> Self {
-        Self::internal(&e)
-    }
-}
+renders_failures!(TrieveError);
 
-impl From<InvalidInput> for TrieveError {
-    fn from(e: InvalidInput) -> Self {
-        Self::bad(e.to_string())
-    }
-}
-
-impl From<AuthError> for TrieveError {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::Missing => {
+/// Trieve's rendering: its `DefaultError` with the kind's status, 400 for every refusal of
+/// input (a taken name included), plus its quirks.
+impl From<Failure> for TrieveError {
+    fn from(f: Failure) -> Self {
+        match (f.kind, f.code) {
+            (_, "credential_missing") => {
                 Self::unauthorized("send the API key as the Authorization header")
             }
-            AuthError::Invalid => Self::unauthorized(e.to_string()),
-            AuthError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<AdminError> for TrieveError {
-    fn from(e: AdminError) -> Self {
-        match e {
-            AdminError::Forbidden => Self::forbidden(e.to_string()),
-            AdminError::NotFound => Self::not_found(e.to_string()),
-            AdminError::Invalid(e) => e.into(),
-            AdminError::Store(e) => e.into(),
-            // Taken usernames and the like: Trieve answers every refusal of input with 400.
-            other => Self::bad(other.to_string()),
-        }
-    }
-}
-
-impl From<TokenError> for TrieveError {
-    fn from(e: TokenError) -> Self {
-        match e {
-            TokenError::NotFound => Self::not_found("no such API key"),
-            TokenError::Invalid(e) => e.into(),
-            TokenError::TooMany { .. } => Self::bad(e.to_string()),
-            TokenError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<ContentError> for TrieveError {
-    fn from(e: ContentError) -> Self {
-        match e {
-            ContentError::Forbidden => Self::forbidden(e.to_string()),
-            ContentError::NotFound => Self::not_found("no such user"),
-            ContentError::Invalid(e) => e.into(),
-            ContentError::Store(e) => e.into(),
-            ContentError::Files(e) => Self::internal(&e),
-            other => Self::bad(other.to_string()),
+            (_, "token_not_found") => Self::not_found("no such API key"),
+            (Kind::Unavailable, _) => Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
+            (Kind::Internal, _) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error; it is logged with this request's id",
+            ),
+            (Kind::Conflict | Kind::Invalid | Kind::WeakPassword | Kind::TooLarge, _) => {
+                Self::bad(f.detail)
+            }
+            (kind, _) => Self::new(status_of(kind), f.detail),
         }
     }
 }
