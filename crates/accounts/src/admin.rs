@@ -68,6 +68,13 @@ impl Actor {
     }
 }
 
+impl Principal {
+    /// The holder of this credential, acting on a request from `client`.
+    pub fn actor(&self, client: &ClientInfo) -> Actor {
+        Actor::from(self).with_client(client)
+    }
+}
+
 impl From<&Principal> for Actor {
     fn from(p: &Principal) -> Self {
         Self {
@@ -126,7 +133,7 @@ impl Accounts {
 
     /// Everything the caller may do: their roles' permissions and their memberships.
     /// Cached like user records, and dropped with them.
-    pub async fn grants(&self, actor: &Actor) -> Result<Grants, StoreError> {
+    pub(crate) async fn grants(&self, actor: &Actor) -> Result<Grants, StoreError> {
         let Some(id) = actor.user_id() else {
             return Ok(Grants {
                 user_id: None,
@@ -169,7 +176,7 @@ impl Accounts {
 
     /// The one authorisation check: `Forbidden` unless the caller's grants allow `need`
     /// on `target`.
-    pub async fn authorize(
+    pub(crate) async fn authorize(
         &self,
         actor: &Actor,
         need: Need,
@@ -188,7 +195,7 @@ impl Accounts {
     /// user gets `Forbidden` whether or not the user exists (no probing). Changes to
     /// someone's credentials, address, status, roles, second factor or existence go through
     /// `authorize_user_change` instead.
-    pub async fn authorize_user(
+    pub(crate) async fn authorize_user(
         &self,
         actor: &Actor,
         need: Need,
@@ -207,12 +214,23 @@ impl Accounts {
         Ok(user)
     }
 
+    /// `authorize_user` on the caller's own account: what every self-service use case that
+    /// takes the authenticated `Principal` checks first.
+    pub(crate) async fn authorize_own(
+        &self,
+        principal: &Principal,
+        need: Need,
+    ) -> Result<User, AdminError> {
+        self.authorize_user(&Actor::from(principal), need, principal.user_id)
+            .await
+    }
+
     /// `authorize_user` for a change to someone else's credentials (password, tokens,
     /// sessions), e-mail address, status, roles, second factor or existence, with the
     /// covering rule (`Grants::covers`): the caller holds every permission and organisation
     /// role the user holds, or is an instance admin. Nobody administers someone more
     /// powerful than themselves.
-    pub async fn authorize_user_change(
+    pub(crate) async fn authorize_user_change(
         &self,
         actor: &Actor,
         need: Need,
@@ -462,6 +480,19 @@ impl Accounts {
     pub async fn get_user(&self, actor: &Actor, id: UserId) -> Result<User, AdminError> {
         self.authorize_user(actor, Need::new(Entity::User, Action::Read), id)
             .await
+    }
+
+    /// Another user's public record by username, for a caller who may read their own
+    /// account (`user:read` on themselves): what a surface shows of other people (name,
+    /// picture) is theirs to decide; who may look is decided here. `None` for no such user.
+    pub async fn user_named(
+        &self,
+        caller: &Principal,
+        username: &Username,
+    ) -> Result<Option<User>, AdminError> {
+        self.authorize_own(caller, Need::new(Entity::User, Action::Read))
+            .await?;
+        Ok(self.user_by_username(username).await?)
     }
 
     /// The instance role ids of each of `users` (one query for a whole page), by role id.

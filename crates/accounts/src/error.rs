@@ -72,6 +72,9 @@ pub enum UserError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
+    /// The caller may not do this to this account.
+    #[error("you are not allowed to do this")]
+    Forbidden,
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
     #[error("no such user")]
@@ -82,6 +85,9 @@ pub enum ProfileError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
+    /// The caller may not do this to this account.
+    #[error("you are not allowed to do this")]
+    Forbidden,
     #[error("no such token")]
     NotFound,
     #[error(transparent)]
@@ -94,6 +100,9 @@ pub enum TokenError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PictureError {
+    /// The caller may not do this to this account.
+    #[error("you are not allowed to do this")]
+    Forbidden,
     #[error("the picture is larger than {max} bytes")]
     TooLarge { max: usize },
     #[error("the file is not a PNG, JPEG, GIF or WebP image")]
@@ -182,6 +191,9 @@ pub enum CodeError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChangePasswordError {
+    /// The caller may not do this to this account.
+    #[error("you are not allowed to do this")]
+    Forbidden,
     #[error("the current password is wrong")]
     WrongPassword,
     #[error(transparent)]
@@ -194,6 +206,9 @@ pub enum ChangePasswordError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
+    /// The caller may not do this to this account.
+    #[error("you are not allowed to do this")]
+    Forbidden,
     #[error("no such session")]
     NotFound,
     #[error(transparent)]
@@ -218,6 +233,9 @@ pub enum AdminError {
     RoleNameTaken,
     #[error("built-in roles cannot be changed or deleted")]
     BuiltinRole,
+    /// A member's role was to change, and the user is not a member.
+    #[error("the user is not a member of this organisation")]
+    NotAMember,
     /// The change would leave an organisation without an owner.
     #[error(
         "an organisation keeps at least one owner: make someone else owner first, or delete \
@@ -230,6 +248,9 @@ pub enum AdminError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecondFactorError {
+    /// The caller may not do this to this account.
+    #[error("you are not allowed to do this")]
+    Forbidden,
     #[error("two-factor authentication is already on; turn it off first")]
     AlreadyEnabled,
     #[error("two-factor authentication is not on")]
@@ -257,6 +278,9 @@ pub enum SecondFactorError {
 /// Proving the password or second factor again on a session (`Accounts::reauthenticate`).
 #[derive(Debug, thiserror::Error)]
 pub enum ReauthError {
+    /// The caller may not do this to this account.
+    #[error("you are not allowed to do this")]
+    Forbidden,
     #[error("only a signed-in session can be re-proved, not an API token")]
     NotASession,
     /// A wrong password, or a wrong, replayed or unknown code.
@@ -292,6 +316,33 @@ pub enum ContentError {
     #[error(transparent)]
     Files(#[from] FileStoreError),
 }
+
+/// A refused authorisation check (`Accounts::authorize_user`) inside a use case: a caller
+/// who may not act is `Forbidden`, an account that is not there (to a caller allowed to know)
+/// is the use case's own not-found.
+macro_rules! refused_as {
+    ($($error:ident $(($not_found:ident))?),+) => {$(
+        impl From<AdminError> for $error {
+            fn from(e: AdminError) -> Self {
+                match e {
+                    AdminError::Store(s) => Self::Store(s),
+                    $(AdminError::NotFound => Self::$not_found,)?
+                    _ => Self::Forbidden,
+                }
+            }
+        }
+    )+};
+}
+
+refused_as!(
+    ProfileError(NotFound),
+    TokenError(NotFound),
+    PictureError(NotFound),
+    SessionError(NotFound),
+    SecondFactorError,
+    ChangePasswordError,
+    ReauthError
+);
 
 impl From<AdminError> for ContentError {
     fn from(e: AdminError) -> Self {

@@ -97,6 +97,11 @@ impl Failure {
     }
 }
 
+/// A refused authorisation check: the same code on every use case.
+fn forbidden(e: impl std::fmt::Display) -> Failure {
+    Failure::new(Kind::Forbidden, "forbidden", e)
+}
+
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
         Self::internal(&e)
@@ -183,6 +188,7 @@ impl From<CreateUserError> for Failure {
 impl From<ProfileError> for Failure {
     fn from(e: ProfileError) -> Self {
         match e {
+            ProfileError::Forbidden => forbidden(e),
             ProfileError::Invalid(input) => input.into(),
             ProfileError::NotFound => Self::new(Kind::NotFound, "user_not_found", e),
             ProfileError::Store(e) => e.into(),
@@ -193,6 +199,7 @@ impl From<ProfileError> for Failure {
 impl From<TokenError> for Failure {
     fn from(e: TokenError) -> Self {
         match e {
+            TokenError::Forbidden => forbidden(e),
             TokenError::NotFound => Self::new(Kind::NotFound, "token_not_found", e),
             TokenError::Invalid(input) => input.into(),
             TokenError::TooMany { .. } => Self::new(Kind::Conflict, "token_limit_reached", e),
@@ -204,6 +211,7 @@ impl From<TokenError> for Failure {
 impl From<PictureError> for Failure {
     fn from(e: PictureError) -> Self {
         match e {
+            PictureError::Forbidden => forbidden(e),
             PictureError::TooLarge { .. } => Self::new(Kind::TooLarge, "too_large", e),
             PictureError::TooBigToDecode { .. } => {
                 Self::new(Kind::TooLarge, "too_large", e).on("file")
@@ -253,6 +261,7 @@ impl From<CodeError> for Failure {
 impl From<ChangePasswordError> for Failure {
     fn from(e: ChangePasswordError) -> Self {
         match e {
+            ChangePasswordError::Forbidden => forbidden(e),
             ChangePasswordError::WrongPassword => {
                 Self::new(Kind::Invalid, "wrong_password", e).on("current_password")
             }
@@ -266,6 +275,7 @@ impl From<ChangePasswordError> for Failure {
 impl From<SessionError> for Failure {
     fn from(e: SessionError) -> Self {
         match e {
+            SessionError::Forbidden => forbidden(e),
             SessionError::NotFound => Self::new(Kind::NotFound, "session_not_found", e),
             SessionError::Store(e) => e.into(),
         }
@@ -275,7 +285,7 @@ impl From<SessionError> for Failure {
 impl From<AdminError> for Failure {
     fn from(e: AdminError) -> Self {
         let (kind, code, field) = match e {
-            AdminError::Forbidden => (Kind::Forbidden, "forbidden", None),
+            AdminError::Forbidden => return forbidden(e),
             AdminError::NotFound => (Kind::NotFound, "not_found", None),
             AdminError::Invalid(input) => return input.into(),
             AdminError::Password(p) => return p.into(),
@@ -284,6 +294,7 @@ impl From<AdminError> for Failure {
             AdminError::EmailTaken => (Kind::Conflict, "email_taken", Some("email")),
             AdminError::RoleNameTaken => (Kind::Conflict, "role_name_taken", Some("name")),
             AdminError::BuiltinRole => (Kind::Conflict, "builtin_role", None),
+            AdminError::NotAMember => (Kind::NotFound, "not_a_member", None),
             AdminError::Store(e) => return e.into(),
         };
         Self {
@@ -296,6 +307,7 @@ impl From<AdminError> for Failure {
 impl From<SecondFactorError> for Failure {
     fn from(e: SecondFactorError) -> Self {
         let (kind, code) = match e {
+            SecondFactorError::Forbidden => (Kind::Forbidden, "forbidden"),
             SecondFactorError::AlreadyEnabled => (Kind::Conflict, "second_factor_enabled"),
             SecondFactorError::NotEnabled => (Kind::Conflict, "second_factor_not_enabled"),
             SecondFactorError::NotPending => (Kind::Conflict, "no_enrolment_pending"),
@@ -316,6 +328,7 @@ impl From<SecondFactorError> for Failure {
 impl From<ReauthError> for Failure {
     fn from(e: ReauthError) -> Self {
         match e {
+            ReauthError::Forbidden => forbidden(e),
             ReauthError::NotASession => Self::new(Kind::Invalid, "not_a_session", e),
             ReauthError::WrongProof => Self::new(Kind::Unauthenticated, "invalid_credentials", e),
             ReauthError::Throttled(t) => t.into(),
@@ -327,7 +340,7 @@ impl From<ReauthError> for Failure {
 impl From<ContentError> for Failure {
     fn from(e: ContentError) -> Self {
         let (kind, code, field) = match e {
-            ContentError::Forbidden => (Kind::Forbidden, "forbidden", None),
+            ContentError::Forbidden => return forbidden(e),
             ContentError::NotFound => (Kind::NotFound, "not_found", None),
             ContentError::Invalid(input) => return input.into(),
             ContentError::TooLarge { .. } => (Kind::TooLarge, "too_large", Some("file")),

@@ -19,6 +19,7 @@ pub mod files;
 pub mod lifecycle;
 pub mod mail;
 pub mod password;
+pub mod reach;
 pub mod sealing;
 pub mod second_factor;
 pub mod service;

@@ -6,7 +6,7 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::access::{OrgId, OrgRole, RoleId};
+use crate::access::{Action, Entity, Need, OrgId, OrgRole, RoleId};
 use crate::audit::{AuditEvent, AuditFilter, Outcome};
 use crate::domain::{EmailAddress, ProfileChange, User, UserId, UserStatus, Username};
 use crate::error::{
@@ -21,6 +21,11 @@ use crate::store::{
 };
 use crate::token::{CredentialKind, TokenHash};
 use crate::usernames::NewUsername;
+
+/// Changing one's own password.
+const UPDATE_SELF: Need = Need::new(Entity::User, Action::Update);
+/// Ending one's own sessions.
+const END_SESSIONS: Need = Need::new(Entity::Session, Action::Delete);
 
 /// A self-registration as submitted.
 #[derive(Debug, Clone)]
@@ -1146,10 +1151,7 @@ impl Accounts {
         end_other_sessions: bool,
         client: ClientInfo,
     ) -> Result<(), ChangePasswordError> {
-        let user = self.user(principal.user_id).await.map_err(|e| match e {
-            crate::error::UserError::Store(s) => ChangePasswordError::Store(s),
-            _ => ChangePasswordError::WrongPassword,
-        })?;
+        let user = self.authorize_own(principal, UPDATE_SELF).await?;
         if !self.check_own_password(&user, &current, &client).await?? {
             self.audit(
                 "password.change",
@@ -1195,6 +1197,8 @@ impl Accounts {
 
     /// The caller's live sessions, newest first.
     pub async fn sessions(&self, principal: &Principal) -> Result<Vec<SessionInfo>, SessionError> {
+        self.authorize_own(principal, Need::new(Entity::Session, Action::Read))
+            .await?;
         Ok(self
             .store
             .list_sessions(principal.user_id, self.clock.now())
@@ -1207,6 +1211,7 @@ impl Accounts {
         id: Uuid,
         client: ClientInfo,
     ) -> Result<(), SessionError> {
+        self.authorize_own(principal, END_SESSIONS).await?;
         if !self
             .store
             .delete_user_session(principal.user_id, id)
@@ -1235,6 +1240,7 @@ impl Accounts {
         including_current: bool,
         client: ClientInfo,
     ) -> Result<usize, SessionError> {
+        self.authorize_own(principal, END_SESSIONS).await?;
         let keep = (principal.kind == CredentialKind::Session && !including_current)
             .then_some(principal.credential_id);
         let ended = self.store.delete_sessions(principal.user_id, keep).await?;

@@ -4,6 +4,8 @@
 use chrono::Duration;
 use uuid::Uuid;
 
+use crate::access::{Action, Entity, Need};
+use crate::admin::Actor;
 use crate::audit::Outcome;
 use crate::domain::{User, UserId};
 use crate::error::{LoginError, ReauthError, SecondFactorChallenge, SecondFactorError};
@@ -52,10 +54,14 @@ pub enum Proof {
 }
 
 impl Accounts {
+    /// Whether `user` has a second factor (`user:read` on them).
     pub async fn second_factor(
         &self,
+        actor: &Actor,
         user: UserId,
     ) -> Result<SecondFactorStatus, SecondFactorError> {
+        self.authorize_user(actor, Need::new(Entity::User, Action::Read), user)
+            .await?;
         let record = self.store.totp(user).await?;
         Ok(SecondFactorStatus {
             enabled: record.as_ref().is_some_and(|r| r.confirmed),
@@ -76,6 +82,8 @@ impl Accounts {
     /// which a thief could use to lock the owner out) whose holder proved their password or
     /// second factor within `recent_auth_window`.
     async fn require_recent_proof(&self, principal: &Principal) -> Result<(), SecondFactorError> {
+        self.authorize_own(principal, Need::new(Entity::User, Action::Update))
+            .await?;
         if principal.kind != CredentialKind::Session {
             return Err(SecondFactorError::SessionRequired);
         }
@@ -99,6 +107,8 @@ impl Accounts {
         proof: Proof,
         client: &ClientInfo,
     ) -> Result<(), ReauthError> {
+        self.authorize_own(principal, Need::new(Entity::Session, Action::Update))
+            .await?;
         if principal.kind != CredentialKind::Session {
             return Err(ReauthError::NotASession);
         }

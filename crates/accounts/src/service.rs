@@ -9,7 +9,8 @@ use chrono::{DateTime, Duration, Utc};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::access::{Grants, RoleId};
+use crate::access::{Action, Entity, Grants, Need, RoleId};
+use crate::admin::Actor;
 use crate::audit::Outcome;
 use crate::avatar;
 use crate::cache::TtlCache;
@@ -27,6 +28,13 @@ use crate::store::{
     TokenLookup, Unique,
 };
 use crate::token::{ApiToken, CredentialKind, TokenHash, TokenId, TokenRef, TokenSecret};
+
+/// Changing a user's profile claims or picture.
+const UPDATE_USER: Need = Need::new(Entity::User, Action::Update);
+
+const fn need(entity: Entity, action: Action) -> Need {
+    Need::new(entity, action)
+}
 
 /// Settings the use cases need; the server fills them from its configuration.
 #[derive(Debug, Clone)]
@@ -643,12 +651,14 @@ impl Accounts {
         Ok(())
     }
 
+    /// `actor` changes `user`'s profile claims (`user:update` on them).
     pub async fn update_profile(
         &self,
+        actor: &Actor,
         user: UserId,
         update: ProfileUpdate,
-        client: &ClientInfo,
     ) -> Result<User, ProfileError> {
+        self.authorize_user(actor, UPDATE_USER, user).await?;
         let change = update.validate()?;
         let updated = self
             .store
@@ -658,23 +668,25 @@ impl Accounts {
         self.forget_user(user).await;
         self.audit(
             "profile.update",
-            Some(user),
+            actor.user_id(),
             Some(user),
             Outcome::Success,
-            client,
+            actor.client(),
             None,
         )
         .await;
         Ok(self.with_effective_admin_one(updated).await?)
     }
 
-    /// Stores a new profile picture and points the `picture` claim at it; returns its URL.
+    /// `actor` stores a new profile picture for `user` (`user:update` on them) and points the
+    /// `picture` claim at it; returns its URL. Checked before a byte is decoded.
     pub async fn set_picture(
         &self,
+        actor: &Actor,
         user: UserId,
         bytes: Vec<u8>,
-        client: &ClientInfo,
     ) -> Result<String, PictureError> {
+        self.authorize_user(actor, UPDATE_USER, user).await?;
         let max = self.config.max_picture_bytes;
         if bytes.len() > max {
             return Err(PictureError::TooLarge { max });
@@ -722,10 +734,10 @@ impl Accounts {
                 self.forget_user(user).await;
                 self.audit(
                     "profile.picture",
-                    Some(user),
+                    actor.user_id(),
                     Some(user),
                     Outcome::Success,
-                    client,
+                    actor.client(),
                     None,
                 )
                 .await;
@@ -1005,7 +1017,8 @@ impl Accounts {
     }
 
     /// Ends the session the principal authenticated with. `false` when the principal used
-    /// an API token (those are deleted, not logged out).
+    /// an API token (those are deleted, not logged out). Needs no permission: signing out
+    /// only gives up access, and nobody is kept signed in by their roles.
     pub async fn logout(&self, principal: &Principal) -> Result<bool, StoreError> {
         if principal.kind != CredentialKind::Session {
             return Ok(false);
@@ -1013,6 +1026,32 @@ impl Accounts {
         self.store.delete_session(principal.credential_id).await?;
         self.forget_credential(principal.credential_id).await;
         Ok(true)
+    }
+
+    /// Trades a sign-in that just succeeded for a new API token named `name` (`token:create`
+    /// on the user, checked as the new session): for clients that sign in with a password
+    /// to get a key. The session ends whether or not the token could be made.
+    pub async fn trade_session_for_token(
+        &self,
+        session: LoginSession,
+        name: &str,
+        client: &ClientInfo,
+    ) -> Result<(ApiToken, TokenSecret), TokenError> {
+        let principal = Principal {
+            user_id: session.user.id,
+            kind: CredentialKind::Session,
+            credential_id: session.session_id,
+        };
+        let created = self
+            .create_token(
+                &principal.actor(client),
+                principal.user_id,
+                Some(name.into()),
+                None,
+            )
+            .await;
+        self.logout(&principal).await?;
+        created
     }
 
     /// Checks a bearer secret (API token or session). Served from the cache when it can be.
@@ -1108,13 +1147,17 @@ impl Accounts {
     /// A new API token; `expires_in_seconds` makes it a timed token, from 1 second to
     /// `max_token_lifetime` (any other number, however large, is `Invalid` naming the range,
     /// never an overflow). The secret is returned once.
+    ///
+    /// `actor` needs `token:create` on `user`, and to cover them when they are someone else.
     pub async fn create_token(
         &self,
+        actor: &Actor,
         user: UserId,
         name: Option<String>,
         expires_in_seconds: Option<i64>,
-        client: &ClientInfo,
     ) -> Result<(ApiToken, TokenSecret), TokenError> {
+        self.authorize_user_change(actor, need(Entity::Token, Action::Create), user)
+            .await?;
         let name = token_name(name)?;
         let now = self.clock.now();
         let expires_at = match expires_in_seconds {
@@ -1136,7 +1179,7 @@ impl Accounts {
         let max = self.config.max_tokens_per_user;
         match self.store.insert_token(&token, &secret.hash(), max).await {
             Ok(()) => {
-                self.audit_token("token.create", &token, client).await;
+                self.audit_token("token.create", &token, actor).await;
                 Ok((token, secret))
             }
             Err(StoreError::LimitReached) => Err(TokenError::TooMany { max }),
@@ -1144,15 +1187,23 @@ impl Accounts {
         }
     }
 
-    async fn audit_token(&self, action: &str, token: &ApiToken, client: &ClientInfo) {
+    async fn audit_token(&self, action: &str, token: &ApiToken, actor: &Actor) {
         let detail = format!("token {} ({})", token.id, token.mask);
-        let user = Some(token.user_id);
-        self.audit(action, user, user, Outcome::Success, client, Some(&detail))
+        let (by, of) = (actor.user_id(), Some(token.user_id));
+        let client = actor.client();
+        self.audit(action, by, of, Outcome::Success, client, Some(&detail))
             .await;
     }
 
-    /// All of the user's API tokens, newest first, with pending last-used times merged in.
-    pub async fn list_tokens(&self, user: UserId) -> Result<Vec<ApiToken>, TokenError> {
+    /// All of `user`'s API tokens, newest first, with pending last-used times merged in
+    /// (`token:read` on them).
+    pub async fn list_tokens(
+        &self,
+        actor: &Actor,
+        user: UserId,
+    ) -> Result<Vec<ApiToken>, TokenError> {
+        self.authorize_user(actor, need(Entity::Token, Action::Read), user)
+            .await?;
         let mut tokens = self.store.list_tokens(user).await?;
         let usage = self.usage.lock().expect("usage lock poisoned");
         for token in &mut tokens {
@@ -1163,9 +1214,20 @@ impl Accounts {
         Ok(tokens)
     }
 
-    /// One of the user's tokens, named by id, secret or mask. Another user's token is
-    /// `NotFound`, exactly like a token that does not exist.
-    pub async fn token(&self, user: UserId, by: &TokenRef) -> Result<ApiToken, TokenError> {
+    /// One of `user`'s tokens, named by id, secret or mask (`token:read` on them). Another
+    /// user's token is `NotFound`, exactly like a token that does not exist.
+    pub async fn token(
+        &self,
+        actor: &Actor,
+        user: UserId,
+        by: &TokenRef,
+    ) -> Result<ApiToken, TokenError> {
+        self.authorize_user(actor, need(Entity::Token, Action::Read), user)
+            .await?;
+        self.find_token(user, by).await
+    }
+
+    async fn find_token(&self, user: UserId, by: &TokenRef) -> Result<ApiToken, TokenError> {
         let lookup = match by {
             TokenRef::Id(id) => TokenLookup::Id(*id),
             TokenRef::Secret(secret) => TokenLookup::Hash(secret.hash()),
@@ -1177,14 +1239,17 @@ impl Accounts {
             .ok_or(TokenError::NotFound)
     }
 
+    /// `actor` disables or enables one of `user`'s tokens (`token:update`, covering them).
     pub async fn set_token_disabled(
         &self,
+        actor: &Actor,
         user: UserId,
         by: &TokenRef,
         disabled: bool,
-        client: &ClientInfo,
     ) -> Result<ApiToken, TokenError> {
-        let token = self.token(user, by).await?;
+        self.authorize_user_change(actor, need(Entity::Token, Action::Update), user)
+            .await?;
+        let token = self.find_token(user, by).await?;
         if !self
             .store
             .set_token_disabled(user, token.id, disabled)
@@ -1198,33 +1263,39 @@ impl Accounts {
         } else {
             "token.enable"
         };
-        self.audit_token(action, &token, client).await;
+        self.audit_token(action, &token, actor).await;
         Ok(ApiToken { disabled, ..token })
     }
 
+    /// `actor` deletes one of `user`'s tokens (`token:delete`, covering them).
     pub async fn delete_token(
         &self,
+        actor: &Actor,
         user: UserId,
         by: &TokenRef,
-        client: &ClientInfo,
     ) -> Result<ApiToken, TokenError> {
-        let token = self.token(user, by).await?;
+        self.authorize_user_change(actor, need(Entity::Token, Action::Delete), user)
+            .await?;
+        let token = self.find_token(user, by).await?;
         if !self.store.delete_token(user, token.id).await? {
             return Err(TokenError::NotFound);
         }
         self.forget_credential(token.id.0).await;
-        self.audit_token("token.delete", &token, client).await;
+        self.audit_token("token.delete", &token, actor).await;
         Ok(token)
     }
 
-    /// A new secret for the same token (same id, name, expiry); the old secret stops working.
+    /// A new secret for the same token (same id, name, expiry); the old secret stops working
+    /// (`token:update` on `user`, covering them).
     pub async fn rotate_token(
         &self,
+        actor: &Actor,
         user: UserId,
         by: &TokenRef,
-        client: &ClientInfo,
     ) -> Result<(ApiToken, TokenSecret), TokenError> {
-        let token = self.token(user, by).await?;
+        self.authorize_user_change(actor, need(Entity::Token, Action::Update), user)
+            .await?;
+        let token = self.find_token(user, by).await?;
         let secret = TokenSecret::generate(CredentialKind::ApiToken);
         let now = self.clock.now();
         if !self
@@ -1235,7 +1306,7 @@ impl Accounts {
             return Err(TokenError::NotFound);
         }
         self.forget_credential(token.id.0).await;
-        self.audit_token("token.rotate", &token, client).await;
+        self.audit_token("token.rotate", &token, actor).await;
         let token = ApiToken {
             mask: secret.mask(),
             rotated_at: Some(now),

@@ -334,6 +334,11 @@ fn cli_client() -> ClientInfo {
     }
 }
 
+/// The operator at the command line, as the audit log shows them.
+fn operator() -> Actor {
+    Actor::operator().with_client(&cli_client())
+}
+
 fn key_ids(ring: &accounts::sealing::KeyRing) -> String {
     ring.keys()
         .iter()
@@ -628,7 +633,7 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<()> {
                 } => {
                     let user = accounts.find_user(&user).await?;
                     let (_, secret) = accounts
-                        .create_token(user.id, name, expires_in, &cli_client())
+                        .create_token(&operator(), user.id, name, expires_in)
                         .await?;
                     println!("{}", secret.expose());
                 }
@@ -637,12 +642,12 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<()> {
                     let by = TokenRef::parse(&token).with_context(|| {
                         format!("{token:?} is not a token id, masked token or token secret")
                     })?;
-                    let revoked = accounts.delete_token(user.id, &by, &cli_client()).await?;
+                    let revoked = accounts.delete_token(&operator(), user.id, &by).await?;
                     eprintln!("revoked token {} ({})", revoked.id, revoked.mask);
                 }
                 TokenCommand::List { user } => {
                     let user = accounts.find_user(&user).await?;
-                    for t in accounts.list_tokens(user.id).await? {
+                    for t in accounts.list_tokens(&operator(), user.id).await? {
                         println!(
                             "{}\t{}\t{}\t{}\t{}",
                             t.id,

@@ -10,8 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 
 use crate::http::client_address::ClientAddress;
-use crate::http::problem::ApiError;
-use crate::http::{ui, AppState};
+use crate::http::ui;
 
 /// Where a request came from (the client's address as `client_address` resolved it, user
 /// agent), for throttling, sessions and audit.
@@ -64,33 +63,6 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// Records the authenticated user on the request's span, so every later log line has it.
 pub fn record_user(principal: &accounts::Principal) {
     super::access::note_user(principal.user_id);
-}
-
-/// The core's permission check for an action on the caller's own account (their profile,
-/// tokens, sessions): every surface's self-service endpoint declares its `need` and calls
-/// this before acting.
-pub async fn require_own(
-    accounts: &accounts::Accounts,
-    principal: &accounts::Principal,
-    need: accounts::access::Need,
-) -> Result<accounts::User, accounts::AdminError> {
-    accounts
-        .authorize_user(&accounts::Actor::from(principal), need, principal.user_id)
-        .await
-}
-
-/// [`require_own`] for handlers that answer in problem documents (the native API and the
-/// pages): may the caller do `action` on `entity` of their own account? The built-in `user`
-/// role grants it; a caller whose roles do not gets 403. Cheap: grants and users are cached
-/// by the core.
-pub(crate) async fn authorize_own(
-    state: &AppState,
-    principal: &accounts::Principal,
-    entity: accounts::access::Entity,
-    action: accounts::access::Action,
-) -> Result<accounts::User, ApiError> {
-    let need = accounts::access::Need::new(entity, action);
-    Ok(require_own(&state.accounts, principal, need).await?)
 }
 
 /// `Authorization: Basic` credentials (login, password): `None` without such a header,

@@ -156,3 +156,60 @@ fn the_error_mapping_scan_sees_a_surface_mapping_a_use_case_error() {
     assert_eq!(own.len(), 1, "{own:?}");
     assert!(own[0].contains("TokenError"), "{own:?}");
 }
+
+/// Lines of code (comments left out) under `http/` that call an authorisation helper.
+fn authorisation_calls(src: &Path) -> Vec<String> {
+    const HELPERS: [&str; 6] = [
+        ".authorize(",
+        ".authorize_user(",
+        "authorize_user_change(",
+        "require_own(",
+        "authorize_own(",
+        ".grants(",
+    ];
+    let mut files = Vec::new();
+    rust_files(&src.join("http"), &mut files);
+    let this_check = src.join("http").join("layering.rs");
+    let mut found = Vec::new();
+    for file in files.iter().filter(|f| **f != this_check) {
+        let text = std::fs::read_to_string(file).expect("read a source file");
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if HELPERS.iter().any(|h| code.contains(h)) {
+                found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    found
+}
+
+/// ARCHITECTURE.md: every use case takes the caller and checks its own need. The core's
+/// checks are crate-private, so a handler cannot call them; this also catches a wrapper
+/// written around some other public call.
+#[test]
+fn no_handler_calls_an_authorisation_helper() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let found = authorisation_calls(&src);
+    assert!(
+        found.is_empty(),
+        "pass the caller to the core use case, which checks its need itself:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_authorisation_scan_sees_a_handler_checking_access() {
+    let root = std::env::temp_dir().join(format!("gatehouse-authz-{}", std::process::id()));
+    let native = root.join("http").join("native");
+    std::fs::create_dir_all(&native).unwrap();
+    std::fs::write(
+        native.join("h.rs"),
+        "// state.accounts.authorize(&actor) in a comment is fine\n\
+         async fn h() { require_own(&state, &me, NEED).await?; }\n",
+    )
+    .unwrap();
+    let found = authorisation_calls(&root);
+    std::fs::remove_dir_all(&root).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("h.rs:2"), "{found:?}");
+}

@@ -195,7 +195,11 @@ async fn a_stolen_api_token_cannot_enrol_a_second_factor() {
         .await
         .unwrap();
     assert_problem(r, 403, "session_required").await;
-    let status = app.accounts.second_factor(alice.id).await.unwrap();
+    let status = app
+        .accounts
+        .second_factor(&accounts::Actor::operator(), alice.id)
+        .await
+        .unwrap();
     assert!(!status.pending && !status.enabled);
     // The owner still signs in with the password alone.
     assert_eq!(app.login("alice", PASSWORD).await.status(), 200);
@@ -222,7 +226,13 @@ async fn a_stolen_api_token_cannot_remove_or_replace_a_second_factor() {
         .await
         .unwrap();
     assert_problem(r, 403, "session_required").await;
-    assert!(app.accounts.second_factor(alice.id).await.unwrap().enabled);
+    assert!(
+        app.accounts
+            .second_factor(&accounts::Actor::operator(), alice.id)
+            .await
+            .unwrap()
+            .enabled
+    );
 }
 
 #[tokio::test]
@@ -291,7 +301,13 @@ async fn a_session_left_open_needs_a_fresh_code_to_turn_the_second_factor_off() 
         204,
     )
     .await;
-    assert!(!app.accounts.second_factor(alice.id).await.unwrap().enabled);
+    assert!(
+        !app.accounts
+            .second_factor(&accounts::Actor::operator(), alice.id)
+            .await
+            .unwrap()
+            .enabled
+    );
 }
 
 #[tokio::test]

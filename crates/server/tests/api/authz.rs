@@ -135,7 +135,12 @@ async fn world() -> World {
     for u in [&admin, &alice, &bob, &carol] {
         let (token, secret) = app
             .accounts
-            .create_token(u.id, Some("spare".into()), None, &Default::default())
+            .create_token(
+                &accounts::Actor::operator(),
+                u.id,
+                Some("spare".into()),
+                None,
+            )
             .await
             .unwrap();
         spare.push((u.id, token.id.to_string(), secret.expose().to_owned()));

@@ -645,12 +645,12 @@ async fn export_then_import_into_a_fresh_app_keeps_ids_roles_claims_and_password
     source
         .accounts
         .update_profile(
+            &accounts::Actor::operator(),
             alice.id,
             ProfileUpdate {
                 name: Patch::Set("Alice Liddell".into()),
                 ..ProfileUpdate::default()
             },
-            &Default::default(),
         )
         .await
         .unwrap();

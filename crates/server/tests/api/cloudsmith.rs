@@ -141,7 +141,7 @@ async fn works_natively(app: &TestApp, key: &str) -> bool {
 
 async fn id_simple(app: &TestApp, user: &TestUser, name: &str) -> String {
     app.accounts
-        .list_tokens(user.id)
+        .list_tokens(&accounts::Actor::operator(), user.id)
         .await
         .unwrap()
         .into_iter()
@@ -279,10 +279,14 @@ async fn login_with_the_body_gives_an_api_token_that_works_on_every_surface() {
         assert!(works_natively(&app, &key).await);
     }
     // Each login is its own API token named "cloudsmith"; no session is left behind.
-    let tokens = app.accounts.list_tokens(alice.id).await.unwrap();
+    let tokens = app
+        .accounts
+        .list_tokens(&accounts::Actor::operator(), alice.id)
+        .await
+        .unwrap();
     assert_eq!(tokens.iter().filter(|t| t.name == "cloudsmith").count(), 2);
-    let principal = app.accounts.authenticate(&alice.token).await.unwrap();
-    assert!(app.accounts.sessions(&principal).await.unwrap().is_empty());
+    let sessions = app.store.list_sessions(alice.id, app.accounts.now()).await;
+    assert!(sessions.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -445,10 +449,10 @@ async fn the_token_list_honours_page_and_page_size_and_puts_the_cloudsmith_key_f
         app.clock.advance(Duration::seconds(1));
         app.accounts
             .create_token(
+                &accounts::Actor::operator(),
                 alice.id,
                 Some(format!("more{n}")),
                 None,
-                &ClientInfo::default(),
             )
             .await
             .unwrap();
@@ -640,8 +644,12 @@ async fn a_caller_whose_roles_deny_tokens_is_forbidden() {
     // The password proves who they are, but no token is issued.
     let login = cs(&app, Method::POST, "/v1/user/token/").json(&login_body("alice", PASSWORD));
     assert_detail(login, 403).await;
-    let tokens = app.accounts.list_tokens(alice.id).await.unwrap();
+    let tokens = app
+        .accounts
+        .list_tokens(&accounts::Actor::operator(), alice.id)
+        .await
+        .unwrap();
     assert_eq!(tokens.len(), 1);
-    let principal = app.accounts.authenticate(&alice.token).await.unwrap();
-    assert!(app.accounts.sessions(&principal).await.unwrap().is_empty());
+    let sessions = app.store.list_sessions(alice.id, app.accounts.now()).await;
+    assert!(sessions.unwrap().is_empty());
 }

@@ -78,7 +78,7 @@ async fn a_credential_check_never_writes_so_a_flood_of_requests_cannot_load_the_
     let user = alice(&core).await;
     let (_, token) = core
         .accounts
-        .create_token(user.id, None, None, &ClientInfo::default())
+        .create_token(&accounts::Actor::operator(), user.id, None, None)
         .await
         .unwrap();
     let session = session(&core, "alice").await;
@@ -178,7 +178,7 @@ async fn a_credential_that_expires_while_cached_is_refused_at_once() {
     // An API token that lives one second: cached at +500 ms, refused at +1200 ms.
     let (_, token) = core
         .accounts
-        .create_token(user.id, None, Some(1), &ClientInfo::default())
+        .create_token(&accounts::Actor::operator(), user.id, None, Some(1))
         .await
         .unwrap();
     core.clock.advance(Duration::milliseconds(500));
@@ -192,4 +192,347 @@ async fn a_credential_that_expires_while_cached_is_refused_at_once() {
         core.accounts.authenticate(token.expose()).await,
         Err(AuthError::Invalid)
     ));
+}
+
+/// Asserts that a use-case call is refused as `Forbidden` and wrote nothing (an audit record
+/// of the refusal aside), and names it in `seen`.
+macro_rules! refused {
+    ($core:expr, $seen:expr, $name:literal, $call:expr) => {{
+        $core.store.reset();
+        let failure = Failure::from($call.await.expect_err(concat!($name, " went through")));
+        assert_eq!(failure.kind, Kind::Forbidden, "{}: {failure:?}", $name);
+        let writes: Vec<_> = $core
+            .store
+            .writes()
+            .into_iter()
+            .filter(|(method, _)| *method != "insert_audit")
+            .collect();
+        assert_eq!(writes, [], "{}: a refused call wrote", $name);
+        $seen.push($name);
+    }};
+}
+
+/// ARCHITECTURE.md: every use case takes the caller and checks its own need. Alice holds a
+/// role with no permission at all and belongs to no organisation; every use case she calls, on herself or on Bob, is
+/// refused by the core itself and changes nothing. Handlers check nothing, so without the
+/// check inside a use case these calls would go through.
+#[tokio::test]
+async fn a_caller_without_the_need_is_refused_by_every_use_case_and_nothing_changes() {
+    use accounts::access::{Action, Entity, Need, OrgRole, RoleSpec};
+    use accounts::audit::AuditFilter;
+    use accounts::content::{NewChunk, Upload};
+    use accounts::failure::Kind;
+    use accounts::reach::UserRef;
+    use accounts::second_factor::Proof;
+    use accounts::store::UserQuery;
+    use accounts::{AccountUpdate, Actor, Failure, ProfileUpdate, TokenRef};
+
+    let core = core_with(|_| {}).await;
+    let op = Actor::operator();
+    let alice = alice(&core).await;
+    let bob = core
+        .accounts
+        .create_user(NewUser {
+            username: Username::parse("bob").unwrap(),
+            email: EmailAddress::parse("bob@example.com").unwrap(),
+            password: Some(Password::new_checked(PASSWORD.into()).unwrap()),
+            is_admin: false,
+            status: UserStatus::Active,
+            email_verified: true,
+        })
+        .await
+        .unwrap();
+    let (token, key) = core
+        .accounts
+        .create_token(&op, alice.id, Some("key".into()), None)
+        .await
+        .unwrap();
+    let session = session(&core, "alice").await;
+    let org = core.accounts.create_org(&op, "acme").await.unwrap();
+    core.accounts
+        .set_member(&op, org.id, bob.id, OrgRole::Member)
+        .await
+        .unwrap();
+    let nothing = RoleSpec {
+        name: "nothing".into(),
+        description: "no permission at all".into(),
+        permissions: Vec::new(),
+    };
+    let nothing = core.accounts.create_role(&op, nothing).await.unwrap();
+    core.accounts
+        .set_user_roles(&op, alice.id, vec![nothing.id])
+        .await
+        .unwrap();
+    let keyed = core.accounts.authenticate(key.expose()).await.unwrap();
+    let signed = core.accounts.authenticate(session.expose()).await.unwrap();
+    let me = keyed.actor(&ClientInfo::default());
+    let by = TokenRef::Id(token.id);
+    let client = ClientInfo::default();
+    let (a, b) = (alice.id, bob.id);
+    let read = Need::new(Entity::User, Action::Read);
+    let name = || ProfileUpdate::default();
+    let mut seen = Vec::new();
+    let accounts = &core.accounts;
+
+    // The caller's own account.
+    refused!(core, seen, "get_user", accounts.get_user(&me, a));
+    refused!(
+        core,
+        seen,
+        "update_profile",
+        accounts.update_profile(&me, a, name())
+    );
+    refused!(
+        core,
+        seen,
+        "set_picture",
+        accounts.set_picture(&me, a, vec![0; 8])
+    );
+    refused!(core, seen, "second_factor", accounts.second_factor(&me, a));
+    refused!(
+        core,
+        seen,
+        "user_named",
+        accounts.user_named(&keyed, &bob.username)
+    );
+    refused!(
+        core,
+        seen,
+        "create_token",
+        accounts.create_token(&me, a, None, None)
+    );
+    refused!(core, seen, "list_tokens", accounts.list_tokens(&me, a));
+    refused!(core, seen, "token", accounts.token(&me, a, &by));
+    refused!(
+        core,
+        seen,
+        "set_token_disabled",
+        accounts.set_token_disabled(&me, a, &by, true)
+    );
+    refused!(
+        core,
+        seen,
+        "rotate_token",
+        accounts.rotate_token(&me, a, &by)
+    );
+    refused!(
+        core,
+        seen,
+        "delete_token",
+        accounts.delete_token(&me, a, &by)
+    );
+    refused!(core, seen, "sessions", accounts.sessions(&signed));
+    refused!(
+        core,
+        seen,
+        "end_session",
+        accounts.end_session(&signed, signed.credential_id, client.clone())
+    );
+    refused!(
+        core,
+        seen,
+        "end_sessions",
+        accounts.end_sessions(&signed, true, client.clone())
+    );
+    let wrong = Password::for_login("not it".into());
+    refused!(
+        core,
+        seen,
+        "change_password",
+        accounts.change_password(
+            &signed,
+            wrong,
+            "n3w passphrase!".into(),
+            false,
+            client.clone()
+        )
+    );
+    refused!(
+        core,
+        seen,
+        "reauthenticate",
+        accounts.reauthenticate(&signed, Proof::Code("000000".into()), &client)
+    );
+    refused!(
+        core,
+        seen,
+        "begin_totp",
+        accounts.begin_totp(&signed, &client)
+    );
+    refused!(
+        core,
+        seen,
+        "confirm_totp",
+        accounts.confirm_totp(&signed, "000000", &client)
+    );
+    refused!(
+        core,
+        seen,
+        "disable_totp",
+        accounts.disable_totp(&signed, "000000", &client)
+    );
+    refused!(
+        core,
+        seen,
+        "regenerate_recovery_codes",
+        accounts.regenerate_recovery_codes(&signed, "000000", &client)
+    );
+    let upload = Upload {
+        name: "a.txt".into(),
+        content_type: None,
+        bytes: b"hello".to_vec(),
+        link: None,
+        metadata: None,
+        tag_set: None,
+    };
+    refused!(
+        core,
+        seen,
+        "upload_file",
+        accounts.upload_file(&me, a, upload, &client)
+    );
+    refused!(core, seen, "list_files", accounts.list_files(&me, a));
+    let chunk = NewChunk {
+        content: "text".into(),
+        html: None,
+        link: None,
+        metadata: None,
+        tag_set: None,
+        weight: None,
+        tracking_id: None,
+        file_id: None,
+    };
+    refused!(
+        core,
+        seen,
+        "create_chunk",
+        accounts.create_chunk(&me, a, chunk)
+    );
+
+    // Someone else, and the instance.
+    refused!(
+        core,
+        seen,
+        "user_as",
+        accounts.user_as(&me, read, UserRef::Login("bob"))
+    );
+    refused!(
+        core,
+        seen,
+        "user_as (nobody)",
+        accounts.user_as(&me, read, UserRef::Login("nobody"))
+    );
+    refused!(
+        core,
+        seen,
+        "list_users",
+        accounts.list_users(&me, UserQuery::default())
+    );
+    refused!(
+        core,
+        seen,
+        "update_user",
+        accounts.update_user(&me, b, AccountUpdate::default())
+    );
+    refused!(
+        core,
+        seen,
+        "update_member_and_account",
+        accounts.update_member_and_account(
+            &me,
+            b,
+            Some((org.id, OrgRole::Admin)),
+            Some(AccountUpdate::default())
+        )
+    );
+    refused!(
+        core,
+        seen,
+        "set_user_enabled",
+        accounts.set_user_enabled(&me, b, false)
+    );
+    refused!(
+        core,
+        seen,
+        "set_user_roles",
+        accounts.set_user_roles(&me, b, vec![nothing.id])
+    );
+    refused!(
+        core,
+        seen,
+        "admin_reset_password",
+        accounts.admin_reset_password(&me, b, None)
+    );
+    refused!(
+        core,
+        seen,
+        "admin_reset_second_factor",
+        accounts.admin_reset_second_factor(&me, b)
+    );
+    refused!(
+        core,
+        seen,
+        "end_user_sessions",
+        accounts.end_user_sessions(&me, b)
+    );
+    refused!(
+        core,
+        seen,
+        "revoke_user_tokens",
+        accounts.revoke_user_tokens(&me, b)
+    );
+    refused!(core, seen, "delete_user", accounts.delete_user(&me, b));
+    refused!(core, seen, "list_roles", accounts.list_roles(&me));
+    let spec = || RoleSpec {
+        name: "mine".into(),
+        description: String::new(),
+        permissions: Vec::new(),
+    };
+    refused!(core, seen, "create_role", accounts.create_role(&me, spec()));
+    refused!(
+        core,
+        seen,
+        "update_role",
+        accounts.update_role(&me, nothing.id, spec())
+    );
+    refused!(
+        core,
+        seen,
+        "delete_role",
+        accounts.delete_role(&me, nothing.id)
+    );
+    refused!(core, seen, "create_org", accounts.create_org(&me, "mine"));
+    refused!(
+        core,
+        seen,
+        "rename_org",
+        accounts.rename_org(&me, org.id, "theirs")
+    );
+    refused!(core, seen, "delete_org", accounts.delete_org(&me, org.id));
+    refused!(core, seen, "org_members", accounts.org_members(&me, org.id));
+    refused!(
+        core,
+        seen,
+        "set_member",
+        accounts.set_member(&me, org.id, b, OrgRole::Owner)
+    );
+    refused!(
+        core,
+        seen,
+        "remove_member",
+        accounts.remove_member(&me, org.id, b)
+    );
+    refused!(
+        core,
+        seen,
+        "audit_log",
+        accounts.audit_log(&me, &AuditFilter::default())
+    );
+    refused!(core, seen, "outbox", accounts.outbox(&me));
+    assert_eq!(seen.len(), 47, "{seen:?}");
+
+    // And the same calls as the operator go through: the refusals above were the check's.
+    accounts.get_user(&op, a).await.unwrap();
+    accounts.list_tokens(&op, a).await.unwrap();
+    accounts.outbox(&op).await.unwrap();
 }

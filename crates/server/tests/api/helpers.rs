@@ -344,7 +344,12 @@ impl TestApp {
             .unwrap();
         let (_, secret) = self
             .accounts
-            .create_token(user.id, Some("test".into()), None, &Default::default())
+            .create_token(
+                &accounts::Actor::operator(),
+                user.id,
+                Some("test".into()),
+                None,
+            )
             .await
             .unwrap();
         TestUser {

@@ -203,7 +203,11 @@ async fn bad_token_requests_are_refused_clearly() {
         .unwrap();
     assert_problem(r, 404, "token_not_found").await;
     assert_eq!(
-        app.accounts.list_tokens(alice.id).await.unwrap().len(),
+        app.accounts
+            .list_tokens(&accounts::Actor::operator(), alice.id)
+            .await
+            .unwrap()
+            .len(),
         1,
         "nothing was written"
     );
@@ -234,7 +238,11 @@ async fn the_per_user_token_limit_holds_under_parallel_creation() {
         "{statuses:?}"
     );
     assert_eq!(
-        app.accounts.list_tokens(alice.id).await.unwrap().len(),
+        app.accounts
+            .list_tokens(&accounts::Actor::operator(), alice.id)
+            .await
+            .unwrap()
+            .len(),
         MAX_TOKENS
     );
 }
@@ -268,7 +276,11 @@ async fn missing_malformed_and_unknown_credentials_get_401() {
 async fn last_used_time_is_recorded_in_batches() {
     let app = TestApp::spawn().await;
     let alice = app.user("alice").await;
-    let before = &app.accounts.list_tokens(alice.id).await.unwrap()[0];
+    let before = &app
+        .accounts
+        .list_tokens(&accounts::Actor::operator(), alice.id)
+        .await
+        .unwrap()[0];
     assert_eq!(before.last_used_at, None);
     assert_eq!(app.status_with("/auth/v1/me", &alice.token).await, 200);
     // Shown at once (merged from memory) ...
@@ -277,6 +289,10 @@ async fn last_used_time_is_recorded_in_batches() {
     // ... and written by the batch flush.
     assert!(app.accounts.flush_usage().await.unwrap() >= 1);
     assert_eq!(app.accounts.flush_usage().await.unwrap(), 0);
-    let after = &app.accounts.list_tokens(alice.id).await.unwrap()[0];
+    let after = &app
+        .accounts
+        .list_tokens(&accounts::Actor::operator(), alice.id)
+        .await
+        .unwrap()[0];
     assert_eq!(after.last_used_at, Some(app.accounts.now()));
 }

@@ -128,7 +128,7 @@ async fn role_in(app: &TestApp, org: OrgId, user: UserId) -> Option<OrgRole> {
 async fn new_key(app: &TestApp, user: UserId, name: &str) -> (String, String, String) {
     let (token, secret) = app
         .accounts
-        .create_token(user, Some(name.into()), None, &ClientInfo::default())
+        .create_token(&accounts::Actor::operator(), user, Some(name.into()), None)
         .await
         .unwrap();
     (token.id.to_string(), token.mask, secret.expose().to_owned())
@@ -235,7 +235,11 @@ async fn set_api_key_returns_a_named_key_that_works_everywhere() {
     assert!(key.starts_with("gh_"), "{body}");
     assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
 
-    let tokens = app.accounts.list_tokens(alice.id).await.unwrap();
+    let tokens = app
+        .accounts
+        .list_tokens(&accounts::Actor::operator(), alice.id)
+        .await
+        .unwrap();
     assert!(tokens.iter().any(|t| t.name == "ci"), "{tokens:?}");
     // The new key works here and on the native API.
     ok(put_user(&app, &key, &json!({}))).await;
@@ -264,7 +268,14 @@ async fn set_api_key_refuses_bad_bodies() {
     assert_error(post("[]"), 400).await;
     let long = json!({"name": "n".repeat(101)}).to_string();
     assert_error(post(&long), 400).await;
-    assert_eq!(app.accounts.list_tokens(alice.id).await.unwrap().len(), 1);
+    assert_eq!(
+        app.accounts
+            .list_tokens(&accounts::Actor::operator(), alice.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -353,7 +364,11 @@ async fn delete_api_key_refuses_unknown_keys_and_bad_bodies() {
     let app = TestApp::spawn().await;
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
-    let bobs = app.accounts.list_tokens(bob.id).await.unwrap();
+    let bobs = app
+        .accounts
+        .list_tokens(&accounts::Actor::operator(), bob.id)
+        .await
+        .unwrap();
 
     let unknown = json!({"api_key_id": uuid::Uuid::now_v7().to_string()});
     assert_error(delete_key(&app, &alice.token, &unknown), 404).await;
@@ -399,11 +414,29 @@ async fn delete_api_key_refuses_unknown_keys_and_bad_bodies() {
     )
     .await;
 
-    assert_eq!(app.accounts.list_tokens(alice.id).await.unwrap().len(), 1);
-    assert_eq!(app.accounts.list_tokens(bob.id).await.unwrap().len(), 1);
+    assert_eq!(
+        app.accounts
+            .list_tokens(&accounts::Actor::operator(), alice.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        app.accounts
+            .list_tokens(&accounts::Actor::operator(), bob.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(app
         .accounts
-        .token(bob.id, &TokenRef::parse(&bob.token).unwrap())
+        .token(
+            &accounts::Actor::operator(),
+            bob.id,
+            &TokenRef::parse(&bob.token).unwrap()
+        )
         .await
         .is_ok());
 }

@@ -492,7 +492,10 @@ async fn tokens_made_on_the_page_are_shown_once_and_work_on_the_api() {
 
     let tokens = app
         .accounts
-        .list_tokens(app.accounts.find_user("alice").await.unwrap().id)
+        .list_tokens(
+            &accounts::Actor::operator(),
+            app.accounts.find_user("alice").await.unwrap().id,
+        )
         .await
         .unwrap();
     let laptop = tokens.iter().find(|t| t.name == "laptop").unwrap();

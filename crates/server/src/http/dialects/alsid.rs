@@ -11,7 +11,8 @@
 
 use crate::http::dialects::UNAVAILABLE;
 
-use accounts::access::{Action, Entity, Need, Permission, Role, RoleId, Scope, Target};
+use accounts::access::{Action, Entity, Need, Permission, Role, RoleId, Scope};
+use accounts::reach::UserRef;
 use accounts::store::{UserCursor, UserQuery};
 use accounts::{
     AccountSpec, AccountUpdate, Actor, EmailAddress, Failure, NewUsername, Password, Patch,
@@ -49,8 +50,6 @@ const EULA_VERSION: i64 = 1;
 /// Reading a user: `GET /api/users/{id}`, `GET /api/users/whoami` (and, via `list_users`,
 /// `GET /api/users` on the whole collection).
 const READ_USER: Need = Need::new(Entity::User, Action::Read);
-/// `POST /api/users` (checked again, per account, by `create_users`).
-const CREATE_USER: Need = Need::new(Entity::User, Action::Create);
 /// `PATCH /api/users/{id}`, `PUT /api/users/{id}/roles`.
 const UPDATE_USER: Need = Need::new(Entity::User, Action::Update);
 /// `DELETE /api/users/{id}`.
@@ -63,7 +62,7 @@ pub fn routes(_state: &AppState) -> Router<AppState> {
         .route("/api/login", post(login))
         // any valid key; ends the session it is (an API token stays)
         .route("/api/logout", post(logout))
-        // GET: READ_USER on every user (`list_users`); POST: CREATE_USER (`create_users`)
+        // GET: READ_USER on every user (`list_users`); POST: `user:create` (`create_users`)
         .route("/api/users", get(list_users).post(create_users))
         // READ_USER on oneself (`get_user`)
         .route("/api/users/whoami", get(whoami))
@@ -470,13 +469,11 @@ async fn resolve(
     let Ok(number) = raw.trim().parse::<i64>() else {
         return Err(AlsidError::not_found());
     };
-    match state.accounts.user_by_number(number).await? {
-        Some(user) => Ok(user.id),
-        None => {
-            state.accounts.authorize(actor, need, Target::Any).await?;
-            Err(AlsidError::not_found())
-        }
-    }
+    let user = state
+        .accounts
+        .user_as(actor, need, UserRef::Number(number))
+        .await?;
+    Ok(user.id)
 }
 
 async fn role_ids(state: &AppState, user: UserId) -> Result<Vec<RoleId>, AlsidError> {
@@ -576,11 +573,6 @@ async fn create_users(
     Body(body): Body<Vec<NewUserBody>>,
 ) -> Result<Json<Vec<AlsidUser>>, AlsidError> {
     let actor = Actor::from(&me).with_client(&client);
-    // A caller who may not create at all is refused before the body is judged.
-    state
-        .accounts
-        .authorize(&actor, CREATE_USER, Target::Any)
-        .await?;
     let mut parsed = Vec::with_capacity(body.len());
     for user in body {
         no_picture(user.picture.as_ref())?;
@@ -617,10 +609,7 @@ async fn whoami(
     ApiKey(me): ApiKey,
 ) -> Result<Json<WhoAmI>, AlsidError> {
     let actor = Actor::from(&me).with_client(&client);
-    let user = state
-        .accounts
-        .authorize_user(&actor, READ_USER, me.user_id)
-        .await?;
+    let user = state.accounts.get_user(&actor, me.user_id).await?;
     let roles = state.accounts.roles_of(user.id).await?;
     let name = display_name(&user);
     Ok(Json(WhoAmI {

@@ -14,9 +14,8 @@
 use crate::http::dialects::UNAVAILABLE;
 use std::collections::BTreeMap;
 
-use accounts::access::{Action, Entity, Need};
 use accounts::token::{ApiToken, TokenRef};
-use accounts::{Actor, ClientInfo, LoginError, LoginSession, Password, User, UserId};
+use accounts::{Actor, ClientInfo, LoginError, LoginSession, Password, UserId};
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Path, Query, Request, State};
@@ -29,7 +28,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::http::auth::{basic, record_user, require_own, Client};
+use crate::http::auth::{basic, record_user, Client};
 use crate::http::problem::renders_failures;
 use crate::http::AppState;
 use accounts::failure::Kind;
@@ -56,16 +55,6 @@ pub const MAX_PAGE_SIZE: usize = 100;
 /// (`/v1//user/self/`, `//user/self/`), which is answered too.
 const PREFIXES: [&str; 4] = ["/v1", "", "/v1/", "/"];
 
-// What each endpoint needs, checked by the core on the caller's own account.
-/// `GET /user/self/` (authenticated callers; anonymous ones need nothing).
-const READ_SELF: Need = Need::new(Entity::User, Action::Read);
-/// `POST /user/token/` (after the password, and code, are proven), `POST /user/tokens/`.
-const CREATE_TOKEN: Need = Need::new(Entity::Token, Action::Create);
-/// `GET /user/tokens/`.
-const READ_TOKENS: Need = Need::new(Entity::Token, Action::Read);
-/// `PUT /user/tokens/{slug_perm}/refresh/`.
-const UPDATE_TOKEN: Need = Need::new(Entity::Token, Action::Update);
-
 /// The routes under every prefix, each with the permission the core checks for it.
 pub fn routes(_state: &AppState) -> Router<AppState> {
     PREFIXES.into_iter().fold(Router::new(), mount)
@@ -74,16 +63,18 @@ pub fn routes(_state: &AppState) -> Router<AppState> {
 fn mount(router: Router<AppState>, prefix: &str) -> Router<AppState> {
     let at = |path: &str| format!("{prefix}{path}");
     router
-        // anyone; READ_SELF when a credential is sent
+        // anyone; `user:read` on oneself when a credential is sent (core `get_user`)
         .route(&at("/user/self/"), get(user_self))
-        // none: the password (and code) are the proof; then CREATE_TOKEN on the account
+        // none: the password (and code) are the proof; then `token:create` on the account
+        // (core `trade_session_for_token`)
         .route(&at("/user/token/"), post(user_token_create))
-        // GET: READ_TOKENS; POST: CREATE_TOKEN
+        // GET: `token:read`; POST: `token:create`, on oneself (core `list_tokens`,
+        // `create_token`)
         .route(
             &at("/user/tokens/"),
             get(user_tokens_list).post(user_tokens_create),
         )
-        // UPDATE_TOKEN
+        // `token:update` on oneself (core `rotate_token`)
         .route(
             &at("/user/tokens/{slug_perm}/refresh/"),
             put(user_tokens_refresh),
@@ -310,16 +301,6 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-impl Caller {
-    /// The core's check of `need` on the caller's own account; the account when allowed.
-    async fn own(&self, state: &AppState, need: Need) -> Result<User, CloudsmithError> {
-        Ok(state
-            .accounts
-            .authorize_user(&self.actor, need, self.user)
-            .await?)
-    }
-}
-
 /// A request body that is read (so the connection can be reused) and ignored: the SDK
 /// sends `{}` on bodyless POST and PUT, the CLI nothing at all.
 #[derive(Debug)]
@@ -508,7 +489,7 @@ async fn user_self(
     let Some(caller) = caller else {
         return Ok(Json(UserBrief::default()));
     };
-    let user = caller.own(&state, READ_SELF).await?;
+    let user = state.accounts.get_user(&caller.actor, caller.user).await?;
     let prefix = prefix_of(&matched, "/user/self/");
     let name = user
         .profile
@@ -605,24 +586,12 @@ async fn key_for_session(
     session: LoginSession,
     client: &ClientInfo,
 ) -> Result<String, CloudsmithError> {
-    // The session just made: no need to look its secret up again.
-    let principal = accounts::Principal {
-        user_id: session.user.id,
-        kind: accounts::CredentialKind::Session,
-        credential_id: session.session_id,
-    };
-    record_user(&principal);
-    let created = async {
-        require_own(&state.accounts, &principal, CREATE_TOKEN).await?;
-        let (_, secret) = state
-            .accounts
-            .create_token(principal.user_id, Some(KEY_NAME.into()), None, client)
-            .await?;
-        Ok::<_, CloudsmithError>(secret)
-    }
-    .await;
-    state.accounts.logout(&principal).await?;
-    Ok(created?.expose().to_owned())
+    crate::http::access::note_user(session.user.id);
+    let (_, secret) = state
+        .accounts
+        .trade_session_for_token(session, KEY_NAME, client)
+        .await?;
+    Ok(secret.expose().to_owned())
 }
 
 /// `GET /user/tokens/`: the caller's usable API tokens from every surface, keys masked.
@@ -650,11 +619,10 @@ async fn user_tokens_list(
         .filter(|&n| n >= 1)
         .map_or(DEFAULT_PAGE_SIZE, |n| n.min(MAX_PAGE_SIZE));
 
-    let user = caller.own(&state, READ_TOKENS).await?;
     let now = state.accounts.now();
     let mut tokens: Vec<ApiToken> = state
         .accounts
-        .list_tokens(user.id)
+        .list_tokens(&caller.actor, caller.user)
         .await?
         .into_iter()
         .filter(|t| t.is_usable(now))
@@ -701,9 +669,9 @@ async fn user_tokens_create(
     caller: Caller,
     _body: Ignored,
 ) -> Result<Response, CloudsmithError> {
-    let user = caller.own(&state, CREATE_TOKEN).await?;
+    let actor = caller.actor.clone().with_client(&client);
     let now = state.accounts.now();
-    let tokens = state.accounts.list_tokens(user.id).await?;
+    let tokens = state.accounts.list_tokens(&actor, caller.user).await?;
     if tokens
         .iter()
         .any(|t| t.name == KEY_NAME && t.is_usable(now))
@@ -712,7 +680,7 @@ async fn user_tokens_create(
     }
     let (token, secret) = state
         .accounts
-        .create_token(user.id, Some(KEY_NAME.into()), None, &client)
+        .create_token(&actor, caller.user, Some(KEY_NAME.into()), None)
         .await?;
     let body = UserAuthenticationToken::new(&token, secret.expose().to_owned());
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -728,15 +696,15 @@ async fn user_tokens_refresh(
     Path(slug_perm): Path<String>,
     _body: Ignored,
 ) -> Result<Json<UserAuthenticationToken>, CloudsmithError> {
-    let user = caller.own(&state, UPDATE_TOKEN).await?;
+    let actor = caller.actor.clone().with_client(&client);
     let by = TokenRef::parse(slug_perm.trim()).ok_or_else(CloudsmithError::not_found)?;
-    let token = state.accounts.token(user.id, &by).await?;
+    let token = state.accounts.token(&actor, caller.user, &by).await?;
     if !token.is_usable(state.accounts.now()) {
         return Err(CloudsmithError::not_found());
     }
     let (token, secret) = state
         .accounts
-        .rotate_token(user.id, &TokenRef::Id(token.id), &client)
+        .rotate_token(&actor, caller.user, &TokenRef::Id(token.id))
         .await?;
     Ok(Json(UserAuthenticationToken::new(
         &token,

@@ -21,11 +21,10 @@ use axum::{Json, Router};
 use chrono::{DateTime, NaiveDateTime, SecondsFormat};
 use serde::{Deserialize, Serialize};
 
-use accounts::access::{Action, Entity, Need};
 use accounts::failure::Kind;
 use accounts::Failure;
 
-use crate::http::auth::{bearer, record_user, require_own, Client};
+use crate::http::auth::{bearer, record_user, Client};
 use crate::http::problem::{renders_failures, status_of};
 use crate::http::AppState;
 
@@ -100,14 +99,6 @@ impl From<Failure> for FreeChatError {
         }
     }
 }
-
-/// What each endpoint needs, checked by the core on the caller's own account.
-const READ_SELF: Need = Need::new(Entity::User, Action::Read);
-const UPDATE_SELF: Need = Need::new(Entity::User, Action::Update);
-const CREATE_TOKEN: Need = Need::new(Entity::Token, Action::Create);
-const READ_TOKENS: Need = Need::new(Entity::Token, Action::Read);
-const UPDATE_TOKEN: Need = Need::new(Entity::Token, Action::Update);
-const DELETE_TOKEN: Need = Need::new(Entity::Token, Action::Delete);
 
 fn text(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
@@ -294,10 +285,14 @@ async fn create_token(
     Client(client): Client,
     Caller(me): Caller,
 ) -> Result<Response, FreeChatError> {
-    require_own(&state.accounts, &me, CREATE_TOKEN).await?;
     let (_, secret) = state
         .accounts
-        .create_token(me.user_id, Some("freechat".into()), None, &client)
+        .create_token(
+            &me.actor(&client),
+            me.user_id,
+            Some("freechat".into()),
+            None,
+        )
         .await?;
     Ok(text(secret.expose().to_owned()))
 }
@@ -309,7 +304,6 @@ async fn create_token_with_duration(
     Caller(me): Caller,
     Path(duration): Path<String>,
 ) -> Result<Response, FreeChatError> {
-    require_own(&state.accounts, &me, CREATE_TOKEN).await?;
     // The core checks the range (and answers 400 naming it); a number that is not even an
     // i64 is out of that range too.
     let seconds = duration.parse::<i64>().map_err(|_| {
@@ -323,7 +317,12 @@ async fn create_token_with_duration(
     })?;
     let (_, secret) = state
         .accounts
-        .create_token(me.user_id, Some("freechat".into()), Some(seconds), &client)
+        .create_token(
+            &me.actor(&client),
+            me.user_id,
+            Some("freechat".into()),
+            Some(seconds),
+        )
         .await?;
     Ok(text(secret.expose().to_owned()))
 }
@@ -340,10 +339,9 @@ async fn disable_token(
     Caller(me): Caller,
     Path(token): Path<String>,
 ) -> Result<Response, FreeChatError> {
-    require_own(&state.accounts, &me, UPDATE_TOKEN).await?;
     state
         .accounts
-        .set_token_disabled(me.user_id, &token_ref(&token)?, true, &client)
+        .set_token_disabled(&me.actor(&client), me.user_id, &token_ref(&token)?, true)
         .await?;
     Ok(text(token))
 }
@@ -355,10 +353,9 @@ async fn delete_token(
     Caller(me): Caller,
     Path(token): Path<String>,
 ) -> Result<Response, FreeChatError> {
-    require_own(&state.accounts, &me, DELETE_TOKEN).await?;
     state
         .accounts
-        .delete_token(me.user_id, &token_ref(&token)?, &client)
+        .delete_token(&me.actor(&client), me.user_id, &token_ref(&token)?)
         .await?;
     Ok(text(token))
 }
@@ -368,9 +365,11 @@ async fn list_tokens(
     State(state): State<AppState>,
     Caller(me): Caller,
 ) -> Result<Json<Vec<String>>, FreeChatError> {
-    require_own(&state.accounts, &me, READ_TOKENS).await?;
     let now = state.accounts.now();
-    let tokens = state.accounts.list_tokens(me.user_id).await?;
+    let tokens = state
+        .accounts
+        .list_tokens(&(&me).into(), me.user_id)
+        .await?;
     Ok(Json(
         tokens
             .into_iter()
@@ -386,7 +385,7 @@ async fn get_own_basic(
     Caller(me): Caller,
     headers: HeaderMap,
 ) -> Result<Json<UserBasicInfo>, FreeChatError> {
-    let user = require_own(&state.accounts, &me, READ_SELF).await?;
+    let user = state.accounts.get_user(&(&me).into(), me.user_id).await?;
     Ok(Json(UserBasicInfo::new(user, request_id(&headers))))
 }
 
@@ -397,13 +396,12 @@ async fn get_user_basic(
     Path(username): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<UserBasicInfo>, FreeChatError> {
-    // Public name and picture: any caller who may read their own account may see them.
-    require_own(&state.accounts, &me, READ_SELF).await?;
+    // Public name and picture: the core decides who may look.
     let not_found = || FreeChatError::new(StatusCode::NOT_FOUND, "User not found.");
     let username = Username::parse(&username).map_err(|_| not_found())?;
     let user = state
         .accounts
-        .user_by_username(&username)
+        .user_named(&me, &username)
         .await?
         .ok_or_else(not_found)?;
     Ok(Json(UserBasicInfo::new(user, request_id(&headers))))
@@ -415,7 +413,7 @@ async fn get_user_details(
     Caller(me): Caller,
     headers: HeaderMap,
 ) -> Result<Json<UserDetails>, FreeChatError> {
-    let user = require_own(&state.accounts, &me, READ_SELF).await?;
+    let user = state.accounts.get_user(&(&me).into(), me.user_id).await?;
     Ok(Json(UserDetails::new(user, request_id(&headers))))
 }
 
@@ -426,11 +424,10 @@ async fn update_user_info(
     Caller(me): Caller,
     body: Result<Json<DetailsUpdate>, JsonRejection>,
 ) -> Result<Json<bool>, FreeChatError> {
-    require_own(&state.accounts, &me, UPDATE_SELF).await?;
     let Json(update) = body.map_err(|r| FreeChatError::new(r.status(), r.body_text()))?;
     state
         .accounts
-        .update_profile(me.user_id, update.into(), &client)
+        .update_profile(&me.actor(&client), me.user_id, update.into())
         .await?;
     Ok(Json(true))
 }
@@ -442,7 +439,6 @@ async fn upload_user_picture(
     Caller(me): Caller,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, FreeChatError> {
-    require_own(&state.accounts, &me, UPDATE_SELF).await?;
     let multipart =
         multipart.map_err(|r| FreeChatError::new(StatusCode::BAD_REQUEST, r.body_text()))?;
     let bytes = crate::http::upload::read_file_part(multipart)
@@ -450,7 +446,7 @@ async fn upload_user_picture(
         .map_err(|e| FreeChatError::new(e.status, e.detail))?;
     let url = state
         .accounts
-        .set_picture(me.user_id, bytes, &client)
+        .set_picture(&me.actor(&client), me.user_id, bytes)
         .await?;
     Ok(text(url))
 }

@@ -9,12 +9,12 @@
 //! by the core calls each handler makes.
 
 use crate::http::dialects::UNAVAILABLE;
-use accounts::access::{Action, Entity, Need, OrgId, Target};
+use accounts::access::{Action, Entity, Need, OrgId};
 use accounts::lifecycle::{CodeScope, Registration};
+use accounts::reach::UserRef;
 use accounts::{
     AccountSpec, AccountUpdate, Actor, AdminError, AuthError, CredentialKind, EmailAddress,
-    NewUsername, Password, Patch, Principal, ProfileUpdate, User, UserError, UserId, UserStatus,
-    Username,
+    NewUsername, Password, Patch, Principal, ProfileUpdate, User, UserId, UserStatus, Username,
 };
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
@@ -28,7 +28,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::http::auth::{basic, record_user, require_own, Client};
+use crate::http::auth::{basic, record_user, Client};
 use crate::http::problem::{renders_failures, status_of};
 use crate::http::AppState;
 use accounts::failure::Kind;
@@ -43,8 +43,6 @@ const PREFIXES: [&str; 2] = ["/api/v0-1", "/api/v0-1/"];
 // the organisation (`create_users`); self-service endpoints check the caller's own account.
 /// `GET /user?username=`, `GET /user/{userId}`.
 const READ_USER: Need = Need::new(Entity::User, Action::Read);
-/// `GET /auth`: the caller's own account.
-const READ_SELF: Need = Need::new(Entity::User, Action::Read);
 
 pub fn routes(_state: &AppState) -> Router<AppState> {
     PREFIXES.into_iter().fold(Router::new(), mount)
@@ -73,7 +71,7 @@ fn mount(router: Router<AppState>, prefix: &str) -> Router<AppState> {
         )
         // `user:update` on the user (core `update_user`): the user themself or an admin.
         .route(&at("/user/{user_id}/username"), put(update_username))
-        // POST: public password login into an application; GET: READ_SELF.
+        // POST: public password login into an application; GET: `user:read` on oneself.
         .route(&at("/auth"), post(auth).get(check_auth))
 }
 
@@ -540,24 +538,12 @@ async fn get_user_by_username(
 ) -> Result<Json<UserRes>, GlowmarktError> {
     let Query(query) = query.map_err(|r| GlowmarktError::bad(r.body_text()))?;
     let login = required(query.username, "username")?;
-    match state.accounts.find_user(login.trim()).await {
-        Ok(found) => {
-            let user = state
-                .accounts
-                .authorize_user(&actor, READ_USER, found.id)
-                .await?;
-            Ok(Json(user_res(&state, &actor, &user, app).await?))
-        }
-        Err(UserError::NotFound) => {
-            // As for an unknown id: 404 only to those who may read every user.
-            state
-                .accounts
-                .authorize(&actor, READ_USER, Target::Any)
-                .await?;
-            Err(GlowmarktError::not_found())
-        }
-        Err(e) => Err(e.into()),
-    }
+    // As for an unknown id: 404 only to those who may read every user (the core's rule).
+    let user = state
+        .accounts
+        .user_as(&actor, READ_USER, UserRef::Login(&login))
+        .await?;
+    Ok(Json(user_res(&state, &actor, &user, app).await?))
 }
 
 /// `GET /user/{userId}`.
@@ -568,7 +554,7 @@ async fn get_user_by_id(
     Path(id): Path<String>,
 ) -> Result<Json<UserRes>, GlowmarktError> {
     let id = user_id(&id)?;
-    let user = state.accounts.authorize_user(&actor, READ_USER, id).await?;
+    let user = state.accounts.get_user(&actor, id).await?;
     Ok(Json(user_res(&state, &actor, &user, app).await?))
 }
 
@@ -743,7 +729,7 @@ async fn update_username(
     let id = user_id(&id)?;
     let given = required(req.username, "username")?;
     let wanted_status = req.status.as_deref().map(status_in).transpose()?;
-    let current = state.accounts.authorize_user(&actor, READ_USER, id).await?;
+    let current = state.accounts.get_user(&actor, id).await?;
     let mut update = AccountUpdate::default();
     if given.contains('@') {
         let email = EmailAddress::parse(&given)?;
@@ -841,7 +827,10 @@ async fn check_auth(
 ) -> Result<Json<CheckRes>, GlowmarktError> {
     let app = header_app.required()?;
     let principal = token_principal(&headers, &state).await?;
-    let user = require_own(&state.accounts, &principal, READ_SELF).await?;
+    let user = state
+        .accounts
+        .get_user(&(&principal).into(), principal.user_id)
+        .await?;
     if !state.accounts.may_use_application(app, &user).await? {
         return Err(GlowmarktError::denied(
             "the token is not valid for this application",
@@ -857,7 +846,7 @@ async fn check_auth(
             .map(|s| s.expires_at),
         CredentialKind::ApiToken => state
             .accounts
-            .list_tokens(principal.user_id)
+            .list_tokens(&(&principal).into(), principal.user_id)
             .await?
             .into_iter()
             .find(|t| t.id.0 == principal.credential_id)

@@ -12,7 +12,7 @@
 use crate::http::dialects::UNAVAILABLE;
 use std::collections::HashMap;
 
-use accounts::access::{Action, Entity, Need, OrgId, OrgRole, Organization};
+use accounts::access::{OrgId, OrgRole, Organization};
 use accounts::content::ChunkPage;
 use accounts::store::{ChunkRecord, FileRecord};
 use accounts::{
@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::http::auth::{record_user, require_own, Client};
+use crate::http::auth::{record_user, Client};
 use crate::http::problem::{renders_failures, status_of};
 use crate::http::AppState;
 use accounts::failure::Kind;
@@ -43,13 +43,6 @@ pub const ORGANIZATION_HEADER: &str = "tr-organization";
 /// Gatehouse has no datasets; every file reports this one (the nil UUID).
 pub const DATASET_ID: &str = "00000000-0000-0000-0000-000000000000";
 
-/// `POST /api/user/set_api_key`.
-const CREATE_TOKEN: Need = Need::new(Entity::Token, Action::Create);
-/// `DELETE /api/user/delete_api_key`.
-const DELETE_TOKEN: Need = Need::new(Entity::Token, Action::Delete);
-/// `PUT /api/user` without changes: the caller's own account, read.
-const READ_SELF: Need = Need::new(Entity::User, Action::Read);
-
 /// The routes, each with the permission the core checks for it.
 pub fn routes(_state: &AppState) -> Router<AppState> {
     Router::new()
@@ -57,9 +50,9 @@ pub fn routes(_state: &AppState) -> Router<AppState> {
         // user's: `user:update` on them and, for `role`, `organization:update` on their
         // membership of the TR-Organization (core `set_member`).
         .route("/api/user", put(update_user))
-        // CREATE_TOKEN on oneself.
+        // `token:create` on oneself (core `create_token`).
         .route("/api/user/set_api_key", post(set_api_key))
-        // DELETE_TOKEN on oneself.
+        // `token:delete` on oneself (core `delete_token`).
         .route("/api/user/delete_api_key", delete(delete_api_key))
         // `file:read` on the owner (core `list_files`).
         .route("/api/user/files/{user_id}", get(user_files))
@@ -520,38 +513,21 @@ impl ChunkOut {
 
 // ------------------------------------------------------------------ helpers
 
-/// `user` as `SlimUser`. The caller sees all of their own organisations; another user is
-/// shown only in the TR-Organization (an organisation's admin does not learn the user's
-/// other organisations).
+/// `user` as `SlimUser`, with the organisations the caller may see them in (the core's
+/// `memberships_seen_by`: all of one's own; another user's only in the TR-Organization).
 async fn slim_user(state: &AppState, caller: &Caller, user: User) -> Result<SlimUser, TrieveError> {
-    let actor = caller.actor();
-    let orgs: Vec<OrgId> = if user.id == caller.principal.user_id {
-        state
-            .accounts
-            .grants(&actor)
-            .await?
-            .memberships
-            .into_iter()
-            .map(|(org, _)| org)
-            .collect()
-    } else {
-        caller.org.iter().map(|o| o.id).collect()
-    };
+    let within = caller.org.as_ref().map(|o| o.id);
+    let seen = state
+        .accounts
+        .memberships_seen_by(&caller.actor(), user.id, within)
+        .await?;
     let mut out_orgs = Vec::new();
     let mut user_orgs = Vec::new();
-    for id in orgs {
-        let org = match &caller.org {
-            Some(org) if org.id == id => org.clone(),
-            _ => state.accounts.org(&actor, id).await?,
-        };
-        let members = state.accounts.org_members(&actor, id).await?;
-        let Some(membership) = members.into_iter().find(|m| m.user_id == user.id) else {
-            continue;
-        };
+    for (org, membership) in seen {
         user_orgs.push(UserOrganization {
-            id: membership_id(id, user.id),
+            id: membership_id(org.id, user.id),
             user_id: user.id.to_string(),
-            organization_id: id.to_string(),
+            organization_id: org.id.to_string(),
             role: role_number(membership.role),
             created_at: naive(membership.created_at),
             // The core keeps when a membership began, not when its role last changed.
@@ -594,10 +570,9 @@ async fn set_api_key(
     Body(body): Body<SetApiKeyRequest>,
 ) -> Result<Json<SetApiKeyResponse>, TrieveError> {
     let me = &caller.principal;
-    require_own(&state.accounts, me, CREATE_TOKEN).await?;
     let (_, secret) = state
         .accounts
-        .create_token(me.user_id, Some(body.name), None, &client)
+        .create_token(&me.actor(&client), me.user_id, Some(body.name), None)
         .await?;
     Ok(Json(SetApiKeyResponse {
         api_key: secret.expose().to_owned(),
@@ -613,22 +588,21 @@ async fn delete_api_key(
     Body(body): Body<DeleteApiKeyRequest>,
 ) -> Result<Json<Vec<ApiKeyDto>>, TrieveError> {
     let me = &caller.principal;
-    require_own(&state.accounts, me, DELETE_TOKEN).await?;
     let by = TokenRef::parse(body.api_key_id.trim()).ok_or_else(|| {
         TrieveError::bad("api_key_id must be an API key's id, its masked form or the key")
     })?;
     state
         .accounts
-        .delete_token(me.user_id, &by, &client)
+        .delete_token(&me.actor(&client), me.user_id, &by)
         .await?;
-    let remaining = state.accounts.list_tokens(me.user_id).await?;
+    let remaining = state.accounts.list_tokens(&me.into(), me.user_id).await?;
     Ok(Json(remaining.into_iter().map(Into::into).collect()))
 }
 
 /// `PUT /api/user`: changes the caller (or, with `user_id`, another user) and answers the
 /// user as `SlimUser`. `role` sets the user's role in the TR-Organization, which must then
-/// be sent and which the user must already belong to. The role is changed first, then the
-/// account's fields; inputs are checked before either.
+/// be sent and which the user must already belong to. One core use case changes both
+/// (`update_member_and_account`); inputs are checked before either.
 async fn update_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -651,54 +625,25 @@ async fn update_user(
     let changes_account = username.is_some()
         || body.visible_email.is_some()
         || !profile.clone().validate()?.is_empty();
-    // Two core calls: check everything the account change could refuse before the role
-    // changes, so a refusal writes nothing (only a rename racing for the same name is left).
-    if changes_account && role.is_some() {
-        state
-            .accounts
-            .authorize_user(&actor, Need::new(Entity::User, Action::Update), target)
-            .await?;
-        if let Some(name) = &username {
-            let taken = state.accounts.user_by_username(name).await?;
-            if taken.is_some_and(|u| u.id != target) {
-                return Err(accounts::AdminError::UsernameTaken.into());
-            }
+    let role = match role {
+        None => None,
+        Some(role) => {
+            let org = caller.org.as_ref().ok_or_else(|| {
+                TrieveError::bad("role needs the TR-Organization header naming the organisation")
+            })?;
+            Some((org.id, role))
         }
-    }
-
-    if let Some(role) = role {
-        let org = caller.org.as_ref().ok_or_else(|| {
-            TrieveError::bad("role needs the TR-Organization header naming the organisation")
-        })?;
-        match state.accounts.membership(org.id, target).await? {
-            None => {
-                return Err(TrieveError::not_found(
-                    "the user is not a member of this organisation",
-                ))
-            }
-            Some(current) if current == role => {}
-            Some(_) => {
-                state
-                    .accounts
-                    .set_member(&actor, org.id, target, role)
-                    .await?;
-            }
-        }
-    }
-
-    let user = if changes_account {
-        let update = AccountUpdate {
-            username,
-            profile,
-            email_visible: body.visible_email,
-            ..AccountUpdate::default()
-        };
-        state.accounts.update_user(&actor, target, update).await?
-    } else if target == me {
-        require_own(&state.accounts, &caller.principal, READ_SELF).await?
-    } else {
-        state.accounts.get_user(&actor, target).await?
     };
+    let update = changes_account.then(|| AccountUpdate {
+        username,
+        profile,
+        email_visible: body.visible_email,
+        ..AccountUpdate::default()
+    });
+    let user = state
+        .accounts
+        .update_member_and_account(&actor, target, role, update)
+        .await?;
     Ok(Json(slim_user(&state, &caller, user).await?))
 }
 

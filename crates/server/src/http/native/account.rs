@@ -3,9 +3,8 @@
 //!
 //! Who may call what: sign-up, verification, forgotten-password and reset endpoints are
 //! public (and throttled); password change and sessions need a credential and act on the
-//! caller's account (declared with `authorize_own`); `/admin/audit` needs `audit:read`.
+//! caller's account (the core checks the need); `/admin/audit` needs `audit:read`.
 
-use accounts::access::{Action, Entity};
 use accounts::audit::{AuditEvent, AuditFilter};
 use accounts::lifecycle::Registration;
 use accounts::store::SessionInfo;
@@ -19,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::paging::{self, CursorKey, Page, PageQuery};
-use super::{authorize_own, ApiError, ApiJson, ApiPath, Authenticated};
+use super::{ApiError, ApiJson, ApiPath, Authenticated};
 use crate::http::auth::Client;
 use crate::http::AppState;
 
@@ -258,7 +257,6 @@ pub async fn change_password(
     Authenticated(principal): Authenticated,
     ApiJson(body): ApiJson<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
-    authorize_own(&state, &principal, Entity::User, Action::Update).await?;
     state
         .accounts
         .change_password(
@@ -332,7 +330,6 @@ pub async fn list_sessions(
 ) -> Result<axum::Json<SessionPage>, ApiError> {
     let Query(q) = query?;
     let request = q.request("sessions")?;
-    authorize_own(&state, &principal, Entity::Session, Action::Read).await?;
     let mut sessions = state.accounts.sessions(&principal).await?;
     let key = |s: &SessionInfo| (s.created_at, s.id);
     sessions.sort_by_key(|s| std::cmp::Reverse(key(s)));
@@ -364,7 +361,6 @@ pub async fn end_session(
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    authorize_own(&state, &principal, Entity::Session, Action::Delete).await?;
     state.accounts.end_session(&principal, id, client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -385,7 +381,6 @@ pub async fn end_other_sessions(
     Client(client): Client,
     Authenticated(principal): Authenticated,
 ) -> Result<axum::Json<Ended>, ApiError> {
-    authorize_own(&state, &principal, Entity::Session, Action::Delete).await?;
     let ended = state
         .accounts
         .end_sessions(&principal, false, client)
@@ -404,7 +399,6 @@ pub async fn end_all_sessions(
     Client(client): Client,
     Authenticated(principal): Authenticated,
 ) -> Result<axum::Json<Ended>, ApiError> {
-    authorize_own(&state, &principal, Entity::Session, Action::Delete).await?;
     let ended = state
         .accounts
         .end_sessions(&principal, true, client)

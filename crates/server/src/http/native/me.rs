@@ -1,6 +1,5 @@
 //! The current user's profile (the OIDC standard claims) and profile picture.
 
-use accounts::access::{Action, Entity};
 use accounts::files::FileId;
 use accounts::{Patch, Profile, ProfileUpdate, User};
 use axum::extract::State;
@@ -11,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{authorize_own, ApiError, ApiJson, ApiMultipart, ApiPath, Authenticated};
+use super::{ApiError, ApiJson, ApiMultipart, ApiPath, Authenticated};
 use crate::http::auth::Client;
 use crate::http::upload::read_file_part;
 use crate::http::AppState;
@@ -199,7 +198,10 @@ pub async fn get_me(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
 ) -> Result<axum::Json<UserView>, ApiError> {
-    let user = authorize_own(&state, &principal, Entity::User, Action::Read).await?;
+    let user = state
+        .accounts
+        .get_user(&(&principal).into(), principal.user_id)
+        .await?;
     Ok(axum::Json(user.into()))
 }
 
@@ -221,10 +223,9 @@ pub async fn patch_me(
     Authenticated(principal): Authenticated,
     ApiJson(body): ApiJson<ProfilePatch>,
 ) -> Result<axum::Json<UserView>, ApiError> {
-    authorize_own(&state, &principal, Entity::User, Action::Update).await?;
     let user = state
         .accounts
-        .update_profile(principal.user_id, body.into(), &client)
+        .update_profile(&principal.actor(&client), principal.user_id, body.into())
         .await?;
     Ok(axum::Json(user.into()))
 }
@@ -262,11 +263,10 @@ pub async fn put_picture(
     Authenticated(principal): Authenticated,
     ApiMultipart(multipart): ApiMultipart,
 ) -> Result<axum::Json<PictureUploaded>, ApiError> {
-    authorize_own(&state, &principal, Entity::User, Action::Update).await?;
     let bytes = read_file_part(multipart).await?;
     let picture = state
         .accounts
-        .set_picture(principal.user_id, bytes, &client)
+        .set_picture(&principal.actor(&client), principal.user_id, bytes)
         .await?;
     Ok(axum::Json(PictureUploaded { picture }))
 }

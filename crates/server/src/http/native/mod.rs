@@ -3,10 +3,10 @@
 //!
 //! Who may call what: `/login` (both steps), `/pictures/{id}` and the
 //! sign-up/verification/reset endpoints are public; everything else needs a bearer credential (session or API token).
-//! Every authenticated endpoint declares the permission it needs (`Need`) and the core
-//! decides: self-service endpoints through [`authorize_own`], administration by calling the
-//! core's admin use cases with the caller as `Actor`; files and chunks by calling the core's
-//! content use cases with the caller as `Actor` and owner. No handler decides access itself.
+//! Every authenticated endpoint passes the caller to the core (an `Actor`, or the
+//! authenticated `Principal` for the caller's own sessions and second factor) and the use
+//! case checks the permission it needs (`Need`) itself: self-service, administration, files
+//! and chunks alike. No handler decides or checks access itself.
 
 pub mod account;
 pub mod admin;
@@ -27,7 +27,6 @@ use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-pub(crate) use crate::http::auth::authorize_own;
 pub use crate::http::problem::{ApiError, Problem};
 pub use extract::{ApiJson, ApiMultipart, ApiPath, Authenticated};
 

@@ -1,16 +1,15 @@
 //! The caller's TOTP second factor: status, enrolment (secret and QR code shown once),
 //! confirmation with a first code (ten recovery codes shown once), turning it off, new
 //! recovery codes. Reading the status needs `user:read` on oneself, every change
-//! `user:update` (`authorize_own`); the rules (codes, replays, throttling) are the core's.
+//! `user:update`; the core checks both, and the rules (codes, replays, throttling) are its own.
 
-use accounts::access::{Action, Entity};
 use accounts::second_factor::{Enrolment, SecondFactorStatus};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{authorize_own, ApiError, ApiJson, Authenticated};
+use super::{ApiError, ApiJson, Authenticated};
 use crate::http::auth::Client;
 use crate::http::AppState;
 
@@ -82,8 +81,10 @@ pub async fn status(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
 ) -> Result<axum::Json<SecondFactorView>, ApiError> {
-    let user = authorize_own(&state, &principal, Entity::User, Action::Read).await?;
-    let status = state.accounts.second_factor(user.id).await?;
+    let status = state
+        .accounts
+        .second_factor(&(&principal).into(), principal.user_id)
+        .await?;
     Ok(axum::Json(status.into()))
 }
 
@@ -103,7 +104,6 @@ pub async fn begin(
     Client(client): Client,
     Authenticated(principal): Authenticated,
 ) -> Result<axum::Json<EnrolmentView>, ApiError> {
-    authorize_own(&state, &principal, Entity::User, Action::Update).await?;
     let enrolment = state.accounts.begin_totp(&principal, &client).await?;
     Ok(axum::Json(enrolment.into()))
 }
@@ -128,7 +128,6 @@ pub async fn confirm(
     Authenticated(principal): Authenticated,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<axum::Json<RecoveryCodes>, ApiError> {
-    authorize_own(&state, &principal, Entity::User, Action::Update).await?;
     let recovery_codes = state
         .accounts
         .confirm_totp(&principal, &body.code, &client)
@@ -156,7 +155,6 @@ pub async fn disable(
     Authenticated(principal): Authenticated,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<StatusCode, ApiError> {
-    authorize_own(&state, &principal, Entity::User, Action::Update).await?;
     state
         .accounts
         .disable_totp(&principal, &body.code, &client)
@@ -184,7 +182,6 @@ pub async fn regenerate_recovery_codes(
     Authenticated(principal): Authenticated,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<axum::Json<RecoveryCodes>, ApiError> {
-    authorize_own(&state, &principal, Entity::User, Action::Update).await?;
     let recovery_codes = state
         .accounts
         .regenerate_recovery_codes(&principal, &body.code, &client)

@@ -1,7 +1,6 @@
 //! The current user's API tokens: create, list, get, disable, enable, rotate, delete. Each
-//! endpoint declares its `token:*` need on the caller's own account (`authorize_own`).
+//! use case checks its `token:*` need on the caller's own account.
 
-use accounts::access::{Action, Entity};
 use accounts::service::ClientInfo;
 use accounts::token::{ApiToken, TokenRef};
 use axum::extract::rejection::QueryRejection;
@@ -14,7 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::paging::{CursorKey, Page, PageQuery};
-use super::{authorize_own, ApiError, ApiJson, ApiPath, Authenticated};
+use super::{ApiError, ApiJson, ApiPath, Authenticated};
 use crate::http::auth::Client;
 use crate::http::AppState;
 
@@ -94,10 +93,14 @@ pub async fn create(
     Authenticated(principal): Authenticated,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<Response, ApiError> {
-    authorize_own(&state, &principal, Entity::Token, Action::Create).await?;
     let (token, secret) = state
         .accounts
-        .create_token(principal.user_id, body.name, body.expires_in, &client)
+        .create_token(
+            &principal.actor(&client),
+            principal.user_id,
+            body.name,
+            body.expires_in,
+        )
         .await?;
     let created = TokenCreated {
         token: secret.expose().to_owned(),
@@ -137,9 +140,11 @@ pub async fn list(
 ) -> Result<axum::Json<TokenPage>, ApiError> {
     let Query(q) = query?;
     let request = q.request("tokens")?;
-    authorize_own(&state, &principal, Entity::Token, Action::Read).await?;
     let now = state.accounts.now();
-    let mut tokens = state.accounts.list_tokens(principal.user_id).await?;
+    let mut tokens = state
+        .accounts
+        .list_tokens(&(&principal).into(), principal.user_id)
+        .await?;
     let key = |t: &ApiToken| (t.created_at, t.id.0);
     tokens.sort_by_key(|t| std::cmp::Reverse(key(t)));
     let total = tokens.len() as u64;
@@ -169,10 +174,9 @@ pub async fn get_one(
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<TokenView>, ApiError> {
-    authorize_own(&state, &principal, Entity::Token, Action::Read).await?;
     let token = state
         .accounts
-        .token(principal.user_id, &token_ref(&id)?)
+        .token(&(&principal).into(), principal.user_id, &token_ref(&id)?)
         .await?;
     Ok(axum::Json(TokenView::new(token, state.accounts.now())))
 }
@@ -184,10 +188,14 @@ async fn set_disabled(
     disabled: bool,
     client: ClientInfo,
 ) -> Result<axum::Json<TokenView>, ApiError> {
-    authorize_own(&state, &principal, Entity::Token, Action::Update).await?;
     let token = state
         .accounts
-        .set_token_disabled(principal.user_id, &token_ref(&id)?, disabled, &client)
+        .set_token_disabled(
+            &principal.actor(&client),
+            principal.user_id,
+            &token_ref(&id)?,
+            disabled,
+        )
         .await?;
     Ok(axum::Json(TokenView::new(token, state.accounts.now())))
 }
@@ -237,10 +245,13 @@ pub async fn rotate(
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<TokenCreated>, ApiError> {
-    authorize_own(&state, &principal, Entity::Token, Action::Update).await?;
     let (token, secret) = state
         .accounts
-        .rotate_token(principal.user_id, &token_ref(&id)?, &client)
+        .rotate_token(
+            &principal.actor(&client),
+            principal.user_id,
+            &token_ref(&id)?,
+        )
         .await?;
     Ok(axum::Json(TokenCreated {
         token: secret.expose().to_owned(),
@@ -261,10 +272,13 @@ pub async fn delete(
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    authorize_own(&state, &principal, Entity::Token, Action::Delete).await?;
     state
         .accounts
-        .delete_token(principal.user_id, &token_ref(&id)?, &client)
+        .delete_token(
+            &principal.actor(&client),
+            principal.user_id,
+            &token_ref(&id)?,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

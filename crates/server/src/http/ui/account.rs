@@ -1,8 +1,7 @@
 //! The signed-in user's own pages: profile (the OIDC claims) and picture, password, sessions,
-//! API tokens and two-factor sign-in. Each action declares its need on the caller's own
-//! account (`authorize_own`, the check the native API makes) and calls one core function.
+//! API tokens and two-factor sign-in. Each action calls one core function with the caller,
+//! which checks the need on the caller's own account, as it does for the native API.
 
-use accounts::access::{Action, Entity};
 use accounts::domain::{Patch, ProfileUpdate};
 use accounts::second_factor::Proof;
 use accounts::{ApiToken, Password, TokenRef, User};
@@ -20,7 +19,6 @@ use super::{
     done, failure_page, note_text, render, with_retry_after, Chrome, Cookies, Csrf, Errors,
     SignedIn, UiForm, UiPath,
 };
-use crate::http::auth::authorize_own;
 use crate::http::auth::Client;
 use crate::http::problem::ApiError;
 use crate::http::AppState;
@@ -60,17 +58,6 @@ struct NoteQuery {
 /// The core refusal of a self-service action as a page.
 fn refused(error: impl Into<ApiError>) -> Response {
     failure_page(error.into())
-}
-
-async fn allowed(
-    state: &AppState,
-    signed: &SignedIn,
-    entity: Entity,
-    action: Action,
-) -> Result<User, Response> {
-    authorize_own(state, &signed.principal, entity, action)
-        .await
-        .map_err(failure_page)
 }
 
 fn when(at: DateTime<Utc>) -> String {
@@ -191,9 +178,10 @@ async fn profile_page(
     csrf: Csrf,
     Query(q): Query<NoteQuery>,
 ) -> Response {
-    let user = match allowed(&state, &signed, Entity::User, Action::Read).await {
+    let me = accounts::Actor::from(&signed.principal);
+    let user = match state.accounts.get_user(&me, signed.principal.user_id).await {
         Ok(user) => user,
-        Err(page) => return page,
+        Err(e) => return refused(e),
     };
     let page = profile_page_for(
         &state,
@@ -214,9 +202,6 @@ async fn save_profile(
     csrf: Csrf,
     UiForm(form): UiForm<std::collections::HashMap<String, String>>,
 ) -> Response {
-    if let Err(page) = allowed(&state, &signed, Entity::User, Action::Update).await {
-        return page;
-    }
     // An empty box clears the claim; a box the form did not send is kept.
     let patch = |field: &str| match form.get(field).map(|v| v.trim()) {
         None => Patch::Keep,
@@ -244,7 +229,11 @@ async fn save_profile(
     };
     match state
         .accounts
-        .update_profile(signed.principal.user_id, update, &client)
+        .update_profile(
+            &signed.principal.actor(&client),
+            signed.principal.user_id,
+            update,
+        )
         .await
     {
         Ok(_) => done("/account", "profile"),
@@ -271,9 +260,6 @@ async fn upload_picture(
     csrf: Csrf,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
-    if let Err(page) = allowed(&state, &signed, Entity::User, Action::Update).await {
-        return page;
-    }
     let result = match multipart {
         Ok(multipart) => crate::http::upload::read_file_part(multipart).await,
         Err(rejection) => Err(ApiError::from(rejection)),
@@ -281,7 +267,11 @@ async fn upload_picture(
     let outcome = match result {
         Ok(bytes) => state
             .accounts
-            .set_picture(signed.principal.user_id, bytes, &client)
+            .set_picture(
+                &signed.principal.actor(&client),
+                signed.principal.user_id,
+                bytes,
+            )
             .await
             .map_err(ApiError::from),
         Err(e) => Err(e),
@@ -343,9 +333,6 @@ async fn change_password(
     csrf: Csrf,
     UiForm(form): UiForm<PasswordForm>,
 ) -> Response {
-    if let Err(page) = allowed(&state, &signed, Entity::User, Action::Update).await {
-        return page;
-    }
     match state
         .accounts
         .change_password(
@@ -397,9 +384,6 @@ async fn sessions_page(
     csrf: Csrf,
     Query(q): Query<NoteQuery>,
 ) -> Response {
-    if let Err(page) = allowed(&state, &signed, Entity::Session, Action::Read).await {
-        return page;
-    }
     let sessions = match state.accounts.sessions(&signed.principal).await {
         Ok(sessions) => sessions,
         Err(e) => return refused(e),
@@ -431,9 +415,6 @@ async fn end_session(
     signed: SignedIn,
     UiPath(id): UiPath<Uuid>,
 ) -> Response {
-    if let Err(page) = allowed(&state, &signed, Entity::Session, Action::Delete).await {
-        return page;
-    }
     match state
         .accounts
         .end_session(&signed.principal, id, client)
@@ -455,9 +436,6 @@ async fn end_other_sessions(
     Client(client): Client,
     signed: SignedIn,
 ) -> Response {
-    if let Err(page) = allowed(&state, &signed, Entity::Session, Action::Delete).await {
-        return page;
-    }
     match state
         .accounts
         .end_sessions(&signed.principal, false, client)
@@ -539,7 +517,11 @@ async fn tokens_page_with(
     shown: TokensShown,
 ) -> Response {
     let now = state.accounts.now();
-    let tokens = match state.accounts.list_tokens(signed.principal.user_id).await {
+    let tokens = match state
+        .accounts
+        .list_tokens(&(&signed.principal).into(), signed.principal.user_id)
+        .await
+    {
         Ok(tokens) => tokens,
         Err(e) => return refused(e),
     };
@@ -575,9 +557,6 @@ async fn tokens_page(
     csrf: Csrf,
     Query(q): Query<NoteQuery>,
 ) -> Response {
-    if let Err(page) = allowed(&state, &signed, Entity::Token, Action::Read).await {
-        return page;
-    }
     let shown = TokensShown {
         note: note_text(q.done.as_deref()),
         ..TokensShown::default()
@@ -592,9 +571,6 @@ async fn create_token(
     csrf: Csrf,
     UiForm(form): UiForm<TokenForm>,
 ) -> Response {
-    if let Err(page) = allowed(&state, &signed, Entity::Token, Action::Create).await {
-        return page;
-    }
     let days = match form.expiry_days.trim() {
         "" | "0" => Ok(None),
         d => match d.parse::<i64>() {
@@ -619,7 +595,12 @@ async fn create_token(
     let name = Some(form.name.trim().to_owned()).filter(|n| !n.is_empty());
     match state
         .accounts
-        .create_token(signed.principal.user_id, name, expires_in, &client)
+        .create_token(
+            &signed.principal.actor(&client),
+            signed.principal.user_id,
+            name,
+            expires_in,
+        )
         .await
     {
         Ok((token, secret)) => {
@@ -661,31 +642,23 @@ async fn token_action(
             "There is no such token.",
         ));
     };
-    let need = if action == "delete" {
-        Action::Delete
-    } else {
-        Action::Update
-    };
-    if let Err(page) = allowed(&state, &signed, Entity::Token, need).await {
-        return page;
-    }
-    let user = signed.principal.user_id;
+    let (actor, user) = (signed.principal.actor(&client), signed.principal.user_id);
     let accounts = &state.accounts;
     let result = match action.as_str() {
         "disable" => accounts
-            .set_token_disabled(user, &by, true, &client)
+            .set_token_disabled(&actor, user, &by, true)
             .await
             .map(|_| "token-disabled"),
         "enable" => accounts
-            .set_token_disabled(user, &by, false, &client)
+            .set_token_disabled(&actor, user, &by, false)
             .await
             .map(|_| "token-enabled"),
         "delete" => accounts
-            .delete_token(user, &by, &client)
+            .delete_token(&actor, user, &by)
             .await
             .map(|_| "token-deleted"),
         "rotate" => {
-            return match accounts.rotate_token(user, &by, &client).await {
+            return match accounts.rotate_token(&actor, user, &by).await {
                 Ok((token, secret)) => {
                     let created = NewSecret {
                         name: token.name,
@@ -786,7 +759,11 @@ async fn two_factor_page_with(
     csrf: Csrf,
     shown: TwoFactorShown,
 ) -> Response {
-    let current = match state.accounts.second_factor(signed.principal.user_id).await {
+    let current = match state
+        .accounts
+        .second_factor(&(&signed.principal).into(), signed.principal.user_id)
+        .await
+    {
         Ok(s) => s,
         Err(e) => return refused(e),
     };
@@ -812,9 +789,6 @@ async fn two_factor_page(
     csrf: Csrf,
     Query(q): Query<NoteQuery>,
 ) -> Response {
-    if let Err(page) = allowed(&state, &signed, Entity::User, Action::Read).await {
-        return page;
-    }
     let shown = TwoFactorShown {
         note: note_text(q.done.as_deref()),
         ..TwoFactorShown::default()
@@ -836,9 +810,6 @@ async fn begin_totp(
     signed: SignedIn,
     csrf: Csrf,
 ) -> Response {
-    if let Err(page) = allowed(&state, &signed, Entity::User, Action::Update).await {
-        return page;
-    }
     match state.accounts.begin_totp(&signed.principal, &client).await {
         Ok(enrolment) => {
             let enrolling = Enrolling {
@@ -876,9 +847,6 @@ async fn reauthenticate(
     csrf: Csrf,
     UiForm(form): UiForm<ReauthForm>,
 ) -> Response {
-    if let Err(page) = allowed(&state, &signed, Entity::Session, Action::Update).await {
-        return page;
-    }
     let proof = if form.password.is_empty() {
         Proof::Code(form.code.trim().to_owned())
     } else {
@@ -950,9 +918,6 @@ async fn confirm_totp(
     csrf: Csrf,
     UiForm(form): UiForm<CodeForm>,
 ) -> Response {
-    if let Err(page) = allowed(&state, &signed, Entity::User, Action::Update).await {
-        return page;
-    }
     let result = state
         .accounts
         .confirm_totp(&signed.principal, form.code.trim(), &client)
@@ -967,9 +932,6 @@ async fn regenerate_recovery_codes(
     csrf: Csrf,
     UiForm(form): UiForm<CodeForm>,
 ) -> Response {
-    if let Err(page) = allowed(&state, &signed, Entity::User, Action::Update).await {
-        return page;
-    }
     let result = state
         .accounts
         .regenerate_recovery_codes(&signed.principal, form.code.trim(), &client)
@@ -984,9 +946,6 @@ async fn disable_totp(
     csrf: Csrf,
     UiForm(form): UiForm<CodeForm>,
 ) -> Response {
-    if let Err(page) = allowed(&state, &signed, Entity::User, Action::Update).await {
-        return page;
-    }
     match state
         .accounts
         .disable_totp(&signed.principal, form.code.trim(), &client)
