@@ -17,14 +17,14 @@ use store_sqlite::SqliteStore;
 
 use crate::helpers::PASSWORD;
 
-struct Core {
-    accounts: Accounts,
-    store: Arc<CountingStore>,
-    clock: Arc<ManualClock>,
+pub(crate) struct Core {
+    pub(crate) accounts: Accounts,
+    pub(crate) store: Arc<CountingStore>,
+    pub(crate) clock: Arc<ManualClock>,
     _dir: tempfile::TempDir,
 }
 
-async fn core_with(adjust: impl FnOnce(&mut AccountsConfig)) -> Core {
+pub(crate) async fn core_with(adjust: impl FnOnce(&mut AccountsConfig)) -> Core {
     let dir = tempfile::tempdir().unwrap();
     let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open_in(dir.path()).await.unwrap());
     let store = Arc::new(CountingStore::new(sqlite));
@@ -46,7 +46,7 @@ async fn core_with(adjust: impl FnOnce(&mut AccountsConfig)) -> Core {
     }
 }
 
-async fn alice(core: &Core) -> User {
+pub(crate) async fn alice(core: &Core) -> User {
     core.accounts
         .create_user(NewUser {
             username: Username::parse("alice").unwrap(),

@@ -16,6 +16,7 @@ mod client_address;
 #[cfg(feature = "cloudsmith")]
 mod cloudsmith;
 mod core_invariants;
+mod core_rules;
 #[cfg(all(
     feature = "freechat",
     feature = "alsid",
