@@ -1,5 +1,6 @@
 //! The SQL of user administration: the paged user list, an administrator's changes, deletion,
-//! export and import. Free functions over a connection, so `lib.rs` decides the transaction.
+//! export and import. Free functions over a connection, so `users.rs` (`UserStore`) decides
+//! the transaction.
 //!
 //! `list_users` must stay fast with a million users and no planner statistics, so this
 //! module picks the index that drives each page itself ([`Driver`], from bounded counts of
@@ -17,7 +18,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection};
 use uuid::Uuid;
 
-use crate::{backend, map_err, millis, user_from_row, uuid, USER_COLUMNS};
+use crate::users::{user_from_row, USER_COLUMNS};
+use crate::{backend, map_err, millis, uuid};
 
 /// A value bound to a `?` placeholder.
 #[derive(Debug, Clone, PartialEq, Eq)]
