@@ -29,8 +29,8 @@
 //! value reads back the same from either backend.
 //!
 //! One file per role trait of `accounts::store`, with the same names as in `store-sqlite`,
-//! each holding that trait's impl and its SQL; this file connects, maps errors, and answers
-//! `BaseStore` (invalidations through `invalidation.rs`).
+//! each holding that trait's impl and its SQL (`list_users`'s is `user_list.rs`); this file
+//! connects, maps errors, and answers `BaseStore` (invalidations through `invalidation.rs`).
 //!
 //! This crate owns its SQL, its migrations and its error mapping (unique violations by
 //! constraint name); it never decides a business rule.
@@ -44,6 +44,7 @@ mod lifecycle;
 pub mod maintenance;
 mod second_factor;
 mod throttle;
+mod user_list;
 mod users;
 
 #[cfg(feature = "testkit")]

@@ -11,11 +11,10 @@ use accounts::{UserId, UserStatus};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
-use sqlx::SqliteConnection;
+use sqlx::{Row, SqliteConnection};
 use uuid::Uuid;
 
-use crate::{backend, map_err, millis, opt_time, time, user_admin, uuid, SqliteStore};
+use crate::{backend, map_err, millis, opt_time, time, uuid, SqliteStore};
 
 const TOKEN_COLUMNS: &str =
     "id, user_id, name, mask, created_at, expires_at, disabled, last_used_at, rotated_at";
@@ -77,6 +76,19 @@ pub(crate) async fn insert_session_row(
     .await
     .map_err(map_err)?;
     Ok(())
+}
+
+pub(crate) async fn delete_user_tokens(
+    conn: &mut SqliteConnection,
+    user: UserId,
+) -> Result<Vec<Uuid>, StoreError> {
+    let ids: Vec<String> =
+        sqlx::query_scalar("DELETE FROM api_tokens WHERE user_id = ? RETURNING id")
+            .bind(user.to_string())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    ids.iter().map(|i| uuid(i)).collect()
 }
 
 #[async_trait]
@@ -267,7 +279,7 @@ impl CredentialStore for SqliteStore {
     }
 
     async fn delete_user_tokens(&self, user: UserId) -> Result<Vec<Uuid>, StoreError> {
-        user_admin::delete_user_tokens(&mut *self.conn().await?, user).await
+        delete_user_tokens(&mut *self.conn().await?, user).await
     }
 
     async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {

@@ -4,8 +4,8 @@
 //!
 //! One file per role trait of `accounts::store`, named after the core's module (`users.rs`,
 //! `access.rs`, `credentials.rs`, `lifecycle.rs`, `second_factor.rs`, `content.rs`,
-//! `throttle.rs`, `audit.rs`), each holding that trait's impl and its SQL; this file opens the
-//! database, maps errors, and answers `BaseStore`.
+//! `throttle.rs`, `audit.rs`), each holding that trait's impl and its SQL (`list_users`'s is
+//! `user_list.rs`); this file opens the database, maps errors, and answers `BaseStore`.
 //!
 //! This crate owns its SQL and its error mapping; it never decides a business rule.
 
@@ -17,7 +17,7 @@ mod lifecycle;
 pub mod maintenance;
 mod second_factor;
 mod throttle;
-mod user_admin;
+mod user_list;
 mod users;
 
 use std::path::Path;

@@ -1,12 +1,14 @@
 //! `UserStore` on SQLite: accounts written with their roles, memberships and profile, looked
-//! up, registered (with the code and its mail, in one transaction), their password changed, and
-//! imported in bulk. The list, administrators' changes, deletion and export are `user_admin.rs`'s
-//! SQL.
+//! up, registered (with the code and its mail, in one transaction), changed by their owner or
+//! an administrator, their password set or upgraded, deleted with everything they own,
+//! exported and imported in bulk. The SQL is free functions over a connection, so the impl at
+//! the end decides the transaction; the paged list's SQL is `user_list.rs`'s.
 
 use std::str::FromStr;
 
 use accounts::access::RoleId;
 use accounts::domain::{Profile, ProfileChange};
+use accounts::files::FileId;
 use accounts::mail::OutgoingMail;
 use accounts::store::{
     CodeRecord, DeletedUser, EndSessions, NewUserRecord, StoreError, UserChange, UserExport,
@@ -16,10 +18,9 @@ use accounts::{EmailAddress, User, UserId, UserStatus, Username};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
-use sqlx::SqliteConnection;
+use sqlx::{Row, SqliteConnection};
 
-use crate::{backend, lifecycle, map_err, millis, time, user_admin, uuid, SqliteStore};
+use crate::{backend, lifecycle, map_err, millis, time, user_list, uuid, SqliteStore};
 
 /// The columns `user_from_row` reads, from `users u`. Role 1 is the built-in `admin`.
 pub(crate) const USER_COLUMNS: &str =
@@ -105,6 +106,164 @@ pub(crate) async fn insert_user_tx(
         created_at: time(at)?,
         updated_at: time(at)?,
     })
+}
+
+pub(crate) async fn user_by_id(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> Result<Option<User>, StoreError> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?");
+    sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .map(|row| user_from_row(&row))
+        .transpose()
+}
+
+/// Applies the change; the caller rolls back on a conflict, so nothing is written then.
+pub(crate) async fn update_user(
+    conn: &mut SqliteConnection,
+    id: UserId,
+    change: &UserChange,
+    now: DateTime<Utc>,
+) -> Result<Option<User>, StoreError> {
+    let id = id.to_string();
+    let Some(current): Option<String> =
+        sqlx::query_scalar("SELECT profile FROM users WHERE id = ?")
+            .bind(&id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(map_err)?
+    else {
+        return Ok(None);
+    };
+    let profile = if change.profile.is_empty() {
+        current
+    } else {
+        let current: Profile = serde_json::from_str(&current).map_err(backend)?;
+        serde_json::to_string(&change.profile.apply(&current)).map_err(backend)?
+    };
+    sqlx::query(
+        "UPDATE users SET username = COALESCE(?, username), email = COALESCE(?, email), \
+         email_verified = COALESCE(?, email_verified), status = COALESCE(?, status), \
+         profile = ?, email_visible = COALESCE(?, email_visible), updated_at = ? WHERE id = ?",
+    )
+    .bind(change.username.as_ref().map(|u| u.as_str()))
+    .bind(change.email.as_ref().map(|e| e.as_str()))
+    .bind(change.email_verified)
+    .bind(change.status.map(UserStatus::as_str))
+    .bind(profile)
+    .bind(change.email_visible)
+    .bind(millis(now))
+    .bind(&id)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    if change.status == Some(UserStatus::Disabled) {
+        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+            .bind(&id)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    user_by_id(conn, &id).await
+}
+
+/// Collects what the caller must clean up, then deletes the user; the foreign keys
+/// (`ON DELETE CASCADE`, enforced since the pool turns `foreign_keys` on) remove their tokens,
+/// sessions, codes, file records, roles and memberships.
+pub(crate) async fn delete_user(
+    conn: &mut SqliteConnection,
+    id: UserId,
+) -> Result<Option<DeletedUser>, StoreError> {
+    let id = id.to_string();
+    let files: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM files WHERE owner_id = ? ORDER BY id")
+            .bind(&id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    let credentials: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM api_tokens WHERE user_id = ?1 UNION ALL \
+         SELECT id FROM sessions WHERE user_id = ?1",
+    )
+    .bind(&id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    let deleted = sqlx::query("DELETE FROM users WHERE id = ?")
+        .bind(&id)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .rows_affected();
+    if deleted == 0 {
+        return Ok(None);
+    }
+    Ok(Some(DeletedUser {
+        files: files
+            .iter()
+            .map(|f| uuid(f).map(FileId))
+            .collect::<Result<_, _>>()?,
+        credentials: credentials
+            .iter()
+            .map(|c| uuid(c))
+            .collect::<Result<_, _>>()?,
+    }))
+}
+
+pub(crate) async fn export_users(
+    conn: &mut SqliteConnection,
+    after: Option<UserId>,
+    limit: u32,
+) -> Result<Vec<UserExport>, StoreError> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS}, u.password_hash, \
+           (SELECT group_concat(r.role_id) FROM user_roles r WHERE r.user_id = u.id) AS role_ids \
+         FROM users u WHERE u.id > ? ORDER BY u.id LIMIT ?"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    rows.iter()
+        .map(|row| {
+            let role_ids: Option<String> = row.try_get("role_ids").map_err(backend)?;
+            let mut roles = role_ids
+                .unwrap_or_default()
+                .split(',')
+                .filter(|r| !r.is_empty())
+                .map(|r| r.parse().map(RoleId).map_err(backend))
+                .collect::<Result<Vec<_>, _>>()?;
+            roles.sort();
+            Ok(UserExport {
+                user: user_from_row(row)?,
+                password_hash: row.try_get("password_hash").map_err(backend)?,
+                roles,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn upgrade_password_hash(
+    conn: &mut SqliteConnection,
+    id: UserId,
+    expected: &str,
+    new_hash: &str,
+) -> Result<bool, StoreError> {
+    // A rehash is not a change the user made: updated_at stays.
+    let done = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?")
+        .bind(new_hash)
+        .bind(id.to_string())
+        .bind(expected)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    Ok(done.rows_affected() > 0)
 }
 
 #[async_trait]
@@ -254,7 +413,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn list_users(&self, query: &UserQuery) -> Result<Vec<User>, StoreError> {
-        user_admin::list_users(&mut *self.conn().await?, query).await
+        user_list::list_users(&mut *self.conn().await?, query).await
     }
 
     async fn update_user(
@@ -264,14 +423,14 @@ impl UserStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Option<User>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let user = user_admin::update_user(&mut tx, id, change, now).await?;
+        let user = update_user(&mut tx, id, change, now).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(user)
     }
 
     async fn delete_user(&self, id: UserId) -> Result<Option<DeletedUser>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let deleted = user_admin::delete_user(&mut tx, id).await?;
+        let deleted = delete_user(&mut tx, id).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(deleted)
     }
@@ -281,7 +440,7 @@ impl UserStore for SqliteStore {
         after: Option<UserId>,
         limit: u32,
     ) -> Result<Vec<UserExport>, StoreError> {
-        user_admin::export_users(&mut *self.conn().await?, after, limit).await
+        export_users(&mut *self.conn().await?, after, limit).await
     }
 
     async fn insert_users(&self, users: &[NewUserRecord]) -> Result<Vec<User>, StoreError> {
@@ -300,6 +459,6 @@ impl UserStore for SqliteStore {
         expected: &str,
         new_hash: &str,
     ) -> Result<bool, StoreError> {
-        user_admin::upgrade_password_hash(&mut *self.conn().await?, id, expected, new_hash).await
+        upgrade_password_hash(&mut *self.conn().await?, id, expected, new_hash).await
     }
 }
