@@ -18,6 +18,7 @@ pub mod lifecycle;
 pub mod second_factor;
 pub mod throttle;
 pub mod user_admin;
+pub mod user_list;
 pub mod users;
 
 use std::sync::Arc;
@@ -43,6 +44,7 @@ use crate::token::{ApiToken, CredentialKind, TokenHash, TokenId, TokenSecret};
 macro_rules! store_contract_tests {
     ($factory:expr) => {
         $crate::store_contract_users!(@tests $factory;);
+        $crate::store_contract_user_list!(@tests $factory;);
         $crate::store_contract_user_admin!(@tests $factory;);
         $crate::store_contract_access!(@tests $factory;);
         $crate::store_contract_credentials!(@tests $factory;);
@@ -286,6 +288,11 @@ mod tests {
             "users.rs",
             include_str!("users.rs"),
             crate::store_contract_users!(@names;),
+        ),
+        (
+            "user_list.rs",
+            include_str!("user_list.rs"),
+            crate::store_contract_user_list!(@names;),
         ),
         (
             "user_admin.rs",
