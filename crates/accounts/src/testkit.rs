@@ -11,8 +11,6 @@ use crate::clock::Clock;
 use crate::files::{FileId, FileStore, FileStoreError};
 
 pub mod contract;
-pub mod contract_access;
-pub mod contract_content;
 pub mod counting_store;
 pub mod memory_mailer;
 

@@ -11,12 +11,13 @@ use accounts::audit::{AuditEvent, AuditFilter, Outcome};
 use accounts::domain::{Patch, ProfileChange, ProfileUpdate};
 use accounts::files::FileId;
 use accounts::mail::OutgoingMail;
+use accounts::store::prelude::*;
 use accounts::store::{
     ChallengeRecord, ChunkRecord, CodeEffect, CodeLookup, CodePurpose, CodeRecord, FileRecord,
     NewUserRecord, RateLimit, Redemption, SessionRecord, UserChange,
 };
 use accounts::token::{ApiToken, CredentialKind, TokenHash, TokenId, TokenSecret};
-use accounts::{EmailAddress, Store, UserId, UserStatus, Username};
+use accounts::{EmailAddress, UserId, UserStatus, Username};
 use chrono::{DateTime, Duration, Utc};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};

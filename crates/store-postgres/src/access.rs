@@ -1,20 +1,22 @@
-//! The SQL of roles and organisations: custom roles (their permissions one JSONB array),
-//! users' instance roles, organisations and their members. Free functions over a
-//! connection, like `lifecycle.rs`, so `lib.rs` decides the transactions. Built-in roles
-//! (`builtin`) are never changed here; what they allow is the core's.
+//! `AccessStore` on PostgreSQL: custom roles (their permissions one JSONB array), users'
+//! instance roles, organisations and their members. The SQL is free functions over a
+//! connection, so the impl at the end decides the transactions. Built-in roles (`builtin`)
+//! are never changed here; what they allow is the core's.
 
 use std::str::FromStr;
 
 use accounts::access::{
     Membership, OrgId, OrgRole, Organization, Permission, Role, RoleId, RoleSpec,
 };
-use accounts::store::StoreError;
+use accounts::store::{AccessStore, StoreError};
 use accounts::UserId;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
+use uuid::Uuid;
 
-use crate::{backend, map_err, stored};
+use crate::{backend, map_err, stored, PostgresStore};
 
 const ROLE_COLUMNS: &str = "id, name, description, permissions::text AS permissions, builtin";
 
@@ -354,4 +356,114 @@ pub(crate) async fn user_memberships(
         .iter()
         .map(membership_from_row)
         .collect()
+}
+
+#[async_trait]
+impl AccessStore for PostgresStore {
+    async fn list_roles(&self) -> Result<Vec<Role>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        list_roles(&mut conn).await
+    }
+
+    async fn insert_role(&self, spec: &RoleSpec) -> Result<Role, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        insert_role(&mut conn, spec, Utc::now()).await
+    }
+
+    async fn update_role(&self, id: RoleId, spec: &RoleSpec) -> Result<Option<Role>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        update_role(&mut conn, id, spec).await
+    }
+
+    async fn delete_role(&self, id: RoleId) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        delete_role(&mut conn, id).await
+    }
+
+    async fn user_roles(&self, user: UserId) -> Result<Vec<RoleId>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        user_roles(&mut conn, user).await
+    }
+
+    async fn roles_of_users(&self, users: &[UserId]) -> Result<Vec<(UserId, RoleId)>, StoreError> {
+        let ids: Vec<Uuid> = users.iter().map(|u| u.0).collect();
+        let rows: Vec<(Uuid, i64)> =
+            sqlx::query_as("SELECT user_id, role_id FROM user_roles WHERE user_id = ANY($1)")
+                .bind(ids)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(user, role)| (UserId(user), RoleId(role)))
+            .collect())
+    }
+
+    async fn set_user_roles(&self, user: UserId, roles: &[RoleId]) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = set_user_roles(&mut tx, user, roles).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done)
+    }
+
+    async fn insert_org(
+        &self,
+        org: &Organization,
+        owner: Option<UserId>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        insert_org(&mut tx, org, owner).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn org(&self, id: OrgId) -> Result<Option<Organization>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        org(&mut conn, id).await
+    }
+
+    async fn list_orgs(&self, member: Option<UserId>) -> Result<Vec<Organization>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        list_orgs(&mut conn, member).await
+    }
+
+    async fn rename_org(&self, id: OrgId, name: &str) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        rename_org(&mut conn, id, name).await
+    }
+
+    async fn set_org_short_reset_codes(&self, id: OrgId, short: bool) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        set_org_short_reset_codes(&mut conn, id, short).await
+    }
+
+    async fn delete_org(&self, id: OrgId) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        delete_org(&mut conn, id).await
+    }
+
+    async fn set_membership(
+        &self,
+        org: OrgId,
+        user: UserId,
+        role: OrgRole,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        set_membership(&mut conn, org, user, role, now).await
+    }
+
+    async fn remove_membership(&self, org: OrgId, user: UserId) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        remove_membership(&mut conn, org, user).await
+    }
+
+    async fn org_members(&self, org: OrgId) -> Result<Vec<Membership>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        org_members(&mut conn, org).await
+    }
+
+    async fn user_memberships(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        user_memberships(&mut conn, user).await
+    }
 }

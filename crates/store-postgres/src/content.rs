@@ -1,23 +1,24 @@
-//! The SQL of what users keep here: files' records (uploads and the avatar; the bytes are the
-//! `FileStore`'s) with the per-user quota, and chunks (short text records) page by page. Free
-//! functions over a connection, like `lifecycle.rs`, so `lib.rs` decides the transactions.
+//! `ContentStore` on PostgreSQL: files' records (uploads and the avatar; the bytes are the
+//! `FileStore`'s) with the per-user quota, and chunks (short text records) page by page. The
+//! SQL is free functions over a connection, so the impl at the end decides the transactions.
 //!
 //! Per-user decisions are made under the owner's row lock (`lock_user`): the quota's sum and
 //! the insert, and which file is the avatar when one is deleted. Never reads or writes bytes.
 
-use accounts::domain::Profile;
+use accounts::domain::{Profile, ProfileChange};
 use accounts::files::FileId;
 use accounts::store::{
-    ChunkCursor, ChunkRecord, ContentLimits, ContentUsage, FileCursor, FileRecord, StoreError,
-    RECORD_OVERHEAD_BYTES,
+    ChunkCursor, ChunkRecord, ContentLimits, ContentStore, ContentUsage, FileCursor, FileRecord,
+    StoreError, RECORD_OVERHEAD_BYTES,
 };
 use accounts::UserId;
+use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use crate::{backend, lock_user, map_err, stored};
+use crate::{backend, lock_user, map_err, stored, PostgresStore};
 
 /// The files' columns as `file_from_row` reads them.
 pub(crate) const FILE_COLUMNS: &str = "id, owner_id, purpose, content_type, size, name, link, \
@@ -412,4 +413,135 @@ pub(crate) async fn delete_chunk(
         .await
         .map_err(map_err)?;
     Ok(done.rows_affected() > 0)
+}
+
+#[async_trait]
+impl ContentStore for PostgresStore {
+    async fn replace_avatar(
+        &self,
+        file: &FileRecord,
+        change: &ProfileChange,
+        limits: &ContentLimits,
+    ) -> Result<Option<FileId>, StoreError> {
+        let mut tx = self.begin().await?;
+        let owner = file.owner_id.0;
+        // Same answer as store-sqlite for a missing owner: an error, so the caller cleans up
+        // the stored bytes.
+        let row = sqlx::query(
+            "SELECT profile::text AS profile, avatar_file_id FROM users WHERE id = $1 \
+             FOR NO KEY UPDATE",
+        )
+        .bind(owner)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .ok_or_else(|| StoreError::Backend("avatar owner does not exist".into()))?;
+        let profile: String = row.try_get("profile").map_err(backend)?;
+        let previous: Option<Uuid> = row.try_get("avatar_file_id").map_err(backend)?;
+        let profile: Profile = serde_json::from_str(&profile).map_err(backend)?;
+        let profile = serde_json::to_string(&change.apply(&profile)).map_err(backend)?;
+        let at = stored(file.created_at);
+        insert_file_within(&mut tx, file, limits, previous.map(FileId)).await?;
+        sqlx::query(
+            "UPDATE users SET profile = $1::jsonb, avatar_file_id = $2, updated_at = $3 \
+             WHERE id = $4",
+        )
+        .bind(profile)
+        .bind(file.id.0)
+        .bind(at)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if let Some(old) = previous {
+            sqlx::query("DELETE FROM files WHERE id = $1")
+                .bind(old)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(previous.map(FileId))
+    }
+
+    async fn file(&self, id: FileId) -> Result<Option<FileRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        file(&mut conn, id).await
+    }
+
+    async fn insert_file(
+        &self,
+        file: &FileRecord,
+        limits: &ContentLimits,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        insert_file_within(&mut tx, file, limits, None).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn content_usage(&self, owner: UserId) -> Result<ContentUsage, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        content_usage(&mut conn, owner, None).await
+    }
+
+    async fn list_files(&self, owner: UserId) -> Result<Vec<FileRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        list_files(&mut conn, owner).await
+    }
+
+    async fn list_files_page(
+        &self,
+        owner: UserId,
+        from: Option<FileCursor>,
+        limit: u32,
+    ) -> Result<Vec<FileRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        list_files_page(&mut conn, owner, from, limit).await
+    }
+
+    async fn delete_file(&self, owner: UserId, id: FileId) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let deleted = delete_file(&mut tx, owner, id).await?;
+        if deleted {
+            tx.commit().await.map_err(map_err)?;
+        } else {
+            tx.rollback().await.map_err(map_err)?;
+        }
+        Ok(deleted)
+    }
+
+    async fn insert_chunk(
+        &self,
+        chunk: &ChunkRecord,
+        limits: &ContentLimits,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        insert_chunk(&mut tx, chunk, limits).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn list_chunks(
+        &self,
+        user: UserId,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<ChunkRecord>, u64), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        list_chunks(&mut conn, user, offset, limit).await
+    }
+
+    async fn list_chunks_page(
+        &self,
+        user: UserId,
+        from: Option<ChunkCursor>,
+        limit: u32,
+    ) -> Result<Vec<ChunkRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        list_chunks_page(&mut conn, user, from, limit).await
+    }
+
+    async fn delete_chunk(&self, user: UserId, id: Uuid) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        delete_chunk(&mut conn, user, id).await
+    }
 }

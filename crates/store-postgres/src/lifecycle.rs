@@ -1,22 +1,20 @@
-//! The SQL of the account-lifecycle tables: one-time codes, rate limits, the audit trail and
-//! the mail outbox. Free functions over a connection, so `lib.rs` can run several of them
-//! inside one transaction; the locks they take are held until that transaction ends.
+//! `LifecycleStore` on PostgreSQL: one-time codes and the mail outbox. The SQL is free
+//! functions over a connection, so several of them run inside one transaction (here, and in
+//! `users.rs`'s registration and reset); the locks they take are held until it ends.
 
-use std::collections::HashMap;
-
-use accounts::audit::{AuditEvent, AuditFilter, Outcome};
 use accounts::mail::{OutgoingMail, QueuedMail};
 use accounts::store::{
-    CodeEffect, CodeLookup, CodePurpose, CodeRecord, Exhausted, RateCounter, RateLimit, Redemption,
+    CodeEffect, CodeLookup, CodePurpose, CodeRecord, LifecycleStore, MailCounts, Redemption,
     StoreError,
 };
 use accounts::{EmailAddress, UserId};
-use chrono::{DateTime, Duration, Utc};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use crate::{backend, map_err, stored};
+use crate::{backend, lock_user, map_err, stored, PostgresStore};
 
 pub(crate) async fn insert_code(
     conn: &mut PgConnection,
@@ -198,170 +196,6 @@ pub(crate) async fn revoke_for_reset(
     Ok(())
 }
 
-/// Locks every counter in `limits` (creating the missing ones), then counts one hit on each,
-/// or nothing when any is full. On `Some` the caller must roll back, which also removes the
-/// counters this call created.
-fn time_of(ms: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_millis(ms)
-        .ok_or_else(|| StoreError::Backend(format!("timestamp out of range: {ms}").into()))
-}
-
-pub(crate) async fn hit_limits(
-    conn: &mut PgConnection,
-    limits: &[RateLimit],
-    now: DateTime<Utc>,
-) -> Result<Option<Exhausted>, StoreError> {
-    let now_ms = stored(now).timestamp_millis();
-
-    // Lock in key order, so two calls with overlapping keys cannot deadlock.
-    let mut keys: Vec<&str> = limits.iter().map(|l| l.key.as_str()).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let mut counters: HashMap<&str, RateCounter> = HashMap::with_capacity(keys.len());
-    for key in keys {
-        sqlx::query(
-            "INSERT INTO rate_limits (key, window_start, hits, expires_at) VALUES ($1, $2, 0, $2) \
-             ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(stored(now))
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
-        let row = sqlx::query(
-            "SELECT window_start, hits, blocked_until FROM rate_limits WHERE key = $1 FOR UPDATE",
-        )
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(map_err)?;
-        let counter = match row {
-            Some(r) => {
-                let start: DateTime<Utc> = r.try_get("window_start").map_err(backend)?;
-                let hits: i32 = r.try_get("hits").map_err(backend)?;
-                let until: Option<DateTime<Utc>> = r.try_get("blocked_until").map_err(backend)?;
-                RateCounter {
-                    start: start.timestamp_millis(),
-                    hits: i64::from(hits),
-                    blocked_until: until.map(|t| t.timestamp_millis()),
-                }
-            }
-            // Cleared between the insert and the lock: a fresh counter.
-            None => RateCounter::fresh(now_ms),
-        };
-        counters.insert(key, counter);
-    }
-
-    let mut blocked: Option<(i64, &str)> = None;
-    let mut next = Vec::with_capacity(limits.len());
-    for limit in limits {
-        let key = limit.key.as_str();
-        match counters[key].hit(limit, now_ms) {
-            Err(wait) => {
-                if blocked.is_none_or(|(longest, _)| wait > longest) {
-                    blocked = Some((wait, key));
-                }
-            }
-            Ok(counted) => next.push((limit, counted)),
-        }
-    }
-    if let Some((wait, key)) = blocked {
-        return Ok(Some(Exhausted {
-            key: key.to_owned(),
-            retry_after: Duration::milliseconds(wait.max(1)),
-        }));
-    }
-    for (limit, counted) in next {
-        sqlx::query(
-            "UPDATE rate_limits SET window_start = $2, hits = $3, blocked_until = $4, \
-             expires_at = $5 WHERE key = $1",
-        )
-        .bind(&limit.key)
-        .bind(time_of(counted.start)?)
-        .bind(i32::try_from(counted.hits).unwrap_or(i32::MAX))
-        .bind(counted.blocked_until.map(time_of).transpose()?)
-        .bind(time_of(counted.expires_at(limit))?)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    }
-    Ok(None)
-}
-
-pub(crate) fn audit_from_row(row: &PgRow) -> Result<AuditEvent, StoreError> {
-    let text = |c: &str| -> Result<Option<String>, StoreError> { row.try_get(c).map_err(backend) };
-    let user = |c: &str| -> Result<Option<UserId>, StoreError> {
-        let id: Option<Uuid> = row.try_get(c).map_err(backend)?;
-        Ok(id.map(UserId))
-    };
-    let outcome: String = row.try_get("outcome").map_err(backend)?;
-    Ok(AuditEvent {
-        id: row.try_get("id").map_err(backend)?,
-        at: row.try_get("at").map_err(backend)?,
-        action: row.try_get("action").map_err(backend)?,
-        actor: user("actor_id")?,
-        subject: user("subject_id")?,
-        outcome: Outcome::parse(&outcome)
-            .ok_or_else(|| StoreError::Backend(format!("bad outcome {outcome:?}").into()))?,
-        client_ip: text("client_ip")?,
-        user_agent: text("user_agent")?,
-        detail: text("detail")?,
-    })
-}
-
-/// The audit query for `filter`, newest first, with its values bound.
-pub(crate) fn audit_query(filter: &AuditFilter) -> QueryBuilder<'static, Postgres> {
-    let mut query = QueryBuilder::new(
-        "SELECT * FROM (SELECT id, at, action, actor_id, subject_id, outcome, client_ip, \
-         user_agent, detail FROM audit_events",
-    );
-    let mut joiner = " WHERE ";
-    let mut next = |query: &mut QueryBuilder<'static, Postgres>| {
-        query.push(joiner);
-        joiner = " AND ";
-    };
-    if let Some(user) = filter.user {
-        next(&mut query);
-        query
-            .push("(actor_id = ")
-            .push_bind(user.0)
-            .push(" OR subject_id = ")
-            .push_bind(user.0)
-            .push(")");
-    }
-    if let Some(action) = &filter.action {
-        next(&mut query);
-        query.push("action = ").push_bind(action.clone());
-    }
-    if let Some(since) = filter.since {
-        next(&mut query);
-        query.push("at >= ").push_bind(stored(since));
-    }
-    if let Some(until) = filter.until {
-        next(&mut query);
-        query.push("at < ").push_bind(stored(until));
-    }
-    if let Some(before) = filter.before {
-        next(&mut query);
-        query.push("id < ").push_bind(before);
-    }
-    if let Some(after) = filter.after {
-        next(&mut query);
-        query.push("id > ").push_bind(after);
-    }
-    // Going back (`after`): the oldest of the newer events, turned newest first again.
-    let order = if filter.after.is_some() {
-        "ASC"
-    } else {
-        "DESC"
-    };
-    query
-        .push(format!(" ORDER BY id {order} LIMIT "))
-        .push_bind(i64::from(filter.limit.clamp(1, 1000)))
-        .push(") AS page ORDER BY id DESC");
-    query
-}
-
 pub(crate) fn queued_from_row(row: &PgRow) -> Result<QueuedMail, StoreError> {
     let to: String = row.try_get("to_address").map_err(backend)?;
     let attempts: i32 = row.try_get("attempts").map_err(backend)?;
@@ -376,4 +210,128 @@ pub(crate) fn queued_from_row(row: &PgRow) -> Result<QueuedMail, StoreError> {
         attempts: u32::try_from(attempts).map_err(backend)?,
         created_at: row.try_get("created_at").map_err(backend)?,
     })
+}
+
+#[async_trait]
+impl LifecycleStore for PostgresStore {
+    async fn issue_code(&self, code: &CodeRecord, mail: &OutgoingMail) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        // Two issues for one user in parallel must not both leave a live code.
+        lock_user(&mut tx, code.user_id).await?;
+        insert_code(&mut tx, code).await?;
+        enqueue(&mut tx, mail, code.created_at).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn redeem_code(
+        &self,
+        purpose: CodePurpose,
+        lookup: &CodeLookup,
+        effect: &CodeEffect,
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Redemption, StoreError> {
+        let mut tx = self.begin().await?;
+        let outcome = redeem(&mut tx, purpose, lookup, effect, max_attempts, now).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(outcome)
+    }
+
+    async fn enqueue_mail(
+        &self,
+        mail: &OutgoingMail,
+        now: DateTime<Utc>,
+    ) -> Result<Uuid, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        enqueue(&mut conn, mail, now).await
+    }
+
+    async fn claim_mail(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
+        // One statement: rows another worker is leasing right now are skipped, not waited on.
+        let rows = sqlx::query(
+            "UPDATE outbox SET leased_until = $1 WHERE id IN ( \
+                SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= $2 \
+                  AND (leased_until IS NULL OR leased_until <= $2) \
+                ORDER BY next_attempt_at, id LIMIT $3 \
+                FOR UPDATE SKIP LOCKED) \
+             RETURNING id, to_address, subject, text_body, html_body, attempts, created_at",
+        )
+        .bind(stored(lease_until))
+        .bind(stored(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let mut claimed: Vec<QueuedMail> =
+            rows.iter().map(queued_from_row).collect::<Result<_, _>>()?;
+        claimed.sort_by_key(|m| m.id);
+        Ok(claimed)
+    }
+
+    async fn mark_mail_sent(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            // The bodies hold live codes and links: they are not kept once delivered.
+            "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, \
+             leased_until = NULL, text_body = '', html_body = '' WHERE id = $2",
+        )
+        .bind(stored(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn mark_mail_failed(
+        &self,
+        id: Uuid,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let error: String = error.chars().take(1000).collect();
+        // Given up (no retry): the bodies, which hold live codes and links, are not kept.
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $1, leased_until = NULL, \
+             status = CASE WHEN $2::timestamptz IS NULL THEN 'failed' ELSE 'queued' END, \
+             text_body = CASE WHEN $2::timestamptz IS NULL THEN '' ELSE text_body END, \
+             html_body = CASE WHEN $2::timestamptz IS NULL THEN '' ELSE html_body END, \
+             next_attempt_at = COALESCE($2, next_attempt_at) WHERE id = $3 AND status = 'queued'",
+        )
+        .bind(error)
+        .bind(retry_at.map(stored))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn mail_counts(&self) -> Result<MailCounts, StoreError> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox GROUP BY status",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let mut counts = MailCounts::default();
+        for row in rows {
+            let status: String = row.try_get("status").map_err(backend)?;
+            let n: i64 = row.try_get("n").map_err(backend)?;
+            let n = u64::try_from(n).unwrap_or(0);
+            match status.as_str() {
+                "queued" => {
+                    counts.queued = n;
+                    counts.oldest_queued_at = row.try_get("oldest").map_err(backend)?;
+                }
+                "sent" => counts.sent = n,
+                _ => counts.failed = n,
+            }
+        }
+        Ok(counts)
+    }
 }

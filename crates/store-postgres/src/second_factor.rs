@@ -1,7 +1,7 @@
-//! The SQL of the second factor: TOTP secrets (an unconfirmed enrolment, then a confirmed
-//! one with the last step a code was accepted for), recovery codes (stored as hashes) and
-//! the two-step login's challenges. Free functions over a connection, like `lifecycle.rs`,
-//! so `lib.rs` decides the transactions. Never checks a code: the core does.
+//! `SecondFactorStore` on PostgreSQL: TOTP secrets (an unconfirmed enrolment, then a
+//! confirmed one with the last step a code was accepted for), recovery codes (stored as
+//! hashes) and the two-step login's challenges. The SQL is free functions over a connection,
+//! so the impl at the end decides the transactions. Never checks a code: the core does.
 //!
 //! Concurrency: the checks that must hold under parallel requests are single statements
 //! (an upsert that leaves a confirmed secret alone, compare-and-set on `last_step`, a
@@ -9,15 +9,17 @@
 //! recovery codes locks the user's row first, so two replacements cannot interleave into
 //! twenty codes.
 
-use accounts::store::{ChallengeRecord, SessionRecord, StoreError, TotpRecord};
+use accounts::store::{ChallengeRecord, SecondFactorStore, SessionRecord, StoreError, TotpRecord};
 use accounts::token::TokenHash;
 use accounts::UserId;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use crate::{backend, insert_session, lock_user, map_err, stored, token_hash};
+use crate::credentials::insert_session;
+use crate::{backend, lock_user, map_err, stored, token_hash, PostgresStore};
 
 /// A TOTP step as stored (BIGINT); steps are 30-second periods, far below `i64::MAX`.
 fn step_value(step: u64) -> Result<i64, StoreError> {
@@ -347,4 +349,131 @@ pub(crate) async fn complete_challenge(
     }
     insert_session(conn, session).await?;
     Ok(true)
+}
+
+#[async_trait]
+impl SecondFactorStore for PostgresStore {
+    async fn totp(&self, user: UserId) -> Result<Option<TotpRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        totp(&mut conn, user).await
+    }
+
+    async fn begin_totp(
+        &self,
+        user: UserId,
+        secret: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        begin_totp(&mut conn, user, secret, now).await
+    }
+
+    async fn confirm_totp(
+        &self,
+        user: UserId,
+        step: u64,
+        recovery: &[TokenHash],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let confirmed = confirm_totp(&mut tx, user, step, recovery, now).await?;
+        if confirmed {
+            tx.commit().await.map_err(map_err)?;
+        } else {
+            tx.rollback().await.map_err(map_err)?;
+        }
+        Ok(confirmed)
+    }
+
+    async fn use_totp_step(&self, user: UserId, step: u64) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        use_totp_step(&mut conn, user, step).await
+    }
+
+    async fn totp_secrets(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<(UserId, Vec<u8>)>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        totp_secrets(&mut conn, after, limit).await
+    }
+
+    async fn replace_totp_secret(
+        &self,
+        user: UserId,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        replace_totp_secret(&mut conn, user, old, new).await
+    }
+
+    async fn delete_totp(&self, user: UserId) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let deleted = delete_totp(&mut tx, user).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(deleted)
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        hashes: &[TokenHash],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        replace_recovery_codes(&mut tx, user, hashes, now).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn use_recovery_code(
+        &self,
+        user: UserId,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        use_recovery_code(&mut conn, user, hash, now).await
+    }
+
+    async fn recovery_codes_left(&self, user: UserId) -> Result<u32, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        recovery_codes_left(&mut conn, user).await
+    }
+
+    async fn insert_challenge(&self, challenge: &ChallengeRecord) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        insert_challenge(&mut conn, challenge).await
+    }
+
+    async fn live_challenge(
+        &self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+        max_attempts: u32,
+    ) -> Result<Option<ChallengeRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        live_challenge(&mut conn, hash, now, max_attempts).await
+    }
+
+    async fn fail_challenge(&self, id: Uuid, max_attempts: u32) -> Result<u32, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        fail_challenge(&mut conn, id, max_attempts).await
+    }
+
+    async fn complete_challenge(
+        &self,
+        id: Uuid,
+        session: &SessionRecord,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let completed = complete_challenge(&mut tx, id, session).await?;
+        if completed {
+            tx.commit().await.map_err(map_err)?;
+        } else {
+            tx.rollback().await.map_err(map_err)?;
+        }
+        Ok(completed)
+    }
 }

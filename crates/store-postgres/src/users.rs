@@ -1,143 +1,27 @@
-//! The SQL of user administration: listing and searching users page by page, an
-//! administrator's changes, deleting a user with everything they own, and the export. Free
-//! functions over a connection, like `lifecycle.rs`, so `lib.rs` decides the transactions.
-//!
-//! `username` and `email` are collated "C" (migration `0003_access`): byte order, as SQLite
-//! compares them, so a prefix search is one range of the column's unique index and pages
-//! come in the same order from both backends.
+//! `UserStore` on PostgreSQL: accounts written with their roles, memberships and profile,
+//! looked up, registered (with the code and its mail, in one transaction), changed by their
+//! owner or an administrator, deleted with everything they own, exported and imported. The
+//! SQL is free functions over a connection, so the impl at the end decides the transactions;
+//! the paged list's SQL is `user_list.rs`'s.
+
+use std::str::FromStr;
 
 use accounts::access::RoleId;
-use accounts::domain::Profile;
+use accounts::domain::{Profile, ProfileChange};
 use accounts::files::FileId;
-use accounts::store::{DeletedUser, StoreError, UserChange, UserCursor, UserExport, UserQuery};
-use accounts::{User, UserId, UserStatus};
+use accounts::mail::OutgoingMail;
+use accounts::store::{
+    CodeRecord, DeletedUser, EndSessions, NewUserRecord, StoreError, UserChange, UserExport,
+    UserQuery, UserStore,
+};
+use accounts::{EmailAddress, User, UserId, UserStatus, Username};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use crate::{backend, map_err, stored, user_from_row, USER_COLUMNS};
-
-/// What a page of `list_users` is ordered by, which the text filter decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Order {
-    Id,
-    Username,
-    Email,
-}
-
-/// The query for one page of users, with its values bound; `None` when nothing can match.
-///
-/// Which index drives the scan: with no text, the table whose index yields user ids in order
-/// for the most selective filter: `org_members` (its primary key, `org_id, user_id`) when an
-/// organisation is asked for, `user_roles_role_idx` when a role is the only filter,
-/// `users_status_idx` for a status alone, else the primary key. With text, the unique index
-/// of `username` or `email`, from the prefix on. The other filters are checked per row, and
-/// the cursor is a bound on the driving index, so every page costs the same.
-pub(crate) fn list_query(query: &UserQuery) -> Option<QueryBuilder<'static, Postgres>> {
-    let (order, prefix) = match query.text.as_deref() {
-        None => (Order::Id, None),
-        Some(text) if text.contains('@') => (Order::Email, Some(text)),
-        Some(text) => (Order::Username, Some(text)),
-    };
-    if prefix.is_some_and(|p| p.contains('\0')) {
-        // PostgreSQL text cannot hold NUL, so no stored name starts with one.
-        return None;
-    }
-    let mut sql = QueryBuilder::new(format!("SELECT {USER_COLUMNS} FROM "));
-    // The column the page is ordered by and the cursor bounds: the driving index's.
-    let mut sort_column = match order {
-        Order::Id => "u.id",
-        Order::Username => "u.username",
-        Order::Email => "u.email",
-    };
-    let mut driven_by_org = false;
-    let mut driven_by_role = false;
-    match (order, query.org, query.role, query.status) {
-        (Order::Id, Some(org), _, _) => {
-            sql.push("org_members d JOIN users u ON u.id = d.user_id WHERE d.org_id = ")
-                .push_bind(org.0);
-            sort_column = "d.user_id";
-            driven_by_org = true;
-        }
-        (Order::Id, None, Some(role), None) => {
-            sql.push("user_roles d JOIN users u ON u.id = d.user_id WHERE d.role_id = ")
-                .push_bind(role.0);
-            sort_column = "d.user_id";
-            driven_by_role = true;
-        }
-        _ => {
-            sql.push("users u WHERE TRUE");
-        }
-    }
-    if let Some(status) = query.status {
-        sql.push(" AND u.status = ").push_bind(status.as_str());
-    }
-    if let (Some(role), false) = (query.role, driven_by_role) {
-        sql.push(" AND EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_id = ")
-            .push_bind(role.0)
-            .push(")");
-    }
-    if let (Some(org), false) = (query.org, driven_by_org) {
-        sql.push(" AND EXISTS (SELECT 1 FROM org_members m WHERE m.org_id = ")
-            .push_bind(org.0)
-            .push(" AND m.user_id = u.id)");
-    }
-    if let Some(prefix) = prefix {
-        sql.push(format!(" AND {sort_column} >= "))
-            .push_bind(prefix.to_owned());
-        if let Some(end) = prefix_end(prefix) {
-            sql.push(format!(" AND {sort_column} < ")).push_bind(end);
-        }
-    }
-    // A cursor of another kind than the order is ignored, as the port says.
-    match (order, &query.after) {
-        (Order::Id, Some(UserCursor::Id(after))) => {
-            sql.push(format!(" AND {sort_column} > "))
-                .push_bind(after.0);
-        }
-        (Order::Username, Some(UserCursor::Username(after)))
-        | (Order::Email, Some(UserCursor::Email(after))) => {
-            sql.push(format!(" AND {sort_column} > "))
-                .push_bind(after.clone());
-        }
-        _ => {}
-    }
-    // Going back: the users just before `before`, read downwards (the store turns them).
-    let backward = query.after.is_none() && query.before.is_some();
-    match (order, &query.before) {
-        (Order::Id, Some(UserCursor::Id(before))) if backward => {
-            sql.push(format!(" AND {sort_column} < "))
-                .push_bind(before.0);
-        }
-        (Order::Username, Some(UserCursor::Username(before)))
-        | (Order::Email, Some(UserCursor::Email(before)))
-            if backward =>
-        {
-            sql.push(format!(" AND {sort_column} < "))
-                .push_bind(before.clone());
-        }
-        _ => {}
-    }
-    let direction = if backward { " DESC" } else { "" };
-    sql.push(format!(" ORDER BY {sort_column}{direction} LIMIT "))
-        .push_bind(i64::from(query.limit));
-    Some(sql)
-}
-
-/// The least string above every string that starts with `prefix`, in code point order (which
-/// is UTF-8 byte order, the "C" collation's): `prefix` with its last character incremented.
-/// `None` when no string is above them all (a prefix of only U+10FFFF characters).
-fn prefix_end(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        // `from_u32` skips the surrogates, which are not characters.
-        if let Some(next) = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32) {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
-}
+use crate::{access, backend, lifecycle, map_err, stored, user_list, PostgresStore};
 
 /// Applies an administrator's change under the user's row lock; `None` when there is no
 /// such user. Disabling ends every session in the same transaction.
@@ -284,29 +168,302 @@ pub(crate) async fn export(
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The users' columns as `user_from_row` reads them, from `users u`. An admin holds the
+/// built-in role 1 (`RoleId::ADMIN`).
+pub(crate) const USER_COLUMNS: &str =
+    "u.id, u.username, u.email, u.email_verified, u.status, u.number, \
+     u.profile::text AS profile, u.email_visible, u.created_at, u.updated_at, \
+     EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_id = 1) AS is_admin";
 
-    #[test]
-    fn a_prefix_ends_at_its_last_character_incremented() {
-        assert_eq!(prefix_end("ali").as_deref(), Some("alj"));
-        assert_eq!(prefix_end("a@").as_deref(), Some("aA"));
-        assert_eq!(prefix_end("z\u{D7FF}").as_deref(), Some("z\u{E000}"));
-        assert_eq!(prefix_end("b\u{10FFFF}").as_deref(), Some("c"));
-        assert_eq!(prefix_end("\u{10FFFF}"), None);
-        assert_eq!(prefix_end(""), None);
+pub(crate) fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
+    let get_text = |c: &str| -> Result<String, StoreError> { row.try_get(c).map_err(backend) };
+    let profile: Profile = serde_json::from_str(&get_text("profile")?).map_err(backend)?;
+    Ok(User {
+        id: UserId(row.try_get("id").map_err(backend)?),
+        username: Username::parse(&get_text("username")?).map_err(backend)?,
+        email: EmailAddress::parse(&get_text("email")?).map_err(backend)?,
+        email_verified: row.try_get("email_verified").map_err(backend)?,
+        status: UserStatus::from_str(&get_text("status")?).map_err(backend)?,
+        number: row.try_get("number").map_err(backend)?,
+        is_admin: row.try_get("is_admin").map_err(backend)?,
+        profile,
+        email_visible: row.try_get("email_visible").map_err(backend)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+        updated_at: row.try_get("updated_at").map_err(backend)?,
+    })
+}
+
+/// Writes the user, their roles, their memberships and their first profile claims; the
+/// caller's transaction makes it all or nothing.
+pub(crate) async fn insert_user_tx(
+    conn: &mut PgConnection,
+    user: &NewUserRecord,
+) -> Result<User, StoreError> {
+    let at = stored(user.created_at);
+    let profile = user.profile.apply(&Profile::default());
+    sqlx::query(
+        "INSERT INTO users (id, username, email, email_verified, status, number, \
+             password_hash, profile, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $9)",
+    )
+    .bind(user.id.0)
+    .bind(user.username.as_str())
+    .bind(user.email.as_str())
+    .bind(user.email_verified)
+    .bind(user.status.as_str())
+    .bind(user.number)
+    .bind(user.password_hash.as_deref())
+    .bind(serde_json::to_string(&profile).map_err(backend)?)
+    .bind(at)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    if !user.roles.is_empty() {
+        let roles: Vec<i64> = user.roles.iter().map(|r| r.0).collect();
+        sqlx::query(
+            "INSERT INTO user_roles (user_id, role_id) SELECT $1, unnest($2::bigint[]) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(user.id.0)
+        .bind(roles)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    }
+    for (org, role) in &user.memberships {
+        access::upsert_membership(&mut *conn, *org, user.id, *role, at).await?;
+    }
+    Ok(User {
+        id: user.id,
+        username: user.username.clone(),
+        email: user.email.clone(),
+        email_verified: user.email_verified,
+        status: user.status,
+        number: user.number,
+        is_admin: user.roles.contains(&RoleId::ADMIN),
+        profile,
+        email_visible: true,
+        created_at: at,
+        updated_at: at,
+    })
+}
+
+#[async_trait]
+impl UserStore for PostgresStore {
+    async fn insert_user(&self, user: &NewUserRecord) -> Result<User, StoreError> {
+        let mut tx = self.begin().await?;
+        let created = insert_user_tx(&mut tx, user).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(created)
     }
 
-    #[test]
-    fn the_bounds_hold_every_string_with_the_prefix_and_no_other() {
-        let prefix = "bo";
-        let end = prefix_end(prefix).unwrap();
-        for name in ["bo", "bob", "bo.b", "bo\u{10FFFF}x", "boé"] {
-            assert!(name >= prefix && name < end.as_str(), "{name}");
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.user_where("u.id = $1", id.0).await
+    }
+
+    async fn user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        self.user_where("u.username = $1", username.as_str().to_owned())
+            .await
+    }
+
+    async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError> {
+        self.user_where("u.email = $1", email.as_str().to_owned())
+            .await
+    }
+
+    async fn login_lookup(
+        &self,
+        login: &str,
+    ) -> Result<Option<(User, Option<String>)>, StoreError> {
+        let login = login.trim().to_lowercase();
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, u.password_hash FROM users u \
+             WHERE u.username = $1 OR u.email = $1 LIMIT 1"
+        );
+        let Some(row) = sqlx::query(&sql)
+            .bind(&login)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+        else {
+            return Ok(None);
+        };
+        let hash: Option<String> = row.try_get("password_hash").map_err(backend)?;
+        Ok(Some((user_from_row(&row)?, hash)))
+    }
+
+    async fn register_user(
+        &self,
+        user: &NewUserRecord,
+        code: &CodeRecord,
+        mail: &OutgoingMail,
+    ) -> Result<User, StoreError> {
+        let mut tx = self.begin().await?;
+        let created = insert_user_tx(&mut tx, user).await?;
+        lifecycle::insert_code(&mut tx, code).await?;
+        lifecycle::enqueue(&mut tx, mail, user.created_at).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(created)
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        end_sessions: EndSessions,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let changed =
+            sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                .bind(password_hash)
+                .bind(stored(now))
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+        if changed == 0 {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
         }
-        for name in ["b", "bn", "bp", "b.o", "c", "bOb"] {
-            assert!(!(name >= prefix && name < end.as_str()), "{name}");
+        let keep = match end_sessions {
+            EndSessions::None => None,
+            EndSessions::All => Some(None),
+            EndSessions::AllExcept(session) => Some(Some(session)),
+            EndSessions::Reset => {
+                lifecycle::revoke_for_reset(&mut tx, id.0).await?;
+                None
+            }
+        };
+        if let Some(keep) = keep {
+            sqlx::query(
+                "DELETE FROM sessions WHERE user_id = $1 AND ($2::uuid IS NULL OR id <> $2)",
+            )
+            .bind(id.0)
+            .bind(keep)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         }
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn update_profile(
+        &self,
+        id: UserId,
+        change: &ProfileChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        let mut tx = self.begin().await?;
+        let Some(current): Option<String> =
+            sqlx::query_scalar("SELECT profile::text FROM users WHERE id = $1 FOR NO KEY UPDATE")
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?
+        else {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(None);
+        };
+        let current: Profile = serde_json::from_str(&current).map_err(backend)?;
+        let updated = serde_json::to_string(&change.apply(&current)).map_err(backend)?;
+        let sql = format!(
+            "UPDATE users AS u SET profile = $1::jsonb, updated_at = $2 WHERE u.id = $3 \
+             RETURNING {USER_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(updated)
+            .bind(stored(now))
+            .bind(id.0)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let user = user_from_row(&row)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Some(user))
+    }
+
+    async fn user_by_number(&self, number: i64) -> Result<Option<User>, StoreError> {
+        self.user_where("u.number = $1", number).await
+    }
+
+    async fn list_users(&self, query: &UserQuery) -> Result<Vec<User>, StoreError> {
+        let Some(mut sql) = user_list::list_query(query) else {
+            return Ok(Vec::new());
+        };
+        // Planned afresh with each call's values, never from a cached generic plan: which
+        // index should drive depends on them (a role ten users hold, or one everybody holds).
+        let mut users = sql
+            .build()
+            .persistent(false)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(user_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        if query.after.is_none() && query.before.is_some() {
+            users.reverse();
+        }
+        Ok(users)
+    }
+
+    async fn update_user(
+        &self,
+        id: UserId,
+        change: &UserChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        let mut tx = self.begin().await?;
+        let updated = update(&mut tx, id, change, now).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(updated)
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<Option<DeletedUser>, StoreError> {
+        let mut tx = self.begin().await?;
+        let deleted = delete(&mut tx, id).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(deleted)
+    }
+
+    async fn export_users(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<UserExport>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        export(&mut conn, after, limit).await
+    }
+
+    async fn insert_users(&self, users: &[NewUserRecord]) -> Result<Vec<User>, StoreError> {
+        let mut tx = self.begin().await?;
+        let mut created = Vec::with_capacity(users.len());
+        for user in users {
+            // The first failure drops `tx`, which rolls every insert back.
+            created.push(insert_user_tx(&mut tx, user).await?);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(created)
+    }
+
+    async fn upgrade_password_hash(
+        &self,
+        id: UserId,
+        expected: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError> {
+        // Compare-and-set in one statement: a hash changed since it was read stays.
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+                .bind(new_hash)
+                .bind(id.0)
+                .bind(expected)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
     }
 }

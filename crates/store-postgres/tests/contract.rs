@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use accounts::Store;
+use accounts::store::prelude::*;
 use store_postgres::testkit::{scratch_database, small_store};
 use store_postgres::PostgresStore;
 

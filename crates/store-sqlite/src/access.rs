@@ -1,6 +1,6 @@
-//! The SQL of roles and organisations: the roles table with its JSON permissions, users'
-//! grants, organisations and their members. Free functions over a connection, so `lib.rs`
-//! decides the transaction. Which permissions a built-in role has is the core's business:
+//! `AccessStore` on SQLite: the roles table with its JSON permissions, users' grants,
+//! organisations and their members. The SQL is free functions over a connection, so the impl
+//! at the end decides the transaction. Which permissions a built-in role has is the core's business:
 //! their rows keep an empty list and are never changed here.
 
 use std::str::FromStr;
@@ -8,13 +8,14 @@ use std::str::FromStr;
 use accounts::access::{
     Membership, OrgId, OrgRole, Organization, Permission, Role, RoleId, RoleSpec,
 };
-use accounts::store::StoreError;
+use accounts::store::{AccessStore, StoreError};
 use accounts::UserId;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
-use crate::{backend, map_err, millis, time, uuid};
+use crate::{backend, map_err, millis, time, uuid, SqliteStore};
 
 const ROLE_COLUMNS: &str = "id, name, description, permissions, builtin";
 
@@ -362,4 +363,90 @@ pub(crate) async fn user_memberships(
     .await
     .map_err(map_err)?;
     rows.iter().map(membership_from_row).collect()
+}
+
+#[async_trait]
+impl AccessStore for SqliteStore {
+    async fn list_roles(&self) -> Result<Vec<Role>, StoreError> {
+        list_roles(&mut *self.conn().await?).await
+    }
+
+    async fn insert_role(&self, spec: &RoleSpec) -> Result<Role, StoreError> {
+        insert_role(&mut *self.conn().await?, spec, Utc::now()).await
+    }
+
+    async fn update_role(&self, id: RoleId, spec: &RoleSpec) -> Result<Option<Role>, StoreError> {
+        update_role(&mut *self.conn().await?, id, spec).await
+    }
+
+    async fn delete_role(&self, id: RoleId) -> Result<bool, StoreError> {
+        delete_role(&mut *self.conn().await?, id).await
+    }
+
+    async fn user_roles(&self, user: UserId) -> Result<Vec<RoleId>, StoreError> {
+        user_roles(&mut *self.conn().await?, user).await
+    }
+
+    async fn roles_of_users(&self, users: &[UserId]) -> Result<Vec<(UserId, RoleId)>, StoreError> {
+        roles_of_users(&mut *self.conn().await?, users).await
+    }
+
+    async fn set_user_roles(&self, user: UserId, roles: &[RoleId]) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = set_user_roles(&mut tx, user, roles).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done)
+    }
+
+    async fn insert_org(
+        &self,
+        org: &Organization,
+        owner: Option<UserId>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        insert_org(&mut tx, org, owner).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn org(&self, id: OrgId) -> Result<Option<Organization>, StoreError> {
+        org(&mut *self.conn().await?, id).await
+    }
+
+    async fn list_orgs(&self, member: Option<UserId>) -> Result<Vec<Organization>, StoreError> {
+        list_orgs(&mut *self.conn().await?, member).await
+    }
+
+    async fn rename_org(&self, id: OrgId, name: &str) -> Result<bool, StoreError> {
+        rename_org(&mut *self.conn().await?, id, name).await
+    }
+
+    async fn set_org_short_reset_codes(&self, id: OrgId, short: bool) -> Result<bool, StoreError> {
+        set_org_short_reset_codes(&mut *self.conn().await?, id, short).await
+    }
+
+    async fn delete_org(&self, id: OrgId) -> Result<bool, StoreError> {
+        delete_org(&mut *self.conn().await?, id).await
+    }
+
+    async fn set_membership(
+        &self,
+        org: OrgId,
+        user: UserId,
+        role: OrgRole,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        set_membership(&mut *self.conn().await?, org, user, role, now).await
+    }
+
+    async fn remove_membership(&self, org: OrgId, user: UserId) -> Result<bool, StoreError> {
+        remove_membership(&mut *self.conn().await?, org, user).await
+    }
+
+    async fn org_members(&self, org: OrgId) -> Result<Vec<Membership>, StoreError> {
+        org_members(&mut *self.conn().await?, org).await
+    }
+
+    async fn user_memberships(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
+        user_memberships(&mut *self.conn().await?, user).await
+    }
 }

@@ -1,20 +1,22 @@
-//! The SQL of users' own content: file records (the bytes live in the `FileStore`) and
-//! chunks. Free functions over a connection, so `lib.rs` decides the transaction. Size limits,
+//! `ContentStore` on SQLite: file records (the bytes live in the `FileStore`), the avatar
+//! among them, and chunks. The SQL is free functions over a connection, so the impl at the end
+//! decides the transaction. Size limits,
 //! quotas and who may touch what are the core's business; this module only sums and counts.
 
-use accounts::domain::Profile;
+use accounts::domain::{Profile, ProfileChange};
 use accounts::files::FileId;
 use accounts::store::{
-    ChunkCursor, ChunkRecord, ContentLimits, ContentUsage, FileCursor, FileRecord, StoreError,
-    RECORD_OVERHEAD_BYTES,
+    ChunkCursor, ChunkRecord, ContentLimits, ContentStore, ContentUsage, FileCursor, FileRecord,
+    StoreError, RECORD_OVERHEAD_BYTES,
 };
 use accounts::UserId;
+use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 use uuid::Uuid;
 
-use crate::{backend, map_err, millis, time, uuid};
+use crate::{backend, map_err, millis, time, uuid, SqliteStore};
 
 /// The columns `file_from_row` reads.
 pub(crate) const FILE_COLUMNS: &str =
@@ -417,4 +419,122 @@ pub(crate) async fn delete_chunk(
         .await
         .map_err(map_err)?;
     Ok(done.rows_affected() > 0)
+}
+
+#[async_trait]
+impl ContentStore for SqliteStore {
+    async fn replace_avatar(
+        &self,
+        file: &FileRecord,
+        change: &ProfileChange,
+        limits: &ContentLimits,
+    ) -> Result<Option<FileId>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let owner = file.owner_id.to_string();
+        let row = sqlx::query("SELECT profile, avatar_file_id FROM users WHERE id = ?")
+            .bind(&owner)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| StoreError::Backend("avatar owner does not exist".into()))?;
+        let profile: String = row.try_get("profile").map_err(backend)?;
+        let previous: Option<String> = row.try_get("avatar_file_id").map_err(backend)?;
+        let profile: Profile = serde_json::from_str(&profile).map_err(backend)?;
+        let profile = serde_json::to_string(&change.apply(&profile)).map_err(backend)?;
+        let replacing = previous.as_deref().map(uuid).transpose()?.map(FileId);
+        insert_file_within(&mut tx, file, limits, replacing).await?;
+        sqlx::query(
+            "UPDATE users SET profile = ?, avatar_file_id = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(profile)
+        .bind(file.id.to_string())
+        .bind(millis(file.created_at))
+        .bind(&owner)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if let Some(old) = &previous {
+            sqlx::query("DELETE FROM files WHERE id = ?")
+                .bind(old)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        previous.map(|p| uuid(&p).map(FileId)).transpose()
+    }
+
+    async fn file(&self, id: FileId) -> Result<Option<FileRecord>, StoreError> {
+        file(&mut *self.conn().await?, id).await
+    }
+
+    async fn insert_file(
+        &self,
+        file: &FileRecord,
+        limits: &ContentLimits,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        insert_file_within(&mut tx, file, limits, None).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn content_usage(&self, owner: UserId) -> Result<ContentUsage, StoreError> {
+        content_usage(&mut *self.conn().await?, owner, None).await
+    }
+
+    async fn list_files(&self, owner: UserId) -> Result<Vec<FileRecord>, StoreError> {
+        list_files(&mut *self.conn().await?, owner).await
+    }
+
+    async fn list_files_page(
+        &self,
+        owner: UserId,
+        from: Option<FileCursor>,
+        limit: u32,
+    ) -> Result<Vec<FileRecord>, StoreError> {
+        list_files_page(&mut *self.conn().await?, owner, from, limit).await
+    }
+
+    async fn delete_file(&self, owner: UserId, id: FileId) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = delete_file(&mut tx, owner, id).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done)
+    }
+
+    async fn insert_chunk(
+        &self,
+        chunk: &ChunkRecord,
+        limits: &ContentLimits,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        insert_chunk(&mut tx, chunk, limits).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn list_chunks(
+        &self,
+        user: UserId,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<ChunkRecord>, u64), StoreError> {
+        // A deferred (read) transaction: the page and the total see one snapshot.
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let page = list_chunks(&mut tx, user, offset, limit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(page)
+    }
+
+    async fn list_chunks_page(
+        &self,
+        user: UserId,
+        from: Option<ChunkCursor>,
+        limit: u32,
+    ) -> Result<Vec<ChunkRecord>, StoreError> {
+        list_chunks_page(&mut *self.conn().await?, user, from, limit).await
+    }
+
+    async fn delete_chunk(&self, user: UserId, id: Uuid) -> Result<bool, StoreError> {
+        delete_chunk(&mut *self.conn().await?, user, id).await
+    }
 }

@@ -1,20 +1,20 @@
-//! The SQL of the account-lifecycle tables: one-time codes, rate limits, the audit trail and
-//! the mail outbox. Free functions over a connection, so `lib.rs` can run several of them
-//! inside one transaction.
+//! `LifecycleStore` on SQLite: one-time codes and the mail outbox. The SQL is free functions
+//! over a connection, so several of them run inside one transaction (here, and in
+//! `users.rs`'s registration and reset).
 
-use accounts::audit::{AuditEvent, AuditFilter, Outcome};
 use accounts::mail::{OutgoingMail, QueuedMail};
 use accounts::store::{
-    CodeEffect, CodeLookup, CodePurpose, CodeRecord, Exhausted, RateCounter, RateLimit, Redemption,
+    CodeEffect, CodeLookup, CodePurpose, CodeRecord, LifecycleStore, MailCounts, Redemption,
     StoreError,
 };
 use accounts::{EmailAddress, UserId};
-use chrono::{DateTime, Duration, Utc};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 use uuid::Uuid;
 
-use crate::{backend, map_err, millis, time, uuid};
+use crate::{backend, map_err, millis, opt_time, time, uuid, SqliteStore};
 
 pub(crate) async fn insert_code(
     conn: &mut SqliteConnection,
@@ -191,130 +191,6 @@ pub(crate) async fn revoke_for_reset(
     Ok(())
 }
 
-pub(crate) async fn hit_limits(
-    conn: &mut SqliteConnection,
-    limits: &[RateLimit],
-    now: DateTime<Utc>,
-) -> Result<Option<Exhausted>, StoreError> {
-    let now_ms = millis(now);
-    let mut blocked: Option<(i64, &str)> = None;
-    let mut next = Vec::with_capacity(limits.len());
-    for limit in limits {
-        let row =
-            sqlx::query("SELECT window_start, hits, blocked_until FROM rate_limits WHERE key = ?")
-                .bind(&limit.key)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(map_err)?;
-        let counter = match row {
-            Some(r) => RateCounter {
-                start: r.try_get("window_start").map_err(backend)?,
-                hits: r.try_get("hits").map_err(backend)?,
-                blocked_until: r.try_get("blocked_until").map_err(backend)?,
-            },
-            None => RateCounter::fresh(now_ms),
-        };
-        match counter.hit(limit, now_ms) {
-            Err(wait) => {
-                if blocked.is_none_or(|(longest, _)| wait > longest) {
-                    blocked = Some((wait, &limit.key));
-                }
-            }
-            Ok(counted) => next.push(counted),
-        }
-    }
-    if let Some((wait, key)) = blocked {
-        return Ok(Some(Exhausted {
-            key: key.to_owned(),
-            retry_after: Duration::milliseconds(wait.max(1)),
-        }));
-    }
-    for (limit, counted) in limits.iter().zip(next) {
-        sqlx::query(
-            "INSERT INTO rate_limits (key, window_start, hits, blocked_until, expires_at) \
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET \
-             window_start = excluded.window_start, hits = excluded.hits, \
-             blocked_until = excluded.blocked_until, expires_at = excluded.expires_at",
-        )
-        .bind(&limit.key)
-        .bind(counted.start)
-        .bind(counted.hits)
-        .bind(counted.blocked_until)
-        .bind(counted.expires_at(limit))
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    }
-    Ok(None)
-}
-
-pub(crate) fn audit_from_row(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
-    let text = |c: &str| -> Result<Option<String>, StoreError> { row.try_get(c).map_err(backend) };
-    let user = |c: &str| -> Result<Option<UserId>, StoreError> {
-        text(c)?.map(|t| uuid(&t).map(UserId)).transpose()
-    };
-    let outcome: String = row.try_get("outcome").map_err(backend)?;
-    Ok(AuditEvent {
-        id: uuid(&text("id")?.unwrap_or_default())?,
-        at: time(row.try_get("at").map_err(backend)?)?,
-        action: row.try_get("action").map_err(backend)?,
-        actor: user("actor_id")?,
-        subject: user("subject_id")?,
-        outcome: Outcome::parse(&outcome)
-            .ok_or_else(|| StoreError::Backend(format!("bad outcome {outcome:?}").into()))?,
-        client_ip: text("client_ip")?,
-        user_agent: text("user_agent")?,
-        detail: text("detail")?,
-    })
-}
-
-/// The WHERE clause and its bound values for an audit query.
-pub(crate) fn audit_query(filter: &AuditFilter) -> (String, Vec<String>) {
-    let mut clauses = Vec::new();
-    let mut values = Vec::new();
-    if let Some(user) = filter.user {
-        clauses.push("(actor_id = ? OR subject_id = ?)".to_owned());
-        values.push(user.to_string());
-        values.push(user.to_string());
-    }
-    if let Some(action) = &filter.action {
-        clauses.push("action = ?".to_owned());
-        values.push(action.clone());
-    }
-    if let Some(since) = filter.since {
-        clauses.push(format!("at >= {}", millis(since)));
-    }
-    if let Some(until) = filter.until {
-        clauses.push(format!("at < {}", millis(until)));
-    }
-    if let Some(before) = filter.before {
-        clauses.push("id < ?".to_owned());
-        values.push(before.to_string());
-    }
-    if let Some(after) = filter.after {
-        clauses.push("id > ?".to_owned());
-        values.push(after.to_string());
-    }
-    let clause = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
-    // Going back (`after`): the oldest of the newer events, turned newest first again.
-    let order = if filter.after.is_some() {
-        "ASC"
-    } else {
-        "DESC"
-    };
-    let sql = format!(
-        "SELECT * FROM (SELECT id, at, action, actor_id, subject_id, outcome, client_ip, \
-         user_agent, detail FROM audit_events {clause} ORDER BY id {order} LIMIT {}) \
-         ORDER BY id DESC",
-        filter.limit.clamp(1, 1000)
-    );
-    (sql, values)
-}
-
 pub(crate) fn queued_from_row(row: &SqliteRow) -> Result<QueuedMail, StoreError> {
     let id: String = row.try_get("id").map_err(backend)?;
     let to: String = row.try_get("to_address").map_err(backend)?;
@@ -330,4 +206,170 @@ pub(crate) fn queued_from_row(row: &SqliteRow) -> Result<QueuedMail, StoreError>
         attempts: u32::try_from(attempts).map_err(backend)?,
         created_at: time(row.try_get("created_at").map_err(backend)?)?,
     })
+}
+
+#[async_trait]
+impl LifecycleStore for SqliteStore {
+    async fn issue_code(&self, code: &CodeRecord, mail: &OutgoingMail) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        insert_code(&mut tx, code).await?;
+        enqueue(&mut tx, mail, code.created_at).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn redeem_code(
+        &self,
+        purpose: CodePurpose,
+        lookup: &CodeLookup,
+        effect: &CodeEffect,
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Redemption, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let outcome = redeem(&mut tx, purpose, lookup, effect, max_attempts, now).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(outcome)
+    }
+
+    async fn enqueue_mail(
+        &self,
+        mail: &OutgoingMail,
+        now: DateTime<Utc>,
+    ) -> Result<Uuid, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        enqueue(&mut conn, mail, now).await
+    }
+
+    async fn claim_mail(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE outbox SET leased_until = ?1 WHERE id IN (                SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?2                  AND (leased_until IS NULL OR leased_until <= ?2)                ORDER BY next_attempt_at, id LIMIT ?3)              RETURNING id, to_address, subject, text_body, html_body, attempts, created_at",
+        )
+        .bind(millis(lease_until))
+        .bind(millis(now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        let mut claimed: Vec<QueuedMail> =
+            rows.iter().map(queued_from_row).collect::<Result<_, _>>()?;
+        claimed.sort_by_key(|m| m.id);
+        Ok(claimed)
+    }
+
+    async fn mark_mail_sent(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            // The bodies hold live codes and links: they are not kept once delivered.
+            "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, leased_until = NULL, \
+             text_body = '', html_body = '' WHERE id = ?",
+        )
+        .bind(millis(now))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn mark_mail_failed(
+        &self,
+        id: Uuid,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let error: String = error.chars().take(1000).collect();
+        // Given up (no retry): the bodies, which hold live codes and links, are not kept.
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?1, leased_until = NULL, \
+             status = CASE WHEN ?2 IS NULL THEN 'failed' ELSE 'queued' END, \
+             text_body = CASE WHEN ?2 IS NULL THEN '' ELSE text_body END, \
+             html_body = CASE WHEN ?2 IS NULL THEN '' ELSE html_body END, \
+             next_attempt_at = COALESCE(?2, next_attempt_at) WHERE id = ?3 AND status = 'queued'",
+        )
+        .bind(error)
+        .bind(retry_at.map(millis))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn mail_counts(&self) -> Result<MailCounts, StoreError> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox GROUP BY status",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let mut counts = MailCounts::default();
+        for row in rows {
+            let status: String = row.try_get("status").map_err(backend)?;
+            let n: i64 = row.try_get("n").map_err(backend)?;
+            let n = u64::try_from(n).unwrap_or(0);
+            match status.as_str() {
+                "queued" => {
+                    counts.queued = n;
+                    counts.oldest_queued_at = opt_time(row.try_get("oldest").map_err(backend)?)?;
+                }
+                "sent" => counts.sent = n,
+                _ => counts.failed = n,
+            }
+        }
+        Ok(counts)
+    }
+}
+
+#[cfg(test)]
+mod outbox_secrets {
+    use accounts::mail::OutgoingMail;
+    use accounts::store::LifecycleStore;
+    use accounts::EmailAddress;
+    use chrono::{Duration, Utc};
+    use sqlx::Row;
+
+    use crate::SqliteStore;
+
+    /// Delivered and abandoned messages keep no body: bodies carry live codes and links.
+    #[tokio::test]
+    async fn bodies_are_cleared_once_sent_or_given_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).await.unwrap();
+        let now = Utc::now();
+        let mail = OutgoingMail {
+            to: EmailAddress::parse("a@example.com").unwrap(),
+            subject: "code".into(),
+            text: "Your code: 123456".into(),
+            html: "<p>123456</p>".into(),
+        };
+        let sent = store.enqueue_mail(&mail, now).await.unwrap();
+        let abandoned = store.enqueue_mail(&mail, now).await.unwrap();
+        let retried = store.enqueue_mail(&mail, now).await.unwrap();
+        store.mark_mail_sent(sent, now).await.unwrap();
+        store
+            .mark_mail_failed(abandoned, "550", None)
+            .await
+            .unwrap();
+        store
+            .mark_mail_failed(retried, "421", Some(now + Duration::seconds(5)))
+            .await
+            .unwrap();
+        for (id, kept) in [(sent, false), (abandoned, false), (retried, true)] {
+            let row = sqlx::query("SELECT text_body, html_body FROM outbox WHERE id = ?")
+                .bind(id.to_string())
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+            let text: String = row.get("text_body");
+            let html: String = row.get("html_body");
+            assert_eq!(text.contains("123456"), kept, "{id}");
+            assert_eq!(html.contains("123456"), kept, "{id}");
+        }
+    }
 }

@@ -1,17 +1,19 @@
-//! The SQL of the second factor: TOTP secrets with their last used step, recovery codes (only
-//! hashes) and the login challenges between the password and the code. Free functions over a
-//! connection, so `lib.rs` decides the transaction. Whether a code matches is the core's
+//! `SecondFactorStore` on SQLite: TOTP secrets with their last used step, recovery codes (only
+//! hashes) and the login challenges between the password and the code. The SQL is free
+//! functions over a connection, so the impl at the end decides the transaction. Whether a code matches is the core's
 //! business; this module only records steps and spends codes, each with a compare-and-set.
 
-use accounts::store::{ChallengeRecord, SessionRecord, StoreError, TotpRecord};
+use accounts::store::{ChallengeRecord, SecondFactorStore, SessionRecord, StoreError, TotpRecord};
 use accounts::token::TokenHash;
 use accounts::UserId;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 use uuid::Uuid;
 
-use crate::{backend, insert_session_row, map_err, millis, time, uuid};
+use crate::credentials::insert_session_row;
+use crate::{backend, map_err, millis, time, uuid, SqliteStore};
 
 const CHALLENGE_COLUMNS: &str =
     "id, user_id, secret_hash, created_at, expires_at, client_ip, user_agent";
@@ -332,4 +334,113 @@ pub(crate) async fn complete_challenge(
     }
     insert_session_row(conn, session).await?;
     Ok(true)
+}
+
+#[async_trait]
+impl SecondFactorStore for SqliteStore {
+    async fn totp(&self, user: UserId) -> Result<Option<TotpRecord>, StoreError> {
+        totp(&mut *self.conn().await?, user).await
+    }
+
+    async fn begin_totp(
+        &self,
+        user: UserId,
+        secret: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        begin_totp(&mut *self.conn().await?, user, secret, now).await
+    }
+
+    async fn confirm_totp(
+        &self,
+        user: UserId,
+        step: u64,
+        recovery: &[TokenHash],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = confirm_totp(&mut tx, user, step, recovery, now).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done)
+    }
+
+    async fn use_totp_step(&self, user: UserId, step: u64) -> Result<bool, StoreError> {
+        use_totp_step(&mut *self.conn().await?, user, step).await
+    }
+
+    async fn totp_secrets(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<(UserId, Vec<u8>)>, StoreError> {
+        totp_secrets(&mut *self.conn().await?, after, limit).await
+    }
+
+    async fn replace_totp_secret(
+        &self,
+        user: UserId,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        replace_totp_secret(&mut *self.conn().await?, user, old, new).await
+    }
+
+    async fn delete_totp(&self, user: UserId) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = delete_totp(&mut tx, user).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done)
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        hashes: &[TokenHash],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        replace_recovery_codes(&mut tx, user, hashes, now).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn use_recovery_code(
+        &self,
+        user: UserId,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        use_recovery_code(&mut *self.conn().await?, user, hash, now).await
+    }
+
+    async fn recovery_codes_left(&self, user: UserId) -> Result<u32, StoreError> {
+        recovery_codes_left(&mut *self.conn().await?, user).await
+    }
+
+    async fn insert_challenge(&self, challenge: &ChallengeRecord) -> Result<(), StoreError> {
+        insert_challenge(&mut *self.conn().await?, challenge).await
+    }
+
+    async fn live_challenge(
+        &self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+        max_attempts: u32,
+    ) -> Result<Option<ChallengeRecord>, StoreError> {
+        live_challenge(&mut *self.conn().await?, hash, now, max_attempts).await
+    }
+
+    async fn fail_challenge(&self, id: Uuid, max_attempts: u32) -> Result<u32, StoreError> {
+        fail_challenge(&mut *self.conn().await?, id, max_attempts).await
+    }
+
+    async fn complete_challenge(
+        &self,
+        id: Uuid,
+        session: &SessionRecord,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = complete_challenge(&mut tx, id, session).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done)
+    }
 }

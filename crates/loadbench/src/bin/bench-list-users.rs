@@ -15,11 +15,11 @@ use std::time::Instant;
 
 use accounts::access::{OrgId, OrgRole, RoleId};
 use accounts::domain::ProfileChange;
-use accounts::store::{NewUserRecord, UserCursor, UserQuery};
+use accounts::store::{NewUserRecord, UserCursor, UserQuery, UserStore};
 use accounts::testkit::MemoryFileStore;
 use accounts::{
-    Accounts, AccountsConfig, Actor, EmailAddress, PasswordHasher, Store, SystemClock, UserId,
-    UserStatus, Username,
+    Accounts, AccountsConfig, Actor, EmailAddress, PasswordHasher, SystemClock, UserId, UserStatus,
+    Username,
 };
 use store_sqlite::SqliteStore;
 

@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 #[cfg(feature = "freechat")]
-use accounts::Store as _;
+use accounts::store::LifecycleStore as _;
 use serde_json::json;
 use serde_json::Value;
 use store_postgres::testkit::scratch_database;

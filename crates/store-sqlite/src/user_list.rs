@@ -1,5 +1,5 @@
-//! The SQL of user administration: the paged user list, an administrator's changes, deletion,
-//! export and import. Free functions over a connection, so `lib.rs` decides the transaction.
+//! The SQL of `UserStore::list_users`, the administrators' paged user list (`users.rs` calls
+//! it).
 //!
 //! `list_users` must stay fast with a million users and no planner statistics, so this
 //! module picks the index that drives each page itself ([`Driver`], from bounded counts of
@@ -8,16 +8,12 @@
 //! or `EXISTS` so the planner cannot trade the chosen index for another. The tests below pin
 //! each plan with EXPLAIN QUERY PLAN.
 
-use accounts::access::RoleId;
-use accounts::domain::{Profile, UserStatus};
-use accounts::files::FileId;
-use accounts::store::{DeletedUser, StoreError, UserChange, UserCursor, UserExport, UserQuery};
-use accounts::{User, UserId};
-use chrono::{DateTime, Utc};
+use accounts::store::{StoreError, UserCursor, UserQuery};
+use accounts::User;
 use sqlx::{Row, SqliteConnection};
-use uuid::Uuid;
 
-use crate::{backend, map_err, millis, user_from_row, uuid, USER_COLUMNS};
+use crate::users::{user_from_row, USER_COLUMNS};
+use crate::{backend, map_err};
 
 /// A value bound to a `?` placeholder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,177 +262,6 @@ pub(crate) async fn list_users(
 /// A page before a cursor: `before` without `after` (see `UserQuery`).
 fn is_backward(query: &UserQuery) -> bool {
     query.after.is_none() && query.before.is_some()
-}
-
-pub(crate) async fn user_by_id(
-    conn: &mut SqliteConnection,
-    id: &str,
-) -> Result<Option<User>, StoreError> {
-    let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?");
-    sqlx::query(&sql)
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(map_err)?
-        .map(|row| user_from_row(&row))
-        .transpose()
-}
-
-/// Applies the change; the caller rolls back on a conflict, so nothing is written then.
-pub(crate) async fn update_user(
-    conn: &mut SqliteConnection,
-    id: UserId,
-    change: &UserChange,
-    now: DateTime<Utc>,
-) -> Result<Option<User>, StoreError> {
-    let id = id.to_string();
-    let Some(current): Option<String> =
-        sqlx::query_scalar("SELECT profile FROM users WHERE id = ?")
-            .bind(&id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(map_err)?
-    else {
-        return Ok(None);
-    };
-    let profile = if change.profile.is_empty() {
-        current
-    } else {
-        let current: Profile = serde_json::from_str(&current).map_err(backend)?;
-        serde_json::to_string(&change.profile.apply(&current)).map_err(backend)?
-    };
-    sqlx::query(
-        "UPDATE users SET username = COALESCE(?, username), email = COALESCE(?, email), \
-         email_verified = COALESCE(?, email_verified), status = COALESCE(?, status), \
-         profile = ?, email_visible = COALESCE(?, email_visible), updated_at = ? WHERE id = ?",
-    )
-    .bind(change.username.as_ref().map(|u| u.as_str()))
-    .bind(change.email.as_ref().map(|e| e.as_str()))
-    .bind(change.email_verified)
-    .bind(change.status.map(UserStatus::as_str))
-    .bind(profile)
-    .bind(change.email_visible)
-    .bind(millis(now))
-    .bind(&id)
-    .execute(&mut *conn)
-    .await
-    .map_err(map_err)?;
-    if change.status == Some(UserStatus::Disabled) {
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
-            .bind(&id)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
-    }
-    user_by_id(conn, &id).await
-}
-
-/// Collects what the caller must clean up, then deletes the user; the foreign keys
-/// (`ON DELETE CASCADE`, enforced since the pool turns `foreign_keys` on) remove their tokens,
-/// sessions, codes, file records, roles and memberships.
-pub(crate) async fn delete_user(
-    conn: &mut SqliteConnection,
-    id: UserId,
-) -> Result<Option<DeletedUser>, StoreError> {
-    let id = id.to_string();
-    let files: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM files WHERE owner_id = ? ORDER BY id")
-            .bind(&id)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(map_err)?;
-    let credentials: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM api_tokens WHERE user_id = ?1 UNION ALL \
-         SELECT id FROM sessions WHERE user_id = ?1",
-    )
-    .bind(&id)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(map_err)?;
-    let deleted = sqlx::query("DELETE FROM users WHERE id = ?")
-        .bind(&id)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?
-        .rows_affected();
-    if deleted == 0 {
-        return Ok(None);
-    }
-    Ok(Some(DeletedUser {
-        files: files
-            .iter()
-            .map(|f| uuid(f).map(FileId))
-            .collect::<Result<_, _>>()?,
-        credentials: credentials
-            .iter()
-            .map(|c| uuid(c))
-            .collect::<Result<_, _>>()?,
-    }))
-}
-
-pub(crate) async fn delete_user_tokens(
-    conn: &mut SqliteConnection,
-    user: UserId,
-) -> Result<Vec<Uuid>, StoreError> {
-    let ids: Vec<String> =
-        sqlx::query_scalar("DELETE FROM api_tokens WHERE user_id = ? RETURNING id")
-            .bind(user.to_string())
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(map_err)?;
-    ids.iter().map(|i| uuid(i)).collect()
-}
-
-pub(crate) async fn export_users(
-    conn: &mut SqliteConnection,
-    after: Option<UserId>,
-    limit: u32,
-) -> Result<Vec<UserExport>, StoreError> {
-    let sql = format!(
-        "SELECT {USER_COLUMNS}, u.password_hash, \
-           (SELECT group_concat(r.role_id) FROM user_roles r WHERE r.user_id = u.id) AS role_ids \
-         FROM users u WHERE u.id > ? ORDER BY u.id LIMIT ?"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(after.map(|a| a.to_string()).unwrap_or_default())
-        .bind(i64::from(limit))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    rows.iter()
-        .map(|row| {
-            let role_ids: Option<String> = row.try_get("role_ids").map_err(backend)?;
-            let mut roles = role_ids
-                .unwrap_or_default()
-                .split(',')
-                .filter(|r| !r.is_empty())
-                .map(|r| r.parse().map(RoleId).map_err(backend))
-                .collect::<Result<Vec<_>, _>>()?;
-            roles.sort();
-            Ok(UserExport {
-                user: user_from_row(row)?,
-                password_hash: row.try_get("password_hash").map_err(backend)?,
-                roles,
-            })
-        })
-        .collect()
-}
-
-pub(crate) async fn upgrade_password_hash(
-    conn: &mut SqliteConnection,
-    id: UserId,
-    expected: &str,
-    new_hash: &str,
-) -> Result<bool, StoreError> {
-    // A rehash is not a change the user made: updated_at stays.
-    let done = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?")
-        .bind(new_hash)
-        .bind(id.to_string())
-        .bind(expected)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    Ok(done.rows_affected() > 0)
 }
 
 #[cfg(test)]
