@@ -27,14 +27,17 @@ pub mod sealing;
 pub mod second_factor;
 pub mod service;
 mod sessions;
+mod signin;
 mod signup;
 pub mod store;
 mod throttle;
 mod throttling;
 pub mod token;
+mod tokens;
 pub mod totp;
 pub mod transfer;
 pub mod usernames;
+mod users;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
