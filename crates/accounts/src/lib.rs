@@ -17,6 +17,8 @@ pub mod domain;
 pub mod error;
 pub mod failure;
 pub mod files;
+mod grants;
+mod hash_limits;
 pub mod lifecycle;
 pub mod mail;
 mod mail_delivery;
