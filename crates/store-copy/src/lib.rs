@@ -13,6 +13,7 @@
 //! verification (`transfer.rs`); it never decides a business rule and never goes through the `Store` port
 //! (which has no "every row" methods, by design).
 
+mod history;
 mod rows;
 mod schema;
 mod transfer;

@@ -7,6 +7,8 @@ use sqlx::{PgConnection, SqliteConnection};
 
 use crate::{CopyError, Side};
 
+pub(crate) use crate::history::{pending_migrations, postgres_history, sqlite_history};
+
 /// How a column is stored: the SQLite representation on the left, PostgreSQL's on the right.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -388,7 +390,7 @@ pub(crate) const TABLES: &[Table] = &[
 ];
 
 /// sqlx's own bookkeeping: each side keeps its own, it is never copied.
-const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
+pub(crate) const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
 
 /// A column as a database describes it.
 struct Found {
@@ -545,110 +547,10 @@ fn null_word(nullable: bool) -> &'static str {
     }
 }
 
-/// One row of sqlx's migration history.
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct Applied {
-    pub version: i64,
-    pub description: String,
-    pub success: bool,
-}
-
-impl Applied {
-    /// As `SqliteStore::migration_names` spells it.
-    fn name(&self) -> String {
-        format!("{:04}_{}", self.version, self.description.replace(' ', "_"))
-    }
-}
-
-/// Compares a database's migration history with this build's migrations (`known`, names as
-/// `migration_names()` gives them). `Ok` lists the migrations still to apply (empty when the
-/// database is current); a database that has migrations this build lacks, or a failed one,
-/// is refused.
-pub(crate) fn pending_migrations(
-    side: Side,
-    applied: &[Applied],
-    known: &[String],
-) -> Result<Vec<String>, CopyError> {
-    if let Some(dirty) = applied.iter().find(|a| !a.success) {
-        return Err(CopyError::History {
-            side,
-            detail: format!(
-                "migration {} failed part-way; repair the database before copying it",
-                dirty.name()
-            ),
-        });
-    }
-    let unknown: Vec<String> = applied
-        .iter()
-        .map(Applied::name)
-        .filter(|name| !known.contains(name))
-        .collect();
-    if !unknown.is_empty() {
-        return Err(CopyError::Newer {
-            side,
-            unknown: unknown.join(", "),
-            latest: known.last().cloned().unwrap_or_default(),
-        });
-    }
-    Ok(known
-        .iter()
-        .filter(|name| !applied.iter().any(|a| &a.name() == *name))
-        .cloned()
-        .collect())
-}
-
-/// The SQLite database's migration history; a database without one is not Gatehouse's.
-pub(crate) async fn sqlite_history(conn: &mut SqliteConnection) -> Result<Vec<Applied>, CopyError> {
-    let exists: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)",
-    )
-    .bind(MIGRATIONS_TABLE)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(CopyError::sqlx(
-        Side::Source,
-        "reading the source's migration history",
-    ))?;
-    if !exists {
-        return Err(CopyError::History {
-            side: Side::Source,
-            detail: "it has no migration history, so it is not a Gatehouse database".into(),
-        });
-    }
-    sqlx::query_as("SELECT version, description, success FROM _sqlx_migrations ORDER BY version")
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(CopyError::sqlx(
-            Side::Source,
-            "reading the source's migration history",
-        ))
-}
-
-/// The PostgreSQL database's migration history; empty for a database never migrated.
-pub(crate) async fn postgres_history(conn: &mut PgConnection) -> Result<Vec<Applied>, CopyError> {
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-        .bind(MIGRATIONS_TABLE)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(CopyError::sqlx(
-            Side::Target,
-            "reading the target's migration history",
-        ))?;
-    if !exists {
-        return Ok(Vec::new());
-    }
-    sqlx::query_as("SELECT version, description, success FROM _sqlx_migrations ORDER BY version")
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(CopyError::sqlx(
-            Side::Target,
-            "reading the target's migration history",
-        ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::Applied;
 
     fn applied(version: i64, description: &str) -> Applied {
         Applied {
