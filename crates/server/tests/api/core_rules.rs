@@ -169,3 +169,97 @@ async fn failed_sign_ins_wait_once_the_budget_is_spent_and_are_evaluated_again_a
     core.clock.advance(Duration::seconds(61));
     assert!(attempt(PASSWORD).await.is_ok(), "the wait is over");
 }
+
+#[tokio::test]
+async fn a_password_stored_at_other_costs_is_rehashed_at_its_next_sign_in_and_only_then() {
+    use accounts::store::{EndSessions, UserStore as _};
+    use accounts::PasswordHasher;
+
+    let core = core_with(|_| {}).await;
+    let alice = alice(&core).await;
+    // The hash an older deployment (or an import) left: argon2id at the production costs,
+    // while this core hashes at the test costs.
+    let older = PasswordHasher::new(PasswordHasher::default_params(), 1);
+    let stored = older.hash(&Password::for_login(PASSWORD.into())).await;
+    core.store
+        .set_password_hash(alice.id, &stored, EndSessions::None, core.accounts.now())
+        .await
+        .unwrap();
+    let sign_in = || {
+        core.accounts.login(
+            "alice",
+            Password::for_login(PASSWORD.into()),
+            ClientInfo::default(),
+        )
+    };
+    let upgrades = |core: &Core| {
+        core.store
+            .writes()
+            .into_iter()
+            .filter(|(method, _)| *method == "upgrade_password_hash")
+            .map(|(_, n)| n)
+            .sum::<u64>()
+    };
+    core.store.reset();
+    sign_in().await.unwrap();
+    assert_eq!(upgrades(&core), 1, "{:?}", core.store.writes());
+    core.store.reset();
+    sign_in().await.unwrap();
+    assert_eq!(
+        upgrades(&core),
+        0,
+        "rehashed again: {:?}",
+        core.store.writes()
+    );
+}
+
+#[tokio::test]
+async fn a_mailed_code_dies_after_its_wrong_tries_even_for_the_right_code() {
+    use accounts::domain::ProfileChange;
+    use accounts::lifecycle::{CodeScope, Registration};
+    use accounts::testkit::{code_in, MemoryMailer};
+    use accounts::{CodeError, NewUsername};
+
+    let core = core_with(|c| {
+        c.signup.enabled = true;
+        c.codes.max_attempts = 3;
+    })
+    .await;
+    let registration = Registration {
+        username: NewUsername::FromEmail,
+        email: EmailAddress::parse("dora@example.com").unwrap(),
+        password: PASSWORD.into(),
+        application: None,
+        profile: ProfileChange::default(),
+    };
+    core.accounts
+        .register(registration, ClientInfo::default())
+        .await
+        .unwrap();
+    let mailer = MemoryMailer::new();
+    core.accounts.deliver_mail(&mailer, 10).await.unwrap();
+    let sent = mailer.sent_to("dora@example.com");
+    let code = code_in(&sent[0].text, 6)
+        .expect("a 6-digit code")
+        .to_owned();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let accounts = &core.accounts;
+    let verify = |code: String| async move {
+        accounts
+            .verify_email_code(
+                "dora@example.com",
+                &code,
+                ClientInfo::default(),
+                CodeScope::of(None),
+            )
+            .await
+    };
+    for _ in 0..3 {
+        assert!(matches!(
+            verify(wrong.into()).await,
+            Err(CodeError::Invalid)
+        ));
+    }
+    let late = verify(code).await;
+    assert!(matches!(late, Err(CodeError::Invalid)), "{late:?}");
+}
