@@ -16,4 +16,6 @@ pub mod object_files;
 pub mod private_files;
 pub mod redact;
 pub mod server_key;
+#[cfg(test)]
+mod source_size;
 pub mod telemetry;
