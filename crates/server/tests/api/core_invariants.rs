@@ -47,10 +47,15 @@ pub(crate) async fn core_with(adjust: impl FnOnce(&mut AccountsConfig)) -> Core 
 }
 
 pub(crate) async fn alice(core: &Core) -> User {
+    user(core, "alice").await
+}
+
+/// An active, verified account named `name` (address `name@example.com`), password PASSWORD.
+pub(crate) async fn user(core: &Core, name: &str) -> User {
     core.accounts
         .create_user(NewUser {
-            username: Username::parse("alice").unwrap(),
-            email: EmailAddress::parse("alice@example.com").unwrap(),
+            username: Username::parse(name).unwrap(),
+            email: EmailAddress::parse(&format!("{name}@example.com")).unwrap(),
             password: Some(Password::new_checked(PASSWORD.into()).unwrap()),
             is_admin: false,
             status: UserStatus::Active,
@@ -230,18 +235,7 @@ async fn a_caller_without_the_need_is_refused_by_every_use_case_and_nothing_chan
     let core = core_with(|_| {}).await;
     let op = Actor::operator();
     let alice = alice(&core).await;
-    let bob = core
-        .accounts
-        .create_user(NewUser {
-            username: Username::parse("bob").unwrap(),
-            email: EmailAddress::parse("bob@example.com").unwrap(),
-            password: Some(Password::new_checked(PASSWORD.into()).unwrap()),
-            is_admin: false,
-            status: UserStatus::Active,
-            email_verified: true,
-        })
-        .await
-        .unwrap();
+    let bob = user(&core, "bob").await;
     let (token, key) = core
         .accounts
         .create_token(&op, alice.id, Some("key".into()), None)

@@ -5,29 +5,11 @@
 use accounts::access::{Action, Entity, Need, OrgRole};
 use accounts::failure::Kind;
 use accounts::reach::UserRef;
-use accounts::service::NewUser;
-use accounts::{
-    Actor, ClientInfo, EmailAddress, Failure, LoginError, Password, TokenError, User, UserStatus,
-    Username,
-};
+use accounts::{Actor, ClientInfo, EmailAddress, Failure, LoginError, Password, TokenError};
 use chrono::Duration;
 
-use crate::core_invariants::{alice, core_with, Core};
+use crate::core_invariants::{alice, core_with, user, Core};
 use crate::helpers::PASSWORD;
-
-async fn user(core: &Core, name: &str) -> User {
-    core.accounts
-        .create_user(NewUser {
-            username: Username::parse(name).unwrap(),
-            email: EmailAddress::parse(&format!("{name}@example.com")).unwrap(),
-            password: Some(Password::new_checked(PASSWORD.into()).unwrap()),
-            is_admin: false,
-            status: UserStatus::Active,
-            email_verified: true,
-        })
-        .await
-        .unwrap()
-}
 
 fn kind<T: std::fmt::Debug, E: Into<Failure>>(result: Result<T, E>) -> Kind {
     match result {
