@@ -1,16 +1,20 @@
 //! Credential parsing shared by the surfaces: where each dialect finds the secret differs,
-//! what is done with it (`Accounts::authenticate`) does not.
+//! what is done with it (`Accounts::authenticate`) does not. [`Credential`] is the one
+//! credential extractor, generic over the [`SecretSource`] a surface names.
 
 use std::convert::Infallible;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 
 use accounts::service::ClientInfo;
+use accounts::{Failure, Principal};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
+use axum::response::IntoResponse;
 
 use crate::http::client_address::ClientAddress;
-use crate::http::ui;
+use crate::http::{ui, AppState};
 
 /// Where a request came from (the client's address as `client_address` resolved it, user
 /// agent), for throttling, sessions and audit.
@@ -47,6 +51,37 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
             device,
         }))
     }
+}
+
+/// Where a surface finds the secret of a request, and the error it answers in.
+pub trait SecretSource: Send + Sync + 'static {
+    /// The surface's error, rendered from the core's `Failure`.
+    type Rejection: From<Failure> + IntoResponse;
+
+    /// The secret the request carries; empty when it carries none.
+    fn secret(headers: &HeaderMap) -> &str;
+}
+
+/// The caller, authenticated by the core from the secret `S` finds: the one credential
+/// extractor every surface uses (directly, or through [`authenticated`] where a surface also
+/// accepts a password).
+#[derive(Debug)]
+pub struct Credential<S>(pub Principal, pub PhantomData<fn() -> S>);
+
+impl<S: SecretSource> FromRequestParts<AppState> for Credential<S> {
+    type Rejection = S::Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, S::Rejection> {
+        let principal = authenticated(state, S::secret(&parts.headers)).await?;
+        Ok(Self(principal, PhantomData))
+    }
+}
+
+/// The core's check of a secret, with the user noted for the access log and the span.
+pub async fn authenticated(state: &AppState, secret: &str) -> Result<Principal, Failure> {
+    let principal = state.accounts.authenticate(secret).await?;
+    record_user(&principal);
+    Ok(principal)
 }
 
 /// The secret of an `Authorization: Bearer <secret>` header (scheme case-insensitive).

@@ -213,3 +213,59 @@ fn the_authorisation_scan_sees_a_handler_checking_access() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].contains("h.rs:2"), "{found:?}");
 }
+
+/// Lines of code under `http/` outside `auth.rs` that authenticate a secret themselves.
+fn own_credential_checks(src: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    rust_files(&src.join("http"), &mut files);
+    let allowed = [
+        src.join("http").join("auth.rs"),
+        src.join("http").join("layering.rs"),
+    ];
+    let mut found = Vec::new();
+    for file in files.iter().filter(|f| !allowed.contains(f)) {
+        let text = std::fs::read_to_string(file).expect("read a source file");
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if code.contains(".authenticate(") || code.contains("record_user(") {
+                found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    found
+}
+
+/// ARCHITECTURE.md: one credential extractor. Every surface names where it finds the secret
+/// (`http::auth::SecretSource`) and takes the caller from `Credential` or `authenticated`,
+/// which check it with the core and note the user for the access log, in one place.
+#[test]
+fn every_surface_authenticates_through_the_one_credential_check() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let found = own_credential_checks(&src);
+    assert!(
+        found.is_empty(),
+        "use http::auth::Credential or http::auth::authenticated:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_credential_scan_sees_a_surface_checking_a_secret_itself() {
+    let root = std::env::temp_dir().join(format!("gatehouse-cred-{}", std::process::id()));
+    let dialect = root.join("http").join("dialects");
+    std::fs::create_dir_all(&dialect).unwrap();
+    std::fs::write(
+        root.join("http").join("auth.rs"),
+        "state.accounts.authenticate(s)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dialect.join("d.rs"),
+        "let p = state.accounts.authenticate(key).await?;\n",
+    )
+    .unwrap();
+    let found = own_credential_checks(&root);
+    std::fs::remove_dir_all(&root).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("d.rs:1"), "{found:?}");
+}

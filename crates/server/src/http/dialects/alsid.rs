@@ -16,20 +16,19 @@ use accounts::reach::UserRef;
 use accounts::store::{UserCursor, UserQuery};
 use accounts::{
     AccountSpec, AccountUpdate, Actor, EmailAddress, Failure, NewUsername, Password, Patch,
-    Principal, ProfileUpdate, User, UserId, UserStatus,
+    ProfileUpdate, User, UserId, UserStatus,
 };
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
-use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::http::auth::{record_user, Client};
+use crate::http::auth::{Client, Credential, SecretSource};
 use crate::http::problem::{renders_failures, status_of};
 use crate::http::AppState;
 

@@ -28,7 +28,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::http::auth::{basic, record_user, Client};
+use crate::http::auth::{basic, Client};
 use crate::http::problem::renders_failures;
 use crate::http::AppState;
 use accounts::failure::Kind;

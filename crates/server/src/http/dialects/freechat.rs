@@ -9,11 +9,10 @@
 
 use accounts::token::TokenRef;
 use accounts::Patch;
-use accounts::{Principal, ProfileUpdate, User, Username};
+use accounts::{ProfileUpdate, User, Username};
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Multipart, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use accounts::failure::Kind;
 use accounts::Failure;
 
-use crate::http::auth::{bearer, record_user, Client};
+use crate::http::auth::{bearer, Client, Credential, SecretSource};
 use crate::http::problem::{renders_failures, status_of};
 use crate::http::AppState;
 
@@ -104,23 +103,20 @@ fn text(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 
-/// The caller, authenticated by `Authorization: Bearer`.
+/// Where FreeChat finds the secret: `Authorization: Bearer`.
 #[derive(Debug)]
-pub struct Caller(Principal);
+pub struct FreeChatBearer;
 
-impl FromRequestParts<AppState> for Caller {
+impl SecretSource for FreeChatBearer {
     type Rejection = FreeChatError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, FreeChatError> {
-        let secret = bearer(&parts.headers).unwrap_or_default();
-        let principal = state.accounts.authenticate(secret).await?;
-        record_user(&principal);
-        Ok(Self(principal))
+    fn secret(headers: &HeaderMap) -> &str {
+        bearer(headers).unwrap_or_default()
     }
 }
+
+/// The caller of a FreeChat endpoint.
+pub type Caller = Credential<FreeChatBearer>;
 
 fn request_id(headers: &HeaderMap) -> Option<String> {
     headers
@@ -283,7 +279,7 @@ impl From<DetailsUpdate> for ProfileUpdate {
 async fn create_token(
     State(state): State<AppState>,
     Client(client): Client,
-    Caller(me): Caller,
+    Credential(me, _): Caller,
 ) -> Result<Response, FreeChatError> {
     let (_, secret) = state
         .accounts
@@ -301,7 +297,7 @@ async fn create_token(
 async fn create_token_with_duration(
     State(state): State<AppState>,
     Client(client): Client,
-    Caller(me): Caller,
+    Credential(me, _): Caller,
     Path(duration): Path<String>,
 ) -> Result<Response, FreeChatError> {
     // The core checks the range (and answers 400 naming it); a number that is not even an
@@ -336,7 +332,7 @@ fn token_ref(raw: &str) -> Result<TokenRef, FreeChatError> {
 async fn disable_token(
     State(state): State<AppState>,
     Client(client): Client,
-    Caller(me): Caller,
+    Credential(me, _): Caller,
     Path(token): Path<String>,
 ) -> Result<Response, FreeChatError> {
     state
@@ -350,7 +346,7 @@ async fn disable_token(
 async fn delete_token(
     State(state): State<AppState>,
     Client(client): Client,
-    Caller(me): Caller,
+    Credential(me, _): Caller,
     Path(token): Path<String>,
 ) -> Result<Response, FreeChatError> {
     state
@@ -363,7 +359,7 @@ async fn delete_token(
 /// `GET /api/v1/account/tokens`: masked forms of the caller's usable tokens.
 async fn list_tokens(
     State(state): State<AppState>,
-    Caller(me): Caller,
+    Credential(me, _): Caller,
 ) -> Result<Json<Vec<String>>, FreeChatError> {
     let now = state.accounts.now();
     let tokens = state
@@ -382,7 +378,7 @@ async fn list_tokens(
 /// `GET /api/v1/account/basic` (FreeChat 1.x): the caller's own basic info.
 async fn get_own_basic(
     State(state): State<AppState>,
-    Caller(me): Caller,
+    Credential(me, _): Caller,
     headers: HeaderMap,
 ) -> Result<Json<UserBasicInfo>, FreeChatError> {
     let user = state.accounts.get_user(&(&me).into(), me.user_id).await?;
@@ -392,7 +388,7 @@ async fn get_own_basic(
 /// `GET /api/v1/account/basic/{username}`.
 async fn get_user_basic(
     State(state): State<AppState>,
-    Caller(me): Caller,
+    Credential(me, _): Caller,
     Path(username): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<UserBasicInfo>, FreeChatError> {
@@ -410,7 +406,7 @@ async fn get_user_basic(
 /// `GET /api/v1/account/details`.
 async fn get_user_details(
     State(state): State<AppState>,
-    Caller(me): Caller,
+    Credential(me, _): Caller,
     headers: HeaderMap,
 ) -> Result<Json<UserDetails>, FreeChatError> {
     let user = state.accounts.get_user(&(&me).into(), me.user_id).await?;
@@ -421,7 +417,7 @@ async fn get_user_details(
 async fn update_user_info(
     State(state): State<AppState>,
     Client(client): Client,
-    Caller(me): Caller,
+    Credential(me, _): Caller,
     body: Result<Json<DetailsUpdate>, JsonRejection>,
 ) -> Result<Json<bool>, FreeChatError> {
     let Json(update) = body.map_err(|r| FreeChatError::new(r.status(), r.body_text()))?;
@@ -436,7 +432,7 @@ async fn update_user_info(
 async fn upload_user_picture(
     State(state): State<AppState>,
     Client(client): Client,
-    Caller(me): Caller,
+    Credential(me, _): Caller,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, FreeChatError> {
     let multipart =

@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::http::auth::{record_user, Client};
+use crate::http::auth::Client;
 use crate::http::problem::{renders_failures, status_of};
 use crate::http::AppState;
 use accounts::failure::Kind;

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use super::paging::{self, CursorKey, Page, PageQuery};
 use super::{ApiError, ApiJson, ApiPath, Authenticated};
 use crate::http::auth::Client;
+use crate::http::auth::Credential;
 use crate::http::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -254,7 +255,7 @@ pub struct ChangePasswordRequest {
 pub async fn change_password(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiJson(body): ApiJson<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
     state
@@ -325,7 +326,7 @@ pub struct SessionPage {
 )]
 pub async fn list_sessions(
     State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<SessionPage>, ApiError> {
     let Query(q) = query?;
@@ -358,7 +359,7 @@ pub async fn list_sessions(
 pub async fn end_session(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     state.accounts.end_session(&principal, id, client).await?;
@@ -379,7 +380,7 @@ pub struct Ended {
 pub async fn end_other_sessions(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
 ) -> Result<axum::Json<Ended>, ApiError> {
     let ended = state
         .accounts
@@ -397,7 +398,7 @@ pub async fn end_other_sessions(
 pub async fn end_all_sessions(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
 ) -> Result<axum::Json<Ended>, ApiError> {
     let ended = state
         .accounts
@@ -479,7 +480,7 @@ impl From<AuditEvent> for AuditView {
 )]
 pub async fn audit_log(
     State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<AuditPage>, ApiError> {
     let Query(q) = query?;

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::paging::{self, PageQuery};
 use super::{ApiError, ApiJson, ApiPath, Authenticated};
+use crate::http::auth::Credential;
 use crate::http::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -138,7 +139,7 @@ fn chunk_cursor(from: paging::From<String>) -> Result<Option<ChunkCursor>, ApiEr
 )]
 pub async fn create(
     State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiJson(body): ApiJson<CreateChunk>,
 ) -> Result<Response, ApiError> {
     let chunk = state
@@ -162,7 +163,7 @@ pub async fn create(
 )]
 pub async fn list(
     State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<axum::Json<ChunkPageView>, ApiError> {
     let Query(q) = query?;
@@ -202,7 +203,7 @@ pub async fn list(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     state

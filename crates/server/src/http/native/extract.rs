@@ -1,16 +1,13 @@
 //! Extractors whose failures answer in the native API's problem shape.
 
-use accounts::Principal;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::extract::{Multipart, Request};
-use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 
 use super::ApiError;
-use crate::http::auth::{bearer, record_user};
-use crate::http::AppState;
+use crate::http::auth::{bearer, Credential, SecretSource};
 
 /// `axum::Json` with problem+json rejections (400 malformed, 415 wrong type, 413 too big).
 #[derive(Debug, FromRequest)]
@@ -80,17 +77,18 @@ impl From<MultipartRejection> for ApiError {
     }
 }
 
-/// The caller, authenticated by `Authorization: Bearer` (a session or an API token).
-#[derive(Debug, Clone)]
-pub struct Authenticated(pub Principal);
+/// Where the native API finds the secret: `Authorization: Bearer` (a session or an API
+/// token).
+#[derive(Debug)]
+pub struct BearerHeader;
 
-impl FromRequestParts<AppState> for Authenticated {
+impl SecretSource for BearerHeader {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let secret = bearer(&parts.headers).unwrap_or_default();
-        let principal = state.accounts.authenticate(secret).await?;
-        record_user(&principal);
-        Ok(Self(principal))
+    fn secret(headers: &HeaderMap) -> &str {
+        bearer(headers).unwrap_or_default()
     }
 }
+
+/// The caller of a native endpoint.
+pub type Authenticated = Credential<BearerHeader>;

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::paging::{self, PageQuery};
 use super::{ApiError, ApiMultipart, ApiPath, Authenticated};
 use crate::http::auth::Client;
+use crate::http::auth::Credential;
 use crate::http::upload::multipart_error;
 use crate::http::AppState;
 
@@ -172,7 +173,7 @@ async fn read_upload(mut multipart: Multipart) -> Result<Upload, ApiError> {
 pub async fn upload(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiMultipart(multipart): ApiMultipart,
 ) -> Result<Response, ApiError> {
     let upload = read_upload(multipart).await?;
@@ -228,7 +229,7 @@ fn file_cursor(from: paging::From<String>) -> Result<Option<FileCursor>, ApiErro
 )]
 pub async fn list(
     State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<axum::Json<FilePageView>, ApiError> {
     let Query(q) = query?;
@@ -268,7 +269,7 @@ pub async fn list(
 )]
 pub async fn download(
     State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
     let (record, bytes) = state
@@ -317,7 +318,7 @@ pub async fn download(
 pub async fn delete(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     state

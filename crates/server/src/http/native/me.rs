@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::{ApiError, ApiJson, ApiMultipart, ApiPath, Authenticated};
 use crate::http::auth::Client;
+use crate::http::auth::Credential;
 use crate::http::upload::read_file_part;
 use crate::http::AppState;
 
@@ -196,7 +197,7 @@ impl From<ProfilePatch> for ProfileUpdate {
 )]
 pub async fn get_me(
     State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
 ) -> Result<axum::Json<UserView>, ApiError> {
     let user = state
         .accounts
@@ -220,7 +221,7 @@ pub async fn get_me(
 pub async fn patch_me(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiJson(body): ApiJson<ProfilePatch>,
 ) -> Result<axum::Json<UserView>, ApiError> {
     let user = state
@@ -260,7 +261,7 @@ pub struct PictureUpload {
 pub async fn put_picture(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiMultipart(multipart): ApiMultipart,
 ) -> Result<axum::Json<PictureUploaded>, ApiError> {
     let bytes = read_file_part(multipart).await?;

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use super::paging::{Page, PageQuery};
 use super::{ApiError, ApiJson, ApiPath, Authenticated};
 use crate::http::auth::Client;
+use crate::http::auth::Credential;
 use crate::http::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -151,7 +152,7 @@ pub struct MemberPage {
 pub async fn list(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<axum::Json<OrgPage>, ApiError> {
     let Query(q) = query?;
@@ -187,7 +188,7 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiJson(body): ApiJson<OrgName>,
 ) -> Result<Response, ApiError> {
     let org = state
@@ -212,7 +213,7 @@ pub async fn create(
 pub async fn get_one(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<OrgView>, ApiError> {
     let org = state
@@ -241,7 +242,7 @@ pub async fn get_one(
 pub async fn set_short_reset_codes(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<ShortResetCodes>,
 ) -> Result<axum::Json<OrgView>, ApiError> {
@@ -273,7 +274,7 @@ pub async fn set_short_reset_codes(
 pub async fn rename(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<OrgName>,
 ) -> Result<axum::Json<OrgView>, ApiError> {
@@ -303,7 +304,7 @@ pub async fn rename(
 pub async fn delete(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     state
@@ -329,7 +330,7 @@ pub async fn delete(
 pub async fn members(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<axum::Json<MemberPage>, ApiError> {
@@ -368,7 +369,7 @@ pub async fn members(
 pub async fn set_member(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath((id, user_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<MemberRole>,
 ) -> Result<StatusCode, ApiError> {
@@ -399,7 +400,7 @@ pub async fn set_member(
 pub async fn remove_member(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath((id, user_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
     state

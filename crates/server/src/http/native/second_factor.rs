@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::{ApiError, ApiJson, Authenticated};
 use crate::http::auth::Client;
+use crate::http::auth::Credential;
 use crate::http::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -79,7 +80,7 @@ pub struct RecoveryCodes {
 )]
 pub async fn status(
     State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
 ) -> Result<axum::Json<SecondFactorView>, ApiError> {
     let status = state
         .accounts
@@ -102,7 +103,7 @@ pub async fn status(
 pub async fn begin(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
 ) -> Result<axum::Json<EnrolmentView>, ApiError> {
     let enrolment = state.accounts.begin_totp(&principal, &client).await?;
     Ok(axum::Json(enrolment.into()))
@@ -125,7 +126,7 @@ pub async fn begin(
 pub async fn confirm(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<axum::Json<RecoveryCodes>, ApiError> {
     let recovery_codes = state
@@ -152,7 +153,7 @@ pub async fn confirm(
 pub async fn disable(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<StatusCode, ApiError> {
     state
@@ -179,7 +180,7 @@ pub async fn disable(
 pub async fn regenerate_recovery_codes(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<axum::Json<RecoveryCodes>, ApiError> {
     let recovery_codes = state

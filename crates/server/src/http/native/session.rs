@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::me::UserView;
 use super::{ApiError, ApiJson, Authenticated};
 use crate::http::auth::Client;
+use crate::http::auth::Credential;
 use crate::http::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -153,7 +154,7 @@ pub struct ReauthRequest {
 pub async fn reauthenticate(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiJson(body): ApiJson<ReauthRequest>,
 ) -> Result<StatusCode, ApiError> {
     let proof = match (body.password, body.code) {
@@ -185,7 +186,7 @@ pub async fn reauthenticate(
 )]
 pub async fn logout(
     State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
 ) -> Result<StatusCode, ApiError> {
     if state.accounts.logout(&principal).await? {
         Ok(StatusCode::NO_CONTENT)

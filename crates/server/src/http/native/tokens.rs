@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::paging::{CursorKey, Page, PageQuery};
 use super::{ApiError, ApiJson, ApiPath, Authenticated};
 use crate::http::auth::Client;
+use crate::http::auth::Credential;
 use crate::http::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -90,7 +91,7 @@ fn token_ref(raw: &str) -> Result<TokenRef, ApiError> {
 pub async fn create(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<Response, ApiError> {
     let (token, secret) = state
@@ -135,7 +136,7 @@ pub struct TokenPage {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<axum::Json<TokenPage>, ApiError> {
     let Query(q) = query?;
@@ -171,7 +172,7 @@ pub async fn list(
 )]
 pub async fn get_one(
     State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<TokenView>, ApiError> {
     let token = state
@@ -210,7 +211,7 @@ async fn set_disabled(
 pub async fn disable(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<TokenView>, ApiError> {
     set_disabled(state, principal, id, true, client).await
@@ -226,7 +227,7 @@ pub async fn disable(
 pub async fn enable(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<TokenView>, ApiError> {
     set_disabled(state, principal, id, false, client).await
@@ -242,7 +243,7 @@ pub async fn enable(
 pub async fn rotate(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<TokenCreated>, ApiError> {
     let (token, secret) = state
@@ -269,7 +270,7 @@ pub async fn rotate(
 pub async fn delete(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state

@@ -35,14 +35,13 @@ impl FromRequestParts<AppState> for SignedIn {
         let Some(secret) = cookie(&parts.headers, Cookies::for_state(state).session_name()) else {
             return Err(to_signin());
         };
-        let principal = match state.accounts.authenticate(secret).await {
+        // The pages take a session cookie only: an API token there signs nobody in.
+        let principal = match crate::http::auth::authenticated(state, secret).await {
             Ok(p) if p.kind == CredentialKind::Session => p,
-            Ok(_) | Err(accounts::AuthError::Invalid | accounts::AuthError::Missing) => {
-                return Err(to_signin())
-            }
-            Err(accounts::AuthError::Store(e)) => return Err(failure_page(ApiError::from(e))),
+            Ok(_) => return Err(to_signin()),
+            Err(f) if f.kind == accounts::failure::Kind::Unauthenticated => return Err(to_signin()),
+            Err(f) => return Err(failure_page(ApiError::from(f))),
         };
-        crate::http::auth::record_user(&principal);
         let user = state
             .accounts
             .user(principal.user_id)

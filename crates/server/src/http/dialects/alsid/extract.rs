@@ -2,24 +2,23 @@
 
 use super::*;
 
-/// The caller, authenticated by `x-api-key` (an API token or a session secret).
+/// Where Alsid finds the secret: `x-api-key` (an API token or a session secret).
 #[derive(Debug)]
-pub struct ApiKey(pub(super) Principal);
+pub struct ApiKeyHeader;
 
-impl FromRequestParts<AppState> for ApiKey {
+impl SecretSource for ApiKeyHeader {
     type Rejection = AlsidError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AlsidError> {
-        let secret = parts
-            .headers
+    fn secret(headers: &HeaderMap) -> &str {
+        headers
             .get(API_KEY_HEADER)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        let principal = state.accounts.authenticate(secret).await?;
-        record_user(&principal);
-        Ok(Self(principal))
+            .unwrap_or_default()
     }
 }
+
+/// The caller of an Alsid endpoint.
+pub type ApiKey = Credential<ApiKeyHeader>;
 
 /// A JSON body, read whatever the `Content-Type` says (or whether it says anything).
 /// Malformed JSON, wrong types and missing required fields are 400; unknown keys are

@@ -69,7 +69,7 @@ pub(super) async fn login(
 /// deleted, not logged out) and the answer is the same. The `{}` body is not read.
 pub(super) async fn logout(
     State(state): State<AppState>,
-    ApiKey(me): ApiKey,
+    Credential(me, _): ApiKey,
 ) -> Result<Json<&'static str>, AlsidError> {
     state.accounts.logout(&me).await?;
     Ok(Json("ok"))
@@ -79,7 +79,7 @@ pub(super) async fn logout(
 pub(super) async fn list_users(
     State(state): State<AppState>,
     Client(client): Client,
-    ApiKey(me): ApiKey,
+    Credential(me, _): ApiKey,
 ) -> Result<Json<Vec<AlsidUser>>, AlsidError> {
     let actor = Actor::from(&me).with_client(&client);
     let page = accounts::admin::MAX_PAGE;
@@ -114,7 +114,7 @@ pub(super) async fn list_users(
 pub(super) async fn create_users(
     State(state): State<AppState>,
     Client(client): Client,
-    ApiKey(me): ApiKey,
+    Credential(me, _): ApiKey,
     Body(body): Body<Vec<NewUserBody>>,
 ) -> Result<Json<Vec<AlsidUser>>, AlsidError> {
     let actor = Actor::from(&me).with_client(&client);
@@ -151,7 +151,7 @@ pub(super) async fn create_users(
 pub(super) async fn whoami(
     State(state): State<AppState>,
     Client(client): Client,
-    ApiKey(me): ApiKey,
+    Credential(me, _): ApiKey,
 ) -> Result<Json<WhoAmI>, AlsidError> {
     let actor = Actor::from(&me).with_client(&client);
     let user = state.accounts.get_user(&actor, me.user_id).await?;
@@ -174,7 +174,7 @@ pub(super) async fn whoami(
 pub(super) async fn get_user(
     State(state): State<AppState>,
     Client(client): Client,
-    ApiKey(me): ApiKey,
+    Credential(me, _): ApiKey,
     Path(id): Path<String>,
 ) -> Result<Json<UserById>, AlsidError> {
     let actor = Actor::from(&me).with_client(&client);
@@ -189,7 +189,7 @@ pub(super) async fn get_user(
 pub(super) async fn update_user(
     State(state): State<AppState>,
     Client(client): Client,
-    ApiKey(me): ApiKey,
+    Credential(me, _): ApiKey,
     Path(id): Path<String>,
     Body(body): Body<UserPatchBody>,
 ) -> Result<Json<AlsidUser>, AlsidError> {
@@ -224,7 +224,7 @@ pub(super) async fn update_user(
 pub(super) async fn delete_user(
     State(state): State<AppState>,
     Client(client): Client,
-    ApiKey(me): ApiKey,
+    Credential(me, _): ApiKey,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, AlsidError> {
     let actor = Actor::from(&me).with_client(&client);
@@ -237,7 +237,7 @@ pub(super) async fn delete_user(
 pub(super) async fn set_user_roles(
     State(state): State<AppState>,
     Client(client): Client,
-    ApiKey(me): ApiKey,
+    Credential(me, _): ApiKey,
     Path(id): Path<String>,
     Body(body): Body<RolesBody>,
 ) -> Result<Json<RolesBody>, AlsidError> {
@@ -255,7 +255,7 @@ pub(super) async fn set_user_roles(
 pub(super) async fn change_password(
     State(state): State<AppState>,
     Client(client): Client,
-    ApiKey(me): ApiKey,
+    Credential(me, _): ApiKey,
     Body(body): Body<PasswordChangeBody>,
 ) -> Result<Json<()>, AlsidError> {
     state

@@ -2,6 +2,7 @@
 //! paging.
 
 use super::*;
+use crate::http::auth::authenticated;
 
 /// The caller, if the request carries a credential: `X-Api-Key` (an API token or session
 /// secret) or HTTP basic (username or e-mail and password, checked on this request). When
@@ -35,8 +36,7 @@ impl FromRequestParts<AppState> for MaybeCaller {
             .await
             .unwrap_or_else(|never| match never {});
         if !key.is_empty() {
-            let principal = state.accounts.authenticate(&key).await?;
-            record_user(&principal);
+            let principal = authenticated(state, &key).await?;
             return Ok(Self(Some(Caller {
                 user: principal.user_id,
                 actor: Actor::from(&principal).with_client(&client),

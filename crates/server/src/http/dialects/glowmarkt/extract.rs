@@ -2,6 +2,7 @@
 //! `token` header or HTTP basic caller, path ids.
 
 use super::*;
+use crate::http::auth::authenticated;
 
 /// A JSON body, as the generated client sends it: `Content-Type` is not required, and an
 /// empty body reads as `{}`. Unknown keys are ignored; bad JSON and wrong types are 400.
@@ -126,8 +127,7 @@ pub(super) async fn token_principal(
             "send HTTP basic credentials or a token header",
         ));
     }
-    let principal = state.accounts.authenticate(secret).await?;
-    record_user(&principal);
+    let principal = authenticated(state, secret).await?;
     Ok(principal)
 }
 

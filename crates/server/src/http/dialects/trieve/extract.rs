@@ -2,6 +2,7 @@
 //! values.
 
 use super::*;
+use crate::http::auth::authenticated;
 
 /// The caller: the principal of the `Authorization` key, and the organisation of the
 /// `TR-Organization` header when one was sent.
@@ -16,8 +17,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = TrieveError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, TrieveError> {
-        let principal = state.accounts.authenticate(api_key(&parts.headers)).await?;
-        record_user(&principal);
+        let principal = authenticated(state, api_key(&parts.headers)).await?;
         let org = match organization_header(&parts.headers)? {
             None => None,
             Some(id) => Some(

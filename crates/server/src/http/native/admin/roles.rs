@@ -1,6 +1,7 @@
 //! Role administration handlers: `/auth/v1/admin/roles...`.
 
 use super::*;
+use crate::http::auth::Credential;
 
 /// Every role, with its permissions, by id, a page at a time.
 #[utoipa::path(
@@ -17,7 +18,7 @@ use super::*;
 pub async fn list_roles(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<axum::Json<RolePage>, ApiError> {
     let Query(q) = query?;
@@ -46,7 +47,7 @@ pub async fn list_roles(
 pub async fn create_role(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiJson(body): ApiJson<RoleBody>,
 ) -> Result<Response, ApiError> {
     let role = state
@@ -75,7 +76,7 @@ pub async fn create_role(
 pub async fn update_role(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<RoleBody>,
 ) -> Result<axum::Json<RoleView>, ApiError> {
@@ -106,7 +107,7 @@ pub async fn update_role(
 pub async fn delete_role(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     state

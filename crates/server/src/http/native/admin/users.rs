@@ -1,6 +1,7 @@
 //! User administration handlers: `/auth/v1/admin/users...`.
 
 use super::*;
+use crate::http::auth::Credential;
 
 /// A page of users, filtered and ordered by the query.
 #[utoipa::path(
@@ -17,7 +18,7 @@ use super::*;
 pub async fn list_users(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     query: Result<Query<UserListQuery>, QueryRejection>,
 ) -> Result<axum::Json<UserPage>, ApiError> {
     let Query(q) = query?;
@@ -86,7 +87,7 @@ pub struct CreateQuery {
 pub async fn create_users(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     query: Result<Query<CreateQuery>, QueryRejection>,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
@@ -137,7 +138,7 @@ pub async fn create_users(
 pub async fn get_user(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<AdminUserView>, ApiError> {
     let user = state
@@ -166,7 +167,7 @@ pub async fn get_user(
 pub async fn update_user(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AccountPatch>,
 ) -> Result<axum::Json<AdminUserView>, ApiError> {
@@ -197,7 +198,7 @@ pub async fn update_user(
 pub async fn delete_user(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     state
@@ -235,7 +236,7 @@ async fn set_enabled(
 pub async fn disable_user(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<AdminUserView>, ApiError> {
     let actor = Actor::from(&principal).with_client(&client);
@@ -257,7 +258,7 @@ pub async fn disable_user(
 pub async fn enable_user(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<AdminUserView>, ApiError> {
     let actor = Actor::from(&principal).with_client(&client);
@@ -280,7 +281,7 @@ pub async fn enable_user(
 pub async fn user_roles(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<axum::Json<RolePage>, ApiError> {
@@ -312,7 +313,7 @@ pub async fn user_roles(
 pub async fn set_user_roles(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<RoleIds>,
 ) -> Result<axum::Json<RoleIds>, ApiError> {
@@ -347,7 +348,7 @@ pub async fn set_user_roles(
 pub async fn reset_password(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<ResetRequest>,
 ) -> Result<Response, ApiError> {
@@ -383,7 +384,7 @@ pub async fn reset_password(
 pub async fn reset_second_factor(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     state
@@ -408,7 +409,7 @@ pub async fn reset_second_factor(
 pub async fn end_sessions(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<Ended>, ApiError> {
     let ended = state
@@ -433,7 +434,7 @@ pub async fn end_sessions(
 pub async fn revoke_tokens(
     State(state): State<AppState>,
     Client(client): Client,
-    Authenticated(principal): Authenticated,
+    Credential(principal, _): Authenticated,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<Revoked>, ApiError> {
     let revoked = state

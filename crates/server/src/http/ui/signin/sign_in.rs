@@ -173,7 +173,7 @@ async fn end_browser_session(state: &AppState, headers: &HeaderMap) {
     let Some(secret) = cookie(headers, Cookies::for_state(state).session_name()) else {
         return;
     };
-    if let Ok(principal) = state.accounts.authenticate(secret).await {
+    if let Ok(principal) = crate::http::auth::authenticated(state, secret).await {
         if let Err(e) = state.accounts.logout(&principal).await {
             tracing::warn!(error = %e, "could not end the browser's previous session");
         }
