@@ -11,10 +11,6 @@ use crate::store::{StoreError, TokenLookup};
 use crate::token::{ApiToken, CredentialKind, TokenId, TokenRef, TokenSecret};
 use chrono::{DateTime, Duration, Utc};
 
-const fn need(entity: Entity, action: Action) -> Need {
-    Need::new(entity, action)
-}
-
 fn token_name(raw: Option<String>) -> Result<String, InvalidInput> {
     let name = raw.map(|n| n.trim().to_owned()).unwrap_or_default();
     if name.is_empty() {
@@ -61,7 +57,7 @@ impl Accounts {
         name: Option<String>,
         expires_in_seconds: Option<i64>,
     ) -> Result<(ApiToken, TokenSecret), TokenError> {
-        self.authorize_user_change(actor, need(Entity::Token, Action::Create), user)
+        self.authorize_user_change(actor, Need::new(Entity::Token, Action::Create), user)
             .await?;
         let name = token_name(name)?;
         let now = self.clock.now();
@@ -107,7 +103,7 @@ impl Accounts {
         actor: &Actor,
         user: UserId,
     ) -> Result<Vec<ApiToken>, TokenError> {
-        self.authorize_user(actor, need(Entity::Token, Action::Read), user)
+        self.authorize_user(actor, Need::new(Entity::Token, Action::Read), user)
             .await?;
         let mut tokens = self.store.list_tokens(user).await?;
         let usage = self.usage.lock().expect("usage lock poisoned");
@@ -127,7 +123,7 @@ impl Accounts {
         user: UserId,
         by: &TokenRef,
     ) -> Result<ApiToken, TokenError> {
-        self.authorize_user(actor, need(Entity::Token, Action::Read), user)
+        self.authorize_user(actor, Need::new(Entity::Token, Action::Read), user)
             .await?;
         self.find_token(user, by).await
     }
@@ -156,7 +152,7 @@ impl Accounts {
         by: &TokenRef,
         disabled: bool,
     ) -> Result<ApiToken, TokenError> {
-        self.authorize_user_change(actor, need(Entity::Token, Action::Update), user)
+        self.authorize_user_change(actor, Need::new(Entity::Token, Action::Update), user)
             .await?;
         let token = self.find_token(user, by).await?;
         if !self
@@ -183,7 +179,7 @@ impl Accounts {
         user: UserId,
         by: &TokenRef,
     ) -> Result<ApiToken, TokenError> {
-        self.authorize_user_change(actor, need(Entity::Token, Action::Delete), user)
+        self.authorize_user_change(actor, Need::new(Entity::Token, Action::Delete), user)
             .await?;
         let token = self.find_token(user, by).await?;
         if !self.store.delete_token(user, token.id).await? {
@@ -202,7 +198,7 @@ impl Accounts {
         user: UserId,
         by: &TokenRef,
     ) -> Result<(ApiToken, TokenSecret), TokenError> {
-        self.authorize_user_change(actor, need(Entity::Token, Action::Update), user)
+        self.authorize_user_change(actor, Need::new(Entity::Token, Action::Update), user)
             .await?;
         let token = self.find_token(user, by).await?;
         let secret = TokenSecret::generate(CredentialKind::ApiToken);

@@ -96,7 +96,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Records the authenticated user on the request's span, so every later log line has it.
-pub fn record_user(principal: &accounts::Principal) {
+fn record_user(principal: &accounts::Principal) {
     super::access::note_user(principal.user_id);
 }
 
